@@ -1,0 +1,100 @@
+/**
+ * Compressors for the tar formats: gzip in-process (zlib), bzip2 through a
+ * spawned `lbzip2` (parallel) or `bzip2` (there is no usable bzip2 encoder
+ * on npm). Both are plain Duplex streams for `pipeline`.
+ */
+import { spawn } from 'node:child_process';
+import { Duplex } from 'node:stream';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { ArchiveError } from '../errors.js';
+
+/** First executable called `name` on PATH, like `command -v`. */
+export function findExecutable(name: string, envPath = process.env.PATH ?? ''): string | undefined {
+  for (const dir of envPath.split(path.delimiter)) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export interface Bzip2Program {
+  command: string;
+  args: string[];
+}
+
+/** lbzip2 (uses every core) if installed, else bzip2, else undefined. */
+export function findBzip2(envPath?: string, threads?: number): Bzip2Program | undefined {
+  const lbzip2 = findExecutable('lbzip2', envPath);
+  if (lbzip2) return { command: lbzip2, args: threads ? [`-n${threads}`, '-c'] : ['-c'] };
+  const bzip2 = findExecutable('bzip2', envPath);
+  if (bzip2) return { command: bzip2, args: ['-c'] };
+  return undefined;
+}
+
+export function createGzip(): Duplex {
+  return zlib.createGzip({ level: 6, chunkSize: 256 * 1024 });
+}
+
+/**
+ * A child process as a Duplex: writes go to its stdin, its stdout is read.
+ * The readable side ends only when the process exits 0; a non-zero exit or
+ * a signal destroys the stream with the process's stderr in the message.
+ * Destroying the stream kills the process.
+ */
+export function spawnFilter(program: Bzip2Program): Duplex {
+  const child = spawn(program.command, program.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const name = path.basename(program.command);
+  let stderr = '';
+  let finished = false;
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    if (stderr.length < 4096) stderr += text;
+  });
+
+  const duplex = new Duplex({
+    write(chunk: Buffer, _encoding, callback) {
+      if (child.stdin.write(chunk)) callback();
+      else child.stdin.once('drain', () => callback());
+    },
+    final(callback) {
+      child.stdin.end(callback);
+    },
+    read() {
+      child.stdout.resume();
+    },
+    destroy(error, callback) {
+      if (!finished) child.kill('SIGKILL');
+      callback(error);
+    },
+  });
+
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) child.stdout.pause();
+  });
+  // EPIPE on stdin means the process died; its exit status says why.
+  child.stdin.on('error', () => undefined);
+  child.on('error', (error) => {
+    finished = true;
+    duplex.destroy(new ArchiveError(`Could not run ${program.command}: ${error.message}`, { code: 'COMPRESSOR_FAILED', cause: error }));
+  });
+  child.on('close', (code, signal) => {
+    finished = true;
+    if (duplex.destroyed) return;
+    if (code === 0) duplex.push(null);
+    else {
+      const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      duplex.destroy(
+        new ArchiveError(`${name} ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`, { code: 'COMPRESSOR_FAILED' }),
+      );
+    }
+  });
+  return duplex;
+}

@@ -1,0 +1,38 @@
+/**
+ * Turns walked entries into the byte stream of one archive format:
+ * zip, or tar followed by gzip / bzip2. Returns the pipeline stages; the
+ * caller appends the hash and the destinations.
+ */
+import type { Duplex, Readable } from 'node:stream';
+import type { Format } from './formats.js';
+import type { Entry, Skip } from './walk.js';
+import type { ArchiveProgress } from './progress-counter.js';
+import { createTarStream } from './tar-writer.js';
+import { createZipStream } from './zip-writer.js';
+import { createGzip, spawnFilter, type Bzip2Program } from './compressors.js';
+
+export interface CreateArchiveOptions {
+  format: Format;
+  /** Required for tar.bz2. */
+  bzip2?: Bzip2Program;
+  onSkip: (skip: Skip) => void;
+  onWarning: (message: string) => void;
+  progress: ArchiveProgress;
+  signal?: AbortSignal;
+}
+
+export function createArchiveStages(
+  entries: AsyncIterable<Entry>,
+  options: CreateArchiveOptions,
+): [Readable, ...Duplex[]] {
+  const { onSkip, onWarning, progress, signal } = options;
+  switch (options.format) {
+    case 'zip':
+      return [createZipStream(entries, { onSkip, onWarning, progress, signal })];
+    case 'tar.gz':
+      return [createTarStream(entries, { onSkip, progress, signal }), createGzip()];
+    case 'tar.bz2':
+      if (!options.bzip2) throw new Error('tar.bz2 needs a bzip2 program');
+      return [createTarStream(entries, { onSkip, progress, signal }), spawnFilter(options.bzip2)];
+  }
+}

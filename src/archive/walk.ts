@@ -1,0 +1,158 @@
+/**
+ * Walks the sources and yields archive entries, one at a time, in a stable
+ * order (depth first, names sorted), so memory does not grow with the tree.
+ *
+ * - Each source is stored under its own base name (`data/...`), as
+ *   `tar -C parent -cf - data` would. A source given as a symlink is followed
+ *   (the user named it); symlinks inside the tree are stored as symlinks and
+ *   never followed, so a symlink loop cannot loop.
+ * - FIFOs, sockets and devices are skipped (opening a FIFO would hang).
+ * - Exclude patterns are gitignore-style, matched against the path inside
+ *   each source folder.
+ * - Problems with single files are reported through `onSkip` and the walk
+ *   goes on; only a failure of the walk as a whole throws.
+ */
+import fs from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import path from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { describeErrno } from '../errors.js';
+import { sourceBaseName } from './naming.js';
+
+export type Entry =
+  | { kind: 'dir'; archivePath: string; absPath: string; stat: Stats }
+  | { kind: 'file'; archivePath: string; absPath: string; stat: Stats }
+  | { kind: 'symlink'; archivePath: string; absPath: string; stat: Stats; target: string };
+
+export interface Skip {
+  /** The path as the user knows it (absolute). */
+  path: string;
+  reason: string;
+}
+
+export interface WalkOptions {
+  /** Absolute source paths. */
+  sources: readonly string[];
+  /** gitignore-style patterns. */
+  exclude?: readonly string[];
+  /**
+   * Files and folders never to store, as `dev:ino` keys (see `inodeKey`): the
+   * destination folder when it lies inside a source, the log file. Compared
+   * by inode, so a path reached through a symlinked source still matches.
+   */
+  skipInodes?: ReadonlySet<string>;
+  onSkip: (skip: Skip) => void;
+  signal?: AbortSignal;
+}
+
+function specialKind(stat: Stats): string | undefined {
+  if (stat.isFIFO()) return 'FIFO (named pipe): not archived, reading it could hang';
+  if (stat.isSocket()) return 'socket: not archived';
+  if (stat.isCharacterDevice()) return 'character device: not archived';
+  if (stat.isBlockDevice()) return 'block device: not archived';
+  return undefined;
+}
+
+export function inodeKey(stat: { dev: number; ino: number }): string {
+  return `${stat.dev}:${stat.ino}`;
+}
+
+function toPosix(p: string): string {
+  return path.sep === '/' ? p : p.split(path.sep).join('/');
+}
+
+export function makeExcluder(patterns: readonly string[] | undefined): Ignore | undefined {
+  if (!patterns || patterns.length === 0) return undefined;
+  return ignore({ allowRelativePaths: true }).add([...patterns]);
+}
+
+export async function* walk(options: WalkOptions): AsyncGenerator<Entry> {
+  const excluder = makeExcluder(options.exclude);
+  const skipInodes = options.skipInodes ?? new Set<string>();
+
+  for (const source of options.sources) {
+    options.signal?.throwIfAborted();
+    const rootName = sourceBaseName(source);
+    let stat: Stats;
+    try {
+      // Follow a symlink given as the source itself; never below it.
+      stat = await fs.stat(source);
+    } catch (error) {
+      options.onSkip({ path: source, reason: describeErrno(error) });
+      continue;
+    }
+    const special = specialKind(stat);
+    if (special) {
+      options.onSkip({ path: source, reason: special });
+      continue;
+    }
+    if (!stat.isDirectory()) {
+      yield { kind: 'file', archivePath: rootName, absPath: source, stat };
+      continue;
+    }
+    yield* walkDirectory(source, rootName, stat, excluder, skipInodes, options);
+  }
+}
+
+async function* walkDirectory(
+  root: string,
+  rootName: string,
+  rootStat: Stats,
+  excluder: Ignore | undefined,
+  skipInodes: ReadonlySet<string>,
+  options: WalkOptions,
+): AsyncGenerator<Entry> {
+  // Explicit stack of folders still to list: [absolute path, path inside the source].
+  const stack: Array<{ abs: string; rel: string; stat: Stats }> = [{ abs: root, rel: '', stat: rootStat }];
+  while (stack.length > 0) {
+    options.signal?.throwIfAborted();
+    const dir = stack.pop()!;
+    const dirArchivePath = dir.rel === '' ? rootName : `${rootName}/${dir.rel}`;
+    yield { kind: 'dir', archivePath: dirArchivePath, absPath: dir.abs, stat: dir.stat };
+
+    let names: string[];
+    try {
+      names = await fs.readdir(dir.abs);
+    } catch (error) {
+      options.onSkip({ path: dir.abs, reason: `folder contents not readable: ${describeErrno(error)}` });
+      continue;
+    }
+    // Byte order, like `LC_ALL=C sort`: stable across locales.
+    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+    const subdirs: Array<{ abs: string; rel: string; stat: Stats }> = [];
+    for (const name of names) {
+      const abs = path.join(dir.abs, name);
+      const rel = dir.rel === '' ? name : `${dir.rel}/${toPosix(name)}`;
+      let stat: Stats;
+      try {
+        stat = await fs.lstat(abs);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        options.onSkip({ path: abs, reason: code === 'ENOENT' ? 'vanished while the backup ran' : describeErrno(error) });
+        continue;
+      }
+      if (skipInodes.has(inodeKey(stat))) continue;
+      if (excluder?.ignores(stat.isDirectory() ? `${rel}/` : rel)) continue;
+
+      if (stat.isDirectory()) {
+        subdirs.push({ abs, rel, stat });
+      } else if (stat.isSymbolicLink()) {
+        let target: string;
+        try {
+          target = await fs.readlink(abs);
+        } catch (error) {
+          options.onSkip({ path: abs, reason: describeErrno(error) });
+          continue;
+        }
+        yield { kind: 'symlink', archivePath: `${rootName}/${rel}`, absPath: abs, stat, target };
+      } else if (stat.isFile()) {
+        yield { kind: 'file', archivePath: `${rootName}/${rel}`, absPath: abs, stat };
+      } else {
+        options.onSkip({ path: abs, reason: specialKind(stat) ?? 'unsupported file type: not archived' });
+      }
+    }
+    // Pushed in reverse so they are popped (and stored) in sorted order.
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+}

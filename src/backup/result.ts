@@ -1,0 +1,47 @@
+/**
+ * The result of one run: what `--json` prints (DESIGN.md's contract) and
+ * what the human summary is rendered from.
+ */
+import type { Skip } from '../archive/walk.js';
+import { ExitCode, type BackupError, type ExitCodeValue } from '../errors.js';
+
+export interface BackupResult {
+  ok: boolean;
+  exitCode: ExitCodeValue;
+  /** Local archive path (relative to the working folder when inside it); null when nothing local was written. */
+  archive: string | null;
+  format: string | null;
+  requestedFormat: string | null;
+  /** Archive size in bytes. */
+  bytes: number;
+  sha256: string | null;
+  files: number;
+  /** Bytes read from the sources. */
+  sourceBytes: number;
+  skipped: Skip[];
+  warnings: string[];
+  s3: { bucket: string; key: string } | null;
+  error: { code: string; message: string } | null;
+  dryRun?: boolean;
+  durationMs?: number;
+}
+
+/** The result printed for a run that failed before or while producing an archive. */
+export function failedResult(error: BackupError, partial: Partial<BackupResult> = {}): BackupResult {
+  return {
+    archive: null,
+    format: null,
+    requestedFormat: null,
+    bytes: 0,
+    sha256: null,
+    files: 0,
+    sourceBytes: 0,
+    skipped: [],
+    warnings: [],
+    s3: null,
+    ...partial,
+    ok: false,
+    exitCode: error.exitCode === ExitCode.ok ? ExitCode.failed : error.exitCode,
+    error: { code: error.code, message: error.message },
+  };
+}

@@ -1,0 +1,364 @@
+/**
+ * One backup run: sources -> walk -> archive -> hash -> destination(s) ->
+ * verify, publish, sidecars, manifest. No prompts, no printing, no exiting:
+ * it returns a BackupResult or throws a BackupError.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import {
+  ArchiveError,
+  BackupError,
+  CancelledError,
+  ExitCode,
+  UsageError,
+  describeErrno,
+  errnoCode,
+  isAbortError,
+  toBackupError,
+} from '../errors.js';
+import { resolveFormat, type Format } from '../archive/formats.js';
+import { candidateFileName, renderName, DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
+import { inodeKey, walk, type Entry, type Skip } from '../archive/walk.js';
+import { createArchiveStages } from '../archive/create-archive.js';
+import { findBzip2, type Bzip2Program } from '../archive/compressors.js';
+import { HashStream } from '../archive/hash-stream.js';
+import { ArchiveProgress, type ProgressSnapshot } from '../archive/progress-counter.js';
+import { LocalDestination } from '../storage/local.js';
+import type { Logger } from '../log/logger-types.js';
+import { manifestSidecar, sha256Sidecar, type Manifest } from './manifest.js';
+import type { BackupResult } from './result.js';
+
+export interface BackupJob {
+  /** Absolute paths. */
+  sources: string[];
+  /** Absolute local folder. */
+  destination: string;
+  /** As asked (flag, settings, wizard); resolved here, with the ZIP fallback. */
+  format?: string;
+  /** Name template; empty means the default. */
+  name?: string;
+  exclude: string[];
+  strict: boolean;
+  dryRun: boolean;
+  /** Absolute path of the log file, kept out of the archive. */
+  logFile?: string;
+}
+
+export interface ProgressUpdate extends ProgressSnapshot {
+  totalFiles?: number;
+  totalBytes?: number;
+}
+
+export interface RunContext {
+  now: Date;
+  host: string;
+  toolVersion: string;
+  /** Paths in the result are shown relative to this folder when inside it. */
+  cwd: string;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** Called as work progresses; when set, the sources are scanned first to know the totals. */
+  onProgress?: (update: ProgressUpdate) => void;
+  /** Called for each entry in a dry run. */
+  onDryRunEntry?: (entry: Entry) => void;
+  /** PATH used to find lbzip2/bzip2 (tests). */
+  envPath?: string;
+}
+
+function displayPath(cwd: string, absolute: string): string {
+  const rel = path.relative(cwd, absolute);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : absolute;
+}
+
+/** Checks every source exists and can be read before anything is written. */
+async function checkSources(sources: readonly string[]): Promise<void> {
+  if (sources.length === 0) {
+    throw new UsageError('Nothing to back up: give at least one source (--source PATH, or "sources" in settings.json).', {
+      code: 'NO_SOURCE',
+    });
+  }
+  const seen = new Map<string, string>();
+  for (const source of sources) {
+    let stat;
+    try {
+      stat = await fs.stat(source);
+      await fs.access(source, stat.isDirectory() ? fs.constants.R_OK | fs.constants.X_OK : fs.constants.R_OK);
+    } catch (error) {
+      const code = errnoCode(error);
+      throw new UsageError(
+        code === 'ENOENT'
+          ? `Source ${source} does not exist. Check the path (relative paths are taken from the current folder, ${process.cwd()}).`
+          : `Source ${source} cannot be read: ${describeErrno(error)}.`,
+        { code: code === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE', cause: error },
+      );
+    }
+    const base = path.basename(source) || 'root';
+    const clash = seen.get(base);
+    if (clash !== undefined) {
+      throw new UsageError(
+        `Sources ${clash} and ${source} would both be stored as "${base}/" in the archive. Back them up in separate jobs, or give their common parent folder.`,
+        { code: 'SOURCE_CLASH' },
+      );
+    }
+    seen.set(base, source);
+  }
+}
+
+/** Picks the format actually written, with the ZIP fallback for unknown names and a missing bzip2. */
+function chooseFormat(requested: string | undefined, envPath: string | undefined, warnings: string[]): {
+  format: Format;
+  requested: string;
+  bzip2?: Bzip2Program;
+} {
+  const resolved = resolveFormat(requested);
+  if (resolved.warning) warnings.push(resolved.warning);
+  if (resolved.format !== 'tar.bz2') return { format: resolved.format, requested: resolved.requested };
+  const bzip2 = findBzip2(envPath);
+  if (!bzip2) {
+    warnings.push('tar.bz2 needs the lbzip2 or bzip2 program and neither was found on PATH; writing zip instead (install one: apt-get install lbzip2).');
+    return { format: 'zip', requested: resolved.requested };
+  }
+  return { format: 'tar.bz2', requested: resolved.requested, bzip2 };
+}
+
+async function scanTotals(
+  sources: string[],
+  exclude: string[],
+  skipInodes: Set<string>,
+  signal: AbortSignal | undefined,
+): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  for await (const entry of walk({ sources, exclude, skipInodes, onSkip: () => undefined, signal })) {
+    if (entry.kind === 'file') {
+      files += 1;
+      bytes += entry.stat.size;
+    }
+  }
+  return { files, bytes };
+}
+
+export async function runBackup(job: BackupJob, ctx: RunContext): Promise<BackupResult> {
+  const { logger } = ctx;
+  const started = performance.now();
+  const warnings: string[] = [];
+  const skipped: Skip[] = [];
+  const warn = (message: string): void => {
+    warnings.push(message);
+    logger.warn(message);
+  };
+
+  await checkSources(job.sources);
+  const chosen = chooseFormat(job.format, ctx.envPath, warnings);
+  const rendered = renderName(job.name, { sources: job.sources, now: ctx.now, host: ctx.host });
+  warnings.push(...rendered.warnings);
+  for (const message of warnings) logger.warn(message);
+
+  logger.info('backup started', {
+    sources: job.sources,
+    destination: job.destination,
+    formatRequested: chosen.requested,
+    format: chosen.format,
+    name: rendered.name,
+    exclude: job.exclude,
+    strict: job.strict,
+    dryRun: job.dryRun,
+  });
+
+  // Keep the destination folder (when inside a source) and our own log file out of the archive.
+  const skipInodes = new Set<string>();
+  const destStat = await fs.stat(job.destination).catch(() => undefined);
+  if (destStat) {
+    skipInodes.add(inodeKey(destStat));
+    for (const source of job.sources) {
+      const s = await fs.stat(source);
+      if (inodeKey(s) === inodeKey(destStat)) {
+        throw new UsageError(`The destination ${job.destination} is the source itself; choose a destination outside it.`, {
+          code: 'DEST_IS_SOURCE',
+        });
+      }
+    }
+  }
+  if (job.logFile) {
+    const logStat = await fs.stat(job.logFile).catch(() => undefined);
+    if (logStat) skipInodes.add(inodeKey(logStat));
+  }
+
+  // One controller for the whole run: Ctrl-C (ctx.signal) or --strict on the first skip.
+  const controller = new AbortController();
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, controller.signal]) : controller.signal;
+  let strictFailure: BackupError | undefined;
+  const onSkip = (skip: Skip): void => {
+    skipped.push(skip);
+    logger.warn(`skipped ${skip.path}: ${skip.reason}`);
+    if (job.strict && !strictFailure) {
+      strictFailure = new ArchiveError(`${skip.path}: ${skip.reason}. --strict makes unreadable files fatal; nothing was published.`, {
+        code: 'SOURCE_FILE_UNREADABLE',
+      });
+      controller.abort(strictFailure);
+    }
+  };
+
+  const ext = chosen.format;
+  if (job.dryRun) {
+    return dryRun(job, ctx, { ext, name: rendered.name, chosen, skipInodes, onSkip, warnings, skipped, started });
+  }
+
+  const local = new LocalDestination(job.destination);
+  await local.prepare();
+  let fileName: string | undefined;
+  for (let attempt = 0; attempt < 1000 && !fileName; attempt++) {
+    const candidate = candidateFileName(rendered.name, ext, attempt);
+    if (await local.reserve(candidate)) fileName = candidate;
+  }
+  if (!fileName) {
+    throw new UsageError(`Could not find a free name for ${rendered.name}.${ext} in ${job.destination} (tried 1000).`, {
+      code: 'NAME_EXHAUSTED',
+    });
+  }
+  logger.info(`writing ${path.join(job.destination, fileName)}.partial`);
+
+  try {
+    let totals: { files: number; bytes: number } | undefined;
+    if (ctx.onProgress) totals = await scanTotals(job.sources, job.exclude, skipInodes, signal);
+    const progress = new ArchiveProgress(
+      ctx.onProgress && ((snapshot) => ctx.onProgress?.({ ...snapshot, totalFiles: totals?.files, totalBytes: totals?.bytes })),
+    );
+
+    const entries = walk({ sources: job.sources, exclude: job.exclude, skipInodes, onSkip, signal });
+    const stages = createArchiveStages(entries, {
+      format: chosen.format,
+      bzip2: chosen.bzip2,
+      onSkip,
+      onWarning: warn,
+      progress,
+      signal,
+    });
+    const hash = new HashStream();
+    const sink = await local.open();
+    await pipeline([...stages, hash, sink], { signal });
+
+    const sha256 = hash.digest();
+    const committed = await local.commit({ sha256, bytes: hash.bytes });
+    const manifest: Manifest = {
+      manifestVersion: 1,
+      tool: 'backup-automation',
+      toolVersion: ctx.toolVersion,
+      created: ctx.now.toISOString(),
+      host: ctx.host,
+      archive: committed.fileName,
+      nameTemplate: job.name?.trim() || DEFAULT_NAME_TEMPLATE,
+      sources: job.sources,
+      exclude: job.exclude,
+      formatRequested: chosen.requested,
+      format: chosen.format,
+      files: progress.files,
+      entries: progress.entries,
+      sourceBytes: progress.bytesRead,
+      archiveBytes: hash.bytes,
+      sha256,
+      skipped,
+      warnings,
+      destinations: [{ kind: 'local', location: committed.location, ok: true }],
+    };
+    await local.writeSidecars([sha256Sidecar(committed.fileName, sha256), manifestSidecar(manifest)]);
+
+    const exitCode = skipped.length > 0 ? ExitCode.partial : ExitCode.ok;
+    const result: BackupResult = {
+      ok: true,
+      exitCode,
+      archive: displayPath(ctx.cwd, committed.location),
+      format: chosen.format,
+      requestedFormat: chosen.requested,
+      bytes: hash.bytes,
+      sha256,
+      files: progress.files,
+      sourceBytes: progress.bytesRead,
+      skipped,
+      warnings,
+      s3: null,
+      error: null,
+      durationMs: Math.round(performance.now() - started),
+    };
+    logger.info('backup complete', {
+      archive: committed.location,
+      bytes: hash.bytes,
+      sha256,
+      files: progress.files,
+      skipped: skipped.length,
+      exitCode,
+    });
+    return result;
+  } catch (error) {
+    await local.abort().catch((cleanupError: unknown) => {
+      logger.error(`could not remove the partial file: ${describeErrno(cleanupError)}`);
+    });
+    if (strictFailure) throw strictFailure;
+    if (ctx.signal?.aborted || isAbortError(error)) throw new CancelledError(undefined, { cause: error });
+    if (error instanceof BackupError) throw error;
+    const code = errnoCode(error);
+    if (code) {
+      throw new ArchiveError(`Reading the sources failed: ${describeErrno(error)}. Nothing was published.`, { cause: error });
+    }
+    throw toBackupError(error);
+  }
+}
+
+async function dryRun(
+  job: BackupJob,
+  ctx: RunContext,
+  state: {
+    ext: string;
+    name: string;
+    chosen: { format: Format; requested: string };
+    skipInodes: Set<string>;
+    onSkip: (skip: Skip) => void;
+    warnings: string[];
+    skipped: Skip[];
+    started: number;
+  },
+): Promise<BackupResult> {
+  let files = 0;
+  let bytes = 0;
+  for await (const entry of walk({ ...job, skipInodes: state.skipInodes, onSkip: state.onSkip, signal: ctx.signal })) {
+    if (entry.kind === 'file') {
+      // Report what the real run would skip, without reading anything.
+      try {
+        await fs.access(entry.absPath, fs.constants.R_OK);
+      } catch (error) {
+        state.onSkip({ path: entry.absPath, reason: describeErrno(error) });
+        continue;
+      }
+      files += 1;
+      bytes += entry.stat.size;
+    }
+    ctx.onDryRunEntry?.(entry);
+  }
+  let fileName = candidateFileName(state.name, state.ext, 0);
+  for (let attempt = 1; attempt < 1000; attempt++) {
+    const taken = await fs
+      .lstat(path.join(job.destination, fileName))
+      .then(() => true)
+      .catch(() => false);
+    if (!taken) break;
+    fileName = candidateFileName(state.name, state.ext, attempt);
+  }
+  return {
+    ok: true,
+    exitCode: state.skipped.length > 0 ? ExitCode.partial : ExitCode.ok,
+    dryRun: true,
+    archive: displayPath(ctx.cwd, path.join(job.destination, fileName)),
+    format: state.chosen.format,
+    requestedFormat: state.chosen.requested,
+    bytes: 0,
+    sha256: null,
+    files,
+    sourceBytes: bytes,
+    skipped: state.skipped,
+    warnings: state.warnings,
+    s3: null,
+    error: null,
+    durationMs: Math.round(performance.now() - state.started),
+  };
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * The edge: argv, signals, the top-level catch and the only process.exit.
+ */
+import os from 'node:os';
+import { main } from './cli/program.js';
+import { ExitCode } from './errors.js';
+
+const controller = new AbortController();
+let interrupted = 0;
+const onSignal = (signal: NodeJS.Signals): void => {
+  interrupted += 1;
+  // A second Ctrl-C means "now": leave without waiting for the clean-up.
+  if (interrupted > 1) process.exit(ExitCode.cancelled);
+  controller.abort(new Error(`received ${signal}`));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+try {
+  const code = await main(process.argv.slice(2), {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    signal: controller.signal,
+    now: () => new Date(),
+    host: os.hostname(),
+  });
+  process.exit(code);
+} catch (error) {
+  process.stderr.write(`backup: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(ExitCode.failed);
+}

@@ -1,0 +1,80 @@
+/**
+ * Runs one backup for the CLI (shared by `backup run` and the wizard):
+ * creates the logger, shows progress in a terminal, renders the result, and
+ * returns the exit code. Never throws for a failed backup: failures become
+ * a result (and, with --json, a JSON object on stdout).
+ */
+import { runBackup, type BackupJob } from '../backup/run-backup.js';
+import { failedResult, type BackupResult } from '../backup/result.js';
+import { toBackupError, type BackupError } from '../errors.js';
+import { createLogger, type AppLogger } from '../log/logger.js';
+import { toolVersion } from '../version.js';
+import type { CliIO } from './io.js';
+import { createProgressBar } from './progress-bar.js';
+import { renderHuman, renderJson } from './render-result.js';
+
+export interface OutputOptions {
+  json: boolean;
+  verbose: boolean;
+  /** Print every entry in a dry run. */
+  listEntries?: boolean;
+}
+
+export function openLogger(io: CliIO, logFile: string | undefined, output: OutputOptions): AppLogger {
+  const logger = createLogger({ file: logFile, console: io.stderr, verbose: output.verbose });
+  if (logger.fileProblem) io.stderr.write(`warning: ${logger.fileProblem}\n`);
+  return logger;
+}
+
+/** Prints a failure (human or JSON) and logs it; returns the exit code. */
+export function reportFailure(io: CliIO, error: unknown, logger: AppLogger | undefined, output: OutputOptions): BackupError['exitCode'] {
+  const failure = toBackupError(error);
+  if (failure.code !== 'CANCELLED') {
+    logger?.error(failure.message, {
+      code: failure.code,
+      cause: failure.cause instanceof Error ? failure.cause.message : failure.cause,
+    });
+  } else {
+    logger?.warn(failure.message);
+  }
+  const result = failedResult(failure);
+  if (output.json) io.stdout.write(renderJson(result));
+  else {
+    io.stderr.write(failure.code === 'CANCELLED' ? `${failure.message}\n` : `error: ${failure.message}\n`);
+    if (output.verbose && failure.stack) io.stderr.write(`${failure.stack}\n`);
+    if (output.verbose && failure.cause instanceof Error && failure.cause.stack) io.stderr.write(`caused by: ${failure.cause.stack}\n`);
+  }
+  return result.exitCode;
+}
+
+export async function executeJob(
+  io: CliIO,
+  job: BackupJob,
+  logger: AppLogger,
+  output: OutputOptions,
+): Promise<{ exitCode: number; result?: BackupResult }> {
+  const showProgress = !output.json && !job.dryRun && io.stderr.isTTY === true;
+  const bar = showProgress ? createProgressBar(io.stderr) : undefined;
+  try {
+    const result = await runBackup(job, {
+      now: io.now(),
+      host: io.host,
+      toolVersion: toolVersion(),
+      cwd: io.cwd,
+      logger,
+      signal: io.signal,
+      envPath: io.env.PATH,
+      onProgress: bar ? (update) => bar.update(update) : undefined,
+      onDryRunEntry:
+        output.listEntries && !output.json
+          ? (entry) => io.stdout.write(`${entry.archivePath}${entry.kind === 'dir' ? '/' : ''}\n`)
+          : undefined,
+    });
+    bar?.stop();
+    io.stdout.write(output.json ? renderJson(result) : renderHuman(result, logger.file));
+    return { exitCode: result.exitCode, result };
+  } catch (error) {
+    bar?.stop();
+    return { exitCode: reportFailure(io, error, logger, output) };
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The command-line contract (DESIGN.md) as a commander program. Commands are
+ * loaded lazily so `backup --help` stays fast. `main` returns an exit code;
+ * it never exits the process (src/bin.ts does).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { toolVersion } from '../version.js';
+import { ExitCode, UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
+import type { RunFlags } from './run-command.js';
+
+function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
+  const program = new Command('backup')
+    .description('Back up files and folders into zip / tar.gz / tar.bz2 archives, with a .sha256 and a manifest beside each.')
+    .version(toolVersion(), '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+
+  program
+    .command('wizard', { isDefault: true })
+    .description('ask for source, destination, format and name, run the backup, offer to save the settings (default command)')
+    .option('--verbose', 'show details and stack traces')
+    .action(async (flags: { verbose?: boolean }) => {
+      const { wizardCommand } = await import('./wizard-command.js');
+      setExit(await wizardCommand(io, { verbose: flags.verbose === true }));
+    });
+
+  program
+    .command('run')
+    .description('run one backup with no prompts, from flags and/or a settings file (for cron and scripts)')
+    .option('-c, --config <file>', 'settings file (default: config/settings.json when present)')
+    .option('-s, --source <path...>', 'files or folders to back up (one or more)')
+    .option('-d, --dest <dir>', 'local destination folder (default: ./backups)')
+    .option('-f, --format <fmt>', 'zip | tar.gz | tar.bz2 (anything else: warning, then zip)')
+    .option('-n, --name <name>', 'archive base name; tokens {source} {date} {time} {host}')
+    .option('--exclude <glob...>', 'gitignore-style patterns to leave out')
+    .option('--strict', 'fail (exit 1) instead of skipping unreadable files')
+    .option('--json', 'print one JSON result object on stdout (logs go to stderr and the log file)')
+    .option('--dry-run', 'list what would be archived and where; write nothing')
+    .option('--log-file <file>', 'log file (default: logs/backup.log)')
+    .option('--verbose', 'show details and stack traces')
+    .addOption(new Option('--no-strict').hideHelp())
+    .action(async (flags: RunFlags) => {
+      const { runCommand } = await import('./run-command.js');
+      setExit(await runCommand(io, flags));
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end with code 0; every parse error is a usage error.
+      if (error.exitCode === 0) return ExitCode.ok;
+      if (argv.includes('--json')) {
+        const { failedResult } = await import('../backup/result.js');
+        const { renderJson } = await import('./render-result.js');
+        io.stdout.write(renderJson(failedResult(new UsageError(error.message.replace(/^error: /, ''), { code: 'USAGE' }))));
+      }
+      return ExitCode.usage;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The progress bar on stderr: bytes and files done, rate and ETA. Only in a
+ * terminal; redraws at most ~8 times a second (cli-progress throttles), so
+ * it costs nothing measurable.
+ */
+import cliProgress from 'cli-progress';
+import type { ProgressUpdate } from '../backup/run-backup.js';
+import type { TtyWritable } from './io.js';
+import { formatBytes } from './format-bytes.js';
+
+export interface ProgressBar {
+  update(update: ProgressUpdate): void;
+  stop(): void;
+}
+
+export function createProgressBar(stream: TtyWritable): ProgressBar {
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format: ' {bar} {percentage}% | {done} of {total} | {files} files | {rate}/s | ETA {eta_formatted}',
+      barCompleteChar: '\u2588',
+      barIncompleteChar: '\u2591',
+      hideCursor: true,
+      clearOnComplete: true,
+      fps: 8,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  const startTime = Date.now();
+  return {
+    update(update) {
+      const total = Math.max(update.totalBytes ?? 0, update.bytes, 1);
+      const seconds = Math.max((Date.now() - startTime) / 1000, 0.001);
+      const payload = {
+        done: formatBytes(update.bytes),
+        total: formatBytes(total),
+        files: update.totalFiles !== undefined ? `${update.files}/${update.totalFiles}` : String(update.files),
+        rate: formatBytes(Math.round(update.bytes / seconds)),
+      };
+      if (!started) {
+        bar.start(total, update.bytes, payload);
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(update.bytes, payload);
+      }
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}

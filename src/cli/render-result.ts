@@ -1,0 +1,48 @@
+/**
+ * Turns a BackupResult into what a person reads (short, on stdout/stderr)
+ * or what a script reads (one JSON object on stdout).
+ */
+import type { BackupResult } from '../backup/result.js';
+import { formatBytes, formatDuration } from './format-bytes.js';
+
+const MAX_SKIPS_SHOWN = 10;
+
+export function renderJson(result: BackupResult): string {
+  return `${JSON.stringify(result)}\n`;
+}
+
+export function renderHuman(result: BackupResult, logFile: string | undefined): string {
+  const lines: string[] = [];
+  if (!result.ok) {
+    lines.push(`Backup failed: ${result.error?.message ?? 'unknown error'}`);
+    if (logFile) lines.push(`Details: ${logFile}`);
+    return `${lines.join('\n')}\n`;
+  }
+  if (result.dryRun) {
+    lines.push(
+      `Dry run: would write ${result.archive ?? '(no local copy)'} (${result.format}) from ${result.files} files, ${formatBytes(result.sourceBytes)}. Nothing was written.`,
+    );
+  } else {
+    lines.push(`Backup complete: ${result.archive ?? '(no local copy)'}`);
+    lines.push(
+      `  ${formatBytes(result.bytes)} ${result.format}, ${result.files} files (${formatBytes(result.sourceBytes)} read)${
+        result.durationMs !== undefined ? ` in ${formatDuration(result.durationMs)}` : ''
+      }`,
+    );
+    lines.push(`  sha256 ${result.sha256}`);
+    if (result.archive) lines.push(`  check it: sha256sum -c ${shellQuote(`${result.archive}.sha256`)} (run in its folder)`);
+  }
+  if (result.skipped.length > 0) {
+    lines.push(`${result.skipped.length} item(s) could not be backed up:`);
+    for (const skip of result.skipped.slice(0, MAX_SKIPS_SHOWN)) lines.push(`  - ${skip.path}: ${skip.reason}`);
+    if (result.skipped.length > MAX_SKIPS_SHOWN) {
+      lines.push(`  ... and ${result.skipped.length - MAX_SKIPS_SHOWN} more${logFile ? ` (all listed in ${logFile})` : ''}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Quotes a word for a POSIX shell only when it needs it. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,112 @@
+/**
+ * The settings.json schema. Unknown keys are refused (a typo must not be
+ * silently ignored), and every problem is reported with its JSON path.
+ * `format` is any string on purpose: an unsupported one is the ZIP fallback,
+ * a warning, not an error.
+ */
+import { z } from 'zod';
+
+export const S3SettingsSchema = z.strictObject({
+  bucket: z.string().trim().min(1, 'must not be empty'),
+  prefix: z.string().optional(),
+  region: z.string().min(1).nullable().optional(),
+  endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).nullable().optional(),
+  storageClass: z.string().min(1).optional(),
+  keepLocal: z.boolean().optional(),
+});
+
+export const SettingsSchema = z.strictObject({
+  $schema: z.string().optional(),
+  sources: z.array(z.string().trim().min(1, 'must not be empty')).min(1, 'needs at least one path').optional(),
+  destination: z.string().trim().min(1, 'must not be empty').optional(),
+  format: z.string().optional(),
+  name: z.string().optional(),
+  exclude: z.array(z.string()).optional(),
+  strict: z.boolean().optional(),
+  logFile: z.string().trim().min(1, 'must not be empty').optional(),
+  s3: S3SettingsSchema.nullable().optional(),
+});
+
+export type Settings = z.infer<typeof SettingsSchema>;
+export type S3Settings = z.infer<typeof S3SettingsSchema>;
+
+/** `sources[0]`, `s3.bucket`: the JSON path of a problem, as users read it. */
+export function formatJsonPath(pathParts: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of pathParts) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+  array: 'a list (JSON array)',
+  object: 'an object',
+};
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** One zod issue as `path: message`, in plain words. */
+export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  const where = formatJsonPath(issue.path);
+  switch (issue.code) {
+    case 'invalid_type': {
+      let value: unknown = input;
+      for (const part of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[part];
+      return `${where}: expected ${TYPE_WORDS[issue.expected] ?? issue.expected}, got ${value === undefined ? 'nothing' : describeValue(value)}`;
+    }
+    case 'unrecognized_keys': {
+      const known = knownKeys(issue.path);
+      return issue.keys
+        .map((key) => {
+          const guess = closest(key, known);
+          const at = issue.path.length > 0 ? `${formatJsonPath(issue.path)}.${key}` : key;
+          return `${at}: unknown setting${guess ? ` (did you mean "${guess}"?)` : ''}`;
+        })
+        .join('; ');
+    }
+    default:
+      return `${where}: ${issue.message}`;
+  }
+}
+
+function knownKeys(pathParts: ReadonlyArray<PropertyKey>): string[] {
+  if (pathParts.length === 1 && pathParts[0] === 's3') return Object.keys(S3SettingsSchema.shape);
+  return Object.keys(SettingsSchema.shape);
+}
+
+/** The known key nearest to a typo, if it is near enough. */
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
