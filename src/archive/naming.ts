@@ -50,6 +50,8 @@ export function sanitizeName(raw: string): string {
     .normalize('NFC')
     // control characters (C0, DEL, C1)
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, '')
+    // bidirectional overrides (names that display reversed: "exe.txt" shown as "txt.exe")
+    .replace(/[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '')
     .replace(/[/\\:*?"<>|]/g, '_')
     .replace(/\s+/g, ' ')
     .replace(/^[\s._-]+/, '')

@@ -1,0 +1,60 @@
+/**
+ * Runs the built CLI (dist/bin.js) as a real subprocess, as cron would:
+ * no terminal, its own working folder, optionally as an unprivileged user
+ * (setpriv), since root reads everything.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(PROJECT_ROOT, 'dist', 'bin.js');
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  /** Run as this uid/gid (nobody = 65534) through setpriv. */
+  asUser?: number;
+  /** Called once the process has started (to kill it mid-run, say). */
+  onSpawn?: (child: ChildProcess) => void;
+  input?: string;
+}
+
+export function startCli(args: string[], options: CliOptions): ChildProcess {
+  const env = { ...process.env, NO_COLOR: '1', ...options.env };
+  delete env.FORCE_COLOR;
+  const command = options.asUser === undefined ? process.execPath : 'setpriv';
+  const argv =
+    options.asUser === undefined
+      ? [BIN, ...args]
+      : [`--reuid=${options.asUser}`, `--regid=${options.asUser}`, '--clear-groups', process.execPath, BIN, ...args];
+  return spawn(command, argv, { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export function runCli(args: string[], options: CliOptions): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = startCli(args, options);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin!.end(options.input ?? '');
+    options.onSpawn?.(child);
+  });
+}
+
+/** The one JSON object `--json` prints on stdout. */
+export function parseJsonResult(run: CliRun): Record<string, any> {
+  const text = run.stdout.trim();
+  if (text.split('\n').length !== 1) throw new Error(`expected exactly one line of JSON on stdout, got:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  return JSON.parse(text) as Record<string, any>;
+}

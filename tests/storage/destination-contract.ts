@@ -1,0 +1,84 @@
+/**
+ * One behavioural suite for every Destination (restic's backend test idea):
+ * the local folder and S3 must both pass it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import type { Destination } from '../../src/storage/destination.js';
+
+export interface DestinationHarness {
+  /** A new destination on a fresh, empty location. */
+  create(): Promise<Destination>;
+  /** A second destination on the same location as `of` (a concurrent run). */
+  sibling(of: Destination): Promise<Destination>;
+  /** Names visible at the destination's location, sorted (partial uploads included where visible). */
+  list(of: Destination): Promise<string[]>;
+  read(of: Destination, name: string): Promise<Buffer>;
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function writeAll(dest: Destination, data: Buffer): Promise<void> {
+  const sink = await dest.open();
+  // Several chunks, so the sink sees more than one write.
+  const chunks = [data.subarray(0, 1000), data.subarray(1000, 70_000), data.subarray(70_000)];
+  await pipeline(Readable.from(chunks), sink);
+}
+
+export function destinationContract(name: string, harness: DestinationHarness): void {
+  describe(`Destination contract: ${name}`, () => {
+    it('publishes the archive and sidecars under their final names only after commit', async () => {
+      const dest = await harness.create();
+      const data = randomBytes(200_000);
+      expect(await dest.reserve('a.tar.gz')).toBe(true);
+      await writeAll(dest, data);
+      expect(await harness.list(dest)).not.toContain('a.tar.gz');
+      const committed = await dest.commit({ sha256: sha256(data), bytes: data.length });
+      expect(committed.fileName).toBe('a.tar.gz');
+      await dest.writeSidecars([{ name: 'a.tar.gz.sha256', content: `${sha256(data)}  a.tar.gz\n` }]);
+      expect(await harness.list(dest)).toEqual(['a.tar.gz', 'a.tar.gz.sha256']);
+      expect(sha256(await harness.read(dest, 'a.tar.gz'))).toBe(sha256(data));
+      expect((await harness.read(dest, 'a.tar.gz.sha256')).toString()).toBe(`${sha256(data)}  a.tar.gz\n`);
+      await dest.abort(); // after commit: a no-op that must not remove the published archive
+      expect(await harness.list(dest)).toEqual(['a.tar.gz', 'a.tar.gz.sha256']);
+    });
+
+    it('refuses a name that exists, and a name another run has reserved', async () => {
+      const first = await harness.create();
+      expect(await first.reserve('b.zip')).toBe(true);
+      const second = await harness.sibling(first);
+      expect(await second.reserve('b.zip')).toBe(false);
+      const data = randomBytes(10);
+      await writeAll(first, data);
+      await first.commit({ sha256: sha256(data), bytes: data.length });
+      const third = await harness.sibling(first);
+      expect(await third.reserve('b.zip')).toBe(false);
+      expect(await third.reserve('b-1.zip')).toBe(true);
+      await third.abort();
+    });
+
+    it('abort before commit leaves nothing behind', async () => {
+      const dest = await harness.create();
+      expect(await dest.reserve('c.tar.bz2')).toBe(true);
+      const sink = await dest.open();
+      sink.write(randomBytes(100_000));
+      await dest.abort();
+      sink.destroy();
+      expect(await harness.list(dest)).toEqual([]);
+    });
+
+    it('a commit whose bytes do not match the hash publishes nothing', async () => {
+      const dest = await harness.create();
+      expect(await dest.reserve('d.zip')).toBe(true);
+      const data = randomBytes(5000);
+      await writeAll(dest, data);
+      await expect(dest.commit({ sha256: sha256(Buffer.from('other')), bytes: data.length })).rejects.toThrow(/differs/);
+      await dest.abort();
+      expect(await harness.list(dest)).toEqual([]);
+    });
+  });
+}
