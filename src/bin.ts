@@ -27,6 +27,7 @@ try {
     signal: controller.signal,
     now: () => new Date(),
     host: os.hostname(),
+    home: os.homedir(),
   });
   process.exit(code);
 } catch (error) {

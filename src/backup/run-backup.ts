@@ -72,7 +72,7 @@ function displayPath(cwd: string, absolute: string): string {
 }
 
 /** Checks every source exists and can be read before anything is written. */
-async function checkSources(sources: readonly string[]): Promise<void> {
+async function checkSources(sources: readonly string[], cwd: string): Promise<void> {
   if (sources.length === 0) {
     throw new UsageError('Nothing to back up: give at least one source (--source PATH, or "sources" in settings.json).', {
       code: 'NO_SOURCE',
@@ -88,7 +88,7 @@ async function checkSources(sources: readonly string[]): Promise<void> {
       const code = errnoCode(error);
       throw new UsageError(
         code === 'ENOENT'
-          ? `Source ${source} does not exist. Check the path (relative paths are taken from the current folder, ${process.cwd()}).`
+          ? `Source ${source} does not exist. Check the path (relative paths are taken from the current folder, ${cwd}).`
           : `Source ${source} cannot be read: ${describeErrno(error)}.`,
         { code: code === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE', cause: error },
       );
@@ -149,7 +149,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     logger.warn(message);
   };
 
-  await checkSources(job.sources);
+  await checkSources(job.sources, ctx.cwd);
   const chosen = chooseFormat(job.format, ctx.envPath, warnings);
   const rendered = renderName(job.name, { sources: job.sources, now: ctx.now, host: ctx.host });
   warnings.push(...rendered.warnings);

@@ -29,13 +29,13 @@ export function openLogger(io: CliIO, logFile: string | undefined, output: Outpu
 /** Prints a failure (human or JSON) and logs it; returns the exit code. */
 export function reportFailure(io: CliIO, error: unknown, logger: AppLogger | undefined, output: OutputOptions): BackupError['exitCode'] {
   const failure = toBackupError(error);
-  if (failure.code !== 'CANCELLED') {
-    logger?.error(failure.message, {
+  // The console line is printed below; the log file gets the code and cause too.
+  if (failure.code === 'CANCELLED') logger?.fileOnly.warn(failure.message);
+  else {
+    logger?.fileOnly.error(failure.message, {
       code: failure.code,
       cause: failure.cause instanceof Error ? failure.cause.message : failure.cause,
     });
-  } else {
-    logger?.warn(failure.message);
   }
   const result = failedResult(failure);
   if (output.json) io.stdout.write(renderJson(result));

@@ -17,4 +17,6 @@ export interface CliIO {
   signal: AbortSignal;
   now: () => Date;
   host: string;
+  /** The user's home folder, for `~/` in paths. */
+  home: string;
 }

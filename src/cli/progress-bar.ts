@@ -17,7 +17,7 @@ export function createProgressBar(stream: TtyWritable): ProgressBar {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: ' {bar} {percentage}% | {done} of {total} | {files} files | {rate}/s | ETA {eta_formatted}',
+      format: ' {bar} {percentage}% | {done} of {totalSize} | {files} files | {rate}/s | ETA {eta_formatted}',
       barCompleteChar: '\u2588',
       barIncompleteChar: '\u2591',
       hideCursor: true,
@@ -35,7 +35,7 @@ export function createProgressBar(stream: TtyWritable): ProgressBar {
       const seconds = Math.max((Date.now() - startTime) / 1000, 0.001);
       const payload = {
         done: formatBytes(update.bytes),
-        total: formatBytes(total),
+        totalSize: formatBytes(total),
         files: update.totalFiles !== undefined ? `${update.files}/${update.totalFiles}` : String(update.files),
         rate: formatBytes(Math.round(update.bytes / seconds)),
       };

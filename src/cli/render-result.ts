@@ -2,6 +2,7 @@
  * Turns a BackupResult into what a person reads (short, on stdout/stderr)
  * or what a script reads (one JSON object on stdout).
  */
+import path from 'node:path';
 import type { BackupResult } from '../backup/result.js';
 import { formatBytes, formatDuration } from './format-bytes.js';
 
@@ -30,7 +31,11 @@ export function renderHuman(result: BackupResult, logFile: string | undefined): 
       }`,
     );
     lines.push(`  sha256 ${result.sha256}`);
-    if (result.archive) lines.push(`  check it: sha256sum -c ${shellQuote(`${result.archive}.sha256`)} (run in its folder)`);
+    if (result.archive) {
+      const dir = path.dirname(result.archive);
+      const sidecar = shellQuote(`${path.basename(result.archive)}.sha256`);
+      lines.push(`  check it: ${dir === '.' ? '' : `cd ${shellQuote(dir)} && `}sha256sum -c ${sidecar}`);
+    }
   }
   if (result.skipped.length > 0) {
     lines.push(`${result.skipped.length} item(s) could not be backed up:`);

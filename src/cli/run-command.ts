@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import { findSettingsFile, loadSettings } from '../config/load-settings.js';
 import { DEFAULT_LOG_FILE, mergeSettings, resolvePaths, type SettingsOverrides } from '../config/merge-settings.js';
 import type { Settings } from '../config/schema.js';
+import { expandHome } from '../config/expand-home.js';
 import type { AppLogger } from '../log/logger.js';
 import type { CliIO } from './io.js';
 import { executeJob, openLogger, reportFailure, type OutputOptions } from './execute-job.js';
@@ -50,12 +51,12 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
     }
   }
   // The log file is known even when settings.json is broken: flag, file, default.
-  const logFile = path.resolve(io.cwd, flags.logFile ?? settings?.logFile ?? DEFAULT_LOG_FILE);
+  const logFile = path.resolve(io.cwd, expandHome(flags.logFile ?? settings?.logFile ?? DEFAULT_LOG_FILE, io.home));
   const logger: AppLogger = openLogger(io, logFile, output);
   try {
     if (settingsError) return reportFailure(io, settingsError, logger, output);
 
-    const effective = resolvePaths(mergeSettings(settings, overridesFromFlags(flags)), io.cwd);
+    const effective = resolvePaths(mergeSettings(settings, overridesFromFlags(flags)), io.cwd, io.home);
     if (effective.sources.length === 0) {
       return reportFailure(
         io,

@@ -75,6 +75,7 @@ export async function wizardCommand(
     say('backup: answer a few questions; Ctrl-C quits at any time.\n');
     const answers = await askBackupQuestions(prompts, {
       cwd: io.cwd,
+      home: io.home,
       now: io.now(),
       host: io.host,
       bzip2Available: findBzip2(io.env.PATH) !== undefined,

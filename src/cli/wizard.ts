@@ -5,8 +5,9 @@
  * not run anything.
  */
 import { FORMATS, type Format } from '../archive/formats.js';
-import { DEFAULT_NAME_TEMPLATE, renderName } from '../archive/naming.js';
+import { renderName } from '../archive/naming.js';
 import { checkDestination, checkSource, resolveUserPath } from '../config/check-paths.js';
+import { expandHome } from '../config/expand-home.js';
 import { DEFAULT_DESTINATION } from '../config/merge-settings.js';
 
 export interface Choice<T> {
@@ -29,7 +30,7 @@ export interface Prompter {
 export interface WizardAnswers {
   /** Absolute paths. */
   sources: string[];
-  /** As typed (relative paths are kept relative, for a portable settings file). */
+  /** As typed, `~` expanded (relative paths stay relative, for a portable settings file). */
   sourcesTyped: string[];
   destination: string;
   destinationTyped: string;
@@ -41,6 +42,8 @@ export interface WizardAnswers {
 
 export interface WizardContext {
   cwd: string;
+  /** For `~/` in typed paths. */
+  home: string;
   now: Date;
   host: string;
   bzip2Available: boolean;
@@ -61,24 +64,28 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext):
     const typed = await prompts.input({
       message: sources.length === 0 ? 'What should be backed up? (file or folder path)' : 'Another path to back up:',
       validate: toValidator(async (value) => {
-        const problem = await checkSource(value, ctx.cwd);
+        const problem = await checkSource(value, ctx.cwd, ctx.home);
         if (problem) return problem;
-        return sources.includes(resolveUserPath(value, ctx.cwd)) ? 'That path is already in the list.' : undefined;
+        return sources.includes(resolveUserPath(value, ctx.cwd, ctx.home)) ? 'That path is already in the list.' : undefined;
       }),
     });
-    sourcesTyped.push(typed.trim());
-    sources.push(resolveUserPath(typed, ctx.cwd));
+    // `~` expanded now: neither settings.json nor a quoted command line would expand it later.
+    sourcesTyped.push(expandHome(typed.trim(), ctx.home));
+    sources.push(resolveUserPath(typed, ctx.cwd, ctx.home));
     if (!(await prompts.confirm({ message: 'Add another path?', default: false }))) break;
   }
 
   // 2. Where to keep the archive.
-  const destinationTyped = (
-    await prompts.input({
+  const destinationTyped = expandHome(
+    (
+      await prompts.input({
       message: 'Destination folder (created if missing):',
       default: `./${DEFAULT_DESTINATION}`,
-      validate: toValidator((value) => checkDestination(value, ctx.cwd, sources)),
-    })
-  ).trim();
+        validate: toValidator((value) => checkDestination(value, ctx.cwd, ctx.home, sources)),
+      })
+    ).trim(),
+    ctx.home,
+  );
 
   // 3. Format.
   const format = await prompts.select<Format>({
@@ -99,7 +106,7 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext):
   const preview = renderName(undefined, { sources, now: ctx.now, host: ctx.host }).name;
   const name = (
     await prompts.input({
-      message: `Archive name (empty for ${DEFAULT_NAME_TEMPLATE}, e.g. ${preview}; tokens {source} {date} {time} {host}):`,
+      message: `Archive name, tokens {date} {time} {host} allowed (Enter for ${preview}):`,
       default: '',
     })
   ).trim();
@@ -114,7 +121,7 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext):
   return {
     sources,
     sourcesTyped,
-    destination: resolveUserPath(destinationTyped, ctx.cwd),
+    destination: resolveUserPath(destinationTyped, ctx.cwd, ctx.home),
     destinationTyped,
     format,
     name,

@@ -3,24 +3,17 @@
  * typed: returns a sentence saying what is wrong, or undefined when fine.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { describeErrno, errnoCode } from '../errors.js';
+import { expandHome } from './expand-home.js';
 
-/** `~` and `~/x` as a shell would expand them (the wizard is not a shell). */
-export function expandHome(input: string, home = os.homedir()): string {
-  if (input === '~') return home;
-  if (input.startsWith('~/')) return path.join(home, input.slice(2));
-  return input;
+export function resolveUserPath(input: string, cwd: string, home: string): string {
+  return path.resolve(cwd, expandHome(input.trim(), home));
 }
 
-export function resolveUserPath(input: string, cwd: string): string {
-  return path.resolve(cwd, expandHome(input.trim()));
-}
-
-export async function checkSource(input: string, cwd: string): Promise<string | undefined> {
+export async function checkSource(input: string, cwd: string, home: string): Promise<string | undefined> {
   if (input.trim() === '') return 'Enter the path of a file or folder to back up.';
-  const abs = resolveUserPath(input, cwd);
+  const abs = resolveUserPath(input, cwd, home);
   let stat;
   try {
     stat = await fs.stat(abs);
@@ -37,9 +30,14 @@ export async function checkSource(input: string, cwd: string): Promise<string | 
 }
 
 /** The destination must be a writable folder, or creatable inside one. */
-export async function checkDestination(input: string, cwd: string, sources: readonly string[] = []): Promise<string | undefined> {
+export async function checkDestination(
+  input: string,
+  cwd: string,
+  home: string,
+  sources: readonly string[] = [],
+): Promise<string | undefined> {
   if (input.trim() === '') return 'Enter a destination folder.';
-  const abs = resolveUserPath(input, cwd);
+  const abs = resolveUserPath(input, cwd, home);
   if (sources.includes(abs)) return `${abs} is also a source; choose a folder outside it.`;
   let probe = abs;
   for (;;) {
@@ -52,7 +50,7 @@ export async function checkDestination(input: string, cwd: string, sources: read
       return undefined;
     } catch (error) {
       const code = errnoCode(error);
-      if (code !== 'ENOENT') {
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') {
         return probe === abs
           ? `Cannot write to ${abs}: ${describeErrno(error)}.`
           : `${abs} cannot be created in ${probe}: ${describeErrno(error)}.`;

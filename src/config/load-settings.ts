@@ -5,7 +5,9 @@
  */
 import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { expandHome } from './expand-home.js';
 import { ConfigError, describeErrno, errnoCode } from '../errors.js';
 import { SettingsSchema, describeIssue, type Settings } from './schema.js';
 
@@ -64,7 +66,7 @@ export function validateSettings(data: unknown, file: string): Settings {
  */
 export async function checkSettingsPaths(settings: Settings, file: string, cwd: string): Promise<void> {
   for (const [index, source] of (settings.sources ?? []).entries()) {
-    const abs = path.resolve(cwd, source);
+    const abs = path.resolve(cwd, expandHome(source, os.homedir()));
     try {
       await fs.stat(abs);
     } catch (error) {
@@ -73,7 +75,7 @@ export async function checkSettingsPaths(settings: Settings, file: string, cwd: 
     }
   }
   if (settings.destination !== undefined) {
-    const abs = path.resolve(cwd, settings.destination);
+    const abs = path.resolve(cwd, expandHome(settings.destination, os.homedir()));
     const stat = await fs.stat(abs).catch(() => undefined);
     if (stat && !stat.isDirectory()) throw new ConfigError(file, `destination: ${abs} exists and is not a folder`);
   }

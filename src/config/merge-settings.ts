@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DEFAULT_FORMAT } from '../archive/formats.js';
 import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
 import type { Settings } from './schema.js';
+import { expandHome } from './expand-home.js';
 
 export const DEFAULT_DESTINATION = 'backups';
 export const DEFAULT_LOG_FILE = path.join('logs', 'backup.log');
@@ -58,13 +59,14 @@ export function mergeSettings(file: Settings | undefined, flags: SettingsOverrid
   };
 }
 
-/** Resolves every relative path against the working folder. */
-export function resolvePaths(settings: EffectiveSettings, cwd: string): EffectiveSettings {
+/** Resolves relative paths against the working folder and a leading `~/` against `home`, as a shell would. */
+export function resolvePaths(settings: EffectiveSettings, cwd: string, home: string): EffectiveSettings {
+  const resolve = (p: string): string => path.resolve(cwd, expandHome(p, home));
   return {
     ...settings,
-    sources: settings.sources.map((s) => path.resolve(cwd, s)),
-    destination: path.resolve(cwd, settings.destination),
-    logFile: path.resolve(cwd, settings.logFile),
+    sources: settings.sources.map(resolve),
+    destination: resolve(settings.destination),
+    logFile: resolve(settings.logFile),
   };
 }
 

@@ -32,6 +32,8 @@ export interface AppLogger extends Logger {
   readonly file: string | undefined;
   /** Problem opening the log file, if any (the run goes on with console logging). */
   readonly fileProblem: string | undefined;
+  /** Writes to the log file only (for what the caller prints itself). */
+  readonly fileOnly: Logger;
   /** Flushes and closes the file. */
   close(): Promise<void>;
 }
@@ -54,6 +56,10 @@ function metaText(info: winston.Logform.TransformableInfo): string {
 const fileLine = winston.format.printf(
   (info) => `${String(info.timestamp)} ${info.level.toUpperCase().padEnd(5)} ${String(info.message)}${metaText(info)}`,
 );
+
+/** Marks a line as "log file only"; the console transport drops it. */
+const FILE_ONLY = Symbol('fileOnly');
+const dropFileOnly = winston.format((info) => ((info as Record<symbol, unknown>)[FILE_ONLY] ? false : info));
 
 const consoleLine = winston.format.printf((info) => {
   const prefix = info.level === 'info' ? '' : `${info.level === 'warn' ? 'warning' : info.level}: `;
@@ -79,7 +85,7 @@ export function createLogger(options: CreateLoggerOptions): AppLogger {
     new winston.transports.Stream({
       stream: options.console,
       level: options.verbose ? 'debug' : options.quiet ? 'error' : 'warn',
-      format: consoleLine,
+      format: winston.format.combine(dropFileOnly(), consoleLine),
     }),
   ];
   let fileTransport: winston.transport | undefined;
@@ -101,9 +107,11 @@ export function createLogger(options: CreateLoggerOptions): AppLogger {
     exitOnError: false,
   });
 
-  const log = (level: string) => (message: string, meta?: LogMeta) => {
-    winstonLogger.log(level, message, meta ?? {});
-  };
+  const log =
+    (level: string, fileOnly = false) =>
+    (message: string, meta?: LogMeta) => {
+      winstonLogger.log({ level, message, ...(meta ?? {}), ...(fileOnly ? { [FILE_ONLY]: true } : {}) });
+    };
 
   let closed: Promise<void> | undefined;
   return {
@@ -113,6 +121,7 @@ export function createLogger(options: CreateLoggerOptions): AppLogger {
     info: log('info'),
     warn: log('warn'),
     error: log('error'),
+    fileOnly: { debug: log('debug', true), info: log('info', true), warn: log('warn', true), error: log('error', true) },
     close() {
       closed ??= new Promise<void>((resolve) => {
         if (!fileTransport) {

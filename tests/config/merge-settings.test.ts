@@ -30,9 +30,9 @@ describe('mergeSettings: defaults < settings.json < flags', () => {
 
 describe('resolvePaths', () => {
   it('resolves relative paths against the working folder and keeps absolute ones', () => {
-    const merged = mergeSettings({ sources: ['data', '/abs/x'], destination: '../out' }, {});
-    expect(resolvePaths(merged, '/home/u/project')).toMatchObject({
-      sources: ['/home/u/project/data', '/abs/x'],
+    const merged = mergeSettings({ sources: ['data', '/abs/x', '~/docs', '~'], destination: '../out' }, {});
+    expect(resolvePaths(merged, '/home/u/project', '/home/u')).toMatchObject({
+      sources: ['/home/u/project/data', '/abs/x', '/home/u/docs', '/home/u'],
       destination: '/home/u/out',
       logFile: '/home/u/project/logs/backup.log',
     });

@@ -28,7 +28,7 @@ export interface CliOptions {
 }
 
 export function startCli(args: string[], options: CliOptions): ChildProcess {
-  const env = { ...process.env, NO_COLOR: '1', ...options.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
   delete env.FORCE_COLOR;
   const command = options.asUser === undefined ? process.execPath : 'setpriv';
   const argv =

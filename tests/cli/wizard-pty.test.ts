@@ -1,0 +1,252 @@
+/**
+ * The built CLI (dist/bin.js, run `npm run build` first) in a real
+ * pseudo-terminal, answered like a person: wait for each prompt to appear,
+ * then type. The terminal is util-linux `script`, so no native module is
+ * needed; inquirer sees a real TTY (raw mode, arrow keys, Ctrl-C as a key).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, runCli } from '../helpers/cli.js';
+import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
+
+const STEP_TIMEOUT_MS = 20_000;
+
+const KEY = { enter: '\r', down: '\x1b[B', ctrlC: '\x03', backspace: '\x7f' } as const;
+
+/** CSI / OSC / two-character escape sequences, as inquirer and cli-progress write them. */
+const ANSI = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()#][0-9A-Za-z]|[0-~])/g;
+
+function stripAnsi(text: string): string {
+  return text.replace(ANSI, '').replace(/\r/g, '');
+}
+
+const sh = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
+
+/** One program in a pseudo-terminal: what it has drawn so far, and a keyboard. */
+class PtySession {
+  private raw = '';
+  /** Index in the stripped screen after the last thing waited for. */
+  private mark = 0;
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(command: string, cwd: string) {
+    // `script -e` returns the program's exit code; `-E never` keeps our keys out of the output.
+    // A fixed, wide window so prompts are never wrapped.
+    this.child = spawn('script', ['-q', '-e', '-E', 'never', '-c', `stty cols 200 rows 50 && exec ${command}`, '/dev/null'], {
+      cwd,
+      env: { ...process.env, TERM: 'xterm-256color', NO_COLOR: '1', FORCE_COLOR: undefined, CI: undefined },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const onData = (chunk: Buffer): void => {
+      this.raw += chunk.toString('utf8');
+      for (const wake of this.waiters) wake();
+    };
+    this.child.stdout!.on('data', onData);
+    this.child.stderr!.on('data', onData);
+    this.exited = new Promise((resolve, reject) => {
+      this.child.on('error', reject);
+      this.child.on('close', (code, signal) => {
+        for (const wake of this.waiters) wake();
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get screen(): string {
+    return stripAnsi(this.raw);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Waits until `pattern` appears after the last match; fails with the screen so far. */
+  async waitFor(pattern: string | RegExp, timeoutMs = STEP_TIMEOUT_MS): Promise<string> {
+    const find = (): { index: number; text: string } | undefined => {
+      const rest = this.screen.slice(this.mark);
+      if (typeof pattern === 'string') {
+        const index = rest.indexOf(pattern);
+        return index < 0 ? undefined : { index, text: pattern };
+      }
+      const match = new RegExp(pattern.source, pattern.flags.replace('g', '')).exec(rest);
+      return match ? { index: match.index, text: match[0] } : undefined;
+    };
+    const found = await new Promise<{ index: number; text: string } | undefined>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = (): void => {
+        const hit = find();
+        if (hit || !this.running) {
+          clearTimeout(timer);
+          this.waiters.delete(check);
+          resolve(hit);
+        }
+      };
+      timer = setTimeout(() => {
+        this.waiters.delete(check);
+        resolve(find());
+      }, timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+    if (!found) {
+      const why = this.running ? `not seen within ${timeoutMs} ms` : `not seen before the program exited (${String(this.child.exitCode)})`;
+      throw new Error(`${String(pattern)} ${why}. Screen so far:\n${this.screen}\n--- (waiting after offset ${this.mark})`);
+    }
+    this.mark += found.index + found.text.length;
+    return found.text;
+  }
+
+  send(keys: string): void {
+    this.child.stdin!.write(keys);
+  }
+
+  /** Waits for `prompt`, then types `keys`. */
+  async answer(prompt: string | RegExp, keys: string): Promise<void> {
+    await this.waitFor(prompt);
+    this.send(keys);
+  }
+
+  async exit(timeoutMs = STEP_TIMEOUT_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the program did not exit within ${timeoutMs} ms. Screen so far:\n${this.screen}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+      this.child.stdin!.end();
+    }
+  }
+
+  kill(): void {
+    if (this.running && this.child.pid !== undefined) this.child.kill('SIGKILL');
+  }
+}
+
+const sessions: PtySession[] = [];
+function startWizard(cwd: string): PtySession {
+  const session = new PtySession(`${sh(process.execPath)} ${sh(BIN)}`, cwd);
+  sessions.push(session);
+  return session;
+}
+
+afterEach(() => {
+  for (const session of sessions.splice(0)) session.kill();
+});
+
+beforeAll(async () => {
+  await fs.access(BIN).catch(() => {
+    throw new Error(`${BIN} is missing: run \`npm run build\` first`);
+  });
+  expect(execFileSync('script', ['--version'], { encoding: 'utf8' })).toMatch(/util-linux/);
+});
+
+describe('the wizard in a real terminal', () => {
+  it('answers every question, writes a tar.bz2 that tar extracts to the same tree, and saves settings.json', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    const wizard = startWizard(root);
+
+    await wizard.answer('What should be backed up? (file or folder path)', `data${KEY.enter}`);
+    await wizard.answer('Add another path? (y/N)', `n${KEY.enter}`);
+    await wizard.answer('Destination folder (created if missing): (./backups)', KEY.enter);
+    await wizard.waitFor('✔ Destination folder (created if missing): ./backups');
+    await wizard.waitFor('Archive format:');
+    await wizard.answer(/[❯>] tar\.gz/, KEY.down);
+    await wizard.answer(/[❯>] tar\.bz2/, KEY.enter);
+    await wizard.waitFor('✔ Archive format: tar.bz2');
+    await wizard.answer('Archive name', `nightly${KEY.enter}`);
+    await wizard.answer('Upload to Amazon S3 or an S3-compatible store? (y/N)', `n${KEY.enter}`);
+    await wizard.waitFor(`back up:     ${path.join(root, 'data')}`);
+    await wizard.waitFor(`format:      tar.bz2`);
+    await wizard.answer('Start the backup now? (Y/n)', `y${KEY.enter}`);
+    await wizard.waitFor('Backup complete: backups/nightly.tar.bz2');
+    const sha256 = (await wizard.waitFor(/sha256 [0-9a-f]{64}/)).slice('sha256 '.length);
+    await wizard.answer('Save these answers to config/settings.json for unattended runs? (Y/n)', `y${KEY.enter}`);
+    await wizard.waitFor('npx backup run --config config/settings.json');
+    await wizard.waitFor('npx backup run --source data --dest ./backups --format tar.bz2 --name nightly');
+    const { code } = await wizard.exit();
+
+    expect(code, wizard.screen).toBe(0);
+    const backups = path.join(root, 'backups');
+    expect(await listDir(backups)).toEqual(['nightly.tar.bz2', 'nightly.tar.bz2.manifest.json', 'nightly.tar.bz2.sha256']);
+    expect(await fs.readFile(path.join(backups, 'nightly.tar.bz2.sha256'), 'utf8')).toBe(`${sha256}  nightly.tar.bz2\n`);
+    expect(execFileSync('sha256sum', ['-c', 'nightly.tar.bz2.sha256'], { cwd: backups, encoding: 'utf8' })).toContain(': OK');
+    const manifest = JSON.parse(await fs.readFile(path.join(backups, 'nightly.tar.bz2.manifest.json'), 'utf8')) as Record<string, unknown>;
+    expect(manifest).toMatchObject({ format: 'tar.bz2', sha256, sources: [path.join(root, 'data')] });
+
+    const extracted = await tempDir('backup-extract-');
+    extractWithSystemTool(path.join(backups, 'nightly.tar.bz2'), extracted);
+    expect(await listDir(extracted)).toEqual(['data']);
+    expect(await describeTree(path.join(extracted, 'data'))).toEqual(await describeTree(src));
+
+    const settings = JSON.parse(await fs.readFile(path.join(root, 'config', 'settings.json'), 'utf8')) as Record<string, unknown>;
+    expect(settings).toStrictEqual({ sources: ['data'], destination: './backups', format: 'tar.bz2', name: 'nightly' });
+  });
+
+  it('retypes a missing source after the error, picks zip, declines the backup and the save: nothing written', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const wizard = startWizard(root);
+
+    await wizard.answer('What should be backed up?', `nope${KEY.enter}`);
+    await wizard.waitFor(`${path.join(root, 'nope')} does not exist.`);
+    // The typed text stays in the field, as in any line editor: erase it and type again.
+    wizard.send(`${KEY.backspace.repeat('nope'.length)}data${KEY.enter}`);
+    await wizard.waitFor('✔ What should be backed up? (file or folder path) data');
+    await wizard.answer('Add another path?', `n${KEY.enter}`);
+    await wizard.answer('Destination folder', KEY.enter);
+    await wizard.waitFor('Archive format:');
+    await wizard.answer(/[❯>] tar\.gz/, KEY.down);
+    await wizard.answer(/[❯>] tar\.bz2/, KEY.down);
+    await wizard.answer(/[❯>] zip/, KEY.enter);
+    await wizard.waitFor('✔ Archive format: zip');
+    await wizard.answer('Archive name', KEY.enter);
+    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.answer('Start the backup now?', `n${KEY.enter}`);
+    await wizard.answer('Save these answers', `n${KEY.enter}`);
+    await wizard.waitFor('npx backup run --source data --dest ./backups --format zip');
+    const { code } = await wizard.exit();
+
+    expect(code, wizard.screen).toBe(0);
+    expect(wizard.screen).not.toContain('Backup complete');
+    const left = await listDir(root);
+    expect(left).not.toContain('backups');
+    expect(left).not.toContain('config');
+  });
+
+  it('Ctrl-C at the first prompt exits 130 and leaves no backups folder', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const wizard = startWizard(root);
+
+    await wizard.answer('What should be backed up?', KEY.ctrlC);
+    const { code } = await wizard.exit();
+
+    expect(code, wizard.screen).toBe(130);
+    const left = await listDir(root);
+    expect(left).not.toContain('backups');
+    expect(left).not.toContain('config');
+    expect(wizard.screen).not.toMatch(/unexpected error|Backup complete/i);
+  });
+});
+
+describe('the wizard without a terminal', () => {
+  it('exits 2 and says to use `backup run` (or --config) instead of waiting for answers', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+
+    const run = await runCli([], { cwd: root, input: 'data\n' });
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('backup run');
+    expect(run.stderr).toContain('--config');
+    expect(run.stdout).not.toContain('What should be backed up');
+    expect(await listDir(root)).toEqual(['data']);
+  });
+});

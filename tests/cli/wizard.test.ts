@@ -1,0 +1,515 @@
+/**
+ * The wizard in-process: the questions (src/cli/wizard.ts) driven by a
+ * scripted Prompter that answers like a person (a rejected answer is
+ * "retyped" with the next scripted one), and `wizardCommand` with a fake
+ * terminal, running a real backup into a temp folder.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { askBackupQuestions, type Choice, type Prompter, type WizardAnswers, type WizardContext } from '../../src/cli/wizard.js';
+import { answersToSettings, equivalentCommand, wizardCommand } from '../../src/cli/wizard-command.js';
+import type { CliIO } from '../../src/cli/io.js';
+import { main } from '../../src/cli/program.js';
+import { checkSource, resolveUserPath } from '../../src/config/check-paths.js';
+import { expandHome } from '../../src/config/expand-home.js';
+import { loadSettings } from '../../src/config/load-settings.js';
+import { mergeSettings, resolvePaths } from '../../src/config/merge-settings.js';
+import { saveSettings } from '../../src/config/save-settings.js';
+import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
+
+// ---------------------------------------------------------------------------
+// A scripted person.
+
+/** "Press Enter": take the prompt's default. */
+const ENTER = Symbol('enter');
+type Scripted = string | boolean | typeof ENTER | Error;
+
+interface Asked {
+  kind: 'input' | 'select' | 'confirm';
+  message: string;
+  default?: unknown;
+  choices?: Array<Choice<unknown>>;
+}
+
+class ScriptedPrompter implements Prompter {
+  /** Every question, in the order asked. */
+  readonly asked: Asked[] = [];
+  /** Answers the prompt's `validate` refused: what was typed and what the prompt said. */
+  readonly rejected: Array<{ message: string; typed: string; problem: string }> = [];
+
+  constructor(private readonly answers: Scripted[]) {}
+
+  /** Scripted answers nobody asked for (a test ends with this empty). */
+  get unused(): Scripted[] {
+    return [...this.answers];
+  }
+
+  private next(message: string): Exclude<Scripted, Error> {
+    const answer = this.answers.shift();
+    if (answer === undefined) throw new Error(`no scripted answer left for the prompt "${message}"`);
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
+
+  async input(config: Parameters<Prompter['input']>[0]): Promise<string> {
+    this.asked.push({ kind: 'input', message: config.message, default: config.default });
+    for (;;) {
+      const answer = this.next(config.message);
+      if (typeof answer === 'boolean') throw new Error(`scripted ${answer} for the text prompt "${config.message}"`);
+      // Like @inquirer/input: an empty line takes the default.
+      const typed = answer === ENTER || answer === '' ? (config.default ?? '') : answer;
+      const verdict = config.validate ? await config.validate(typed) : true;
+      if (verdict === true) return typed;
+      this.rejected.push({ message: config.message, typed, problem: verdict === false ? '(refused without a message)' : verdict });
+    }
+  }
+
+  async select<T>(config: { message: string; choices: Array<Choice<T>>; default?: T }): Promise<T> {
+    this.asked.push({ kind: 'select', message: config.message, default: config.default, choices: config.choices });
+    const answer = this.next(config.message);
+    if (answer === ENTER) {
+      if (config.default === undefined) throw new Error(`"${config.message}" has no default`);
+      return config.default;
+    }
+    const choice = config.choices.find((c) => c.value === answer);
+    if (!choice) throw new Error(`scripted ${String(answer)} is not a choice of "${config.message}"`);
+    return choice.value;
+  }
+
+  async confirm(config: { message: string; default?: boolean }): Promise<boolean> {
+    this.asked.push({ kind: 'confirm', message: config.message, default: config.default });
+    const answer = this.next(config.message);
+    if (answer === ENTER) return config.default ?? false;
+    if (typeof answer !== 'boolean') throw new Error(`scripted "${String(answer)}" for the yes/no prompt "${config.message}"`);
+    return answer;
+  }
+}
+
+/** A Prompter that fails the test if the wizard asks anything. */
+const refusingPrompter: Prompter = {
+  input: () => Promise.reject(new Error('input() must not be called')),
+  select: () => Promise.reject(new Error('select() must not be called')),
+  confirm: () => Promise.reject(new Error('confirm() must not be called')),
+};
+
+function promptExit(name: 'ExitPromptError' | 'AbortPromptError'): Error {
+  const error = new Error('User force closed the prompt with 0 null');
+  error.name = name;
+  return error;
+}
+
+// ---------------------------------------------------------------------------
+// A fake terminal.
+
+const NOW = new Date(2026, 10, 26, 2, 0, 0);
+
+interface FakeTerminal {
+  io: CliIO;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+function fakeTerminal(cwd: string, isTTY: boolean | undefined, now = NOW): FakeTerminal {
+  const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
+  if (isTTY !== undefined) stdin.isTTY = isTTY;
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+  stderr.setEncoding('utf8').on('data', (text: string) => (err += text));
+  return {
+    io: {
+      stdin,
+      stdout,
+      stderr,
+      env: process.env,
+      cwd,
+      signal: new AbortController().signal,
+      now: () => now,
+      host: 'testhost',
+      home: os.homedir(),
+    },
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
+
+function context(cwd: string, overrides: Partial<WizardContext> = {}): WizardContext & { said: string[] } {
+  const said: string[] = [];
+  return {
+    cwd,
+    home: os.homedir(),
+    now: NOW,
+    host: 'testhost',
+    bzip2Available: true,
+    say: (line) => said.push(line),
+    said,
+    ...overrides,
+  };
+}
+
+/** The words a POSIX shell makes of a command line (HOME as given). */
+function shellWords(commandLine: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const out = execFileSync('sh', ['-c', `printf '%s\\0' ${commandLine}`], { env, encoding: 'utf8' });
+  return out.split('\0').slice(0, -1);
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+// ---------------------------------------------------------------------------
+
+describe('askBackupQuestions', () => {
+  it('asks source, another?, destination, format, name, S3 in that order, with the documented defaults', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, ENTER, false]);
+
+    const answers = await askBackupQuestions(prompts, context(root));
+
+    expect(prompts.asked.map((q) => `${q.kind}: ${q.message}`)).toEqual([
+      expect.stringMatching(/^input: What should be backed up\?/),
+      expect.stringMatching(/^confirm: Add another path\?/),
+      expect.stringMatching(/^input: Destination folder/),
+      expect.stringMatching(/^select: Archive format/),
+      expect.stringMatching(/^input: Archive name/),
+      expect.stringMatching(/^confirm: Upload to Amazon S3/),
+    ]);
+    const [, another, destination, format, name, s3] = prompts.asked;
+    expect(another!.default).toBe(false);
+    expect(destination!.default).toBe('./backups');
+    expect(format!.default).toBe('tar.gz');
+    expect(format!.choices!.map((c) => c.value)).toEqual(['zip', 'tar.gz', 'tar.bz2']);
+    // The name question previews the default name for this source and clock (io.now, not the wall clock).
+    expect(name!.message).toContain('data-20261126-020000');
+    expect(s3!.default).toBe(false);
+    expect(prompts.rejected).toEqual([]);
+    expect(prompts.unused).toEqual([]);
+
+    expect(answers).toEqual<WizardAnswers>({
+      sources: [path.join(root, 'data')],
+      sourcesTyped: ['data'],
+      destination: path.join(root, 'backups'),
+      destinationTyped: './backups',
+      format: 'tar.gz',
+      name: '',
+      s3: false,
+    });
+  });
+
+  it('rejects a missing path (naming it), an empty answer and a FIFO, then accepts a real folder', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    execFileSync('mkfifo', [path.join(root, 'pipe')]);
+    const prompts = new ScriptedPrompter(['no-such-folder', '', 'pipe', 'data', false, ENTER, 'zip', '', false]);
+
+    const answers = await askBackupQuestions(prompts, context(root));
+
+    expect(prompts.rejected).toEqual([
+      { message: expect.stringMatching(/^What should be backed up/), typed: 'no-such-folder', problem: `${path.join(root, 'no-such-folder')} does not exist.` },
+      { message: expect.stringMatching(/^What should be backed up/), typed: '', problem: 'Enter the path of a file or folder to back up.' },
+      { message: expect.stringMatching(/^What should be backed up/), typed: 'pipe', problem: expect.stringContaining('is not a regular file or folder') },
+    ]);
+    // Retyping is not a new question.
+    expect(prompts.asked.filter((q) => q.message.startsWith('What should be backed up'))).toHaveLength(1);
+    expect(answers.sources).toEqual([path.join(root, 'data')]);
+    expect(answers.format).toBe('zip');
+  });
+
+  it('takes two sources, asking "Another path" for the second, and refuses the same path spelled differently', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    await fs.writeFile(path.join(root, 'notes.txt'), 'notes\n');
+    const prompts = new ScriptedPrompter(['data', true, './data/', 'notes.txt', false, ENTER, 'tar.bz2', 'nightly', false]);
+
+    const answers = await askBackupQuestions(prompts, context(root));
+
+    expect(prompts.rejected).toEqual([{ message: 'Another path to back up:', typed: './data/', problem: 'That path is already in the list.' }]);
+    expect(prompts.asked.map((q) => q.message).slice(0, 4)).toEqual([
+      'What should be backed up? (file or folder path)',
+      'Add another path?',
+      'Another path to back up:',
+      'Add another path?',
+    ]);
+    expect(answers.sources).toEqual([path.join(root, 'data'), path.join(root, 'notes.txt')]);
+    expect(answers.sourcesTyped).toEqual(['data', 'notes.txt']);
+    expect(answers.format).toBe('tar.bz2');
+    expect(answers.name).toBe('nightly');
+  });
+
+  it('rejects a file, a path through a file and a source as the destination, then accepts a new folder', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    await fs.writeFile(path.join(root, 'file.txt'), 'not a folder\n');
+    const prompts = new ScriptedPrompter(['data', false, 'file.txt', 'file.txt/sub', 'data', 'out/nested', ENTER, '', false]);
+
+    const answers = await askBackupQuestions(prompts, context(root));
+
+    const file = path.join(root, 'file.txt');
+    expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
+      ['file.txt', `${file} exists and is not a folder.`],
+      ['file.txt/sub', `${path.join(file, 'sub')} cannot be created: ${file} is not a folder.`],
+      ['data', `${path.join(root, 'data')} is also a source; choose a folder outside it.`],
+    ]);
+    expect(prompts.rejected.every((r) => r.message.startsWith('Destination folder'))).toBe(true);
+    expect(answers.destination).toBe(path.join(root, 'out', 'nested'));
+    expect(answers.destinationTyped).toBe('out/nested');
+    expect(answers.format).toBe('tar.gz');
+  });
+
+  it('expands ~/ in sources and destination to the home folder', async () => {
+    expect(expandHome('~/docs/x', '/home/ann')).toBe('/home/ann/docs/x');
+    expect(expandHome('~', '/home/ann')).toBe('/home/ann');
+    expect(expandHome('a/~/b', '/home/ann')).toBe('a/~/b');
+    expect(expandHome('~bob/x', '/home/ann')).toBe('~bob/x');
+
+    const home = await tempDir('backup-home-');
+    const cwd = await tempDir();
+    await makeRichTree(home);
+    vi.stubEnv('HOME', home);
+    expect(os.homedir()).toBe(home);
+    expect(resolveUserPath('  ~/data ', cwd, home)).toBe(path.join(home, 'data'));
+    expect(await checkSource('~/data', cwd, home)).toBeUndefined();
+    expect(await checkSource('~/missing', cwd, home)).toBe(`${path.join(home, 'missing')} does not exist.`);
+
+    const prompts = new ScriptedPrompter(['~/data', false, '~/backups', ENTER, '', false]);
+    const answers = await askBackupQuestions(prompts, context(cwd));
+    expect(prompts.rejected).toEqual([]);
+    expect(answers.sources).toEqual([path.join(home, 'data')]);
+    expect(answers.destination).toBe(path.join(home, 'backups'));
+  });
+
+  it('marks tar.bz2 when no bzip2 is installed, and answers yes to S3 with a notice and a local-only backup', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'tar.bz2', '', true]);
+    const ctx = context(root, { bzip2Available: false });
+
+    const answers = await askBackupQuestions(prompts, ctx);
+
+    const formatQuestion = prompts.asked.find((q) => q.kind === 'select')!;
+    expect(formatQuestion.choices!.find((c) => c.value === 'tar.bz2')!.name).toMatch(/not installed.*zip will be written/);
+    expect(ctx.said).toEqual([expect.stringMatching(/S3 upload is not available/)]);
+    expect(answers.s3).toBe(false);
+    expect(answers.format).toBe('tar.bz2');
+  });
+});
+
+describe('answersToSettings and equivalentCommand', () => {
+  const base: WizardAnswers = {
+    sources: ['/work/my data', '/work/notes.txt'],
+    sourcesTyped: ['my data', 'notes.txt'],
+    destination: '/work/backups',
+    destinationTyped: './backups',
+    format: 'tar.bz2',
+    name: 'nightly',
+    s3: false,
+  };
+
+  it('keeps paths as typed and leaves the default name out of settings.json', () => {
+    expect(answersToSettings(base)).toStrictEqual({
+      sources: ['my data', 'notes.txt'],
+      destination: './backups',
+      format: 'tar.bz2',
+      name: 'nightly',
+    });
+    expect(answersToSettings({ ...base, name: '' })).toStrictEqual({
+      sources: ['my data', 'notes.txt'],
+      destination: './backups',
+      format: 'tar.bz2',
+    });
+  });
+
+  it('prints one shell-quoted command line that a POSIX shell splits back into the same words', () => {
+    const line = equivalentCommand(base);
+    expect(line).toBe(`npx backup run --source 'my data' notes.txt --dest ./backups --format tar.bz2 --name nightly`);
+    expect(equivalentCommand({ ...base, name: '' })).toBe(`npx backup run --source 'my data' notes.txt --dest ./backups --format tar.bz2`);
+
+    const awkward: WizardAnswers = { ...base, sourcesTyped: [`it's here`], destinationTyped: 'back ups/$HOME', name: '{host}-{date}' };
+    const awkwardLine = equivalentCommand(awkward);
+    expect(awkwardLine).toBe(`npx backup run --source 'it'\\''s here' --dest 'back ups/$HOME' --format tar.bz2 --name '{host}-{date}'`);
+    expect(shellWords(awkwardLine)).toEqual([
+      'npx', 'backup', 'run', '--source', `it's here`, '--dest', 'back ups/$HOME', '--format', 'tar.bz2', '--name', '{host}-{date}',
+    ]);
+  });
+
+  it('a ~/ source saved to settings.json still names the home folder when the settings are loaded', async () => {
+    const home = await tempDir('backup-home-');
+    const cwd = await tempDir();
+    await makeRichTree(home);
+    vi.stubEnv('HOME', home);
+    const answers = await askBackupQuestions(new ScriptedPrompter(['~/data', false, ENTER, ENTER, '', false]), context(cwd));
+    const file = path.join(cwd, 'config', 'settings.json');
+    await saveSettings(file, answersToSettings(answers));
+
+    const loaded = await loadSettings(file, cwd);
+    expect(resolvePaths(mergeSettings(loaded, {}), cwd, home).sources).toEqual([path.join(home, 'data')]);
+  });
+
+  it('a ~/ destination saved to settings.json is the home folder when the settings are loaded, not ./~', async () => {
+    const home = await tempDir('backup-home-');
+    const cwd = await tempDir();
+    await makeRichTree(cwd);
+    vi.stubEnv('HOME', home);
+    const answers = await askBackupQuestions(new ScriptedPrompter(['data', false, '~/backups', ENTER, '', false]), context(cwd));
+    expect(answers.destination).toBe(path.join(home, 'backups'));
+    const file = path.join(cwd, 'config', 'settings.json');
+    await saveSettings(file, answersToSettings(answers));
+
+    const loaded = await loadSettings(file, cwd);
+    expect(resolvePaths(mergeSettings(loaded, {}), cwd, home).destination).toBe(path.join(home, 'backups'));
+  });
+
+  it('a ~/ source in the printed command line reaches the program as the home folder', async () => {
+    const home = await tempDir('backup-home-');
+    const cwd = await tempDir();
+    await makeRichTree(home);
+    vi.stubEnv('HOME', home);
+    const answers = await askBackupQuestions(new ScriptedPrompter(['~/data', false, ENTER, ENTER, '', false]), context(cwd));
+
+    const words = shellWords(equivalentCommand(answers), { ...process.env, HOME: home });
+    const source = words[words.indexOf('--source') + 1]!;
+    expect(path.resolve(cwd, source)).toBe(path.join(home, 'data'));
+  });
+});
+
+describe('wizardCommand', () => {
+  it('without a terminal: exit 2, says to use `backup run` / --config, asks nothing, writes nothing', async () => {
+    for (const isTTY of [false, undefined]) {
+      const cwd = await tempDir();
+      const term = fakeTerminal(cwd, isTTY);
+
+      const code = await wizardCommand(term.io, { verbose: false }, refusingPrompter);
+
+      expect(code).toBe(2);
+      expect(term.stderr()).toContain('backup run');
+      expect(term.stderr()).toContain('--config');
+      expect(term.stdout()).toBe('');
+      expect(await listDir(cwd)).toEqual([]);
+    }
+  });
+
+  it('runs a real backup that the system tool extracts to the same tree, saves settings.json that loads and reruns', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, ENTER, false, true, true]);
+
+    const code = await wizardCommand(term.io, { verbose: false }, prompts);
+
+    expect(code, term.stderr()).toBe(0);
+    expect(prompts.unused).toEqual([]);
+    expect(prompts.asked.map((q) => q.message).slice(-2)).toEqual([
+      'Start the backup now?',
+      'Save these answers to config/settings.json for unattended runs?',
+    ]);
+
+    // The archive, its checksum and manifest.
+    const name = 'data-20261126-020000.tar.gz';
+    expect(await listDir(path.join(root, 'backups'))).toEqual([name, `${name}.manifest.json`, `${name}.sha256`]);
+    const archive = path.join(root, 'backups', name);
+    const sha256 = (await fs.readFile(`${archive}.sha256`, 'utf8')).split(' ')[0]!;
+    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(execFileSync('sha256sum', ['-c', `${name}.sha256`], { cwd: path.join(root, 'backups'), encoding: 'utf8' })).toContain(': OK');
+    const out = term.stdout();
+    expect(out).toContain(`Backup complete: backups/${name}`);
+    expect(out).toContain(`sha256 ${sha256}`);
+
+    const extracted = await tempDir('backup-extract-');
+    extractWithSystemTool(archive, extracted);
+    expect(await listDir(extracted)).toEqual(['data']);
+    expect(await describeTree(path.join(extracted, 'data'))).toEqual(await describeTree(src));
+
+    // settings.json: the answers, loadable, and the hint lines.
+    const settingsFile = path.join(root, 'config', 'settings.json');
+    expect(JSON.parse(await fs.readFile(settingsFile, 'utf8'))).toStrictEqual({ sources: ['data'], destination: './backups', format: 'tar.gz' });
+    expect(await loadSettings(settingsFile, root)).toStrictEqual({ sources: ['data'], destination: './backups', format: 'tar.gz' });
+    expect(out).toContain('Saved config/settings.json.');
+    expect(out).toContain('  npx backup run --config config/settings.json\n');
+    expect(out).toContain('  npx backup run --source data --dest ./backups --format tar.gz\n');
+
+    // The saved file repeats the same backup without prompts.
+    const later = fakeTerminal(root, false, new Date(2026, 10, 26, 3, 0, 0));
+    expect(await main(['run', '--config', 'config/settings.json'], later.io), later.stderr()).toBe(0);
+    const rerun = path.join(root, 'backups', 'data-20261126-030000.tar.gz');
+    const again = await tempDir('backup-extract-');
+    extractWithSystemTool(rerun, again);
+    expect(await describeTree(path.join(again, 'data'))).toEqual(await describeTree(src));
+  });
+
+  it('keeps an existing config/settings.json when "Replace it?" is declined', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const settingsFile = path.join(root, 'config', 'settings.json');
+    const old = '{\n  "sources": ["elsewhere"],\n  "format": "zip"\n}\n';
+    await fs.mkdir(path.dirname(settingsFile));
+    await fs.writeFile(settingsFile, old);
+    const term = fakeTerminal(root, true);
+    // Do not start the backup; save: yes; replace: no.
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'tar.bz2', 'nightly', false, false, true, false]);
+
+    const code = await wizardCommand(term.io, { verbose: false }, prompts);
+
+    expect(code, term.stderr()).toBe(0);
+    expect(prompts.unused).toEqual([]);
+    expect(prompts.asked.map((q) => q.message).slice(-2)).toEqual([
+      'Save these answers to config/settings.json for unattended runs?',
+      'config/settings.json already exists. Replace it?',
+    ]);
+    expect(prompts.asked.at(-1)!.default).toBe(false);
+    expect(await fs.readFile(settingsFile, 'utf8')).toBe(old);
+    expect(await listDir(path.dirname(settingsFile))).toEqual(['settings.json']);
+    expect(term.stdout()).toContain('Kept the existing config/settings.json.');
+    expect(term.stdout()).not.toContain('Saved config/settings.json');
+    expect(term.stdout()).toContain('npx backup run --source data --dest ./backups --format tar.bz2 --name nightly');
+    // The backup was not started: nothing written.
+    expect(await listDir(root)).not.toContain('backups');
+  });
+
+  it('replaces an existing config/settings.json when the user says yes', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const settingsFile = path.join(root, 'config', 'settings.json');
+    await fs.mkdir(path.dirname(settingsFile));
+    await fs.writeFile(settingsFile, '{ "sources": ["elsewhere"] }\n');
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', 'nightly', false, false, true, true]);
+
+    expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
+
+    expect(JSON.parse(await fs.readFile(settingsFile, 'utf8'))).toStrictEqual({
+      sources: ['data'],
+      destination: './backups',
+      format: 'zip',
+      name: 'nightly',
+    });
+    expect(await listDir(path.dirname(settingsFile))).toEqual(['settings.json']);
+  });
+
+  it.each([
+    ['at the format question', ['data', false, ENTER], 'ExitPromptError'],
+    ['at "Start the backup now?"', ['data', false, ENTER, ENTER, '', false], 'ExitPromptError'],
+    ['by an aborted prompt at the first question', [], 'AbortPromptError'],
+  ] as const)('a prompt cancelled %s exits 130 and writes no archive and no settings', async (_where, before, errorName) => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter([...before, promptExit(errorName), true, true]);
+
+    const code = await wizardCommand(term.io, { verbose: false }, prompts);
+
+    expect(code).toBe(130);
+    expect(prompts.unused).toEqual([true, true]);
+    const left = await listDir(root);
+    expect(left).not.toContain('backups');
+    expect(left).not.toContain('config');
+    expect(term.stdout()).not.toContain('Backup complete');
+    expect(term.stderr()).not.toMatch(/error/i);
+  });
+});
