@@ -3,8 +3,13 @@
  * The edge: argv, signals, the top-level catch and the only process.exit.
  */
 import os from 'node:os';
+import path from 'node:path';
+import dotenv from 'dotenv';
 import { main } from './cli/program.js';
 import { ExitCode } from './errors.js';
+
+// AWS credentials may live in ./.env (never in settings.json); real environment variables win.
+dotenv.config({ path: path.join(process.cwd(), '.env'), quiet: true });
 
 const controller = new AbortController();
 let interrupted = 0;

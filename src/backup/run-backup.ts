@@ -25,15 +25,21 @@ import { findBzip2, type Bzip2Program } from '../archive/compressors.js';
 import { HashStream } from '../archive/hash-stream.js';
 import { ArchiveProgress, type ProgressSnapshot } from '../archive/progress-counter.js';
 import { LocalDestination } from '../storage/local.js';
+import type { Destination } from '../storage/destination.js';
+import { FanOut } from '../storage/fan-out.js';
+import { partSizeFor } from '../storage/part-size.js';
+import type { S3Target } from '../storage/s3.js';
 import type { Logger } from '../log/logger-types.js';
-import { manifestSidecar, sha256Sidecar, type Manifest } from './manifest.js';
+import { manifestSidecar, sha256Sidecar, type Manifest, type ManifestDestination } from './manifest.js';
 import type { BackupResult } from './result.js';
 
 export interface BackupJob {
   /** Absolute paths. */
   sources: string[];
-  /** Absolute local folder. */
-  destination: string;
+  /** Absolute local folder; undefined with S3 only (`--no-local`). */
+  destination?: string;
+  /** Upload to S3 as well (or only). */
+  s3?: S3Target;
   /** As asked (flag, settings, wizard); resolved here, with the ZIP fallback. */
   format?: string;
   /** Name template; empty means the default. */
@@ -48,6 +54,8 @@ export interface BackupJob {
 export interface ProgressUpdate extends ProgressSnapshot {
   totalFiles?: number;
   totalBytes?: number;
+  /** Bytes S3 has acknowledged, when uploading. */
+  uploadedBytes?: number;
 }
 
 export interface RunContext {
@@ -149,6 +157,9 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     logger.warn(message);
   };
 
+  if (job.destination === undefined && job.s3 === undefined) {
+    throw new UsageError('No destination: give a local folder (--dest) or an S3 bucket (--s3-bucket).', { code: 'NO_DESTINATION' });
+  }
   await checkSources(job.sources, ctx.cwd);
   const chosen = chooseFormat(job.format, ctx.envPath, warnings);
   const rendered = renderName(job.name, { sources: job.sources, now: ctx.now, host: ctx.host });
@@ -157,7 +168,8 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
 
   logger.info('backup started', {
     sources: job.sources,
-    destination: job.destination,
+    destination: job.destination ?? null,
+    s3: job.s3 ? { bucket: job.s3.bucket, prefix: job.s3.prefix, region: job.s3.region, endpoint: job.s3.endpoint, storageClass: job.s3.storageClass } : null,
     formatRequested: chosen.requested,
     format: chosen.format,
     name: rendered.name,
@@ -166,24 +178,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     dryRun: job.dryRun,
   });
 
-  // Keep the destination folder (when inside a source) and our own log file out of the archive.
-  const skipInodes = new Set<string>();
-  const destStat = await fs.stat(job.destination).catch(() => undefined);
-  if (destStat) {
-    skipInodes.add(inodeKey(destStat));
-    for (const source of job.sources) {
-      const s = await fs.stat(source);
-      if (inodeKey(s) === inodeKey(destStat)) {
-        throw new UsageError(`The destination ${job.destination} is the source itself; choose a destination outside it.`, {
-          code: 'DEST_IS_SOURCE',
-        });
-      }
-    }
-  }
-  if (job.logFile) {
-    const logStat = await fs.stat(job.logFile).catch(() => undefined);
-    if (logStat) skipInodes.add(inodeKey(logStat));
-  }
+  const skipInodes = await inodesToLeaveOut(job);
 
   // One controller for the whole run: Ctrl-C (ctx.signal) or --strict on the first skip.
   const controller = new AbortController();
@@ -202,52 +197,72 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
 
   const ext = chosen.format;
   if (job.dryRun) {
+    if (job.s3) {
+      const s3 = await import('../storage/s3.js');
+      await s3.checkBucket(s3.createS3Client(job.s3), job.s3);
+    }
     return dryRun(job, ctx, { ext, name: rendered.name, chosen, skipInodes, onSkip, warnings, skipped, started });
   }
 
-  const local = new LocalDestination(job.destination);
-  await local.prepare();
-  let fileName: string | undefined;
-  for (let attempt = 0; attempt < 1000 && !fileName; attempt++) {
-    const candidate = candidateFileName(rendered.name, ext, attempt);
-    if (await local.reserve(candidate)) fileName = candidate;
-  }
-  if (!fileName) {
-    throw new UsageError(`Could not find a free name for ${rendered.name}.${ext} in ${job.destination} (tried 1000).`, {
-      code: 'NAME_EXHAUSTED',
-    });
-  }
-  logger.info(`writing ${path.join(job.destination, fileName)}.partial`);
+  // Totals for the progress bar and for the S3 part size (the archive's size is not known up front).
+  let totals: { files: number; bytes: number } | undefined;
+  if (ctx.onProgress || job.s3) totals = await scanTotals(job.sources, job.exclude, skipInodes, signal);
+  let uploadedBytes: number | undefined;
+  const progress = new ArchiveProgress(
+    ctx.onProgress &&
+      ((snapshot) => ctx.onProgress?.({ ...snapshot, totalFiles: totals?.files, totalBytes: totals?.bytes, uploadedBytes })),
+  );
+
+  const destinations = await openDestinations(job, ctx, totals?.bytes, (bytes) => {
+    uploadedBytes = bytes;
+    ctx.onProgress?.({ ...progress.snapshot(), totalFiles: totals?.files, totalBytes: totals?.bytes, uploadedBytes });
+  });
+  const abortAll = async (): Promise<void> => {
+    for (const d of destinations) {
+      await d.abort().catch((error: unknown) => logger.error(`could not clean up ${d.label}: ${describeErrno(error)}`));
+    }
+  };
 
   try {
-    let totals: { files: number; bytes: number } | undefined;
-    if (ctx.onProgress) totals = await scanTotals(job.sources, job.exclude, skipInodes, signal);
-    const progress = new ArchiveProgress(
-      ctx.onProgress && ((snapshot) => ctx.onProgress?.({ ...snapshot, totalFiles: totals?.files, totalBytes: totals?.bytes })),
-    );
+    const fileName = await reserveName(destinations, rendered.name, ext);
+    for (const d of destinations) logger.info(`writing ${fileName} to ${d.label}`);
 
     const entries = walk({ sources: job.sources, exclude: job.exclude, skipInodes, onSkip, signal });
-    const stages = createArchiveStages(entries, {
-      format: chosen.format,
-      bzip2: chosen.bzip2,
-      onSkip,
-      onWarning: warn,
-      progress,
-      signal,
-    });
+    const stages = createArchiveStages(entries, { format: chosen.format, bzip2: chosen.bzip2, onSkip, onWarning: warn, progress, signal });
     const hash = new HashStream();
-    const sink = await local.open();
-    await pipeline([...stages, hash, sink], { signal });
-
+    const fanOut = new FanOut(await Promise.all(destinations.map(async (d) => ({ name: d.label, stream: await d.open(signal) }))));
+    await pipeline([...stages, hash, fanOut], { signal });
     const sha256 = hash.digest();
-    const committed = await local.commit({ sha256, bytes: hash.bytes });
+
+    // Publish on every destination that received everything; record the others.
+    const failures = new Map<Destination, BackupError>();
+    const committed = new Map<Destination, string>();
+    for (const d of destinations) {
+      const failure = fanOut.failures.get(d.label);
+      if (failure) {
+        failures.set(d, toBackupError(failure));
+        continue;
+      }
+      try {
+        committed.set(d, (await d.commit({ sha256, bytes: hash.bytes })).location);
+      } catch (error) {
+        failures.set(d, toBackupError(error));
+      }
+    }
+    if (committed.size === 0) throw [...failures.values()][0]!;
+
+    const manifestDestinations: ManifestDestination[] = destinations.map((d) =>
+      committed.has(d)
+        ? { kind: d.kind, location: committed.get(d)!, ok: true }
+        : { kind: d.kind, location: d.label, ok: false, error: failures.get(d)?.message },
+    );
     const manifest: Manifest = {
       manifestVersion: 1,
       tool: 'backup-automation',
       toolVersion: ctx.toolVersion,
       created: ctx.now.toISOString(),
       host: ctx.host,
-      archive: committed.fileName,
+      archive: fileName,
       nameTemplate: job.name?.trim() || DEFAULT_NAME_TEMPLATE,
       sources: job.sources,
       exclude: job.exclude,
@@ -260,15 +275,27 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       sha256,
       skipped,
       warnings,
-      destinations: [{ kind: 'local', location: committed.location, ok: true }],
+      destinations: manifestDestinations,
     };
-    await local.writeSidecars([sha256Sidecar(committed.fileName, sha256), manifestSidecar(manifest)]);
+    for (const d of committed.keys()) {
+      try {
+        await d.writeSidecars([sha256Sidecar(fileName, sha256), manifestSidecar(manifest)]);
+      } catch (error) {
+        failures.set(d, toBackupError(error));
+      }
+    }
+    for (const d of failures.keys()) {
+      logger.error(`${d.label}: ${failures.get(d)!.message}`);
+      if (!committed.has(d)) await d.abort().catch(() => undefined);
+    }
 
-    const exitCode = skipped.length > 0 ? ExitCode.partial : ExitCode.ok;
+    const local = destinations.find((d) => d.kind === 'local' && committed.has(d) && !failures.has(d));
+    const s3 = destinations.find((d) => d.kind === 's3' && committed.has(d) && !failures.has(d));
+    const exitCode = failures.size > 0 ? ExitCode.failed : skipped.length > 0 ? ExitCode.partial : ExitCode.ok;
     const result: BackupResult = {
-      ok: true,
+      ok: failures.size === 0,
       exitCode,
-      archive: displayPath(ctx.cwd, committed.location),
+      archive: local ? displayPath(ctx.cwd, committed.get(local)!) : null,
       format: chosen.format,
       requestedFormat: chosen.requested,
       bytes: hash.bytes,
@@ -277,12 +304,12 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       sourceBytes: progress.bytesRead,
       skipped,
       warnings,
-      s3: null,
-      error: null,
+      s3: s3 && job.s3 ? { bucket: job.s3.bucket, key: `${job.s3.prefix}${fileName}` } : null,
+      error: failures.size > 0 ? describePartialFailure(failures, local ? committed.get(local)! : undefined, s3 ? committed.get(s3) : undefined) : null,
       durationMs: Math.round(performance.now() - started),
     };
-    logger.info('backup complete', {
-      archive: committed.location,
+    logger.info(failures.size > 0 ? 'backup finished with a failed destination' : 'backup complete', {
+      destinations: manifestDestinations,
       bytes: hash.bytes,
       sha256,
       files: progress.files,
@@ -291,9 +318,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     });
     return result;
   } catch (error) {
-    await local.abort().catch((cleanupError: unknown) => {
-      logger.error(`could not remove the partial file: ${describeErrno(cleanupError)}`);
-    });
+    await abortAll();
     if (strictFailure) throw strictFailure;
     if (ctx.signal?.aborted || isAbortError(error)) throw new CancelledError(undefined, { cause: error });
     if (error instanceof BackupError) throw error;
@@ -303,6 +328,89 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     }
     throw toBackupError(error);
   }
+}
+
+/** Keep the destination folder (when inside a source) and our own log file out of the archive. */
+async function inodesToLeaveOut(job: BackupJob): Promise<Set<string>> {
+  const skipInodes = new Set<string>();
+  const destStat = job.destination ? await fs.stat(job.destination).catch(() => undefined) : undefined;
+  if (destStat) {
+    skipInodes.add(inodeKey(destStat));
+    for (const source of job.sources) {
+      if (inodeKey(await fs.stat(source)) === inodeKey(destStat)) {
+        throw new UsageError(`The destination ${job.destination} is the source itself; choose a destination outside it.`, {
+          code: 'DEST_IS_SOURCE',
+        });
+      }
+    }
+  }
+  if (job.logFile) {
+    const logStat = await fs.stat(job.logFile).catch(() => undefined);
+    if (logStat) skipInodes.add(inodeKey(logStat));
+  }
+  return skipInodes;
+}
+
+/** The local folder and/or S3, checked and ready to reserve a name. */
+async function openDestinations(
+  job: BackupJob,
+  ctx: RunContext,
+  estimatedBytes: number | undefined,
+  onUploadProgress: (bytes: number) => void,
+): Promise<Destination[]> {
+  const destinations: Destination[] = [];
+  if (job.destination !== undefined) {
+    const local = new LocalDestination(job.destination);
+    await local.prepare();
+    destinations.push(local);
+  }
+  if (job.s3) {
+    // Loaded only when used: the AWS SDK is most of the start-up time.
+    const s3 = await import('../storage/s3.js');
+    const client = s3.createS3Client(job.s3);
+    await s3.checkBucket(client, job.s3);
+    destinations.push(
+      new s3.S3Destination({
+        client,
+        target: job.s3,
+        logger: ctx.logger,
+        partSize: partSizeFor(estimatedBytes),
+        metadata: { 'backup-tool': `backup-automation/${ctx.toolVersion}` },
+        onProgress: onUploadProgress,
+      }),
+    );
+  }
+  return destinations;
+}
+
+/** The first `name.ext`, `name-1.ext`, ... that every destination could claim. */
+async function reserveName(destinations: Destination[], name: string, ext: string): Promise<string> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const candidate = candidateFileName(name, ext, attempt);
+    const claimed: Destination[] = [];
+    for (const d of destinations) {
+      if (!(await d.reserve(candidate))) break;
+      claimed.push(d);
+    }
+    if (claimed.length === destinations.length) return candidate;
+    for (const d of claimed) await d.abort();
+  }
+  throw new UsageError(`Could not find a free name for ${name}.${ext} (tried 1000).`, { code: 'NAME_EXHAUSTED' });
+}
+
+/** The `error` of a run where some destination failed but another got the backup. */
+function describePartialFailure(
+  failures: Map<Destination, BackupError>,
+  localLocation: string | undefined,
+  s3Location: string | undefined,
+): { code: string; message: string } {
+  const [first, error] = [...failures.entries()][0]!;
+  const safe = localLocation
+    ? ` The local copy is complete and verified: ${localLocation}.`
+    : s3Location
+      ? ` The copy on S3 is complete: ${s3Location}.`
+      : '';
+  return { code: error.code, message: `${first.kind === 's3' ? 'S3 upload failed' : `${first.label} failed`}: ${error.message}${safe}` };
 }
 
 async function dryRun(
@@ -336,7 +444,7 @@ async function dryRun(
     ctx.onDryRunEntry?.(entry);
   }
   let fileName = candidateFileName(state.name, state.ext, 0);
-  for (let attempt = 1; attempt < 1000; attempt++) {
+  for (let attempt = 1; job.destination !== undefined && attempt < 1000; attempt++) {
     const taken = await fs
       .lstat(path.join(job.destination, fileName))
       .then(() => true)
@@ -348,7 +456,7 @@ async function dryRun(
     ok: true,
     exitCode: state.skipped.length > 0 ? ExitCode.partial : ExitCode.ok,
     dryRun: true,
-    archive: displayPath(ctx.cwd, path.join(job.destination, fileName)),
+    archive: job.destination !== undefined ? displayPath(ctx.cwd, path.join(job.destination, fileName)) : null,
     format: state.chosen.format,
     requestedFormat: state.chosen.requested,
     bytes: 0,
@@ -357,7 +465,7 @@ async function dryRun(
     sourceBytes: bytes,
     skipped: state.skipped,
     warnings: state.warnings,
-    s3: null,
+    s3: job.s3 ? { bucket: job.s3.bucket, key: `${job.s3.prefix}${fileName}` } : null,
     error: null,
     durationMs: Math.round(performance.now() - state.started),
   };

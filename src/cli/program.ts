@@ -11,7 +11,9 @@ import type { RunFlags } from './run-command.js';
 
 function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
   const program = new Command('backup')
-    .description('Back up files and folders into zip / tar.gz / tar.bz2 archives, with a .sha256 and a manifest beside each.')
+    .description(
+      'Back up files and folders into zip / tar.gz / tar.bz2 archives, with a .sha256 and a manifest beside each, locally and/or to S3.',
+    )
     .version(toolVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
@@ -41,6 +43,12 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .option('--strict', 'fail (exit 1) instead of skipping unreadable files')
     .option('--json', 'print one JSON result object on stdout (logs go to stderr and the log file)')
     .option('--dry-run', 'list what would be archived and where; write nothing')
+    .option('--s3-bucket <bucket>', 'also upload to this S3 bucket')
+    .option('--s3-prefix <prefix>', 'key prefix in the bucket, e.g. host1/')
+    .option('--s3-region <region>', 'bucket region (default: AWS_REGION or the AWS profile)')
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint (MinIO, R2, B2, Wasabi, Ceph); default: AWS or AWS_ENDPOINT_URL_S3')
+    .option('--s3-storage-class <class>', 'STANDARD (default), STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE, ...')
+    .option('--no-local', 'with S3: keep no local copy (stream straight to S3)')
     .option('--log-file <file>', 'log file (default: logs/backup.log)')
     .option('--verbose', 'show details and stack traces')
     .addOption(new Option('--no-strict').hideHelp())

@@ -17,7 +17,7 @@ export function createProgressBar(stream: TtyWritable): ProgressBar {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: ' {bar} {percentage}% | {done} of {totalSize} | {files} files | {rate}/s | ETA {eta_formatted}',
+      format: ' {bar} {percentage}% | {done} of {totalSize} | {files} files | {rate}/s{s3} | ETA {eta_formatted}',
       barCompleteChar: '\u2588',
       barIncompleteChar: '\u2591',
       hideCursor: true,
@@ -38,6 +38,7 @@ export function createProgressBar(stream: TtyWritable): ProgressBar {
         totalSize: formatBytes(total),
         files: update.totalFiles !== undefined ? `${update.files}/${update.totalFiles}` : String(update.files),
         rate: formatBytes(Math.round(update.bytes / seconds)),
+        s3: update.uploadedBytes !== undefined ? ` | S3 ${formatBytes(update.uploadedBytes)} sent` : '',
       };
       if (!started) {
         bar.start(total, update.bytes, payload);

@@ -21,10 +21,11 @@ export function renderHuman(result: BackupResult, logFile: string | undefined): 
   }
   if (result.dryRun) {
     lines.push(
-      `Dry run: would write ${result.archive ?? '(no local copy)'} (${result.format}) from ${result.files} files, ${formatBytes(result.sourceBytes)}. Nothing was written.`,
+      `Dry run: would write ${[result.archive, result.s3 && `s3://${result.s3.bucket}/${result.s3.key}`].filter(Boolean).join(' and ')} (${result.format}) from ${result.files} files, ${formatBytes(result.sourceBytes)}. Nothing was written.`,
     );
   } else {
-    lines.push(`Backup complete: ${result.archive ?? '(no local copy)'}`);
+    lines.push(`Backup complete: ${result.archive ?? (result.s3 ? `s3://${result.s3.bucket}/${result.s3.key}` : '(no copy)')}`);
+    if (result.archive && result.s3) lines.push(`  uploaded to s3://${result.s3.bucket}/${result.s3.key}`);
     lines.push(
       `  ${formatBytes(result.bytes)} ${result.format}, ${result.files} files (${formatBytes(result.sourceBytes)} read)${
         result.durationMs !== undefined ? ` in ${formatDuration(result.durationMs)}` : ''

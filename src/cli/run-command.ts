@@ -5,7 +5,8 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { findSettingsFile, loadSettings } from '../config/load-settings.js';
 import { DEFAULT_LOG_FILE, mergeSettings, resolvePaths, type SettingsOverrides } from '../config/merge-settings.js';
-import type { Settings } from '../config/schema.js';
+import type { z } from 'zod';
+import { bucketSchema, endpointSchema, storageClassSchema, type Settings } from '../config/schema.js';
 import { expandHome } from '../config/expand-home.js';
 import type { AppLogger } from '../log/logger.js';
 import type { CliIO } from './io.js';
@@ -23,6 +24,13 @@ export interface RunFlags {
   json?: boolean;
   dryRun?: boolean;
   verbose?: boolean;
+  s3Bucket?: string;
+  s3Prefix?: string;
+  s3Region?: string;
+  s3Endpoint?: string;
+  s3StorageClass?: string;
+  /** From --no-local: false only when the user gave it. */
+  local?: boolean;
 }
 
 export function overridesFromFlags(flags: RunFlags): SettingsOverrides {
@@ -34,7 +42,29 @@ export function overridesFromFlags(flags: RunFlags): SettingsOverrides {
     exclude: flags.exclude,
     strict: flags.strict,
     logFile: flags.logFile,
+    s3Bucket: flags.s3Bucket,
+    s3Prefix: flags.s3Prefix,
+    s3Region: flags.s3Region,
+    s3Endpoint: flags.s3Endpoint,
+    s3StorageClass: flags.s3StorageClass,
+    keepLocal: flags.local === false ? false : undefined,
   };
+}
+
+/** Checks the flag values the schema checks in settings.json. */
+function validateFlags(flags: RunFlags): void {
+  const checks: Array<[string, string | undefined, z.ZodType]> = [
+    ['--s3-bucket', flags.s3Bucket, bucketSchema],
+    ['--s3-endpoint', flags.s3Endpoint, endpointSchema],
+    ['--s3-storage-class', flags.s3StorageClass, storageClassSchema],
+  ];
+  for (const [flag, value, schema] of checks) {
+    if (value === undefined) continue;
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      throw new UsageError(`${flag} ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message}`, { code: 'USAGE' });
+    }
+  }
 }
 
 export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
@@ -54,30 +84,21 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
   const logFile = path.resolve(io.cwd, expandHome(flags.logFile ?? settings?.logFile ?? DEFAULT_LOG_FILE, io.home));
   const logger: AppLogger = openLogger(io, logFile, output);
   try {
-    if (settingsError) return reportFailure(io, settingsError, logger, output);
-
-    const effective = resolvePaths(mergeSettings(settings, overridesFromFlags(flags)), io.cwd, io.home);
+    if (settingsError) throw settingsError;
+    validateFlags(flags);
+    const effective = resolvePaths(mergeSettings(settings, overridesFromFlags(flags), io.env), io.cwd, io.home);
     if (effective.sources.length === 0) {
-      return reportFailure(
-        io,
-        new UsageError(
-          settingsFile
-            ? `${settingsFile} lists no sources and no --source was given. Add "sources": ["./data"] or pass --source PATH.`
-            : 'Nothing to back up: pass --source PATH (and --dest DIR), or --config FILE. Run `npx backup` for the wizard.',
-          { code: 'NO_SOURCE' },
-        ),
-        logger,
-        output,
+      throw new UsageError(
+        settingsFile
+          ? `${settingsFile} lists no sources and no --source was given. Add "sources": ["./data"] or pass --source PATH.`
+          : 'Nothing to back up: pass --source PATH (and --dest DIR), or --config FILE. Run `npx backup` for the wizard.',
+        { code: 'NO_SOURCE' },
       );
     }
-    if (settings?.s3) {
-      return reportFailure(
-        io,
-        new UsageError(`${settingsFile}: s3: uploading to S3 is not available in this version yet; remove the "s3" block.`, {
-          code: 'S3_UNAVAILABLE',
-        }),
-        logger,
-        output,
+    if (flags.local === false && !effective.s3) {
+      throw new UsageError(
+        '--no-local keeps no local copy, so it needs an S3 destination: add --s3-bucket BUCKET (or an "s3" block in settings.json).',
+        { code: 'USAGE' },
       );
     }
     if (settingsFile) logger.info(`settings from ${settingsFile}`);
@@ -85,7 +106,8 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
       io,
       {
         sources: effective.sources,
-        destination: effective.destination,
+        destination: effective.s3 && !effective.s3.keepLocal ? undefined : effective.destination,
+        s3: effective.s3,
         format: effective.format,
         name: effective.name,
         exclude: effective.exclude,
@@ -97,6 +119,8 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
       output,
     );
     return exitCode;
+  } catch (error) {
+    return reportFailure(io, error, logger, output);
   } finally {
     await logger.close();
   }

@@ -15,7 +15,8 @@ import { DEFAULT_LOG_FILE, mergeSettings, toSettingsFile } from '../config/merge
 import type { Settings } from '../config/schema.js';
 import type { CliIO } from './io.js';
 import { executeJob, openLogger, reportFailure } from './execute-job.js';
-import { askBackupQuestions, type Prompter, type WizardAnswers } from './wizard.js';
+import { askBackupQuestions, type Prompter, type S3Answers, type WizardAnswers } from './wizard.js';
+import type { S3Target } from '../storage/s3.js';
 import { shellQuote } from './render-result.js';
 
 function isPromptExit(error: unknown): boolean {
@@ -39,6 +40,12 @@ export function answersToSettings(answers: WizardAnswers): Settings {
       destination: answers.destinationTyped,
       format: answers.format,
       name: answers.name === '' ? undefined : answers.name,
+      s3Bucket: answers.s3?.bucket,
+      s3Prefix: answers.s3?.prefix,
+      s3Region: answers.s3?.region,
+      s3Endpoint: answers.s3?.endpoint,
+      s3StorageClass: answers.s3?.storageClass,
+      keepLocal: answers.s3?.keepLocal,
     }),
   );
 }
@@ -47,7 +54,35 @@ export function answersToSettings(answers: WizardAnswers): Settings {
 export function equivalentCommand(answers: WizardAnswers): string {
   const words = ['npx', 'backup', 'run', '--source', ...answers.sourcesTyped, '--dest', answers.destinationTyped, '--format', answers.format];
   if (answers.name !== '') words.push('--name', answers.name);
+  const s3 = answers.s3;
+  if (s3) {
+    words.push('--s3-bucket', s3.bucket);
+    if (s3.prefix) words.push('--s3-prefix', s3.prefix);
+    if (s3.region) words.push('--s3-region', s3.region);
+    if (s3.endpoint) words.push('--s3-endpoint', s3.endpoint);
+    if (s3.storageClass !== 'STANDARD') words.push('--s3-storage-class', s3.storageClass);
+    if (!s3.keepLocal) words.push('--no-local');
+  }
   return words.map(shellQuote).join(' ');
+}
+
+function s3Target(s3: S3Answers): S3Target {
+  return { bucket: s3.bucket, prefix: s3.prefix, region: s3.region, endpoint: s3.endpoint, storageClass: s3.storageClass };
+}
+
+/** HeadBucket with the answers; the SDK is loaded only when S3 is chosen. */
+async function checkS3Access(s3: S3Answers): Promise<string | undefined> {
+  const { checkBucket, createS3Client } = await import('../storage/s3.js');
+  const target = s3Target(s3);
+  const client = createS3Client({ ...target, maxAttempts: 2 });
+  try {
+    await checkBucket(client, target);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  } finally {
+    client.destroy();
+  }
 }
 
 export async function wizardCommand(
@@ -79,6 +114,9 @@ export async function wizardCommand(
       now: io.now(),
       host: io.host,
       bzip2Available: findBzip2(io.env.PATH) !== undefined,
+      defaultRegion: io.env.AWS_REGION || io.env.AWS_DEFAULT_REGION || undefined,
+      defaultEndpoint: io.env.AWS_ENDPOINT_URL_S3 || io.env.AWS_ENDPOINT_URL || undefined,
+      checkS3: (s3) => checkS3Access(s3),
       say,
     });
 
@@ -88,7 +126,7 @@ export async function wizardCommand(
     say(`  into:        ${answers.destination}`);
     say(`  format:      ${answers.format}`);
     say(`  name:        ${answers.name === '' ? '(default) {source}-{date}-{time}' : answers.name}`);
-    say(`  S3 upload:   ${answers.s3 ? 'yes' : 'no'}`);
+    say(`  S3 upload:   ${answers.s3 ? `s3://${answers.s3.bucket}/${answers.s3.prefix} (${answers.s3.storageClass}${answers.s3.keepLocal ? '' : ', no local copy'})` : 'no'}`);
     say('');
 
     let exitCode: number = ExitCode.ok;
@@ -97,7 +135,8 @@ export async function wizardCommand(
         io,
         {
           sources: answers.sources,
-          destination: answers.destination,
+          destination: answers.s3 && !answers.s3.keepLocal ? undefined : answers.destination,
+          s3: answers.s3 && s3Target(answers.s3),
           format: answers.format,
           name: answers.name,
           exclude: [],

@@ -9,6 +9,7 @@ import { renderName } from '../archive/naming.js';
 import { checkDestination, checkSource, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
 import { DEFAULT_DESTINATION } from '../config/merge-settings.js';
+import { STORAGE_CLASSES, bucketSchema, endpointSchema } from '../config/schema.js';
 
 export interface Choice<T> {
   name: string;
@@ -37,7 +38,19 @@ export interface WizardAnswers {
   format: Format;
   /** Empty: the default template. */
   name: string;
-  s3: boolean;
+  /** Undefined: no upload. */
+  s3?: S3Answers;
+}
+
+export interface S3Answers {
+  bucket: string;
+  prefix: string;
+  /** Undefined: the AWS default (AWS_REGION, the profile). */
+  region?: string;
+  /** Undefined: AWS itself. */
+  endpoint?: string;
+  storageClass: string;
+  keepLocal: boolean;
 }
 
 export interface WizardContext {
@@ -47,7 +60,11 @@ export interface WizardContext {
   now: Date;
   host: string;
   bzip2Available: boolean;
-  /** Shown when the user answers yes to S3 before the S3 feature exists. */
+  /** Defaults offered for the S3 region and endpoint (from AWS_REGION, AWS_ENDPOINT_URL_S3). */
+  defaultRegion?: string;
+  defaultEndpoint?: string;
+  /** Checks the bucket can be reached with these settings: a sentence saying what is wrong, or undefined. */
+  checkS3: (answers: S3Answers) => Promise<string | undefined>;
   say: (line: string) => void;
 }
 
@@ -112,11 +129,9 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext):
   ).trim();
 
   // 5. S3.
-  let s3 = await prompts.confirm({ message: 'Upload to Amazon S3 or an S3-compatible store?', default: false });
-  if (s3) {
-    ctx.say('S3 upload is not available in this version yet; the backup will be kept locally only.');
-    s3 = false;
-  }
+  const s3 = (await prompts.confirm({ message: 'Upload to Amazon S3 or an S3-compatible store?', default: false }))
+    ? await askS3Questions(prompts, ctx)
+    : undefined;
 
   return {
     sources,
@@ -128,3 +143,64 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext):
     s3,
   };
 }
+
+const schemaValidator =
+  (schema: { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ message: string }> } } }, optional = false) =>
+  (value: string): true | string => {
+    if (optional && value.trim() === '') return true;
+    const parsed = schema.safeParse(value.trim());
+    return parsed.success ? true : (parsed.error?.issues[0]?.message ?? 'invalid');
+  };
+
+/** Bucket, prefix, region, endpoint, storage class, local copy; then a reachability check, asked again on failure. */
+async function askS3Questions(prompts: Prompter, ctx: WizardContext): Promise<S3Answers | undefined> {
+  let previous: S3Answers | undefined;
+  for (;;) {
+    const bucket = (await prompts.input({ message: 'S3 bucket:', default: previous?.bucket, validate: schemaValidator(bucketSchema) })).trim();
+    const prefix = (await prompts.input({ message: 'Key prefix (folder) in the bucket:', default: previous?.prefix ?? `${ctx.host}/` })).trim().replace(/^\/+/, '');
+    const region = (
+      await prompts.input({
+        message: 'Region (empty: from your AWS profile):',
+        default: previous?.region ?? ctx.defaultRegion ?? '',
+      })
+    ).trim();
+    const endpoint = (
+      await prompts.input({
+        message: 'Endpoint URL for an S3-compatible store (empty for AWS):',
+        default: previous?.endpoint ?? ctx.defaultEndpoint ?? '',
+        validate: schemaValidator(endpointSchema, true),
+      })
+    ).trim();
+    const storageClass = await prompts.select<string>({
+      message: 'Storage class:',
+      default: previous?.storageClass ?? 'STANDARD',
+      choices: STORAGE_CLASSES.filter((c) => c !== 'REDUCED_REDUNDANCY' && c !== 'EXPRESS_ONEZONE').map((c) => ({
+        name: c,
+        value: c,
+        description: STORAGE_CLASS_NOTES[c],
+      })),
+    });
+    const keepLocal = await prompts.confirm({ message: 'Keep a local copy too?', default: previous?.keepLocal ?? true });
+    const answers: S3Answers = { bucket, prefix, region: region || undefined, endpoint: endpoint || undefined, storageClass, keepLocal };
+
+    ctx.say(`Checking access to s3://${bucket}/ ...`);
+    const problem = await ctx.checkS3(answers);
+    if (!problem) {
+      ctx.say(`OK: s3://${bucket}/${prefix} is reachable.`);
+      return answers;
+    }
+    ctx.say(problem);
+    if (!(await prompts.confirm({ message: 'Change the S3 settings? (No: back up without S3)', default: true }))) return undefined;
+    previous = answers;
+  }
+}
+
+const STORAGE_CLASS_NOTES: Record<string, string> = {
+  STANDARD: 'the default; no minimum duration or retrieval fee',
+  STANDARD_IA: 'cheaper storage, retrieval fee, 30-day minimum',
+  ONEZONE_IA: 'like STANDARD_IA in a single zone',
+  INTELLIGENT_TIERING: 'S3 moves it between tiers by access',
+  GLACIER_IR: 'archive, read back in milliseconds, 90-day minimum',
+  GLACIER: 'archive; needs a restore (minutes to hours) before download',
+  DEEP_ARCHIVE: 'cheapest; needs a restore (up to 48 h) before download, 180-day minimum',
+};

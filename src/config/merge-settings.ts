@@ -1,7 +1,9 @@
 /**
- * Settings precedence: defaults < settings.json < flags (< wizard answers,
- * which the wizard passes as flags). A flag the user did not give is
- * undefined here and never overrides the file. Pure.
+ * Settings precedence: defaults < settings.json < environment < flags
+ * (< wizard answers, which the wizard passes as flags). A flag the user did
+ * not give is undefined here and never overrides the file. The environment
+ * layer is the AWS CLI's own variables for the S3 region and endpoint.
+ * Pure.
  */
 import path from 'node:path';
 import { DEFAULT_FORMAT } from '../archive/formats.js';
@@ -21,6 +23,23 @@ export interface SettingsOverrides {
   exclude?: string[];
   strict?: boolean;
   logFile?: string;
+  s3Bucket?: string;
+  s3Prefix?: string;
+  s3Region?: string;
+  s3Endpoint?: string;
+  s3StorageClass?: string;
+  /** false for --no-local. */
+  keepLocal?: boolean;
+}
+
+export interface EffectiveS3 {
+  bucket: string;
+  prefix: string;
+  region?: string;
+  endpoint?: string;
+  storageClass: string;
+  keepLocal: boolean;
+  timeoutSeconds?: number;
 }
 
 export interface EffectiveSettings {
@@ -31,9 +50,11 @@ export interface EffectiveSettings {
   exclude: string[];
   strict: boolean;
   logFile: string;
+  /** Undefined: no upload. */
+  s3?: EffectiveS3;
 }
 
-export const DEFAULTS: Omit<EffectiveSettings, 'sources'> = {
+export const DEFAULTS: Omit<EffectiveSettings, 'sources' | 's3'> = {
   destination: DEFAULT_DESTINATION,
   format: DEFAULT_FORMAT,
   name: DEFAULT_NAME_TEMPLATE,
@@ -47,7 +68,32 @@ function pick<T>(...values: Array<T | undefined>): T | undefined {
   return values.find((v) => v !== undefined);
 }
 
-export function mergeSettings(file: Settings | undefined, flags: SettingsOverrides): EffectiveSettings {
+/** The environment variables that take part (AWS CLI names). */
+export interface SettingsEnv {
+  AWS_REGION?: string;
+  AWS_DEFAULT_REGION?: string;
+  AWS_ENDPOINT_URL_S3?: string;
+  AWS_ENDPOINT_URL?: string;
+}
+
+const nonEmpty = (value: string | null | undefined): string | undefined => (value ? value : undefined);
+
+function mergeS3(file: Settings | undefined, flags: SettingsOverrides, env: SettingsEnv): EffectiveS3 | undefined {
+  const fileS3 = file?.s3 ?? undefined;
+  const bucket = pick(nonEmpty(flags.s3Bucket), fileS3?.bucket);
+  if (bucket === undefined) return undefined;
+  return {
+    bucket,
+    prefix: (pick(flags.s3Prefix, fileS3?.prefix) ?? '').replace(/^\/+/, ''),
+    region: pick(nonEmpty(flags.s3Region), nonEmpty(env.AWS_REGION), nonEmpty(env.AWS_DEFAULT_REGION), nonEmpty(fileS3?.region)),
+    endpoint: pick(nonEmpty(flags.s3Endpoint), nonEmpty(env.AWS_ENDPOINT_URL_S3), nonEmpty(env.AWS_ENDPOINT_URL), nonEmpty(fileS3?.endpoint)),
+    storageClass: (pick(flags.s3StorageClass, fileS3?.storageClass) ?? 'STANDARD').trim().toUpperCase(),
+    keepLocal: pick(flags.keepLocal, fileS3?.keepLocal) ?? true,
+    timeoutSeconds: fileS3?.timeoutSeconds,
+  };
+}
+
+export function mergeSettings(file: Settings | undefined, flags: SettingsOverrides, env: SettingsEnv = {}): EffectiveSettings {
   return {
     sources: pick(flags.sources, file?.sources) ?? [],
     destination: pick(flags.destination, file?.destination) ?? DEFAULTS.destination,
@@ -56,6 +102,7 @@ export function mergeSettings(file: Settings | undefined, flags: SettingsOverrid
     exclude: pick(flags.exclude, file?.exclude) ?? DEFAULTS.exclude,
     strict: pick(flags.strict, file?.strict) ?? DEFAULTS.strict,
     logFile: pick(flags.logFile, file?.logFile) ?? DEFAULTS.logFile,
+    s3: mergeS3(file, flags, env),
   };
 }
 
@@ -77,5 +124,10 @@ export function toSettingsFile(settings: EffectiveSettings): Settings {
   if (settings.exclude.length > 0) out.exclude = settings.exclude;
   if (settings.strict) out.strict = true;
   if (settings.logFile !== DEFAULTS.logFile) out.logFile = settings.logFile;
+  if (settings.s3) {
+    const { bucket, prefix, region, endpoint, storageClass, keepLocal, timeoutSeconds } = settings.s3;
+    out.s3 = { bucket, prefix, region: region ?? null, endpoint: endpoint ?? null, storageClass, keepLocal };
+    if (timeoutSeconds !== undefined) out.s3.timeoutSeconds = timeoutSeconds;
+  }
   return out;
 }

@@ -6,13 +6,42 @@
  */
 import { z } from 'zod';
 
+/** S3 storage classes (the API's names); case is forgiven. */
+export const STORAGE_CLASSES = [
+  'STANDARD',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+  'REDUCED_REDUNDANCY',
+  'EXPRESS_ONEZONE',
+] as const;
+
+export const storageClassSchema = z
+  .string()
+  .transform((value) => value.trim().toUpperCase())
+  .refine((value) => (STORAGE_CLASSES as readonly string[]).includes(value), {
+    error: `expected one of ${STORAGE_CLASSES.join(', ')}`,
+  });
+
+export const endpointSchema = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+
+export const bucketSchema = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .refine((value) => !/[/\\\s]/.test(value), { error: 'a bucket name has no slashes or spaces (put folders in "prefix")' });
+
 export const S3SettingsSchema = z.strictObject({
-  bucket: z.string().trim().min(1, 'must not be empty'),
+  bucket: bucketSchema,
   prefix: z.string().optional(),
   region: z.string().min(1).nullable().optional(),
-  endpoint: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).nullable().optional(),
-  storageClass: z.string().min(1).optional(),
+  endpoint: endpointSchema.nullable().optional(),
+  storageClass: storageClassSchema.optional(),
   keepLocal: z.boolean().optional(),
+  timeoutSeconds: z.number().positive().max(3600).optional(),
 });
 
 export const SettingsSchema = z.strictObject({

@@ -147,6 +147,7 @@ function context(cwd: string, overrides: Partial<WizardContext> = {}): WizardCon
     now: NOW,
     host: 'testhost',
     bzip2Available: true,
+    checkS3: () => Promise.reject(new Error('checkS3() must not be called')),
     say: (line) => said.push(line),
     said,
     ...overrides,
@@ -199,7 +200,7 @@ describe('askBackupQuestions', () => {
       destinationTyped: './backups',
       format: 'tar.gz',
       name: '',
-      s3: false,
+      s3: undefined,
     });
   });
 
@@ -285,19 +286,53 @@ describe('askBackupQuestions', () => {
     expect(answers.destination).toBe(path.join(home, 'backups'));
   });
 
-  it('marks tar.bz2 when no bzip2 is installed, and answers yes to S3 with a notice and a local-only backup', async () => {
+  it('marks tar.bz2 when no bzip2 is installed', async () => {
     const root = await tempDir();
     await makeRichTree(root);
-    const prompts = new ScriptedPrompter(['data', false, ENTER, 'tar.bz2', '', true]);
-    const ctx = context(root, { bzip2Available: false });
-
-    const answers = await askBackupQuestions(prompts, ctx);
-
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'tar.bz2', '', false]);
+    const answers = await askBackupQuestions(prompts, context(root, { bzip2Available: false }));
     const formatQuestion = prompts.asked.find((q) => q.kind === 'select')!;
     expect(formatQuestion.choices!.find((c) => c.value === 'tar.bz2')!.name).toMatch(/not installed.*zip will be written/);
-    expect(ctx.said).toEqual([expect.stringMatching(/S3 upload is not available/)]);
-    expect(answers.s3).toBe(false);
     expect(answers.format).toBe('tar.bz2');
+  });
+
+  it('S3 yes: asks bucket, prefix, region, endpoint, class, local copy; checks the bucket; asks again after a failed check', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const checked: unknown[] = [];
+    const prompts = new ScriptedPrompter([
+      'data', false, ENTER, ENTER, '', true,
+      // first try: a bad bucket name is retyped, then the check fails
+      'bad/bucket', 'backups', ENTER, ENTER, 'http://127.0.0.1:9000', 'STANDARD', true,
+      true, // change the S3 settings
+      // second try: keeps the previous answers as defaults, fixes the bucket
+      'backups-2', ENTER, 'eu-west-1', ENTER, 'GLACIER_IR', false,
+    ]);
+    const ctx = context(root, {
+      defaultRegion: 'us-east-2',
+      checkS3: async (s3) => {
+        checked.push(s3);
+        return checked.length === 1 ? 'Bucket "backups" does not exist at http://127.0.0.1:9000; create it or check the name.' : undefined;
+      },
+    });
+    const answers = await askBackupQuestions(prompts, ctx);
+    expect(prompts.rejected).toEqual([expect.objectContaining({ typed: 'bad/bucket', problem: expect.stringMatching(/no slashes/) })]);
+    expect(prompts.asked.filter((q) => q.message.startsWith('Key prefix')).map((q) => q.default)).toEqual(['testhost/', 'testhost/']);
+    expect(prompts.asked.find((q) => q.message.startsWith('Region'))!.default).toBe('us-east-2');
+    expect(checked).toEqual([
+      { bucket: 'backups', prefix: 'testhost/', region: 'us-east-2', endpoint: 'http://127.0.0.1:9000', storageClass: 'STANDARD', keepLocal: true },
+      { bucket: 'backups-2', prefix: 'testhost/', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', storageClass: 'GLACIER_IR', keepLocal: false },
+    ]);
+    expect(ctx.said).toContain('Bucket "backups" does not exist at http://127.0.0.1:9000; create it or check the name.');
+    expect(answers.s3).toEqual(checked[1]);
+  });
+
+  it('S3 yes, check fails, user declines to change: backs up without S3', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'b', ENTER, ENTER, ENTER, ENTER, ENTER, false]);
+    const answers = await askBackupQuestions(prompts, context(root, { checkS3: async () => 'No AWS credentials found.' }));
+    expect(answers.s3).toBeUndefined();
   });
 });
 
@@ -309,7 +344,6 @@ describe('answersToSettings and equivalentCommand', () => {
     destinationTyped: './backups',
     format: 'tar.bz2',
     name: 'nightly',
-    s3: false,
   };
 
   it('keeps paths as typed and leaves the default name out of settings.json', () => {
@@ -376,6 +410,24 @@ describe('answersToSettings and equivalentCommand', () => {
     const words = shellWords(equivalentCommand(answers), { ...process.env, HOME: home });
     const source = words[words.indexOf('--source') + 1]!;
     expect(path.resolve(cwd, source)).toBe(path.join(home, 'data'));
+  });
+
+  it('with S3: the settings block and the flags reproduce the answers', () => {
+    const withS3: WizardAnswers = {
+      ...base,
+      s3: { bucket: 'backups', prefix: 'host1/', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', storageClass: 'GLACIER_IR', keepLocal: false },
+    };
+    expect(answersToSettings(withS3).s3).toStrictEqual({
+      bucket: 'backups',
+      prefix: 'host1/',
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:9000',
+      storageClass: 'GLACIER_IR',
+      keepLocal: false,
+    });
+    expect(equivalentCommand(withS3)).toBe(
+      "npx backup run --source 'my data' notes.txt --dest ./backups --format tar.bz2 --name nightly --s3-bucket backups --s3-prefix host1/ --s3-region eu-west-1 --s3-endpoint http://127.0.0.1:9000 --s3-storage-class GLACIER_IR --no-local",
+    );
   });
 });
 

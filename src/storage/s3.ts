@@ -1,0 +1,443 @@
+/**
+ * The S3 destination (AWS and S3-compatible stores). The only module that
+ * imports the AWS SDK.
+ *
+ * - The archive is streamed to a multipart upload (lib-storage `Upload`)
+ *   while it is being written; memory is about partSize x queueSize.
+ * - As on disk, the archive is uploaded as `NAME.EXT.partial`. HeadObject
+ *   confirms its size; a server-side copy then publishes it under its final
+ *   key with the SHA-256 (known only at the end) as metadata and the storage
+ *   class, and the partial object is deleted. So a final key only ever holds
+ *   a complete, checked archive.
+ * - A failed or cancelled upload is aborted (AbortMultipartUpload), and any
+ *   upload of ours still listed for the key afterwards is aborted too: no
+ *   billed orphan parts.
+ * - Custom endpoints get path-style addressing and checksums only when
+ *   required (most S3-compatible stores reject the SDK's default CRC32
+ *   trailers); AWS keeps the SDK's default integrity checksums.
+ * - A stalled connection fails after an idle timeout and is retried.
+ */
+import { PassThrough, Writable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+  type StorageClass,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { BackupError, DestinationError } from '../errors.js';
+import type { Logger } from '../log/logger-types.js';
+import type { CommitInfo, Committed, Destination, SidecarFile } from './destination.js';
+import { describeS3Error, type S3ErrorContext } from './s3-errors.js';
+import { MAX_PART_SIZE } from './part-size.js';
+
+export interface S3Target {
+  bucket: string;
+  /** Key prefix, used as given (`host1/` for a folder-like prefix). */
+  prefix: string;
+  region?: string;
+  endpoint?: string;
+  storageClass?: string;
+  /** Idle socket timeout; a stalled connection fails after this and is retried. */
+  timeoutSeconds?: number;
+  /** Attempts per request (first try included). */
+  maxAttempts?: number;
+}
+
+export const DEFAULT_S3_TIMEOUT_SECONDS = 30;
+const DEFAULT_MAX_ATTEMPTS = 5;
+const GiB = 1024 * 1024 * 1024;
+
+export function createS3Client(target: S3Target): S3Client {
+  const custom = target.endpoint !== undefined;
+  return new S3Client({
+    // A custom store rarely cares about the region, but SigV4 needs one.
+    region: target.region ?? (custom ? 'us-east-1' : undefined),
+    endpoint: target.endpoint,
+    forcePathStyle: custom,
+    ...(custom ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
+    maxAttempts: target.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: 10_000,
+      socketTimeout: (target.timeoutSeconds ?? DEFAULT_S3_TIMEOUT_SECONDS) * 1000,
+    }),
+  });
+}
+
+function contentTypeFor(fileName: string): string {
+  if (fileName.endsWith('.zip')) return 'application/zip';
+  if (fileName.endsWith('.tar.gz')) return 'application/gzip';
+  if (fileName.endsWith('.tar.bz2')) return 'application/x-bzip2';
+  if (fileName.endsWith('.json')) return 'application/json';
+  return 'text/plain; charset=utf-8';
+}
+
+/** `bucket/key` for CopySource, each key segment URL-encoded. */
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+export function s3Label(target: S3Target): string {
+  return `s3://${target.bucket}/${target.prefix}`;
+}
+
+/** HeadBucket: the bucket exists, and these credentials may use it. */
+export async function checkBucket(client: S3Client, target: S3Target): Promise<void> {
+  const ctx = { action: 's3:ListBucket', bucket: target.bucket, region: target.region, endpoint: target.endpoint };
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: target.bucket }));
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 403) throw describeS3Error(error, ctx);
+    // A HEAD answer has no body, so a 403 does not say whether the secret is wrong or the policy
+    // says no. The same question as a GET (same permission, s3:ListBucket) carries the error code.
+    try {
+      await client.send(new ListObjectsV2Command({ Bucket: target.bucket, MaxKeys: 0 }));
+    } catch (detailed) {
+      throw describeS3Error(detailed, ctx);
+    }
+    throw describeS3Error(error, ctx);
+  }
+}
+
+export interface S3DestinationOptions {
+  client: S3Client;
+  target: S3Target;
+  logger: Logger;
+  partSize: number;
+  queueSize?: number;
+  /** Metadata stored with every object (tool version, ...). */
+  metadata?: Record<string, string>;
+  /** Upload progress: bytes acknowledged by S3 so far. */
+  onProgress?: (uploadedBytes: number) => void;
+  /** Objects above this size get their metadata by a multipart copy (S3's CopyObject limit is 5 GiB). */
+  multipartCopyThreshold?: number;
+  /** abort() lists and aborts our multipart uploads twice, this far apart (an upload being created may appear late). */
+  abortWaitMs?: number;
+}
+
+export class S3Destination implements Destination {
+  readonly kind = 's3' as const;
+  readonly label: string;
+  private readonly client: S3Client;
+  private readonly target: S3Target;
+  private fileName: string | undefined;
+  /** Final key. */
+  private key: string | undefined;
+  /** Key the upload goes to until it is checked. */
+  private partialKey: string | undefined;
+  private upload: Upload | undefined;
+  private body: PassThrough | undefined;
+  private done: Promise<unknown> | undefined;
+  private startedAt = new Date();
+  private bytesSent = 0;
+  private finished = false;
+  private published = false;
+  private aborting = false;
+
+  constructor(private readonly options: S3DestinationOptions) {
+    this.client = options.client;
+    this.target = options.target;
+    this.label = s3Label(options.target);
+  }
+
+  private ctx(action: string, key = this.key): S3ErrorContext {
+    return { action, bucket: this.target.bucket, key, region: this.target.region, endpoint: this.target.endpoint };
+  }
+
+  private keyFor(fileName: string): string {
+    return `${this.target.prefix}${fileName}`;
+  }
+
+  /** Where a committed archive is, as an s3:// URL. */
+  location(fileName = this.fileName ?? ''): string {
+    return `s3://${this.target.bucket}/${this.keyFor(fileName)}`;
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw describeS3Error(error, this.ctx('s3:GetObject (HeadObject)', key));
+    }
+  }
+
+  private storageClass(): StorageClass | undefined {
+    const wanted = this.target.storageClass;
+    return wanted && wanted !== 'STANDARD' ? (wanted as StorageClass) : undefined;
+  }
+
+  /**
+   * Claims the name: the final key must not exist, and an empty
+   * `NAME.EXT.partial` is created with If-None-Match: * (S3 and Ceph refuse
+   * it with 412 when another run holds the name; a store that ignores the
+   * header falls back to the HeadObject check). The marker carries the
+   * storage class, so a class the store does not have fails here, before
+   * anything is uploaded.
+   */
+  async reserve(fileName: string): Promise<boolean> {
+    const key = this.keyFor(fileName);
+    const partialKey = `${key}.partial`;
+    if ((await this.exists(key)) || (await this.exists(partialKey))) return false;
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.target.bucket,
+          Key: partialKey,
+          Body: '',
+          IfNoneMatch: '*',
+          ContentType: contentTypeFor(fileName),
+          StorageClass: this.storageClass(),
+          Metadata: this.options.metadata,
+        }),
+      );
+    } catch (error) {
+      const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) return false;
+      if (this.storageClass() && (e.name === 'InvalidStorageClass' || e.name === 'InvalidArgument')) {
+        throw new BackupError(
+          `The storage class ${this.target.storageClass} is not available in bucket "${this.target.bucket}"${this.target.endpoint ? ` at ${this.target.endpoint}` : ''} (${e.name}); use STANDARD or a class this store has.`,
+          { code: 'S3_BAD_STORAGE_CLASS', cause: error },
+        );
+      }
+      throw describeS3Error(error, this.ctx('s3:PutObject', partialKey));
+    }
+    this.fileName = fileName;
+    this.key = key;
+    this.partialKey = partialKey;
+    return true;
+  }
+
+  async open(): Promise<Writable> {
+    const key = this.partialKey;
+    const fileName = this.fileName;
+    if (!key || !fileName) throw new Error('S3Destination.open() before reserve()');
+    this.startedAt = new Date();
+    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+    // Destroying the body on cancel must not crash the process before lib-storage reads it.
+    body.on('error', () => undefined);
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.target.bucket,
+        Key: key,
+        Body: body,
+        ContentType: contentTypeFor(fileName),
+        Metadata: this.options.metadata,
+      },
+      partSize: this.options.partSize,
+      queueSize: this.options.queueSize ?? 4,
+      leavePartsOnError: false,
+    });
+    upload.on('httpUploadProgress', (progress) => {
+      if (progress.loaded !== undefined) this.options.onProgress?.(progress.loaded);
+    });
+    this.body = body;
+    this.upload = upload;
+    const done = upload.done();
+    this.done = done;
+
+    const destination = this;
+    let ending = false;
+    const sink = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        destination.bytesSent += chunk.length;
+        if (body.write(chunk)) callback();
+        else body.once('drain', () => callback());
+      },
+      final(callback) {
+        ending = true;
+        body.end();
+        destination.settleUpload(done).then(
+          () => callback(),
+          (error: unknown) => callback(error as Error),
+        );
+      },
+    });
+    // A failed upload stops reading its body: fail the sink at once instead of waiting on 'drain'
+    // forever. Once ending, final() decides (the completion answer may only have been lost).
+    done.catch((error: unknown) => {
+      if (ending) return;
+      // Cancelled on purpose (abort()): close quietly; else fail the sink with the reason.
+      sink.destroy(this.aborting ? undefined : describeS3Error(error, this.ctx('s3:PutObject (UploadPart)', key)));
+    });
+    return sink;
+  }
+
+  /**
+   * Waits for the upload. If it failed, the completion answer may just have
+   * been lost: when the object is there with every byte we sent, it is done.
+   */
+  private async settleUpload(done: Promise<unknown>): Promise<void> {
+    try {
+      await done;
+    } catch (error) {
+      const head = await this.head(this.partialKey!).catch(() => undefined);
+      if (!head || head.ContentLength !== this.bytesSent || (head.LastModified && head.LastModified.getTime() < this.startedAt.getTime() - 300_000)) {
+        throw describeS3Error(error, this.ctx('s3:PutObject (CompleteMultipartUpload)', this.partialKey));
+      }
+      this.options.logger.warn(`S3 reported ${String((error as Error).name)} on completing ${this.partialKey}, but the object is there with all ${this.bytesSent} bytes: treating the upload as complete.`);
+    }
+    this.finished = true;
+  }
+
+  private head(key: string): Promise<{ ContentLength?: number; LastModified?: Date; Metadata?: Record<string, string> }> {
+    return this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
+  }
+
+  async commit(info: CommitInfo): Promise<Committed> {
+    const { key, partialKey, fileName } = this;
+    if (!key || !partialKey || !fileName || !this.finished) throw new Error('S3Destination.commit() before the upload finished');
+    let size: number | undefined;
+    try {
+      size = (await this.head(partialKey)).ContentLength;
+    } catch (error) {
+      throw describeS3Error(error, this.ctx('s3:GetObject (HeadObject)', partialKey));
+    }
+    if (size !== info.bytes) {
+      throw new DestinationError(
+        `Verification failed: s3://${this.target.bucket}/${partialKey} has ${size} bytes, ${info.bytes} were sent; nothing was published.`,
+        { code: 'VERIFY_FAILED' },
+      );
+    }
+    if (await this.exists(key)) {
+      throw new DestinationError(`${this.location()} was created by someone else during the backup; it was not overwritten.`, {
+        code: 'NAME_TAKEN',
+      });
+    }
+    try {
+      await this.publish(info);
+      const head = await this.head(key);
+      if (head.ContentLength !== info.bytes || head.Metadata?.sha256 !== info.sha256) {
+        throw new DestinationError(`Verification failed: the copy at ${this.location()} does not match what was uploaded.`, { code: 'VERIFY_FAILED' });
+      }
+    } catch (error) {
+      throw describeS3Error(error, this.ctx('s3:PutObject (CopyObject)'));
+    }
+    this.published = true;
+    await this.deleteKey(partialKey);
+    return { fileName, location: this.location() };
+  }
+
+  /** Server-side copy of the checked partial to the final key, with the SHA-256 as metadata and the storage class. */
+  private async publish(info: CommitInfo): Promise<void> {
+    const key = this.key!;
+    const storageClass = this.storageClass();
+    const common = {
+      Bucket: this.target.bucket,
+      Key: key,
+      ContentType: contentTypeFor(this.fileName!),
+      Metadata: { ...this.options.metadata, sha256: info.sha256 },
+      StorageClass: storageClass,
+    };
+    const source = copySource(this.target.bucket, this.partialKey!);
+    if (info.bytes <= (this.options.multipartCopyThreshold ?? 5 * GiB)) {
+      await this.client.send(new CopyObjectCommand({ ...common, CopySource: source, MetadataDirective: 'REPLACE' }));
+      return;
+    }
+    // CopyObject stops at 5 GiB: copy in ranges.
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(common));
+    try {
+      const partSize = Math.min(MAX_PART_SIZE, Math.max(this.options.multipartCopyThreshold ?? GiB, Math.ceil(info.bytes / 9_000)));
+      const parts: Array<{ ETag?: string; PartNumber: number }> = [];
+      for (let start = 0, n = 1; start < info.bytes; start += partSize, n++) {
+        const end = Math.min(start + partSize, info.bytes) - 1;
+        const result = await this.client.send(
+          new UploadPartCopyCommand({ Bucket: this.target.bucket, Key: key, UploadId, PartNumber: n, CopySource: source, CopySourceRange: `bytes=${start}-${end}` }),
+        );
+        parts.push({ ETag: result.CopyPartResult?.ETag, PartNumber: n });
+      }
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+    } catch (error) {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId })).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async writeSidecars(files: readonly SidecarFile[]): Promise<void> {
+    for (const file of files) {
+      const key = this.keyFor(file.name);
+      try {
+        // Sidecars stay in STANDARD: small, and readable without a restore even when the archive is in Glacier.
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.target.bucket,
+            Key: key,
+            Body: file.content,
+            ContentType: contentTypeFor(file.name),
+            Metadata: this.options.metadata,
+          }),
+        );
+      } catch (error) {
+        throw describeS3Error(error, this.ctx('s3:PutObject', key));
+      }
+    }
+  }
+
+  private async deleteKey(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key })).catch((error: unknown) => {
+      this.options.logger.error(`Could not delete s3://${this.target.bucket}/${key}: ${describeS3Error(error, this.ctx('s3:DeleteObject', key)).message}`);
+    });
+  }
+
+  async abort(): Promise<void> {
+    if (this.published || !this.partialKey) return;
+    if (!this.upload) {
+      // Only the name was claimed: remove the empty marker.
+      await this.deleteKey(this.partialKey);
+      this.key = this.partialKey = this.fileName = undefined;
+      return;
+    }
+    if (this.finished) {
+      // Uploaded but not published: the partial object goes.
+      await this.deleteKey(this.partialKey);
+      return;
+    }
+    // Stop the upload now: no new parts, done() rejects at once. Requests already in flight
+    // cannot be recalled; a part that lands after the abort below is refused (NoSuchUpload).
+    this.aborting = true;
+    this.body?.destroy(new BackupError('upload cancelled', { code: 'CANCELLED' }));
+    await this.upload.abort();
+    await this.abortLeftoverUploads();
+    // A CreateMultipartUpload that was in flight may only now have an id: look once more.
+    await new Promise((resolve) => setTimeout(resolve, this.options.abortWaitMs ?? 1000));
+    await this.abortLeftoverUploads();
+    // A completion that raced the cancel leaves an object (or our empty marker): remove it too.
+    if (await this.exists(this.partialKey).catch(() => false)) await this.deleteKey(this.partialKey);
+  }
+
+  /** Aborts every multipart upload of ours still open for this key (the safety net: no billed orphan parts). */
+  private async abortLeftoverUploads(): Promise<void> {
+    const key = this.partialKey!;
+    try {
+      const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key }));
+      for (const upload of listed.Uploads ?? []) {
+        const ours = upload.UploadId === this.upload?.uploadId || (upload.Initiated && upload.Initiated.getTime() >= this.startedAt.getTime() - 300_000);
+        if (upload.Key !== key || !upload.UploadId || !ours) continue;
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId }));
+        this.options.logger.info(`aborted multipart upload ${upload.UploadId} of s3://${this.target.bucket}/${key}`);
+      }
+    } catch (error) {
+      this.options.logger.error(
+        `Could not check for unfinished multipart uploads of ${this.location()}: ${describeS3Error(error, this.ctx('s3:ListBucketMultipartUploads')).message} A bucket lifecycle rule (README) removes them.`,
+      );
+    }
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * `backup run` uploading to the suite's real S3 server (Ceph radosgw on
+ * 127.0.0.1), as a user runs it: credentials and endpoint from the
+ * environment, the archive downloaded again and compared. Network faults
+ * are injected by a TCP proxy between the CLI and the server.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
+import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server } from '../helpers/s3.js';
+import { startFaultProxy, type FaultProxy, type FaultRequest } from '../helpers/fault-proxy.js';
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+const MiB = 1024 * 1024;
+
+const proxies: FaultProxy[] = [];
+afterEach(async () => {
+  for (const proxy of proxies.splice(0)) await proxy.close();
+});
+
+async function proxy(): Promise<FaultProxy> {
+  const url = new URL(s3Server().endpoint);
+  const p = await startFaultProxy({ host: url.hostname, port: Number(url.port) });
+  proxies.push(p);
+  return p;
+}
+
+/** A source of incompressible data, so the archive needs several 8 MiB parts. */
+async function bigSource(root: string, mib = 20): Promise<string> {
+  const src = path.join(root, 'data');
+  await fs.mkdir(src);
+  await fs.writeFile(path.join(src, 'random.bin'), randomBytes(mib * MiB));
+  await fs.writeFile(path.join(src, 'note.txt'), 'hello\n');
+  return src;
+}
+
+const isUploadPart = (n: number) => (req: FaultRequest) => req.method === 'PUT' && req.query.get('partNumber') === String(n);
+
+describe.each(['zip', 'tar.gz', 'tar.bz2'] as const)('upload round trip: %s', (format) => {
+  it('uploads archive, .sha256 and manifest beside the local copy, in one pass, identical bytes', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    const bucket = await freshBucket();
+    const run = await runCli(
+      ['run', '-s', 'data', '-d', 'out', '-f', format, '-n', 'nightly', '--s3-bucket', bucket, '--s3-prefix', 'host1/', '--json'],
+      { cwd: root, env: s3Env() },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const result = parseJsonResult(run);
+    expect(result).toMatchObject({ ok: true, archive: `out/nightly.${format}`, s3: { bucket, key: `host1/nightly.${format}` }, error: null });
+
+    expect(await listKeys(bucket)).toEqual([`host1/nightly.${format}`, `host1/nightly.${format}.manifest.json`, `host1/nightly.${format}.sha256`]);
+    expect(await listUploads(bucket)).toEqual([]);
+    const local = await fs.readFile(path.join(root, 'out', `nightly.${format}`));
+    const remote = await getObject(bucket, `host1/nightly.${format}`);
+    expect(sha256(remote)).toBe(sha256(local));
+    expect(sha256(remote)).toBe(result.sha256);
+    expect((await getObject(bucket, `host1/nightly.${format}.sha256`)).toString()).toBe(`${result.sha256}  nightly.${format}\n`);
+    const head = await headObject(bucket, `host1/nightly.${format}`);
+    expect(head.Metadata?.sha256).toBe(result.sha256);
+    const manifest = JSON.parse((await getObject(bucket, `host1/nightly.${format}.manifest.json`)).toString());
+    expect(manifest.destinations).toEqual([
+      { kind: 'local', location: path.join(root, 'out', `nightly.${format}`), ok: true },
+      { kind: 's3', location: `s3://${bucket}/host1/nightly.${format}`, ok: true },
+    ]);
+
+    // What is on S3 restores with the standard tool.
+    const downloaded = path.join(root, `downloaded.${format}`);
+    await fs.writeFile(downloaded, remote);
+    const out = path.join(root, 'restored');
+    await fs.mkdir(out);
+    extractWithSystemTool(downloaded, out);
+    expect(await describeTree(path.join(out, 'data'))).toEqual(await describeTree(src));
+  });
+});
+
+describe('S3 upload', () => {
+  it('--no-local streams straight to S3 in several parts with the storage class; nothing local', async () => {
+    const root = await tempDir();
+    await bigSource(root);
+    const bucket = await freshBucket();
+    const run = await runCli(
+      ['run', '-s', 'data', '-d', 'out', '-f', 'tar.gz', '-n', 'x', '--s3-bucket', bucket, '--s3-storage-class', 'standard_ia', '--no-local', '--json'],
+      { cwd: root, env: s3Env() },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const result = parseJsonResult(run);
+    expect(result).toMatchObject({ ok: true, archive: null, s3: { bucket, key: 'x.tar.gz' } });
+    expect(await listDir(root)).not.toContain('out');
+    const head = await headObject(bucket, 'x.tar.gz');
+    expect(head.StorageClass).toBe('STANDARD_IA');
+    expect(head.Metadata?.sha256).toBe(result.sha256);
+    expect(head.ContentLength).toBe(result.bytes);
+    expect(result.bytes).toBeGreaterThan(16 * MiB); // over two 8 MiB parts
+    expect(sha256(await getObject(bucket, 'x.tar.gz'))).toBe(result.sha256);
+    // Sidecars stay STANDARD (readable without a restore).
+    expect((await headObject(bucket, 'x.tar.gz.sha256')).StorageClass ?? 'STANDARD').toBe('STANDARD');
+    expect(await listUploads(bucket)).toEqual([]);
+  });
+
+  it('a name taken on S3 (not locally) moves both copies to the next free name', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const bucket = await freshBucket();
+    const first = await runCli(['run', '-s', 'data', '-n', 'n', '--s3-bucket', bucket, '--no-local', '--json'], { cwd: root, env: s3Env() });
+    expect(first.code, first.stderr).toBe(0);
+    const second = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'n', '--s3-bucket', bucket, '--json'], { cwd: root, env: s3Env() });
+    expect(second.code, second.stderr).toBe(0);
+    expect(parseJsonResult(second)).toMatchObject({ archive: 'out/n-1.tar.gz', s3: { key: 'n-1.tar.gz' } });
+  });
+
+  it('a connection reset once in the middle of a part is retried; the object is identical', async () => {
+    const root = await tempDir();
+    await bigSource(root);
+    const bucket = await freshBucket();
+    const p = await proxy();
+    p.setRules([{ match: isUploadPart(2), action: 'reset', afterBodyBytes: 2 * MiB, times: 1 }]);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', bucket, '--json'], {
+      cwd: root,
+      env: s3Env(p.url),
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(p.hits()).toBe(1);
+    const result = parseJsonResult(run);
+    expect(sha256(await getObject(bucket, 'x.tar.gz'))).toBe(result.sha256);
+    expect(sha256(await fs.readFile(path.join(root, 'out/x.tar.gz')))).toBe(result.sha256);
+    expect(await listUploads(bucket)).toEqual([]);
+  });
+
+  it('a reset on every attempt: exit 1, clear error, local copy published, no parts left on S3', async () => {
+    const root = await tempDir();
+    await bigSource(root);
+    const bucket = await freshBucket();
+    const p = await proxy();
+    p.setRules([{ match: isUploadPart(2), action: 'reset', afterBodyBytes: MiB, times: Infinity }]);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', bucket, '--json'], {
+      cwd: root,
+      env: s3Env(p.url),
+    });
+    expect(run.code, run.stderr).toBe(1);
+    expect(p.hits()).toBeGreaterThanOrEqual(3);
+    const result = parseJsonResult(run);
+    expect(result.ok).toBe(false);
+    expect(result.exitCode).toBe(1);
+    expect(result.archive).toBe('out/x.tar.gz');
+    expect(result.s3).toBeNull();
+    expect(result.error.message).toMatch(/^S3 upload failed: .*(reset|ECONNRESET)/i);
+    expect(result.error.message).toMatch(/The local copy is complete and verified: .*out\/x\.tar\.gz/);
+    expect(await listUploads(bucket)).toEqual([]);
+    expect(await listKeys(bucket)).toEqual([]);
+    // The local copy is whole, and its manifest says which destination failed.
+    expect(sha256(await fs.readFile(path.join(root, 'out/x.tar.gz')))).toBe(result.sha256);
+    const manifest = JSON.parse(await fs.readFile(path.join(root, 'out/x.tar.gz.manifest.json'), 'utf8'));
+    expect(manifest.destinations).toEqual([
+      { kind: 'local', location: path.join(root, 'out/x.tar.gz'), ok: true },
+      { kind: 's3', location: `s3://${bucket}/`, ok: false, error: expect.stringMatching(/reset|ECONNRESET/i) },
+    ]);
+  });
+
+  it('a stalled connection times out, is retried and the upload completes', async () => {
+    const root = await tempDir();
+    await bigSource(root);
+    const bucket = await freshBucket();
+    await fs.mkdir(path.join(root, 'config'));
+    await fs.writeFile(
+      path.join(root, 'config/settings.json'),
+      JSON.stringify({ sources: ['data'], destination: 'out', name: 'x', s3: { bucket, timeoutSeconds: 2 } }),
+    );
+    const p = await proxy();
+    p.setRules([{ match: isUploadPart(2), action: 'stall', afterBodyBytes: MiB, times: 1 }]);
+    const run = await runCli(['run', '--json'], { cwd: root, env: s3Env(p.url) });
+    expect(run.code, run.stderr).toBe(0);
+    expect(p.hits()).toBe(1);
+    expect(sha256(await getObject(bucket, 'x.tar.gz'))).toBe(parseJsonResult(run).sha256);
+  });
+
+  it('Ctrl-C in the middle of an upload: exit 130, no parts or objects on S3, no local partial', async () => {
+    const root = await tempDir();
+    await bigSource(root, 40);
+    const bucket = await freshBucket();
+    const p = await proxy();
+    // Part 2 hangs, so the run is surely mid-upload when the signal comes.
+    p.setRules([{ match: isUploadPart(2), action: 'stall', afterBodyBytes: MiB, times: Infinity }]);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', bucket, '--json'], {
+      cwd: root,
+      env: s3Env(p.url),
+      onSpawn: (child) => {
+        const timer = setInterval(() => {
+          if (p.hits() > 0) {
+            clearInterval(timer);
+            child.kill('SIGINT');
+          }
+        }, 20);
+        child.on('exit', () => clearInterval(timer));
+      },
+    });
+    expect(run.code, run.stderr).toBe(130);
+    expect(parseJsonResult(run)).toMatchObject({ ok: false, exitCode: 130, error: { code: 'CANCELLED' } });
+    expect(await listUploads(bucket)).toEqual([]);
+    expect(await listKeys(bucket)).toEqual([]);
+    expect(await listDir(path.join(root, 'out'))).toEqual([]);
+  });
+});
+
+describe('S3 errors against the real server', () => {
+  it('a wrong secret key: exit 1, says the secret is wrong, writes nothing', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const bucket = await freshBucket();
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', bucket, '--json'], {
+      cwd: root,
+      env: { ...s3Env(), AWS_SECRET_ACCESS_KEY: 'wrong-secret' },
+    });
+    expect(run.code).toBe(1);
+    const result = parseJsonResult(run);
+    expect(result.error.code).toBe('S3_BAD_CREDENTIALS');
+    expect(result.error.message).toMatch(/secret access key is wrong/);
+    expect(run.stderr + JSON.stringify(result)).not.toContain('wrong-secret');
+    expect(await listDir(path.join(root, 'out'))).toEqual([]);
+  });
+
+  it('a bucket that does not exist: exit 1 naming it', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'no-such-bucket-here', '--json'], { cwd: root, env: s3Env() });
+    expect(run.code).toBe(1);
+    expect(parseJsonResult(run).error).toMatchObject({
+      code: 'S3_NO_SUCH_BUCKET',
+      message: expect.stringContaining('Bucket "no-such-bucket-here" does not exist'),
+    });
+  });
+
+  it('an endpoint where nothing listens: exit 1, says it cannot connect', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const p = await proxy();
+    await p.close(); // its port is now closed
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--json'], { cwd: root, env: s3Env(p.url) });
+    expect(run.code).toBe(1);
+    expect(parseJsonResult(run).error).toMatchObject({ code: 'S3_UNREACHABLE', message: expect.stringMatching(/connection refused/) });
+  });
+
+  it('no credentials at all: exit 1 and says where credentials come from', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const env = { ...s3Env(), AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', HOME: root, AWS_EC2_METADATA_DISABLED: 'true' };
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--json'], { cwd: root, env });
+    expect(run.code).toBe(1);
+    expect(parseJsonResult(run).error).toMatchObject({ code: 'S3_NO_CREDENTIALS', message: expect.stringMatching(/AWS_ACCESS_KEY_ID/) });
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * The S3 destination against the suite's real S3 server: the same contract
+ * as the local folder, then what only S3 has (multipart uploads, metadata,
+ * storage class, the copy for objects over the CopyObject limit).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { S3Destination, createS3Client, type S3Target } from '../../src/storage/s3.js';
+import { silentLogger } from '../../src/log/logger-types.js';
+import { destinationContract } from './destination-contract.js';
+import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server } from '../helpers/s3.js';
+
+const MiB = 1024 * 1024;
+
+function target(bucket: string, extra: Partial<S3Target> = {}): S3Target {
+  const server = s3Server();
+  return { bucket, prefix: 'host1/', endpoint: server.endpoint, region: server.region, ...extra };
+}
+
+function destination(t: S3Target, extra: Partial<ConstructorParameters<typeof S3Destination>[0]> = {}): S3Destination {
+  // Credentials from the environment, as the CLI gets them.
+  Object.assign(process.env, s3Env());
+  return new S3Destination({ client: createS3Client(t), target: t, logger: silentLogger, partSize: 5 * MiB, ...extra });
+}
+
+const targets = new WeakMap<S3Destination, S3Target>();
+
+destinationContract('S3', {
+  async create() {
+    const t = target(await freshBucket());
+    const d = destination(t);
+    targets.set(d, t);
+    return d;
+  },
+  async sibling(of) {
+    const t = targets.get(of as S3Destination)!;
+    const d = destination(t);
+    targets.set(d, t);
+    return d;
+  },
+  // Objects under the prefix plus unfinished multipart uploads: after a commit or an abort none may remain.
+  async list(of) {
+    const t = targets.get(of as S3Destination)!;
+    const keys = (await listKeys(t.bucket)).map((k) => k.slice(t.prefix.length));
+    const uploads = (await listUploads(t.bucket)).map((u) => `(unfinished upload) ${u}`);
+    return [...keys, ...uploads].sort();
+  },
+  async read(of, name) {
+    const t = targets.get(of as S3Destination)!;
+    return getObject(t.bucket, `${t.prefix}${name}`);
+  },
+});
+
+async function uploadThrough(d: S3Destination, data: Buffer): Promise<void> {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < data.length; i += 256 * 1024) chunks.push(data.subarray(i, i + 256 * 1024));
+  await pipeline(Readable.from(chunks), await d.open());
+}
+
+describe('S3 destination', () => {
+  it('uploads in several parts, stores the SHA-256 as metadata and applies the storage class', async () => {
+    const bucket = await freshBucket();
+    const t = target(bucket, { storageClass: 'STANDARD_IA' });
+    const d = destination(t);
+    const data = randomBytes(13 * MiB); // three 5 MiB parts
+    const sha = createHash('sha256').update(data).digest('hex');
+    expect(await d.reserve('big.tar.gz')).toBe(true);
+    await uploadThrough(d, data);
+    await d.commit({ sha256: sha, bytes: data.length });
+    const head = await headObject(bucket, 'host1/big.tar.gz');
+    expect(head.ContentLength).toBe(data.length);
+    expect(head.Metadata?.sha256).toBe(sha);
+    expect(head.StorageClass).toBe('STANDARD_IA');
+    expect(head.ContentType).toBe('application/gzip');
+    // A multipart object's ETag says how many parts it had: "<md5>-3".
+    expect(head.ETag).toMatch(/-3"$/);
+    expect(createHash('sha256').update(await getObject(bucket, 'host1/big.tar.gz')).digest('hex')).toBe(sha);
+    expect(await listKeys(bucket)).toEqual(['host1/big.tar.gz']);
+    expect(await listUploads(bucket)).toEqual([]);
+  });
+
+  it('publishes objects over the copy limit with a multipart copy', async () => {
+    const bucket = await freshBucket();
+    const d = destination(target(bucket), { multipartCopyThreshold: 5 * MiB });
+    const data = randomBytes(12 * MiB);
+    const sha = createHash('sha256').update(data).digest('hex');
+    expect(await d.reserve('x.zip')).toBe(true);
+    await uploadThrough(d, data);
+    await d.commit({ sha256: sha, bytes: data.length });
+    const head = await headObject(bucket, 'host1/x.zip');
+    expect(head.Metadata?.sha256).toBe(sha);
+    expect(head.ETag).toMatch(/-3"$/); // copied in three ranges
+    expect(createHash('sha256').update(await getObject(bucket, 'host1/x.zip')).digest('hex')).toBe(sha);
+    expect(await listKeys(bucket)).toEqual(['host1/x.zip']);
+    expect(await listUploads(bucket)).toEqual([]);
+  });
+
+  it('abort in the middle of a multipart upload leaves no parts and no object', async () => {
+    const bucket = await freshBucket();
+    const d = destination(target(bucket));
+    expect(await d.reserve('c.tar.gz')).toBe(true);
+    const sink = await d.open();
+    // 12 MiB: at least two parts are sent before the abort.
+    for (let i = 0; i < 12; i++) {
+      if (!sink.write(randomBytes(MiB))) await new Promise((resolve) => sink.once('drain', resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await d.abort();
+    sink.destroy();
+    expect(await listUploads(bucket)).toEqual([]);
+    expect(await listKeys(bucket)).toEqual([]);
+  });
+});
