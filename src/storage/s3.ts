@@ -201,6 +201,7 @@ export class S3Destination implements Destination {
           Bucket: this.target.bucket,
           Key: partialKey,
           Body: '',
+          ContentLength: 0,
           IfNoneMatch: '*',
           ContentType: contentTypeFor(fileName),
           StorageClass: this.storageClass(),

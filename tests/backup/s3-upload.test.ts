@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
@@ -158,6 +159,53 @@ describe('S3 upload', () => {
       { kind: 'local', location: path.join(root, 'out/x.tar.gz'), ok: true },
       { kind: 's3', location: `s3://${bucket}/`, ok: false, error: expect.stringMatching(/reset|ECONNRESET/i) },
     ]);
+  });
+
+  it('lost answers to CompleteMultipartUpload: HeadObject finds the object whole, the run succeeds', async () => {
+    const root = await tempDir();
+    await bigSource(root);
+    const bucket = await freshBucket();
+    const p = await proxy();
+    // The server gets the whole request (and completes the upload); every answer is lost.
+    const isComplete = (req: FaultRequest) => req.method === 'POST' && req.query.has('uploadId');
+    p.setRules([{ match: isComplete, action: 'reset', afterBodyBytes: 10 * MiB, times: Infinity }]);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', bucket, '--json'], {
+      cwd: root,
+      env: s3Env(p.url),
+    });
+    expect(p.hits()).toBeGreaterThanOrEqual(3); // every attempt of the completion lost its answer
+    expect(run.code, run.stderr).toBe(0);
+    expect(await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8')).toMatch(/object is there with all \d+ bytes: treating the upload as complete/);
+    const result = parseJsonResult(run);
+    expect(sha256(await getObject(bucket, 'x.tar.gz'))).toBe(result.sha256);
+    expect(await listKeys(bucket)).toEqual(['x.tar.gz', 'x.tar.gz.manifest.json', 'x.tar.gz.sha256']);
+    expect(await listUploads(bucket)).toEqual([]);
+  });
+
+  it('the local disk fills up while S3 gets everything: exit 1, the S3 copy is published and said to be safe', async () => {
+    const root = await tempDir();
+    await bigSource(root, 6);
+    const bucket = await freshBucket();
+    const small = path.join(root, 'small');
+    await fs.mkdir(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      const run = await runCli(['run', '-s', 'data', '-d', 'small', '-n', 'x', '--s3-bucket', bucket, '--json'], { cwd: root, env: s3Env() });
+      expect(run.code, run.stderr).toBe(1);
+      const result = parseJsonResult(run);
+      expect(result).toMatchObject({ ok: false, archive: null, s3: { bucket, key: 'x.tar.gz' } });
+      expect(result.error.code).toBe('DISK_FULL');
+      expect(result.error.message).toMatch(/no space left.*The copy on S3 is complete: s3:\/\/.*\/x\.tar\.gz/);
+      expect(await listDir(small)).toEqual([]);
+      expect(sha256(await getObject(bucket, 'x.tar.gz'))).toBe(result.sha256);
+      const manifest = JSON.parse((await getObject(bucket, 'x.tar.gz.manifest.json')).toString());
+      expect(manifest.destinations.map((d: { kind: string; ok: boolean }) => [d.kind, d.ok])).toEqual([
+        ['local', false],
+        ['s3', true],
+      ]);
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 
   it('a stalled connection times out, is retried and the upload completes', async () => {
