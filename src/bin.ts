@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { main } from './cli/program.js';
-import { ExitCode } from './errors.js';
+import { CancelledError, ExitCode } from './errors.js';
 
 // AWS credentials may live in ./.env (never in settings.json); real environment variables win.
 dotenv.config({ path: path.join(process.cwd(), '.env'), quiet: true });
@@ -17,11 +17,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const controller = new AbortController();
 let interrupted = 0;
-const onSignal = (signal: NodeJS.Signals): void => {
+const onSignal = (): void => {
   interrupted += 1;
   // A second Ctrl-C means "now": leave without waiting for the clean-up.
   if (interrupted > 1) process.exit(ExitCode.cancelled);
-  controller.abort(new Error(`received ${signal}`));
+  controller.abort(new CancelledError());
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);

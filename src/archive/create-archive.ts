@@ -30,9 +30,9 @@ export function createArchiveStages(
     case 'zip':
       return [createZipStream(entries, { onSkip, onWarning, progress, signal })];
     case 'tar.gz':
-      return [createTarStream(entries, { onSkip, progress, signal }), createGzip()];
+      return [createTarStream(entries, { onSkip, onWarning, progress, signal }), createGzip()];
     case 'tar.bz2':
       if (!options.bzip2) throw new Error('tar.bz2 needs a bzip2 program');
-      return [createTarStream(entries, { onSkip, progress, signal }), spawnFilter(options.bzip2)];
+      return [createTarStream(entries, { onSkip, onWarning, progress, signal }), spawnFilter(options.bzip2)];
   }
 }

@@ -91,9 +91,10 @@ export function renderName(template: string | undefined, ctx: NameContext): Rend
 
   const requested = template?.trim() ?? '';
   if (requested !== '') {
-    const name = sanitizeName(render(requested));
+    const rendered = render(requested);
+    const name = sanitizeName(rendered);
     if (name !== '') {
-      if (name !== render(requested)) warnings.push(`The name "${requested}" was made safe as "${name}".`);
+      if (name !== rendered) warnings.push(`The name "${requested}" was made safe as "${name}".`);
       return { name, warnings };
     }
     warnings.push(`The name "${requested}" is empty or invalid after removing unsafe characters; using the default ${DEFAULT_NAME_TEMPLATE}.`);

@@ -24,7 +24,14 @@ export async function openSourceFile(
     onSkip({ path: absPath, reason: code === 'ENOENT' ? 'vanished while the backup ran' : describeErrno(error) });
     return undefined;
   }
-  const stat = await handle.stat();
+  let stat: Stats;
+  try {
+    stat = await handle.stat();
+  } catch (error) {
+    await handle.close();
+    onSkip({ path: absPath, reason: describeErrno(error) });
+    return undefined;
+  }
   if (!stat.isFile()) {
     await handle.close();
     onSkip({ path: absPath, reason: 'changed into something other than a regular file while the backup ran' });

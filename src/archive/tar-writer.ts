@@ -10,13 +10,14 @@ import { Readable } from 'node:stream';
 import { Header, Pax } from 'tar';
 import type { Entry, Skip } from './walk.js';
 import { openSourceFile } from './open-source-file.js';
+import { READ_CHUNK, readFileExactly } from './read-file.js';
 import type { ArchiveProgress } from './progress-counter.js';
 
 const BLOCK = 512;
-const READ_SIZE = 1024 * 1024;
 
 export interface TarWriterOptions {
   onSkip: (skip: Skip) => void;
+  onWarning: (message: string) => void;
   progress: ArchiveProgress;
   signal?: AbortSignal;
 }
@@ -64,29 +65,13 @@ async function* tarChunks(entries: AsyncIterable<Entry>, options: TarWriterOptio
         if (!opened) break;
         const { handle, stat } = opened;
         try {
-          const size = stat.size;
-          yield* encodeHeader({ ...entry, stat }, 'File', size);
-          let remaining = size;
-          while (remaining > 0) {
-            const want = Math.min(READ_SIZE, remaining);
-            const buffer = Buffer.allocUnsafe(want);
-            const { bytesRead } = await handle.read(buffer, 0, want, null);
-            if (bytesRead === 0) {
-              // The file shrank after we wrote its size: pad so the archive stays valid.
-              options.onSkip({
-                path: entry.absPath,
-                reason: `changed while being read (shrank by ${remaining} bytes); stored padded with zeros`,
-              });
-              yield Buffer.alloc(remaining);
-              options.progress.bytes(remaining);
-              remaining = 0;
-              break;
-            }
-            remaining -= bytesRead;
-            options.progress.bytes(bytesRead);
-            yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
-          }
-          const tail = size % BLOCK;
+          yield* encodeHeader({ ...entry, stat }, 'File', stat.size);
+          yield* readFileExactly(handle, stat, entry.absPath, {
+            onSkip: options.onSkip,
+            onWarning: options.onWarning,
+            onBytes: (n) => options.progress.bytes(n),
+          });
+          const tail = stat.size % BLOCK;
           if (tail !== 0) yield Buffer.alloc(BLOCK - tail);
         } finally {
           await handle.close();
@@ -102,5 +87,5 @@ async function* tarChunks(entries: AsyncIterable<Entry>, options: TarWriterOptio
 
 /** The tar stream of `entries`, uncompressed. Destroying it closes any open file. */
 export function createTarStream(entries: AsyncIterable<Entry>, options: TarWriterOptions): Readable {
-  return Readable.from(tarChunks(entries, options), { objectMode: false, highWaterMark: READ_SIZE });
+  return Readable.from(tarChunks(entries, options), { objectMode: false, highWaterMark: READ_CHUNK });
 }

@@ -53,6 +53,26 @@ function specialKind(stat: Stats): string | undefined {
   return undefined;
 }
 
+/**
+ * Names as strings. A name that is not valid UTF-8 (old Latin-1 files, say)
+ * cannot be carried as a JavaScript string without changing it, so it is
+ * reported as a skip with what to do, rather than failing later as "vanished".
+ */
+function utf8Names(raw: Buffer[], dir: string, onSkip: (skip: Skip) => void): string[] {
+  const names: string[] = [];
+  for (const bytes of raw) {
+    const name = bytes.toString('utf8');
+    if (Buffer.from(name, 'utf8').equals(bytes)) names.push(name);
+    else {
+      onSkip({
+        path: path.join(dir, bytes.toString('latin1')),
+        reason: `file name is not valid UTF-8 (bytes ${bytes.toString('hex')}); rename it (e.g. convmv -f latin1 -t utf8) to back it up`,
+      });
+    }
+  }
+  return names;
+}
+
 export function inodeKey(stat: { dev: number; ino: number }): string {
   return `${stat.dev}:${stat.ino}`;
 }
@@ -112,7 +132,7 @@ async function* walkDirectory(
 
     let names: string[];
     try {
-      names = await fs.readdir(dir.abs);
+      names = utf8Names(await fs.readdir(dir.abs, { encoding: 'buffer' }), dir.abs, options.onSkip);
     } catch (error) {
       options.onSkip({ path: dir.abs, reason: `folder contents not readable: ${describeErrno(error)}` });
       continue;

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { ZipArchive, type Archiver, type EntryData } from 'archiver';
 import type { Entry, Skip } from './walk.js';
 import { openSourceFile } from './open-source-file.js';
+import { READ_CHUNK, readFileExactly } from './read-file.js';
 import type { ArchiveProgress } from './progress-counter.js';
 
 export interface ZipWriterOptions {
@@ -18,13 +19,18 @@ export interface ZipWriterOptions {
   signal?: AbortSignal;
 }
 
-/** Resolves when archiver has written the entry just appended; rejects if the archive fails or is torn down. */
+/**
+ * Resolves when archiver has written the entry just appended; rejects if the
+ * source fails (archiver pipes it without forwarding its errors) or the
+ * archive fails or is torn down.
+ */
 function appendAndWait(zip: Archiver, source: Readable | Buffer, data: EntryData): Promise<void> {
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
       zip.off('entry', onEntry);
       zip.off('error', onError);
       zip.off('close', onClose);
+      if (source instanceof Readable) source.off('error', onError);
     };
     const onEntry = (): void => {
       cleanup();
@@ -41,6 +47,7 @@ function appendAndWait(zip: Archiver, source: Readable | Buffer, data: EntryData
     zip.on('entry', onEntry);
     zip.on('error', onError);
     zip.on('close', onClose);
+    if (source instanceof Readable) source.on('error', onError);
     zip.append(source, data);
   });
 }
@@ -67,12 +74,23 @@ async function feed(zip: Archiver, entries: AsyncIterable<Entry>, options: ZipWr
         const opened = await openSourceFile(entry.absPath, options.onSkip);
         if (!opened) continue;
         const { handle, stat } = opened;
-        const stream = handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true });
-        stream.on('data', (chunk) => options.progress.bytes(chunk.length));
+        const data = { date: stat.mtime, mode: stat.mode & 0o7777, name: entry.archivePath };
         try {
-          await appendAndWait(zip, stream, { date: stat.mtime, mode: stat.mode & 0o7777, name: entry.archivePath });
+          if (stat.size === 0) {
+            await appendAndWait(zip, empty, data);
+          } else {
+            const source = Readable.from(
+              readFileExactly(handle, stat, entry.absPath, {
+                onSkip: options.onSkip,
+                onWarning: options.onWarning,
+                onBytes: (n) => options.progress.bytes(n),
+              }),
+              { objectMode: false, highWaterMark: READ_CHUNK },
+            );
+            await appendAndWait(zip, source, data);
+          }
         } finally {
-          stream.destroy();
+          await handle.close();
         }
         break;
       }

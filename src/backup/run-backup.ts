@@ -178,6 +178,13 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     dryRun: job.dryRun,
   });
 
+  // The local folder is created first, so that on a first run it is already there to be
+  // left out of the archive when it lies inside a source.
+  let local: LocalDestination | undefined;
+  if (!job.dryRun && job.destination !== undefined) {
+    local = new LocalDestination(job.destination);
+    await local.prepare();
+  }
   const skipInodes = await inodesToLeaveOut(job);
 
   // One controller for the whole run: Ctrl-C (ctx.signal) or --strict on the first skip.
@@ -199,7 +206,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   if (job.dryRun) {
     if (job.s3) {
       const s3 = await import('../storage/s3.js');
-      await s3.checkBucket(s3.createS3Client(job.s3), job.s3);
+      await s3.checkBucket(s3.createS3Client(job.s3), job.s3, signal);
     }
     return dryRun(job, ctx, { ext, name: rendered.name, chosen, skipInodes, onSkip, warnings, skipped, started });
   }
@@ -213,7 +220,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       ((snapshot) => ctx.onProgress?.({ ...snapshot, totalFiles: totals?.files, totalBytes: totals?.bytes, uploadedBytes })),
   );
 
-  const destinations = await openDestinations(job, ctx, totals?.bytes, (bytes) => {
+  const destinations = await openDestinations(job, ctx, local, signal, totals?.bytes, (bytes) => {
     uploadedBytes = bytes;
     ctx.onProgress?.({ ...progress.snapshot(), totalFiles: totals?.files, totalBytes: totals?.bytes, uploadedBytes });
   });
@@ -233,6 +240,8 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     const fanOut = new FanOut(await Promise.all(destinations.map(async (d) => ({ name: d.label, stream: await d.open(signal) }))));
     await pipeline([...stages, hash, fanOut], { signal });
     const sha256 = hash.digest();
+    // Ctrl-C after the last byte still cancels: nothing is published from here on.
+    signal.throwIfAborted();
 
     // Publish on every destination that received everything; record the others.
     const failures = new Map<Destination, BackupError>();
@@ -244,8 +253,9 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
         continue;
       }
       try {
-        committed.set(d, (await d.commit({ sha256, bytes: hash.bytes })).location);
+        committed.set(d, (await d.commit({ sha256, bytes: hash.bytes }, signal)).location);
       } catch (error) {
+        if (signal.aborted) throw signal.reason;
         failures.set(d, toBackupError(error));
       }
     }
@@ -355,20 +365,17 @@ async function inodesToLeaveOut(job: BackupJob): Promise<Set<string>> {
 async function openDestinations(
   job: BackupJob,
   ctx: RunContext,
+  local: LocalDestination | undefined,
+  signal: AbortSignal,
   estimatedBytes: number | undefined,
   onUploadProgress: (bytes: number) => void,
 ): Promise<Destination[]> {
-  const destinations: Destination[] = [];
-  if (job.destination !== undefined) {
-    const local = new LocalDestination(job.destination);
-    await local.prepare();
-    destinations.push(local);
-  }
+  const destinations: Destination[] = local ? [local] : [];
   if (job.s3) {
     // Loaded only when used: the AWS SDK is most of the start-up time.
     const s3 = await import('../storage/s3.js');
     const client = s3.createS3Client(job.s3);
-    await s3.checkBucket(client, job.s3);
+    await s3.checkBucket(client, job.s3, signal);
     destinations.push(
       new s3.S3Destination({
         client,
@@ -377,6 +384,7 @@ async function openDestinations(
         partSize: partSizeFor(estimatedBytes),
         metadata: { 'backup-tool': `backup-automation/${ctx.toolVersion}` },
         onProgress: onUploadProgress,
+        signal,
       }),
     );
   }

@@ -8,6 +8,7 @@ import { runBackup, type BackupJob } from '../backup/run-backup.js';
 import { failedResult, type BackupResult } from '../backup/result.js';
 import { toBackupError, type BackupError } from '../errors.js';
 import { createLogger, type AppLogger } from '../log/logger.js';
+import { redactText } from '../log/redact.js';
 import { toolVersion } from '../version.js';
 import type { CliIO } from './io.js';
 import { createProgressBar } from './progress-bar.js';
@@ -40,7 +41,8 @@ export function reportFailure(io: CliIO, error: unknown, logger: AppLogger | und
   const result = failedResult(failure);
   if (output.json) io.stdout.write(renderJson(result));
   else {
-    io.stderr.write(failure.code === 'CANCELLED' ? `${failure.message}\n` : `error: ${failure.message}\n`);
+    const message = redactText(failure.message);
+    io.stderr.write(failure.code === 'CANCELLED' ? `${message}\n` : `error: ${message}\n`);
     if (output.verbose && failure.stack) io.stderr.write(`${failure.stack}\n`);
     if (output.verbose && failure.cause instanceof Error && failure.cause.stack) io.stderr.write(`caused by: ${failure.cause.stack}\n`);
   }

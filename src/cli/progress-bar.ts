@@ -38,7 +38,10 @@ export function createProgressBar(stream: TtyWritable): ProgressBar {
         totalSize: formatBytes(total),
         files: update.totalFiles !== undefined ? `${update.files}/${update.totalFiles}` : String(update.files),
         rate: formatBytes(Math.round(update.bytes / seconds)),
-        s3: update.uploadedBytes !== undefined ? ` | S3 ${formatBytes(update.uploadedBytes)} sent` : '',
+        s3:
+          update.uploadedBytes !== undefined
+            ? ` | S3 ${formatBytes(update.uploadedBytes)} sent, ${formatBytes(Math.round(update.uploadedBytes / seconds))}/s`
+            : '',
       };
       if (!started) {
         bar.start(total, update.bytes, payload);

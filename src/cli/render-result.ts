@@ -4,15 +4,22 @@
  */
 import path from 'node:path';
 import type { BackupResult } from '../backup/result.js';
+import { redact, redactText } from '../log/redact.js';
 import { formatBytes, formatDuration } from './format-bytes.js';
 
 const MAX_SKIPS_SHOWN = 10;
 
+// Everything printed passes through the same redaction as the log (an endpoint URL with
+// user:password in it, say, must not end up in a cron mail).
 export function renderJson(result: BackupResult): string {
-  return `${JSON.stringify(result)}\n`;
+  return `${JSON.stringify(redact(result))}\n`;
 }
 
 export function renderHuman(result: BackupResult, logFile: string | undefined): string {
+  return redactText(humanLines(result, logFile));
+}
+
+function humanLines(result: BackupResult, logFile: string | undefined): string {
   const lines: string[] = [];
   if (!result.ok) {
     lines.push(`Backup failed: ${result.error?.message ?? 'unknown error'}`);

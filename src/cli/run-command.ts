@@ -3,7 +3,7 @@
  */
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { findSettingsFile, loadSettings } from '../config/load-settings.js';
+import { checkSettingsPaths, findSettingsFile, loadSettings } from '../config/load-settings.js';
 import { DEFAULT_LOG_FILE, mergeSettings, resolvePaths, type SettingsOverrides } from '../config/merge-settings.js';
 import type { z } from 'zod';
 import { bucketSchema, endpointSchema, storageClassSchema, type Settings } from '../config/schema.js';
@@ -75,7 +75,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
   let settingsError: unknown;
   if (settingsFile) {
     try {
-      settings = await loadSettings(settingsFile, io.cwd);
+      settings = await loadSettings(settingsFile);
     } catch (error) {
       settingsError = error;
     }
@@ -86,6 +86,12 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
   try {
     if (settingsError) throw settingsError;
     validateFlags(flags);
+    if (settings && settingsFile) {
+      await checkSettingsPaths(settings, settingsFile, io.cwd, io.home, {
+        sources: flags.source === undefined,
+        destination: flags.dest === undefined,
+      });
+    }
     const effective = resolvePaths(mergeSettings(settings, overridesFromFlags(flags), io.env), io.cwd, io.home);
     if (effective.sources.length === 0) {
       throw new UsageError(

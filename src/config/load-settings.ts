@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { expandHome } from './expand-home.js';
 import { ConfigError, describeErrno, errnoCode } from '../errors.js';
@@ -62,11 +61,18 @@ export function validateSettings(data: unknown, file: string): Settings {
 /**
  * Checks that what the settings point at exists, with JSON paths in the
  * message (`sources[1]: path does not exist`). Relative paths are resolved
- * against `cwd`.
+ * against `cwd`. Only the values that are used are checked: a flag that
+ * overrides a setting makes the file's value irrelevant.
  */
-export async function checkSettingsPaths(settings: Settings, file: string, cwd: string): Promise<void> {
-  for (const [index, source] of (settings.sources ?? []).entries()) {
-    const abs = path.resolve(cwd, expandHome(source, os.homedir()));
+export async function checkSettingsPaths(
+  settings: Settings,
+  file: string,
+  cwd: string,
+  home: string,
+  used: { sources: boolean; destination: boolean } = { sources: true, destination: true },
+): Promise<void> {
+  for (const [index, source] of (used.sources ? (settings.sources ?? []) : []).entries()) {
+    const abs = path.resolve(cwd, expandHome(source, home));
     try {
       await fs.stat(abs);
     } catch (error) {
@@ -74,14 +80,15 @@ export async function checkSettingsPaths(settings: Settings, file: string, cwd: 
       throw new ConfigError(file, `sources[${index}]: ${why} (${abs})`, { cause: error });
     }
   }
-  if (settings.destination !== undefined) {
-    const abs = path.resolve(cwd, expandHome(settings.destination, os.homedir()));
+  if (used.destination && settings.destination !== undefined) {
+    const abs = path.resolve(cwd, expandHome(settings.destination, home));
     const stat = await fs.stat(abs).catch(() => undefined);
     if (stat && !stat.isDirectory()) throw new ConfigError(file, `destination: ${abs} exists and is not a folder`);
   }
 }
 
-export async function loadSettings(file: string, cwd: string): Promise<Settings> {
+/** Reads and validates the file; paths are checked separately (checkSettingsPaths), once flags are known. */
+export async function loadSettings(file: string): Promise<Settings> {
   let text: string;
   try {
     const handle = await fs.open(file, 'r');
@@ -104,7 +111,5 @@ export async function loadSettings(file: string, cwd: string): Promise<Settings>
       { cause: error },
     );
   }
-  const settings = validateSettings(parseJson(text, file), file);
-  await checkSettingsPaths(settings, file, cwd);
-  return settings;
+  return validateSettings(parseJson(text, file), file);
 }

@@ -35,7 +35,7 @@ export interface Destination {
   /** The stream the archive's bytes are written to. */
   open(signal?: AbortSignal): Promise<Writable>;
   /** Checks what was stored against `info` and publishes it under its final name. */
-  commit(info: CommitInfo): Promise<Committed>;
+  commit(info: CommitInfo, signal?: AbortSignal): Promise<Committed>;
   /** Writes sidecar files beside the committed archive, each atomically. */
   writeSidecars(files: readonly SidecarFile[]): Promise<void>;
   /** Removes anything partial. Safe to call more than once, and after a failed commit. */

@@ -65,8 +65,8 @@ export class LocalDestination implements Destination {
   private fileName: string | undefined;
   private handle: fs.FileHandle | undefined;
   private partialPath: string | undefined;
-  /** Set once the archive is under its final name, or when a complete partial must be kept. */
-  private published = false;
+  /** Set once abort() must remove nothing: the archive is published, or a complete partial is kept for the user. */
+  private settled = false;
 
   constructor(readonly dir: string) {
     this.label = dir;
@@ -125,7 +125,7 @@ export class LocalDestination implements Destination {
     });
   }
 
-  async commit(info: CommitInfo): Promise<Committed> {
+  async commit(info: CommitInfo, signal?: AbortSignal): Promise<Committed> {
     const { partialPath, fileName } = this;
     if (!partialPath || !fileName || !this.handle) throw new Error('LocalDestination.commit() before reserve()');
     await this.handle.close();
@@ -134,8 +134,9 @@ export class LocalDestination implements Destination {
     // Read back what is on disk and check it against the hash computed while writing.
     let check: { sha256: string; bytes: number };
     try {
-      check = await hashFile(partialPath);
+      check = await hashFile(partialPath, signal);
     } catch (error) {
+      if (signal?.aborted) throw signal.reason;
       throw destinationFailure(`Cannot read back ${partialPath} to verify it`, error);
     }
     if (check.sha256 !== info.sha256 || check.bytes !== info.bytes) {
@@ -151,19 +152,27 @@ export class LocalDestination implements Destination {
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'EEXIST') {
-        this.published = true; // keep the complete partial: nothing lost
+        this.settled = true; // keep the complete partial: nothing lost
         throw new DestinationError(
           `${finalPath} was created by another program during the backup; it was not overwritten. The complete, verified archive is kept as ${partialPath} (sha256 ${info.sha256}).`,
           { code: 'NAME_TAKEN', cause: error },
         );
       }
-      // File systems without hard links: rename, after a last check.
+      // File systems without hard links (vfat, some network shares): rename after a last check.
+      // (Not atomic against another program creating the name in between; link() above is.)
       if (await exists(finalPath)) {
-        throw new DestinationError(`${finalPath} appeared during the backup; the archive is kept as ${partialPath}.`, { code: 'NAME_TAKEN' });
+        this.settled = true; // keep the complete partial: nothing lost
+        throw new DestinationError(`${finalPath} appeared during the backup; it was not overwritten. The complete archive is kept as ${partialPath}.`, {
+          code: 'NAME_TAKEN',
+        });
       }
-      await fs.rename(partialPath, finalPath);
+      try {
+        await fs.rename(partialPath, finalPath);
+      } catch (renameError) {
+        throw destinationFailure(`Cannot rename ${partialPath} to ${finalPath}`, renameError);
+      }
     }
-    this.published = true;
+    this.settled = true;
     await fs.rm(partialPath, { force: true });
     await fsyncDir(this.dir);
     return { fileName, location: finalPath };
@@ -196,7 +205,7 @@ export class LocalDestination implements Destination {
       this.handle = undefined;
     }
     // After publishing, a partial no longer exists and the archive is complete: nothing to undo.
-    if (this.partialPath && !this.published) {
+    if (this.partialPath && !this.settled) {
       await fs.rm(this.partialPath, { force: true });
     }
   }

@@ -4,7 +4,7 @@
  * error's name, code, HTTP status and the headers the SDK attaches; imports
  * nothing from the SDK.
  */
-import { BackupError } from '../errors.js';
+import { BackupError, CancelledError } from '../errors.js';
 
 export interface S3ErrorContext {
   /** The S3 action, as IAM names it: s3:PutObject, s3:ListBucket, ... */
@@ -61,6 +61,7 @@ function regionOf(error: SdkLikeError): string | undefined {
 export function describeS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
   if (error instanceof BackupError) return error;
   const e = (error ?? {}) as SdkLikeError;
+  if (e.name === 'AbortError') return new CancelledError(undefined, { cause: error });
   const name = e.name ?? e.Code ?? e.code ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
   const attempts = e.$metadata?.attempts;

@@ -97,17 +97,26 @@ export function s3Label(target: S3Target): string {
 }
 
 /** HeadBucket: the bucket exists, and these credentials may use it. */
-export async function checkBucket(client: S3Client, target: S3Target): Promise<void> {
+export async function checkBucket(client: S3Client, target: S3Target, signal?: AbortSignal): Promise<void> {
   const ctx = { action: 's3:ListBucket', bucket: target.bucket, region: target.region, endpoint: target.endpoint };
   try {
-    await client.send(new HeadBucketCommand({ Bucket: target.bucket }));
+    await client.send(new HeadBucketCommand({ Bucket: target.bucket }), { abortSignal: signal });
   } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 403) throw describeS3Error(error, ctx);
-    // A HEAD answer has no body, so a 403 does not say whether the secret is wrong or the policy
-    // says no. The same question as a GET (same permission, s3:ListBucket) carries the error code.
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status !== 403 && status !== 404) throw describeS3Error(error, ctx);
+    // A HEAD answer has no body: a 403 does not say whether the secret is wrong or the policy
+    // says no, and a 404 may come from something that is not S3 at all. The same question as a
+    // GET (same permission, s3:ListBucket) carries the error code.
     try {
-      await client.send(new ListObjectsV2Command({ Bucket: target.bucket, MaxKeys: 0 }));
+      await client.send(new ListObjectsV2Command({ Bucket: target.bucket, MaxKeys: 0 }), { abortSignal: signal });
     } catch (detailed) {
+      const code = (detailed as { name?: string }).name;
+      if (status === 404 && code !== 'NoSuchBucket') {
+        throw new BackupError(
+          `${target.endpoint ?? 'The endpoint'} answered 404 without an S3 error for bucket "${target.bucket}": is it an S3 endpoint (and the bucket name right)?`,
+          { code: 'S3_NOT_S3', cause: detailed },
+        );
+      }
       throw describeS3Error(detailed, ctx);
     }
     throw describeS3Error(error, ctx);
@@ -128,7 +137,12 @@ export interface S3DestinationOptions {
   multipartCopyThreshold?: number;
   /** abort() lists and aborts our multipart uploads twice, this far apart (an upload being created may appear late). */
   abortWaitMs?: number;
+  /** Ctrl-C: every request is cancelled with it (clean-up requests excepted). */
+  signal?: AbortSignal;
 }
+
+/** Memory for parts in flight stays about this, whatever the part size. */
+const PART_MEMORY_BUDGET = 256 * 1024 * 1024;
 
 export class S3Destination implements Destination {
   readonly kind = 's3' as const;
@@ -148,6 +162,9 @@ export class S3Destination implements Destination {
   private finished = false;
   private published = false;
   private aborting = false;
+  /** Versions of NAME.EXT.partial we created (versioned buckets), to delete exactly those. */
+  private readonly partialVersions = new Set<string>();
+  private cleanup: S3Client | undefined;
 
   constructor(private readonly options: S3DestinationOptions) {
     this.client = options.client;
@@ -159,6 +176,19 @@ export class S3Destination implements Destination {
     return { action, bucket: this.target.bucket, key, region: this.target.region, endpoint: this.target.endpoint };
   }
 
+  private send<T = unknown>(command: object): Promise<T> {
+    return this.client.send(command as never, { abortSignal: this.options.signal }) as Promise<T>;
+  }
+
+  /**
+   * A separate client for removing leftovers after a failure or Ctrl-C: not
+   * cancelled by the signal, and quick to give up when the network is down.
+   */
+  private cleanupClient(): S3Client {
+    this.cleanup ??= createS3Client({ ...this.target, maxAttempts: 2, timeoutSeconds: 10 });
+    return this.cleanup;
+  }
+
   private keyFor(fileName: string): string {
     return `${this.target.prefix}${fileName}`;
   }
@@ -168,9 +198,10 @@ export class S3Destination implements Destination {
     return `s3://${this.target.bucket}/${this.keyFor(fileName)}`;
   }
 
-  private async exists(key: string): Promise<boolean> {
+  private async exists(key: string, client?: S3Client): Promise<boolean> {
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
+      if (client) await client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
+      else await this.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
       return true;
     } catch (error) {
       if (isNotFound(error)) return false;
@@ -196,7 +227,7 @@ export class S3Destination implements Destination {
     const partialKey = `${key}.partial`;
     if ((await this.exists(key)) || (await this.exists(partialKey))) return false;
     try {
-      await this.client.send(
+      const put = await this.send<{ VersionId?: string }>(
         new PutObjectCommand({
           Bucket: this.target.bucket,
           Key: partialKey,
@@ -208,6 +239,7 @@ export class S3Destination implements Destination {
           Metadata: this.options.metadata,
         }),
       );
+      if (put.VersionId) this.partialVersions.add(put.VersionId);
     } catch (error) {
       const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) return false;
@@ -243,7 +275,7 @@ export class S3Destination implements Destination {
         Metadata: this.options.metadata,
       },
       partSize: this.options.partSize,
-      queueSize: this.options.queueSize ?? 4,
+      queueSize: this.options.queueSize ?? Math.max(1, Math.min(4, Math.floor(PART_MEMORY_BUDGET / this.options.partSize))),
       leavePartsOnError: false,
     });
     upload.on('httpUploadProgress', (progress) => {
@@ -288,7 +320,8 @@ export class S3Destination implements Destination {
    */
   private async settleUpload(done: Promise<unknown>): Promise<void> {
     try {
-      await done;
+      const result = (await done) as { VersionId?: string } | undefined;
+      if (result?.VersionId) this.partialVersions.add(result.VersionId);
     } catch (error) {
       const head = await this.head(this.partialKey!).catch(() => undefined);
       if (!head || head.ContentLength !== this.bytesSent || (head.LastModified && head.LastModified.getTime() < this.startedAt.getTime() - 300_000)) {
@@ -299,22 +332,23 @@ export class S3Destination implements Destination {
     this.finished = true;
   }
 
-  private head(key: string): Promise<{ ContentLength?: number; LastModified?: Date; Metadata?: Record<string, string> }> {
-    return this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
+  private head(key: string): Promise<{ ContentLength?: number; LastModified?: Date; Metadata?: Record<string, string>; VersionId?: string }> {
+    return this.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
   }
 
   async commit(info: CommitInfo): Promise<Committed> {
     const { key, partialKey, fileName } = this;
     if (!key || !partialKey || !fileName || !this.finished) throw new Error('S3Destination.commit() before the upload finished');
-    let size: number | undefined;
+    let head: { ContentLength?: number; VersionId?: string };
     try {
-      size = (await this.head(partialKey)).ContentLength;
+      head = await this.head(partialKey);
     } catch (error) {
       throw describeS3Error(error, this.ctx('s3:GetObject (HeadObject)', partialKey));
     }
-    if (size !== info.bytes) {
+    if (head.VersionId) this.partialVersions.add(head.VersionId);
+    if (head.ContentLength !== info.bytes) {
       throw new DestinationError(
-        `Verification failed: s3://${this.target.bucket}/${partialKey} has ${size} bytes, ${info.bytes} were sent; nothing was published.`,
+        `Verification failed: s3://${this.target.bucket}/${partialKey} has ${head.ContentLength} bytes, ${info.bytes} were sent; nothing was published.`,
         { code: 'VERIFY_FAILED' },
       );
     }
@@ -325,15 +359,22 @@ export class S3Destination implements Destination {
     }
     try {
       await this.publish(info);
-      const head = await this.head(key);
-      if (head.ContentLength !== info.bytes || head.Metadata?.sha256 !== info.sha256) {
-        throw new DestinationError(`Verification failed: the copy at ${this.location()} does not match what was uploaded.`, { code: 'VERIFY_FAILED' });
-      }
     } catch (error) {
       throw describeS3Error(error, this.ctx('s3:PutObject (CopyObject)'));
     }
+    // The final key now holds a copy of the checked partial: it stays, whatever follows.
     this.published = true;
-    await this.deleteKey(partialKey);
+    try {
+      const published = await this.head(key);
+      if (published.ContentLength !== info.bytes) {
+        this.options.logger.error(`${this.location()} has ${published.ContentLength} bytes after the copy, ${info.bytes} expected.`);
+      } else if (published.Metadata?.sha256 !== info.sha256) {
+        this.options.logger.warn(`${this.location()}: this store did not keep the sha256 metadata; the .sha256 sidecar has it.`);
+      }
+    } catch (error) {
+      this.options.logger.warn(`Could not re-check ${this.location()} after publishing: ${describeS3Error(error, this.ctx('s3:GetObject (HeadObject)')).message}`);
+    }
+    await this.deletePartial(this.client);
     return { fileName, location: this.location() };
   }
 
@@ -350,24 +391,24 @@ export class S3Destination implements Destination {
     };
     const source = copySource(this.target.bucket, this.partialKey!);
     if (info.bytes <= (this.options.multipartCopyThreshold ?? 5 * GiB)) {
-      await this.client.send(new CopyObjectCommand({ ...common, CopySource: source, MetadataDirective: 'REPLACE' }));
+      await this.send(new CopyObjectCommand({ ...common, CopySource: source, MetadataDirective: 'REPLACE' }));
       return;
     }
     // CopyObject stops at 5 GiB: copy in ranges.
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(common));
+    const { UploadId } = await this.send<{ UploadId?: string }>(new CreateMultipartUploadCommand(common));
     try {
       const partSize = Math.min(MAX_PART_SIZE, Math.max(this.options.multipartCopyThreshold ?? GiB, Math.ceil(info.bytes / 9_000)));
       const parts: Array<{ ETag?: string; PartNumber: number }> = [];
       for (let start = 0, n = 1; start < info.bytes; start += partSize, n++) {
         const end = Math.min(start + partSize, info.bytes) - 1;
-        const result = await this.client.send(
+        const result = await this.send<{ CopyPartResult?: { ETag?: string } }>(
           new UploadPartCopyCommand({ Bucket: this.target.bucket, Key: key, UploadId, PartNumber: n, CopySource: source, CopySourceRange: `bytes=${start}-${end}` }),
         );
         parts.push({ ETag: result.CopyPartResult?.ETag, PartNumber: n });
       }
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+      await this.send(new CompleteMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
     } catch (error) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId })).catch(() => undefined);
+      await this.cleanupClient().send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId })).catch(() => undefined);
       throw error;
     }
   }
@@ -377,7 +418,7 @@ export class S3Destination implements Destination {
       const key = this.keyFor(file.name);
       try {
         // Sidecars stay in STANDARD: small, and readable without a restore even when the archive is in Glacier.
-        await this.client.send(
+        await this.send(
           new PutObjectCommand({
             Bucket: this.target.bucket,
             Key: key,
@@ -392,23 +433,44 @@ export class S3Destination implements Destination {
     }
   }
 
-  private async deleteKey(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key })).catch((error: unknown) => {
-      this.options.logger.error(`Could not delete s3://${this.target.bucket}/${key}: ${describeS3Error(error, this.ctx('s3:DeleteObject', key)).message}`);
-    });
+  /**
+   * Removes NAME.EXT.partial. On a versioned bucket a plain delete only adds
+   * a delete marker and keeps the upload as a billed old version, so the
+   * versions we created are deleted one by one (s3:DeleteObjectVersion);
+   * without that permission, a plain delete and a warning.
+   */
+  private async deletePartial(client: S3Client): Promise<void> {
+    const Key = this.partialKey!;
+    const Bucket = this.target.bucket;
+    try {
+      if (this.partialVersions.size === 0) {
+        await client.send(new DeleteObjectCommand({ Bucket, Key }));
+        return;
+      }
+      for (const VersionId of this.partialVersions) await client.send(new DeleteObjectCommand({ Bucket, Key, VersionId }));
+    } catch (error) {
+      const described = describeS3Error(error, this.ctx('s3:DeleteObjectVersion', Key));
+      if (this.partialVersions.size > 0 && described.code === 'S3_ACCESS_DENIED') {
+        await client.send(new DeleteObjectCommand({ Bucket, Key })).catch(() => undefined);
+        this.options.logger.warn(`${described.message} Old versions of s3://${Bucket}/${Key} stay until a lifecycle rule expires them.`);
+        return;
+      }
+      this.options.logger.error(`Could not delete s3://${Bucket}/${Key}: ${described.message}`);
+    }
   }
 
   async abort(): Promise<void> {
     if (this.published || !this.partialKey) return;
+    const cleanup = this.cleanupClient();
     if (!this.upload) {
       // Only the name was claimed: remove the empty marker.
-      await this.deleteKey(this.partialKey);
+      await this.deletePartial(cleanup);
       this.key = this.partialKey = this.fileName = undefined;
       return;
     }
     if (this.finished) {
       // Uploaded but not published: the partial object goes.
-      await this.deleteKey(this.partialKey);
+      await this.deletePartial(cleanup);
       return;
     }
     // Stop the upload now: no new parts, done() rejects at once. Requests already in flight
@@ -416,23 +478,23 @@ export class S3Destination implements Destination {
     this.aborting = true;
     this.body?.destroy(new BackupError('upload cancelled', { code: 'CANCELLED' }));
     await this.upload.abort();
-    await this.abortLeftoverUploads();
+    await this.abortLeftoverUploads(cleanup);
     // A CreateMultipartUpload that was in flight may only now have an id: look once more.
     await new Promise((resolve) => setTimeout(resolve, this.options.abortWaitMs ?? 1000));
-    await this.abortLeftoverUploads();
-    // A completion that raced the cancel leaves an object (or our empty marker): remove it too.
-    if (await this.exists(this.partialKey).catch(() => false)) await this.deleteKey(this.partialKey);
+    await this.abortLeftoverUploads(cleanup);
+    // The empty marker, or an upload that completed just as it was cancelled.
+    if (await this.exists(this.partialKey, cleanup).catch(() => false)) await this.deletePartial(cleanup);
   }
 
   /** Aborts every multipart upload of ours still open for this key (the safety net: no billed orphan parts). */
-  private async abortLeftoverUploads(): Promise<void> {
+  private async abortLeftoverUploads(client: S3Client): Promise<void> {
     const key = this.partialKey!;
     try {
-      const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key }));
+      const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key }));
       for (const upload of listed.Uploads ?? []) {
         const ours = upload.UploadId === this.upload?.uploadId || (upload.Initiated && upload.Initiated.getTime() >= this.startedAt.getTime() - 300_000);
         if (upload.Key !== key || !upload.UploadId || !ours) continue;
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId }));
+        await client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId }));
         this.options.logger.info(`aborted multipart upload ${upload.UploadId} of s3://${this.target.bucket}/${key}`);
       }
     } catch (error) {

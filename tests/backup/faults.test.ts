@@ -122,6 +122,39 @@ describe('special files and links', () => {
     expect(listing).toMatch(/^data\/readme\.txt$/m);
   });
 
+  it('on the very first run (the folder does not exist yet) a destination inside the source is left out too', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', '.', '-d', './backups', '-n', 'first', '--json'], { cwd: path.join(root, 'data') });
+    expect(run.code, run.stderr).toBe(0);
+    const listing = execFileSync('tar', ['-tzf', path.join(root, 'data/backups/first.tar.gz')], { encoding: 'utf8' });
+    expect(listing).not.toMatch(/backups/);
+    expect(listing).toMatch(/^data\/readme\.txt$/m);
+  });
+
+  it('a file name that is not valid UTF-8 is skipped with a reason that says so, not as "vanished"', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    execFileSync('sh', ['-c', `printf 'x' > "$(printf '${src}/caf\\351.txt')"`]);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--json'], { cwd: root });
+    expect(run.code, run.stderr).toBe(3);
+    expect(parseJsonResult(run).skipped).toEqual([
+      { path: path.join(src, 'caf\u00e9.txt'), reason: expect.stringMatching(/not valid UTF-8 \(bytes 636166e92e747874\)/) },
+    ]);
+  });
+
+  it.each(['zip', 'tar.gz'] as const)('%s: files that claim size 0 but never end (/proc) are stored as they were stat-ed, not read forever', async (format) => {
+    const root = await tempDir();
+    const run = await runCli(['run', '-s', '/proc/self/mem', '/proc/self/status', '-d', 'out', '-f', format, '-n', 'x', '--json'], { cwd: root });
+    expect(run.code, run.stderr).toBe(0);
+    expect(parseJsonResult(run)).toMatchObject({ ok: true, files: 2 });
+    const out = path.join(root, 'restored');
+    await fs.mkdir(out);
+    extractWithSystemTool(path.join(root, `out/x.${format}`), out);
+    expect((await fs.stat(path.join(out, 'mem'))).size).toBe(0);
+    expect(await listDir(path.join(root, 'out'))).not.toContain(`x.${format}.partial`);
+  });
+
   it('the destination being the source itself is refused', async () => {
     const root = await tempDir();
     await makeRichTree(root);

@@ -8,10 +8,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
-import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server } from '../helpers/s3.js';
+import { ListObjectVersionsCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
+import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server, testClient } from '../helpers/s3.js';
 import { startFaultProxy, type FaultProxy, type FaultRequest } from '../helpers/fault-proxy.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -102,6 +104,19 @@ describe('S3 upload', () => {
     expect(await listUploads(bucket)).toEqual([]);
   });
 
+  it('on a versioned bucket no hidden .partial versions or delete markers are left', async () => {
+    const root = await tempDir();
+    await bigSource(root, 10);
+    const bucket = await freshBucket();
+    const client = testClient();
+    await client.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'v', '--s3-bucket', bucket, '--json'], { cwd: root, env: s3Env() });
+    expect(run.code, run.stderr).toBe(0);
+    const versions = await client.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+    expect((versions.Versions ?? []).map((v) => v.Key).sort()).toEqual(['v.tar.gz', 'v.tar.gz.manifest.json', 'v.tar.gz.sha256']);
+    expect(versions.DeleteMarkers ?? []).toEqual([]);
+  });
+
   it('a name taken on S3 (not locally) moves both copies to the next free name', async () => {
     const root = await tempDir();
     await makeRichTree(root);
@@ -166,9 +181,9 @@ describe('S3 upload', () => {
     await bigSource(root);
     const bucket = await freshBucket();
     const p = await proxy();
-    // The server gets the whole request (and completes the upload); every answer is lost.
+    // The server gets the whole request and starts answering (it completed the upload); every answer is lost.
     const isComplete = (req: FaultRequest) => req.method === 'POST' && req.query.has('uploadId');
-    p.setRules([{ match: isComplete, action: 'reset', afterBodyBytes: 10 * MiB, times: Infinity }]);
+    p.setRules([{ match: isComplete, action: 'drop-response', afterBodyBytes: Infinity, times: Infinity }]);
     const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', bucket, '--json'], {
       cwd: root,
       env: s3Env(p.url),
@@ -279,6 +294,43 @@ describe('S3 errors against the real server', () => {
       code: 'S3_NO_SUCH_BUCKET',
       message: expect.stringContaining('Bucket "no-such-bucket-here" does not exist'),
     });
+  });
+
+  it('Ctrl-C while S3 does not answer at all: exit 130 at once, not after the retries', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    // A server that accepts connections and never says a word.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      // Without the signal reaching the SDK this run would take minutes (5 attempts x 30 s idle
+      // timeout) and outlive the test's timeout; with it, it ends as cancelled.
+      const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--json'], {
+        cwd: root,
+        env: s3Env(`http://127.0.0.1:${port}`),
+        onSpawn: (child) => {
+          setTimeout(() => child.kill('SIGINT'), 1500);
+        },
+      });
+      expect(run.code, run.stderr).toBe(130);
+      expect(parseJsonResult(run).error.code).toBe('CANCELLED');
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('credentials in an endpoint URL never reach the output or the log', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const p = await proxy();
+    await p.close();
+    const endpoint = p.url.replace('http://', 'http://admin:hunter2@');
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--s3-endpoint', endpoint, '--json'], { cwd: root, env: s3Env() });
+    expect(run.code).toBe(1);
+    const log = await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8');
+    expect(run.stdout + run.stderr + log).not.toContain('hunter2');
+    expect(run.stdout).toContain('admin:[redacted]@');
   });
 
   it('an endpoint where nothing listens: exit 1, says it cannot connect', async () => {

@@ -152,6 +152,17 @@ describe('settings.json', () => {
     expect(await listDir(root)).not.toContain('backups');
   });
 
+  it("a file's paths that flags override are not checked", async () => {
+    const { root } = await withSettings(JSON.stringify({ sources: ['/srv/not-here'], destination: 'readme-file' }));
+    await fs.writeFile(path.join(root, 'readme-file'), 'a file, not a folder');
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--json'], { cwd: root });
+    expect(run.code, run.stderr).toBe(0);
+    expect(parseJsonResult(run).archive).toBe('out/x.tar.gz');
+    const without = await runCli(['run', '--json'], { cwd: root });
+    expect(without.code).toBe(2);
+    expect(parseJsonResult(without).error.message).toMatch(/sources\[0\]: path does not exist/);
+  });
+
   it('a --config that does not exist: exit 2, says so', async () => {
     const root = await tempDir();
     const run = await runCli(['run', '--config', 'nope.json'], { cwd: root });

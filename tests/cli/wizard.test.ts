@@ -382,7 +382,7 @@ describe('answersToSettings and equivalentCommand', () => {
     const file = path.join(cwd, 'config', 'settings.json');
     await saveSettings(file, answersToSettings(answers));
 
-    const loaded = await loadSettings(file, cwd);
+    const loaded = await loadSettings(file);
     expect(resolvePaths(mergeSettings(loaded, {}), cwd, home).sources).toEqual([path.join(home, 'data')]);
   });
 
@@ -396,7 +396,7 @@ describe('answersToSettings and equivalentCommand', () => {
     const file = path.join(cwd, 'config', 'settings.json');
     await saveSettings(file, answersToSettings(answers));
 
-    const loaded = await loadSettings(file, cwd);
+    const loaded = await loadSettings(file);
     expect(resolvePaths(mergeSettings(loaded, {}), cwd, home).destination).toBe(path.join(home, 'backups'));
   });
 
@@ -481,7 +481,7 @@ describe('wizardCommand', () => {
     // settings.json: the answers, loadable, and the hint lines.
     const settingsFile = path.join(root, 'config', 'settings.json');
     expect(JSON.parse(await fs.readFile(settingsFile, 'utf8'))).toStrictEqual({ sources: ['data'], destination: './backups', format: 'tar.gz' });
-    expect(await loadSettings(settingsFile, root)).toStrictEqual({ sources: ['data'], destination: './backups', format: 'tar.gz' });
+    expect(await loadSettings(settingsFile)).toStrictEqual({ sources: ['data'], destination: './backups', format: 'tar.gz' });
     expect(out).toContain('Saved config/settings.json.');
     expect(out).toContain('  npx backup run --config config/settings.json\n');
     expect(out).toContain('  npx backup run --source data --dest ./backups --format tar.gz\n');

@@ -51,7 +51,7 @@ describe('loadSettings and saveSettings', () => {
     const file = path.join(root, 'config/settings.json');
     await saveSettings(file, { sources: ['data'], destination: 'out', format: 'zip' });
     await saveSettings(file, { sources: ['data'], destination: 'out2', format: 'zip' });
-    expect(await loadSettings(file, root)).toEqual({ sources: ['data'], destination: 'out2', format: 'zip' });
+    expect(await loadSettings(file)).toEqual({ sources: ['data'], destination: 'out2', format: 'zip' });
     expect(await listDir(path.join(root, 'config'))).toEqual(['settings.json']);
   });
 
@@ -64,6 +64,6 @@ describe('loadSettings and saveSettings', () => {
 
   it('a folder given as the settings file', async () => {
     const root = await tempDir();
-    await expect(loadSettings(root, root)).rejects.toThrow(/cannot read the settings file: is a folder/);
+    await expect(loadSettings(root)).rejects.toThrow(/cannot read the settings file: is a folder/);
   });
 });

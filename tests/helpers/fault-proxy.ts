@@ -10,6 +10,9 @@
  *   - `stall`: forward nothing more in either direction and stop reading,
  *     keeping both sockets open: a black hole, until the client gives up or
  *     the proxy is closed.
+ *   - `drop-response`: forward the request, wait until the server starts
+ *     answering (so it has surely acted on it), then reset the client without
+ *     passing on a byte of the answer: "the request worked, the answer got lost".
  * Requests that match no rule and all responses pass through byte for byte.
  *
  * A request with `Transfer-Encoding` (no Content-Length framing) still gets
@@ -28,7 +31,7 @@ export interface FaultRequest {
 
 export interface FaultRule {
   match: (req: FaultRequest) => boolean;
-  action: 'reset' | 'stall';
+  action: 'reset' | 'stall' | 'drop-response';
   /**
    * Request-body bytes forwarded to the server before the fault (default 0:
    * right after the head). A body shorter than this is forwarded whole and
@@ -123,6 +126,7 @@ class Connection {
   /** The fault for the current request, and how many body bytes before it. */
   private fault: { rule: FaultRule; bytesLeft: number } | undefined;
   private stalled = false;
+  private dropResponse = false;
   private done = false;
 
   constructor(
@@ -135,6 +139,12 @@ class Connection {
     const { client, upstream } = this;
     client.on('data', (chunk: Buffer) => this.fromClient(chunk));
     upstream.on('data', (chunk: Buffer) => {
+      if (this.dropResponse) {
+        this.done = true;
+        client.resetAndDestroy();
+        upstream.destroy();
+        return;
+      }
       if (this.stalled) return;
       if (!client.write(chunk)) upstream.pause();
     });
@@ -229,6 +239,12 @@ class Connection {
   private inject(): void {
     const rule = this.fault!.rule;
     this.fault = undefined;
+    if (rule.action === 'drop-response') {
+      // Everything up to here went to the server; nothing more from the client is forwarded.
+      this.dropResponse = true;
+      this.client.pause();
+      return;
+    }
     if (rule.action === 'stall') {
       this.stalled = true;
       this.client.pause();

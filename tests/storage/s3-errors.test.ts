@@ -60,6 +60,19 @@ describe('with a mocked client', () => {
     });
   });
 
+  it('a 404 from something that is not S3 is not reported as a missing bucket', async () => {
+    const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const mock = mockClient(client);
+    mock.on(HeadBucketCommand).rejects(awsError('NotFound', 404, ''));
+    mock.on(ListObjectsV2Command).rejects(awsError('UnknownError', 404, 'Not Found'));
+    await expect(checkBucket(client, { ...target, endpoint: 'http://web.example' })).rejects.toMatchObject({
+      code: 'S3_NOT_S3',
+      message: expect.stringMatching(/http:\/\/web\.example answered 404 without an S3 error/),
+    });
+    mock.on(ListObjectsV2Command).rejects(awsError('NoSuchBucket', 404, 'The specified bucket does not exist'));
+    await expect(checkBucket(client, target)).rejects.toMatchObject({ code: 'S3_NO_SUCH_BUCKET' });
+  });
+
   it('a denied PutObject when claiming the name says which action on which key', async () => {
     const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     const mock = mockClient(client);
