@@ -15,6 +15,10 @@ dotenv.config({ path: path.join(process.cwd(), '.env'), quiet: true });
 // backup; the README says it once, for whoever upgrades the dependencies.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// Compression runs on libuv's thread pool next to file reads: size it for every core plus
+// two, so reads are not starved (before anything uses the pool, which is created lazily).
+process.env.UV_THREADPOOL_SIZE ??= String(Math.min(64, os.availableParallelism() + 2));
+
 const controller = new AbortController();
 let interrupted = 0;
 const onSignal = (): void => {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
+import { ParallelGzip } from './parallel-gzip.js';
 import { ArchiveError } from '../errors.js';
 
 /** First executable called `name` on PATH, like `command -v`. */
@@ -39,8 +39,9 @@ export function findBzip2(envPath?: string, threads?: number): Bzip2Program | un
   return undefined;
 }
 
-export function createGzip(): Duplex {
-  return zlib.createGzip({ level: 6, chunkSize: 256 * 1024 });
+/** gzip -6 on `threads` cores (one block more in flight than threads, so none waits for input). */
+export function createGzip(threads: number): Duplex {
+  return new ParallelGzip({ jobs: threads + 1, level: 6 });
 }
 
 /**

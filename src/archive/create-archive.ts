@@ -13,6 +13,8 @@ import { createGzip, spawnFilter, type Bzip2Program } from './compressors.js';
 
 export interface CreateArchiveOptions {
   format: Format;
+  /** Cores to use for compression. */
+  threads: number;
   /** Required for tar.bz2. */
   bzip2?: Bzip2Program;
   onSkip: (skip: Skip) => void;
@@ -30,7 +32,7 @@ export function createArchiveStages(
     case 'zip':
       return [createZipStream(entries, { onSkip, onWarning, progress, signal })];
     case 'tar.gz':
-      return [createTarStream(entries, { onSkip, onWarning, progress, signal }), createGzip()];
+      return [createTarStream(entries, { onSkip, onWarning, progress, signal }), createGzip(options.threads)];
     case 'tar.bz2':
       if (!options.bzip2) throw new Error('tar.bz2 needs a bzip2 program');
       return [createTarStream(entries, { onSkip, onWarning, progress, signal }), spawnFilter(options.bzip2)];

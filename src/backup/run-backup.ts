@@ -4,6 +4,7 @@
  * it returns a BackupResult or throws a BackupError.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -49,6 +50,8 @@ export interface BackupJob {
   dryRun: boolean;
   /** Absolute path of the log file, kept out of the archive. */
   logFile?: string;
+  /** Cores for compression (default: all, os.availableParallelism()). */
+  threads?: number;
 }
 
 export interface ProgressUpdate extends ProgressSnapshot {
@@ -114,7 +117,12 @@ async function checkSources(sources: readonly string[], cwd: string): Promise<vo
 }
 
 /** Picks the format actually written, with the ZIP fallback for unknown names and a missing bzip2. */
-function chooseFormat(requested: string | undefined, envPath: string | undefined, warnings: string[]): {
+function chooseFormat(
+  requested: string | undefined,
+  envPath: string | undefined,
+  threads: number,
+  warnings: string[],
+): {
   format: Format;
   requested: string;
   bzip2?: Bzip2Program;
@@ -122,7 +130,7 @@ function chooseFormat(requested: string | undefined, envPath: string | undefined
   const resolved = resolveFormat(requested);
   if (resolved.warning) warnings.push(resolved.warning);
   if (resolved.format !== 'tar.bz2') return { format: resolved.format, requested: resolved.requested };
-  const bzip2 = findBzip2(envPath);
+  const bzip2 = findBzip2(envPath, threads);
   if (!bzip2) {
     warnings.push('tar.bz2 needs the lbzip2 or bzip2 program and neither was found on PATH; writing zip instead (install one: apt-get install lbzip2).');
     return { format: 'zip', requested: resolved.requested };
@@ -161,7 +169,8 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     throw new UsageError('No destination: give a local folder (--dest) or an S3 bucket (--s3-bucket).', { code: 'NO_DESTINATION' });
   }
   await checkSources(job.sources, ctx.cwd);
-  const chosen = chooseFormat(job.format, ctx.envPath, warnings);
+  const threads = job.threads ?? os.availableParallelism();
+  const chosen = chooseFormat(job.format, ctx.envPath, threads, warnings);
   const rendered = renderName(job.name, { sources: job.sources, now: ctx.now, host: ctx.host });
   warnings.push(...rendered.warnings);
   for (const message of warnings) logger.warn(message);
@@ -176,6 +185,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     exclude: job.exclude,
     strict: job.strict,
     dryRun: job.dryRun,
+    threads,
   });
 
   // The local folder is created first, so that on a first run it is already there to be
@@ -235,7 +245,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     for (const d of destinations) logger.info(`writing ${fileName} to ${d.label}`);
 
     const entries = walk({ sources: job.sources, exclude: job.exclude, skipInodes, onSkip, signal });
-    const stages = createArchiveStages(entries, { format: chosen.format, bzip2: chosen.bzip2, onSkip, onWarning: warn, progress, signal });
+    const stages = createArchiveStages(entries, { format: chosen.format, threads, bzip2: chosen.bzip2, onSkip, onWarning: warn, progress, signal });
     const hash = new HashStream();
     const fanOut = new FanOut(await Promise.all(destinations.map(async (d) => ({ name: d.label, stream: await d.open(signal) }))));
     await pipeline([...stages, hash, fanOut], { signal });

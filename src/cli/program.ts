@@ -49,6 +49,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (MinIO, R2, B2, Wasabi, Ceph); default: AWS or AWS_ENDPOINT_URL_S3')
     .option('--s3-storage-class <class>', 'STANDARD (default), STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE, ...')
     .option('--no-local', 'with S3: keep no local copy (stream straight to S3)')
+    .option('--threads <n>', 'cores to use for compression (default: all)')
     .option('--log-file <file>', 'log file (default: logs/backup.log)')
     .option('--verbose', 'show details and stack traces')
     .addOption(new Option('--no-strict').hideHelp())

@@ -24,6 +24,7 @@ export interface RunFlags {
   json?: boolean;
   dryRun?: boolean;
   verbose?: boolean;
+  threads?: string;
   s3Bucket?: string;
   s3Prefix?: string;
   s3Region?: string;
@@ -42,6 +43,7 @@ export function overridesFromFlags(flags: RunFlags): SettingsOverrides {
     exclude: flags.exclude,
     strict: flags.strict,
     logFile: flags.logFile,
+    threads: flags.threads === undefined ? undefined : Number(flags.threads),
     s3Bucket: flags.s3Bucket,
     s3Prefix: flags.s3Prefix,
     s3Region: flags.s3Region,
@@ -58,6 +60,9 @@ function validateFlags(flags: RunFlags): void {
     ['--s3-endpoint', flags.s3Endpoint, endpointSchema],
     ['--s3-storage-class', flags.s3StorageClass, storageClassSchema],
   ];
+  if (flags.threads !== undefined && !/^[1-9]\d{0,2}$/.test(flags.threads)) {
+    throw new UsageError(`--threads ${JSON.stringify(flags.threads)}: expected a whole number from 1 to 256`, { code: 'USAGE' });
+  }
   for (const [flag, value, schema] of checks) {
     if (value === undefined) continue;
     const parsed = schema.safeParse(value);
@@ -120,6 +125,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
         strict: effective.strict,
         dryRun: flags.dryRun === true,
         logFile: effective.logFile,
+        threads: effective.threads,
       },
       logger,
       output,

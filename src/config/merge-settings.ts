@@ -23,6 +23,7 @@ export interface SettingsOverrides {
   exclude?: string[];
   strict?: boolean;
   logFile?: string;
+  threads?: number;
   s3Bucket?: string;
   s3Prefix?: string;
   s3Region?: string;
@@ -50,11 +51,13 @@ export interface EffectiveSettings {
   exclude: string[];
   strict: boolean;
   logFile: string;
+  /** Undefined: all cores. */
+  threads?: number;
   /** Undefined: no upload. */
   s3?: EffectiveS3;
 }
 
-export const DEFAULTS: Omit<EffectiveSettings, 'sources' | 's3'> = {
+export const DEFAULTS: Omit<EffectiveSettings, 'sources' | 's3' | 'threads'> = {
   destination: DEFAULT_DESTINATION,
   format: DEFAULT_FORMAT,
   name: DEFAULT_NAME_TEMPLATE,
@@ -102,6 +105,7 @@ export function mergeSettings(file: Settings | undefined, flags: SettingsOverrid
     exclude: pick(flags.exclude, file?.exclude) ?? DEFAULTS.exclude,
     strict: pick(flags.strict, file?.strict) ?? DEFAULTS.strict,
     logFile: pick(flags.logFile, file?.logFile) ?? DEFAULTS.logFile,
+    threads: pick(flags.threads, file?.threads),
     s3: mergeS3(file, flags, env),
   };
 }
@@ -124,6 +128,7 @@ export function toSettingsFile(settings: EffectiveSettings): Settings {
   if (settings.exclude.length > 0) out.exclude = settings.exclude;
   if (settings.strict) out.strict = true;
   if (settings.logFile !== DEFAULTS.logFile) out.logFile = settings.logFile;
+  if (settings.threads !== undefined) out.threads = settings.threads;
   if (settings.s3) {
     const { bucket, prefix, region, endpoint, storageClass, keepLocal, timeoutSeconds } = settings.s3;
     out.s3 = { bucket, prefix, region: region ?? null, endpoint: endpoint ?? null, storageClass, keepLocal };

@@ -53,6 +53,7 @@ export const SettingsSchema = z.strictObject({
   exclude: z.array(z.string()).optional(),
   strict: z.boolean().optional(),
   logFile: z.string().trim().min(1, 'must not be empty').optional(),
+  threads: z.number().int('expected a whole number').min(1).max(256).optional(),
   s3: S3SettingsSchema.nullable().optional(),
 });
 

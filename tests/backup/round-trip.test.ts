@@ -46,10 +46,28 @@ describe.each(['zip', 'tar.gz', 'tar.bz2'] as const)('round trip: %s', (format) 
     expect(result.sha256).toBe(sha);
     expect(result.bytes).toBe(bytes.length);
 
-    // The system tools' own integrity checks.
+    // The system tools' own integrity checks, and a third reader: Python's tarfile / zipfile.
     if (format === 'zip') execFileSync('unzip', ['-tq', archive]);
     if (format === 'tar.gz') execFileSync('gzip', ['-t', archive]);
     if (format === 'tar.bz2') execFileSync('bzip2', ['-t', archive]);
+    const pythonCount = execFileSync(
+      'python3',
+      [
+        '-c',
+        'import sys, tarfile, zipfile\n' +
+          'p = sys.argv[1]\n' +
+          'if p.endswith(".zip"):\n' +
+          '    z = zipfile.ZipFile(p); assert z.testzip() is None; print(len(z.namelist()))\n' +
+          'else:\n' +
+          '    t = tarfile.open(p); n = 0\n' +
+          '    for m in t:\n' +
+          '        n += 1\n' +
+          '        if m.isfile(): t.extractfile(m).read()\n' +
+          '    print(n)\n',
+        archive,
+      ],
+      { encoding: 'utf8' },
+    );
 
     const out = path.join(root, 'restored');
     await fs.mkdir(out);
@@ -58,6 +76,7 @@ describe.each(['zip', 'tar.gz', 'tar.bz2'] as const)('round trip: %s', (format) 
     const expected = await describeTree(src);
     const restored = await describeTree(path.join(out, 'data'));
     expect(restored).toEqual(expected);
+    expect(Number(pythonCount)).toBe(expected.size + 1); // every entry, plus data/ itself
     // The fixture really has the hard cases (so equality above means something).
     expect(expected.get('bin/run.sh')?.executable).toBe(true);
     expect(expected.get('link-to-readme')).toEqual({ type: 'symlink', content: 'readme.txt' });
