@@ -11,6 +11,7 @@ import { Header, Pax } from 'tar';
 import type { Entry, Skip } from './walk.js';
 import { openSourceFile } from './open-source-file.js';
 import { READ_CHUNK, readFileExactly } from './read-file.js';
+import { prefetch } from './prefetch.js';
 import type { ArchiveProgress } from './progress-counter.js';
 
 const BLOCK = 512;
@@ -48,41 +49,62 @@ function encodeHeader(entry: Entry, type: HeaderType, size: number, linkpath?: s
   return blocks;
 }
 
+/** Small pieces (headers, small files, padding) are gathered into chunks of about this size. */
+const BATCH = 256 * 1024;
+
 async function* tarChunks(entries: AsyncIterable<Entry>, options: TarWriterOptions): AsyncGenerator<Buffer> {
-  for await (const entry of entries) {
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  const add = (pieces: Buffer[]): void => {
+    for (const piece of pieces) {
+      batch.push(piece);
+      batchBytes += piece.length;
+    }
+  };
+  const take = (): Buffer => {
+    const out = Buffer.concat(batch, batchBytes);
+    batch = [];
+    batchBytes = 0;
+    return out;
+  };
+  const padding = (size: number): Buffer[] => (size % BLOCK === 0 ? [] : [Buffer.alloc(BLOCK - (size % BLOCK))]);
+  const read = { onSkip: options.onSkip, onWarning: options.onWarning, onBytes: (n: number) => options.progress.bytes(n) };
+
+  for await (const { entry, data } of prefetch(entries, read)) {
     options.signal?.throwIfAborted();
     switch (entry.kind) {
       case 'dir':
-        yield* encodeHeader(entry, 'Directory', 0);
-        options.progress.entryDone(entry);
+        add(encodeHeader(entry, 'Directory', 0));
         break;
       case 'symlink':
-        yield* encodeHeader(entry, 'SymbolicLink', 0, entry.target);
-        options.progress.entryDone(entry);
+        add(encodeHeader(entry, 'SymbolicLink', 0, entry.target));
         break;
       case 'file': {
+        if (data) {
+          add([...encodeHeader(entry, 'File', data.length), data, ...padding(data.length)]);
+          break;
+        }
+        // A large file: streamed in chunks straight through.
         const opened = await openSourceFile(entry.absPath, options.onSkip);
-        if (!opened) break;
+        if (!opened) continue;
         const { handle, stat } = opened;
         try {
-          yield* encodeHeader({ ...entry, stat }, 'File', stat.size);
-          yield* readFileExactly(handle, stat, entry.absPath, {
-            onSkip: options.onSkip,
-            onWarning: options.onWarning,
-            onBytes: (n) => options.progress.bytes(n),
-          });
-          const tail = stat.size % BLOCK;
-          if (tail !== 0) yield Buffer.alloc(BLOCK - tail);
+          add(encodeHeader({ ...entry, stat }, 'File', stat.size));
+          yield take();
+          yield* readFileExactly(handle, stat, entry.absPath, read);
+          add(padding(stat.size));
         } finally {
           await handle.close();
         }
-        options.progress.entryDone(entry);
         break;
       }
     }
+    options.progress.entryDone(entry);
+    if (batchBytes >= BATCH) yield take();
   }
   // End of archive: two zero blocks.
-  yield Buffer.alloc(BLOCK * 2);
+  add([Buffer.alloc(BLOCK * 2)]);
+  yield take();
 }
 
 /** The tar stream of `entries`, uncompressed. Destroying it closes any open file. */

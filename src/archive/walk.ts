@@ -73,6 +73,9 @@ function utf8Names(raw: Buffer[], dir: string, onSkip: (skip: Skip) => void): st
   return names;
 }
 
+/** Names stat-ed at once within a folder. */
+const STAT_BATCH = 64;
+
 export function inodeKey(stat: { dev: number; ino: number }): string {
   return `${stat.dev}:${stat.ino}`;
 }
@@ -141,17 +144,23 @@ async function* walkDirectory(
     names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
     const subdirs: Array<{ abs: string; rel: string; stat: Stats }> = [];
-    for (const name of names) {
+    // lstat a batch of names at once (the thread pool overlaps them), then go through them in order.
+    let batch: Array<PromiseSettledResult<Stats>> = [];
+    for (const [index, name] of names.entries()) {
       const abs = path.join(dir.abs, name);
       const rel = dir.rel === '' ? name : `${dir.rel}/${toPosix(name)}`;
-      let stat: Stats;
-      try {
-        stat = await fs.lstat(abs);
-      } catch (error) {
+      const slot = index % STAT_BATCH;
+      if (slot === 0) {
+        batch = await Promise.allSettled(names.slice(index, index + STAT_BATCH).map((n) => fs.lstat(path.join(dir.abs, n))));
+      }
+      const result = batch[slot]!;
+      if (result.status === 'rejected') {
+        const error: unknown = result.reason;
         const code = (error as NodeJS.ErrnoException).code;
         options.onSkip({ path: abs, reason: code === 'ENOENT' ? 'vanished while the backup ran' : describeErrno(error) });
         continue;
       }
+      const stat = result.value;
       if (skipInodes.has(inodeKey(stat))) continue;
       if (excluder?.ignores(stat.isDirectory() ? `${rel}/` : rel)) continue;
 

@@ -10,6 +10,7 @@ import { ZipArchive, type Archiver, type EntryData } from 'archiver';
 import type { Entry, Skip } from './walk.js';
 import { openSourceFile } from './open-source-file.js';
 import { READ_CHUNK, readFileExactly } from './read-file.js';
+import { prefetch } from './prefetch.js';
 import type { ArchiveProgress } from './progress-counter.js';
 
 export interface ZipWriterOptions {
@@ -54,7 +55,8 @@ function appendAndWait(zip: Archiver, source: Readable | Buffer, data: EntryData
 
 async function feed(zip: Archiver, entries: AsyncIterable<Entry>, options: ZipWriterOptions): Promise<void> {
   const empty = Buffer.alloc(0);
-  for await (const entry of entries) {
+  const read = { onSkip: options.onSkip, onWarning: options.onWarning, onBytes: (n: number) => options.progress.bytes(n) };
+  for await (const { entry, data } of prefetch(entries, read)) {
     options.signal?.throwIfAborted();
     if (zip.destroyed) return;
     const common = { date: entry.stat.mtime, mode: entry.stat.mode & 0o7777 };
@@ -71,24 +73,17 @@ async function feed(zip: Archiver, entries: AsyncIterable<Entry>, options: ZipWr
         });
         break;
       case 'file': {
+        if (data) {
+          await appendAndWait(zip, data, { ...common, name: entry.archivePath });
+          break;
+        }
+        // A large file: streamed in chunks.
         const opened = await openSourceFile(entry.absPath, options.onSkip);
         if (!opened) continue;
         const { handle, stat } = opened;
-        const data = { date: stat.mtime, mode: stat.mode & 0o7777, name: entry.archivePath };
         try {
-          if (stat.size === 0) {
-            await appendAndWait(zip, empty, data);
-          } else {
-            const source = Readable.from(
-              readFileExactly(handle, stat, entry.absPath, {
-                onSkip: options.onSkip,
-                onWarning: options.onWarning,
-                onBytes: (n) => options.progress.bytes(n),
-              }),
-              { objectMode: false, highWaterMark: READ_CHUNK },
-            );
-            await appendAndWait(zip, source, data);
-          }
+          const source = Readable.from(readFileExactly(handle, stat, entry.absPath, read), { objectMode: false, highWaterMark: READ_CHUNK });
+          await appendAndWait(zip, source, { date: stat.mtime, mode: stat.mode & 0o7777, name: entry.archivePath });
         } finally {
           await handle.close();
         }
