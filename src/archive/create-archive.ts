@@ -30,7 +30,7 @@ export function createArchiveStages(
   const { onSkip, onWarning, progress, signal } = options;
   switch (options.format) {
     case 'zip':
-      return [createZipStream(entries, { onSkip, onWarning, progress, signal })];
+      return [createZipStream(entries, { onSkip, onWarning, progress, signal, threads: options.threads })];
     case 'tar.gz':
       return [createTarStream(entries, { onSkip, onWarning, progress, signal }), createGzip(options.threads)];
     case 'tar.bz2':

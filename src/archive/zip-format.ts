@@ -1,0 +1,197 @@
+/**
+ * The bytes of the zip format (APPNOTE 6.3): local headers, data
+ * descriptors, central directory entries and the end records, with zip64
+ * where a size, an offset or the entry count needs it. Pure: no I/O.
+ *
+ * What Info-ZIP's unzip and Python's zipfile need to restore files as they
+ * were: "made by Unix" with the mode (file type and permission bits) in the
+ * external attributes, the UTF-8 flag for non-ASCII names, and the
+ * extended-timestamp extra field (0x5455) with the mtime in UTC next to the
+ * DOS time.
+ */
+
+export const METHOD_STORED = 0;
+export const METHOD_DEFLATED = 8;
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_DESCRIPTOR = 0x08074b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_ZIP64_END = 0x06064b50;
+const SIG_ZIP64_LOCATOR = 0x07064b50;
+const SIG_END = 0x06054b50;
+
+const FLAG_DESCRIPTOR = 1 << 3;
+const FLAG_UTF8 = 1 << 11;
+const MAX32 = 0xffffffff;
+const MAX16 = 0xffff;
+/** "Made by" Unix (3), spec 4.5; needed: 2.0, or 4.5 with zip64. */
+const MADE_BY = (3 << 8) | 45;
+const NEEDS_20 = 20;
+const NEEDS_ZIP64 = 45;
+
+export interface ZipEntryInfo {
+  /** Path inside the archive; folders end with '/'. */
+  name: string;
+  /** st_mode, file type bits included (S_IFREG, S_IFDIR, S_IFLNK). */
+  mode: number;
+  mtime: Date;
+  method: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  /** Offset of the local header in the archive. */
+  offset: number;
+  /** Sizes and CRC follow the data in a descriptor (streamed entries). */
+  descriptor: boolean;
+  /** Local header and descriptor use zip64 (decided before the data, from the size known then). */
+  zip64: boolean;
+}
+
+/** DOS date and time, local time, 2-second precision; before 1980 is 1980-01-01. */
+export function dosDateTime(date: Date): { date: number; time: number } {
+  if (date.getFullYear() < 1980) return { date: (0 << 9) | (1 << 5) | 1, time: 0 };
+  return {
+    date: ((Math.min(date.getFullYear(), 2107) - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(),
+    time: (date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1),
+  };
+}
+
+function unixSeconds(date: Date): number {
+  return Math.max(0, Math.min(MAX32, Math.floor(date.getTime() / 1000)));
+}
+
+function flags(entry: ZipEntryInfo): number {
+  // eslint-disable-next-line no-control-regex
+  return (entry.descriptor ? FLAG_DESCRIPTOR : 0) | (/[^\x00-\x7f]/.test(entry.name) ? FLAG_UTF8 : 0);
+}
+
+/** Extended timestamp (0x5455): flags=1 (mtime), mtime in seconds since 1970, UTC. */
+function timestampExtra(mtime: Date): Buffer {
+  const extra = Buffer.alloc(9);
+  extra.writeUInt16LE(0x5455, 0);
+  extra.writeUInt16LE(5, 2);
+  extra.writeUInt8(1, 4);
+  extra.writeUInt32LE(unixSeconds(mtime), 5);
+  return extra;
+}
+
+function zip64Extra(values: number[]): Buffer {
+  const extra = Buffer.alloc(4 + 8 * values.length);
+  extra.writeUInt16LE(0x0001, 0);
+  extra.writeUInt16LE(8 * values.length, 2);
+  values.forEach((value, i) => extra.writeBigUInt64LE(BigInt(value), 4 + 8 * i));
+  return extra;
+}
+
+export function localHeader(entry: ZipEntryInfo): Buffer {
+  const name = Buffer.from(entry.name, 'utf8');
+  const { date, time } = dosDateTime(entry.mtime);
+  // With a descriptor the CRC and sizes are not known yet: zero here (zip64: 0xFFFFFFFF + a zip64 field of zeros).
+  const known = !entry.descriptor;
+  const extras = [timestampExtra(entry.mtime)];
+  if (entry.zip64) extras.push(zip64Extra(known ? [entry.size, entry.compressedSize] : [0, 0]));
+  const extra = Buffer.concat(extras);
+  const header = Buffer.alloc(30);
+  header.writeUInt32LE(SIG_LOCAL, 0);
+  header.writeUInt16LE(entry.zip64 ? NEEDS_ZIP64 : NEEDS_20, 4);
+  header.writeUInt16LE(flags(entry), 6);
+  header.writeUInt16LE(entry.method, 8);
+  header.writeUInt16LE(time, 10);
+  header.writeUInt16LE(date, 12);
+  header.writeUInt32LE(known ? entry.crc >>> 0 : 0, 14);
+  header.writeUInt32LE(entry.zip64 ? MAX32 : known ? entry.compressedSize : 0, 18);
+  header.writeUInt32LE(entry.zip64 ? MAX32 : known ? entry.size : 0, 22);
+  header.writeUInt16LE(name.length, 26);
+  header.writeUInt16LE(extra.length, 28);
+  return Buffer.concat([header, name, extra]);
+}
+
+export function dataDescriptor(entry: ZipEntryInfo): Buffer {
+  if (entry.zip64) {
+    const d = Buffer.alloc(24);
+    d.writeUInt32LE(SIG_DESCRIPTOR, 0);
+    d.writeUInt32LE(entry.crc >>> 0, 4);
+    d.writeBigUInt64LE(BigInt(entry.compressedSize), 8);
+    d.writeBigUInt64LE(BigInt(entry.size), 16);
+    return d;
+  }
+  const d = Buffer.alloc(16);
+  d.writeUInt32LE(SIG_DESCRIPTOR, 0);
+  d.writeUInt32LE(entry.crc >>> 0, 4);
+  d.writeUInt32LE(entry.compressedSize, 8);
+  d.writeUInt32LE(entry.size, 12);
+  return d;
+}
+
+/** S_IFDIR entries also get the MS-DOS directory attribute, as Info-ZIP writes. */
+function externalAttributes(mode: number): number {
+  const dosDirectory = (mode & 0o170000) === 0o040000 ? 0x10 : 0;
+  return ((mode & 0xffff) * 0x10000 + dosDirectory) >>> 0;
+}
+
+export function centralHeader(entry: ZipEntryInfo): Buffer {
+  const name = Buffer.from(entry.name, 'utf8');
+  const { date, time } = dosDateTime(entry.mtime);
+  const big: number[] = [];
+  if (entry.size >= MAX32) big.push(entry.size);
+  if (entry.compressedSize >= MAX32) big.push(entry.compressedSize);
+  if (entry.offset >= MAX32) big.push(entry.offset);
+  const zip64 = big.length > 0 || entry.zip64;
+  const extra = Buffer.concat(big.length > 0 ? [timestampExtra(entry.mtime), zip64Extra(big)] : [timestampExtra(entry.mtime)]);
+  // The central timestamp field carries only the flags and mtime (same as local: 5 bytes of data).
+  const header = Buffer.alloc(46);
+  header.writeUInt32LE(SIG_CENTRAL, 0);
+  header.writeUInt16LE(MADE_BY, 4);
+  header.writeUInt16LE(zip64 ? NEEDS_ZIP64 : NEEDS_20, 6);
+  header.writeUInt16LE(flags(entry), 8);
+  header.writeUInt16LE(entry.method, 10);
+  header.writeUInt16LE(time, 12);
+  header.writeUInt16LE(date, 14);
+  header.writeUInt32LE(entry.crc >>> 0, 16);
+  header.writeUInt32LE(Math.min(entry.compressedSize, MAX32), 20);
+  header.writeUInt32LE(Math.min(entry.size, MAX32), 24);
+  header.writeUInt16LE(name.length, 28);
+  header.writeUInt16LE(extra.length, 30);
+  header.writeUInt16LE(0, 32); // comment length
+  header.writeUInt16LE(0, 34); // disk
+  header.writeUInt16LE(0, 36); // internal attributes
+  header.writeUInt32LE(externalAttributes(entry.mode), 38);
+  header.writeUInt32LE(Math.min(entry.offset, MAX32), 42);
+  return Buffer.concat([header, name, extra]);
+}
+
+/** The end of the archive: zip64 end record and locator when needed, then the classic end record. */
+export function endRecords(count: number, centralOffset: number, centralSize: number): Buffer {
+  const parts: Buffer[] = [];
+  const zip64 = count >= MAX16 || centralOffset >= MAX32 || centralSize >= MAX32;
+  if (zip64) {
+    const record = Buffer.alloc(56);
+    record.writeUInt32LE(SIG_ZIP64_END, 0);
+    record.writeBigUInt64LE(44n, 4); // size of the rest of this record
+    record.writeUInt16LE(MADE_BY, 12);
+    record.writeUInt16LE(NEEDS_ZIP64, 14);
+    record.writeUInt32LE(0, 16); // this disk
+    record.writeUInt32LE(0, 20); // disk with the central directory
+    record.writeBigUInt64LE(BigInt(count), 24);
+    record.writeBigUInt64LE(BigInt(count), 32);
+    record.writeBigUInt64LE(BigInt(centralSize), 40);
+    record.writeBigUInt64LE(BigInt(centralOffset), 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(SIG_ZIP64_LOCATOR, 0);
+    locator.writeUInt32LE(0, 4);
+    locator.writeBigUInt64LE(BigInt(centralOffset + centralSize), 8);
+    locator.writeUInt32LE(1, 16);
+    parts.push(record, locator);
+  }
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(SIG_END, 0);
+  end.writeUInt16LE(0, 4);
+  end.writeUInt16LE(0, 6);
+  end.writeUInt16LE(Math.min(count, MAX16), 8);
+  end.writeUInt16LE(Math.min(count, MAX16), 10);
+  end.writeUInt32LE(Math.min(centralSize, MAX32), 12);
+  end.writeUInt32LE(Math.min(centralOffset, MAX32), 16);
+  end.writeUInt16LE(0, 20);
+  parts.push(end);
+  return Buffer.concat(parts);
+}
