@@ -8,6 +8,7 @@ import { Duplex } from 'node:stream';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { ParallelGzip } from './parallel-gzip.js';
+import { ParallelBzip2 } from './parallel-bzip2.js';
 import { ArchiveError } from '../errors.js';
 
 /** First executable called `name` on PATH, like `command -v`. */
@@ -26,6 +27,8 @@ export function findExecutable(name: string, envPath = process.env.PATH ?? ''): 
 }
 
 export interface Bzip2Program {
+  /** lbzip2 is parallel itself; bzip2 runs once per block, several at a time. */
+  kind: 'lbzip2' | 'bzip2';
   command: string;
   args: string[];
 }
@@ -33,10 +36,15 @@ export interface Bzip2Program {
 /** lbzip2 (uses every core) if installed, else bzip2, else undefined. */
 export function findBzip2(envPath?: string, threads?: number): Bzip2Program | undefined {
   const lbzip2 = findExecutable('lbzip2', envPath);
-  if (lbzip2) return { command: lbzip2, args: threads ? [`-n${threads}`, '-c'] : ['-c'] };
+  if (lbzip2) return { kind: 'lbzip2', command: lbzip2, args: threads ? [`-n${threads}`, '-c'] : ['-c'] };
   const bzip2 = findExecutable('bzip2', envPath);
-  if (bzip2) return { command: bzip2, args: ['-c'] };
+  if (bzip2) return { kind: 'bzip2', command: bzip2, args: ['-c'] };
   return undefined;
+}
+
+/** A bzip2 compressor stream on `threads` cores. */
+export function createBzip2(program: Bzip2Program, threads: number): Duplex {
+  return program.kind === 'lbzip2' ? spawnFilter(program) : new ParallelBzip2(program.command, threads + 1);
 }
 
 /** gzip -6 on `threads` cores (one block more in flight than threads, so none waits for input). */

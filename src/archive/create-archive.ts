@@ -9,7 +9,7 @@ import type { Entry, Skip } from './walk.js';
 import type { ArchiveProgress } from './progress-counter.js';
 import { createTarStream } from './tar-writer.js';
 import { createZipStream } from './zip-writer.js';
-import { createGzip, spawnFilter, type Bzip2Program } from './compressors.js';
+import { createBzip2, createGzip, type Bzip2Program } from './compressors.js';
 
 export interface CreateArchiveOptions {
   format: Format;
@@ -35,6 +35,6 @@ export function createArchiveStages(
       return [createTarStream(entries, { onSkip, onWarning, progress, signal }), createGzip(options.threads)];
     case 'tar.bz2':
       if (!options.bzip2) throw new Error('tar.bz2 needs a bzip2 program');
-      return [createTarStream(entries, { onSkip, onWarning, progress, signal }), spawnFilter(options.bzip2)];
+      return [createTarStream(entries, { onSkip, onWarning, progress, signal }), createBzip2(options.bzip2, options.threads)];
   }
 }
