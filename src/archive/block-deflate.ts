@@ -33,9 +33,15 @@ export class BlockDeflater {
   private readonly jobs: number;
   private readonly level: number;
   private readonly blockSize: number;
-  private pieces: Buffer[] = [];
-  private pieceBytes = 0;
-  private readonly inFlight: Array<Promise<Buffer>> = [];
+  /** The block being filled, and how much of it is. */
+  private current: Buffer | undefined;
+  private filled = 0;
+  /**
+   * Block buffers whose compression is done, for reuse: allocating a fresh
+   * 1 MiB buffer per block leaves glibc's heap fragmented and the RSS high.
+   */
+  private readonly spare: Buffer[] = [];
+  private readonly inFlight: Array<{ input: Buffer; output: Promise<Buffer> }> = [];
   private dictionary: Buffer = Buffer.alloc(0);
   /** CRC-32 of all input so far. */
   crc = 0;
@@ -50,53 +56,57 @@ export class BlockDeflater {
     this.blockSize = options.blockSize ?? DEFLATE_BLOCK_SIZE;
   }
 
-  private takeBlock(bytes: number): Buffer {
-    const all = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.pieceBytes);
-    const block = all.subarray(0, bytes);
-    const rest = all.subarray(bytes);
-    this.pieces = rest.length > 0 ? [rest] : [];
-    this.pieceBytes = rest.length;
-    return block;
-  }
-
-  private startBlock(block: Buffer, last: boolean): void {
+  private startBlock(last: boolean): void {
+    const input = this.current ?? Buffer.alloc(0);
+    const block = input.subarray(0, this.filled);
+    this.current = undefined;
+    this.filled = 0;
     this.crc = crc32(block, this.crc);
     this.size += block.length;
     const dictionary = this.dictionary;
-    this.dictionary =
-      block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([dictionary, block]).subarray(-WINDOW);
-    const job = deflateRaw(block, {
+    // A copy: the block's buffer is reused once its compression is done.
+    this.dictionary = Buffer.from(
+      block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([dictionary, block]).subarray(-WINDOW),
+    );
+    const output = deflateRaw(block, {
       level: this.level,
       ...(dictionary.length > 0 ? { dictionary } : {}),
       finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
     });
     // Awaited in order later; a failure is reported then, not as an unhandled rejection now.
-    job.catch(() => undefined);
-    this.inFlight.push(job);
+    output.catch(() => undefined);
+    this.inFlight.push({ input, output });
   }
 
   /** Finished outputs, in order, until at most `keep` blocks are in flight. */
   private async collect(keep: number): Promise<Buffer[]> {
     const out: Buffer[] = [];
     while (this.inFlight.length > keep) {
-      const output = await this.inFlight.shift()!;
-      this.compressedSize += output.length;
-      out.push(output);
+      const { input, output } = this.inFlight.shift()!;
+      const compressed = await output;
+      if (input.length === this.blockSize) this.spare.push(input);
+      this.compressedSize += compressed.length;
+      out.push(compressed);
     }
     return out;
   }
 
   /** Adds input; resolves with the compressed output ready so far (waits while too many blocks are in flight). */
   write(chunk: Buffer): Promise<Buffer[]> {
-    this.pieces.push(chunk);
-    this.pieceBytes += chunk.length;
-    while (this.pieceBytes >= this.blockSize) this.startBlock(this.takeBlock(this.blockSize), false);
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.current ??= this.spare.pop() ?? Buffer.allocUnsafe(this.blockSize);
+      const n = chunk.copy(this.current, this.filled, offset);
+      this.filled += n;
+      offset += n;
+      if (this.filled === this.blockSize) this.startBlock(false);
+    }
     return this.collect(this.jobs - 1);
   }
 
   /** Ends the stream: the rest of the output. */
   end(): Promise<Buffer[]> {
-    this.startBlock(this.takeBlock(this.pieceBytes), true);
+    this.startBlock(true);
     return this.collect(0);
   }
 }

@@ -45,7 +45,7 @@ async function readSmall(entry: Entry & { kind: 'file' }, options: PrefetchOptio
 
 export async function* prefetch(entries: AsyncIterable<Entry>, options: PrefetchOptions): AsyncGenerator<Prepared> {
   const concurrency = options.concurrency ?? 16;
-  const maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
+  const maxBytes = options.maxBytes ?? 8 * 1024 * 1024;
   const iterator = entries[Symbol.asyncIterator]();
   const queue: Array<{ size: number; item: Promise<Prepared | undefined> }> = [];
   let queuedBytes = 0;

@@ -63,7 +63,10 @@ async function compressSmall(prepared: Prepared & { data: Buffer }): Promise<Rea
   const data = prepared.data;
   const crc = crc32(data, 0);
   if (data.length === 0) return { prepared, small: { method: METHOD_STORED, crc, payload: data } };
-  const deflated = await deflateRaw(data, { level: 6 });
+  // A window no larger than the file: the same output, a fraction of zlib's ~256 KiB state per call
+  // (tens of thousands of small files otherwise churn the allocator and the RSS grows).
+  const windowBits = Math.min(15, Math.max(9, Math.ceil(Math.log2(data.length + 1))));
+  const deflated = await deflateRaw(data, { level: 6, windowBits, memLevel: windowBits < 13 ? 7 : 8 });
   return deflated.length < data.length
     ? { prepared, small: { method: METHOD_DEFLATED, crc, payload: deflated } }
     : { prepared, small: { method: METHOD_STORED, crc, payload: data } };
@@ -76,7 +79,7 @@ async function* compressAhead(items: AsyncIterable<Prepared>, jobs: number): Asy
   let exhausted = false;
   try {
     for (;;) {
-      while (!exhausted && queue.length < jobs * 4) {
+      while (!exhausted && queue.length < jobs * 2) {
         const next = await iterator.next();
         if (next.done) {
           exhausted = true;
