@@ -65,33 +65,39 @@ function flags(entry: ZipEntryInfo): number {
   return (entry.descriptor ? FLAG_DESCRIPTOR : 0) | (/[^\x00-\x7f]/.test(entry.name) ? FLAG_UTF8 : 0);
 }
 
+/*
+ * Headers are written into one buffer each, from Buffer.allocUnsafe's pool:
+ * tens of thousands of entries must not mean hundreds of thousands of
+ * small native allocations (memory and GC pressure grew with the entry count).
+ * Every byte of a header is written below, so "unsafe" memory never leaks out.
+ */
+
+const TIMESTAMP_EXTRA = 9;
+
 /** Extended timestamp (0x5455): flags=1 (mtime), mtime in seconds since 1970, UTC. */
-function timestampExtra(mtime: Date): Buffer {
-  const extra = Buffer.alloc(9);
-  extra.writeUInt16LE(0x5455, 0);
-  extra.writeUInt16LE(5, 2);
-  extra.writeUInt8(1, 4);
-  extra.writeUInt32LE(unixSeconds(mtime), 5);
-  return extra;
+function writeTimestampExtra(buffer: Buffer, at: number, mtime: Date): number {
+  buffer.writeUInt16LE(0x5455, at);
+  buffer.writeUInt16LE(5, at + 2);
+  buffer.writeUInt8(1, at + 4);
+  buffer.writeUInt32LE(unixSeconds(mtime), at + 5);
+  return at + TIMESTAMP_EXTRA;
 }
 
-function zip64Extra(values: number[]): Buffer {
-  const extra = Buffer.alloc(4 + 8 * values.length);
-  extra.writeUInt16LE(0x0001, 0);
-  extra.writeUInt16LE(8 * values.length, 2);
-  values.forEach((value, i) => extra.writeBigUInt64LE(BigInt(value), 4 + 8 * i));
-  return extra;
+/** Zip64 extended information (0x0001) with the given 64-bit values. */
+function writeZip64Extra(buffer: Buffer, at: number, values: number[]): number {
+  buffer.writeUInt16LE(0x0001, at);
+  buffer.writeUInt16LE(8 * values.length, at + 2);
+  values.forEach((value, i) => buffer.writeBigUInt64LE(BigInt(value), at + 4 + 8 * i));
+  return at + 4 + 8 * values.length;
 }
 
 export function localHeader(entry: ZipEntryInfo): Buffer {
-  const name = Buffer.from(entry.name, 'utf8');
+  const nameLength = Buffer.byteLength(entry.name, 'utf8');
   const { date, time } = dosDateTime(entry.mtime);
   // With a descriptor the CRC and sizes are not known yet: zero here (zip64: 0xFFFFFFFF + a zip64 field of zeros).
   const known = !entry.descriptor;
-  const extras = [timestampExtra(entry.mtime)];
-  if (entry.zip64) extras.push(zip64Extra(known ? [entry.size, entry.compressedSize] : [0, 0]));
-  const extra = Buffer.concat(extras);
-  const header = Buffer.alloc(30);
+  const extraLength = TIMESTAMP_EXTRA + (entry.zip64 ? 20 : 0);
+  const header = Buffer.allocUnsafe(30 + nameLength + extraLength);
   header.writeUInt32LE(SIG_LOCAL, 0);
   header.writeUInt16LE(entry.zip64 ? NEEDS_ZIP64 : NEEDS_20, 4);
   header.writeUInt16LE(flags(entry), 6);
@@ -101,21 +107,24 @@ export function localHeader(entry: ZipEntryInfo): Buffer {
   header.writeUInt32LE(known ? entry.crc >>> 0 : 0, 14);
   header.writeUInt32LE(entry.zip64 ? MAX32 : known ? entry.compressedSize : 0, 18);
   header.writeUInt32LE(entry.zip64 ? MAX32 : known ? entry.size : 0, 22);
-  header.writeUInt16LE(name.length, 26);
-  header.writeUInt16LE(extra.length, 28);
-  return Buffer.concat([header, name, extra]);
+  header.writeUInt16LE(nameLength, 26);
+  header.writeUInt16LE(extraLength, 28);
+  header.write(entry.name, 30, 'utf8');
+  const at = writeTimestampExtra(header, 30 + nameLength, entry.mtime);
+  if (entry.zip64) writeZip64Extra(header, at, known ? [entry.size, entry.compressedSize] : [0, 0]);
+  return header;
 }
 
 export function dataDescriptor(entry: ZipEntryInfo): Buffer {
   if (entry.zip64) {
-    const d = Buffer.alloc(24);
+    const d = Buffer.allocUnsafe(24);
     d.writeUInt32LE(SIG_DESCRIPTOR, 0);
     d.writeUInt32LE(entry.crc >>> 0, 4);
     d.writeBigUInt64LE(BigInt(entry.compressedSize), 8);
     d.writeBigUInt64LE(BigInt(entry.size), 16);
     return d;
   }
-  const d = Buffer.alloc(16);
+  const d = Buffer.allocUnsafe(16);
   d.writeUInt32LE(SIG_DESCRIPTOR, 0);
   d.writeUInt32LE(entry.crc >>> 0, 4);
   d.writeUInt32LE(entry.compressedSize, 8);
@@ -130,16 +139,15 @@ function externalAttributes(mode: number): number {
 }
 
 export function centralHeader(entry: ZipEntryInfo): Buffer {
-  const name = Buffer.from(entry.name, 'utf8');
+  const nameLength = Buffer.byteLength(entry.name, 'utf8');
   const { date, time } = dosDateTime(entry.mtime);
   const big: number[] = [];
   if (entry.size >= MAX32) big.push(entry.size);
   if (entry.compressedSize >= MAX32) big.push(entry.compressedSize);
   if (entry.offset >= MAX32) big.push(entry.offset);
   const zip64 = big.length > 0 || entry.zip64;
-  const extra = Buffer.concat(big.length > 0 ? [timestampExtra(entry.mtime), zip64Extra(big)] : [timestampExtra(entry.mtime)]);
-  // The central timestamp field carries only the flags and mtime (same as local: 5 bytes of data).
-  const header = Buffer.alloc(46);
+  const extraLength = TIMESTAMP_EXTRA + (big.length > 0 ? 4 + 8 * big.length : 0);
+  const header = Buffer.allocUnsafe(46 + nameLength + extraLength);
   header.writeUInt32LE(SIG_CENTRAL, 0);
   header.writeUInt16LE(MADE_BY, 4);
   header.writeUInt16LE(zip64 ? NEEDS_ZIP64 : NEEDS_20, 6);
@@ -150,14 +158,17 @@ export function centralHeader(entry: ZipEntryInfo): Buffer {
   header.writeUInt32LE(entry.crc >>> 0, 16);
   header.writeUInt32LE(Math.min(entry.compressedSize, MAX32), 20);
   header.writeUInt32LE(Math.min(entry.size, MAX32), 24);
-  header.writeUInt16LE(name.length, 28);
-  header.writeUInt16LE(extra.length, 30);
+  header.writeUInt16LE(nameLength, 28);
+  header.writeUInt16LE(extraLength, 30);
   header.writeUInt16LE(0, 32); // comment length
   header.writeUInt16LE(0, 34); // disk
   header.writeUInt16LE(0, 36); // internal attributes
   header.writeUInt32LE(externalAttributes(entry.mode), 38);
   header.writeUInt32LE(Math.min(entry.offset, MAX32), 42);
-  return Buffer.concat([header, name, extra]);
+  header.write(entry.name, 46, 'utf8');
+  const at = writeTimestampExtra(header, 46 + nameLength, entry.mtime);
+  if (big.length > 0) writeZip64Extra(header, at, big);
+  return header;
 }
 
 /** The end of the archive: zip64 end record and locator when needed, then the classic end record. */

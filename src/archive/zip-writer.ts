@@ -18,13 +18,12 @@
  * and held ~370 MB on a tree of 29k files (PERFORMANCE-NOTES.md).
  */
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
 import type { Entry, Skip } from './walk.js';
 import { openSourceFile } from './open-source-file.js';
 import { READ_CHUNK, readFileExactly } from './read-file.js';
 import { prefetch, type Prepared } from './prefetch.js';
 import { BlockDeflater, crc32 } from './block-deflate.js';
+import { DeflatePool } from './deflate-pool.js';
 import type { ArchiveProgress } from './progress-counter.js';
 import {
   METHOD_DEFLATED,
@@ -35,8 +34,6 @@ import {
   localHeader,
   type ZipEntryInfo,
 } from './zip-format.js';
-
-const deflateRaw = promisify(zlib.deflateRaw) as (buffer: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;
 
 /** Streamed files above this use zip64 from the start (deflate can grow incompressible data a little). */
 const ZIP64_FILE_THRESHOLD = 0xffffffff - 64 * 1024 * 1024;
@@ -59,14 +56,11 @@ type Ready =
   | { prepared: Prepared; small?: undefined }
   | { prepared: Prepared; small: { method: number; crc: number; payload: Buffer } };
 
-async function compressSmall(prepared: Prepared & { data: Buffer }): Promise<Ready> {
+async function compressSmall(prepared: Prepared & { data: Buffer }, pool: DeflatePool): Promise<Ready> {
   const data = prepared.data;
   const crc = crc32(data, 0);
   if (data.length === 0) return { prepared, small: { method: METHOD_STORED, crc, payload: data } };
-  // A window no larger than the file: the same output, a fraction of zlib's ~256 KiB state per call
-  // (tens of thousands of small files otherwise churn the allocator and the RSS grows).
-  const windowBits = Math.min(15, Math.max(9, Math.ceil(Math.log2(data.length + 1))));
-  const deflated = await deflateRaw(data, { level: 6, windowBits, memLevel: windowBits < 13 ? 7 : 8 });
+  const deflated = await pool.deflate(data);
   return deflated.length < data.length
     ? { prepared, small: { method: METHOD_DEFLATED, crc, payload: deflated } }
     : { prepared, small: { method: METHOD_STORED, crc, payload: data } };
@@ -74,6 +68,7 @@ async function compressSmall(prepared: Prepared & { data: Buffer }): Promise<Rea
 
 /** Deflates read-ahead small files several at a time, handing them on in order. */
 async function* compressAhead(items: AsyncIterable<Prepared>, jobs: number): AsyncGenerator<Ready> {
+  const pool = new DeflatePool(jobs);
   const iterator = items[Symbol.asyncIterator]();
   const queue: Array<Promise<Ready>> = [];
   let exhausted = false;
@@ -87,7 +82,7 @@ async function* compressAhead(items: AsyncIterable<Prepared>, jobs: number): Asy
         }
         const prepared = next.value;
         if (prepared.data) {
-          const ready = compressSmall(prepared as Prepared & { data: Buffer });
+          const ready = compressSmall(prepared as Prepared & { data: Buffer }, pool);
           ready.catch(() => undefined);
           queue.push(ready);
         } else {
@@ -100,9 +95,40 @@ async function* compressAhead(items: AsyncIterable<Prepared>, jobs: number): Asy
     }
   } finally {
     await Promise.allSettled(queue);
+    pool.close();
     await iterator.return?.();
   }
 }
+
+/**
+ * The central directory, kept until the end of the archive: records copied
+ * into 1 MiB pages, not one Buffer each (a Buffer per entry cost ~1 KiB of
+ * memory, 250 MB for 120,000 files).
+ */
+class RecordPages {
+  /** Each page and how much of it holds records. */
+  private readonly pages: Array<{ bytes: Buffer; used: number }> = [];
+  size = 0;
+  count = 0;
+
+  add(record: Buffer): void {
+    let page = this.pages.at(-1);
+    if (!page || page.used + record.length > page.bytes.length) {
+      page = { bytes: Buffer.allocUnsafe(Math.max(PAGE, record.length)), used: 0 };
+      this.pages.push(page);
+    }
+    record.copy(page.bytes, page.used);
+    page.used += record.length;
+    this.size += record.length;
+    this.count += 1;
+  }
+
+  *chunks(): Generator<Buffer> {
+    for (const page of this.pages) yield page.bytes.subarray(0, page.used);
+  }
+}
+
+const PAGE = 1024 * 1024;
 
 function withType(mode: number, type: number): number {
   return (mode & ~S_IFMT & 0xffff) | type;
@@ -126,8 +152,7 @@ async function* zipChunks(entries: AsyncIterable<Entry>, options: ZipWriterOptio
     batchBytes = 0;
     return out;
   };
-  const central: Buffer[] = [];
-  let centralSize = 0;
+  const central = new RecordPages();
 
   for await (const { prepared, small } of compressAhead(prefetch(entries, read), options.threads + 1)) {
     options.signal?.throwIfAborted();
@@ -197,19 +222,18 @@ async function* zipChunks(entries: AsyncIterable<Entry>, options: ZipWriterOptio
         await handle.close();
       }
     }
-    const record = centralHeader(info);
-    central.push(record);
-    centralSize += record.length;
+    central.add(centralHeader(info));
     options.progress.entryDone(entry);
     if (batchBytes >= BATCH) yield take();
   }
 
   const centralOffset = offset;
-  for (const record of central) {
-    add(record);
-    if (batchBytes >= BATCH) yield take();
+  yield take();
+  for (const page of central.chunks()) {
+    offset += page.length;
+    yield page;
   }
-  add(endRecords(central.length, centralOffset, centralSize));
+  add(endRecords(central.count, centralOffset, central.size));
   yield take();
 }
 
