@@ -12,6 +12,7 @@ import type { Entry, Skip } from './walk.js';
 import { openSourceFile } from './open-source-file.js';
 import { READ_CHUNK, readFileExactly } from './read-file.js';
 import { prefetch } from './prefetch.js';
+import { ChunkBatcher } from './chunk-batcher.js';
 import type { ArchiveProgress } from './progress-counter.js';
 
 const BLOCK = 512;
@@ -53,20 +54,9 @@ function encodeHeader(entry: Entry, type: HeaderType, size: number, linkpath?: s
 const BATCH = 256 * 1024;
 
 async function* tarChunks(entries: AsyncIterable<Entry>, options: TarWriterOptions): AsyncGenerator<Buffer> {
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  const add = (pieces: Buffer[]): void => {
-    for (const piece of pieces) {
-      batch.push(piece);
-      batchBytes += piece.length;
-    }
-  };
-  const take = (): Buffer => {
-    const out = Buffer.concat(batch, batchBytes);
-    batch = [];
-    batchBytes = 0;
-    return out;
-  };
+  const out = new ChunkBatcher();
+  const add = (pieces: Buffer[]): void => out.add(...pieces);
+  const take = (): Buffer => out.take();
   const padding = (size: number): Buffer[] => (size % BLOCK === 0 ? [] : [Buffer.alloc(BLOCK - (size % BLOCK))]);
   const read = { onSkip: options.onSkip, onWarning: options.onWarning, onBytes: (n: number) => options.progress.bytes(n) };
 
@@ -100,7 +90,7 @@ async function* tarChunks(entries: AsyncIterable<Entry>, options: TarWriterOptio
       }
     }
     options.progress.entryDone(entry);
-    if (batchBytes >= BATCH) yield take();
+    if (out.pending >= BATCH) yield take();
   }
   // End of archive: two zero blocks.
   add([Buffer.alloc(BLOCK * 2)]);

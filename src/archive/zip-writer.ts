@@ -24,6 +24,7 @@ import { READ_CHUNK, readFileExactly } from './read-file.js';
 import { prefetch, type Prepared } from './prefetch.js';
 import { BlockDeflater, crc32 } from './block-deflate.js';
 import { DeflatePool } from './deflate-pool.js';
+import { ChunkBatcher } from './chunk-batcher.js';
 import type { ArchiveProgress } from './progress-counter.js';
 import {
   METHOD_DEFLATED,
@@ -136,28 +137,16 @@ function withType(mode: number, type: number): number {
 
 async function* zipChunks(entries: AsyncIterable<Entry>, options: ZipWriterOptions): AsyncGenerator<Buffer> {
   const read = { onSkip: options.onSkip, onWarning: options.onWarning, onBytes: (n: number) => options.progress.bytes(n) };
-  let offset = 0;
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  const add = (...pieces: Buffer[]): void => {
-    for (const piece of pieces) {
-      batch.push(piece);
-      batchBytes += piece.length;
-      offset += piece.length;
-    }
-  };
-  const take = (): Buffer => {
-    const out = Buffer.concat(batch, batchBytes);
-    batch = [];
-    batchBytes = 0;
-    return out;
-  };
+  // Every byte goes through the batcher, whose running total is the offset of the next entry.
+  const out = new ChunkBatcher();
+  const add = (...pieces: Buffer[]): void => out.add(...pieces);
+  const take = (): Buffer => out.take();
   const central = new RecordPages();
 
   for await (const { prepared, small } of compressAhead(prefetch(entries, read), options.threads + 1)) {
     options.signal?.throwIfAborted();
     const { entry } = prepared;
-    const base = { mtime: entry.stat.mtime, offset, descriptor: false, zip64: false };
+    const base = { mtime: entry.stat.mtime, offset: out.total, descriptor: false, zip64: false };
     let info: ZipEntryInfo;
     if (entry.kind === 'dir') {
       info = { ...base, name: `${entry.archivePath}/`, mode: withType(entry.stat.mode, S_IFDIR), method: METHOD_STORED, crc: 0, size: 0, compressedSize: 0 };
@@ -207,15 +196,10 @@ async function* zipChunks(entries: AsyncIterable<Entry>, options: ZipWriterOptio
         yield take();
         const deflater = new BlockDeflater({ jobs: options.threads + 1 });
         for await (const chunk of readFileExactly(handle, stat, entry.absPath, read)) {
-          for (const output of await deflater.write(chunk)) {
-            offset += output.length;
-            yield output;
-          }
+          add(...(await deflater.write(chunk)));
+          if (out.pending > 0) yield take();
         }
-        for (const output of await deflater.end()) {
-          offset += output.length;
-          yield output;
-        }
+        add(...(await deflater.end()));
         info = { ...info, crc: deflater.crc, size: deflater.size, compressedSize: deflater.compressedSize };
         add(dataDescriptor(info));
       } finally {
@@ -224,15 +208,11 @@ async function* zipChunks(entries: AsyncIterable<Entry>, options: ZipWriterOptio
     }
     central.add(centralHeader(info));
     options.progress.entryDone(entry);
-    if (batchBytes >= BATCH) yield take();
+    if (out.pending >= BATCH) yield take();
   }
 
-  const centralOffset = offset;
-  yield take();
-  for (const page of central.chunks()) {
-    offset += page.length;
-    yield page;
-  }
+  const centralOffset = out.total;
+  for (const page of central.chunks()) add(page);
   add(endRecords(central.count, centralOffset, central.size));
   yield take();
 }

@@ -8,7 +8,7 @@ import { FORMATS, type Format } from '../archive/formats.js';
 import { renderName } from '../archive/naming.js';
 import { checkDestination, checkSource, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
-import { DEFAULT_DESTINATION } from '../config/merge-settings.js';
+import { DEFAULT_DESTINATION, type EffectiveS3 } from '../config/merge-settings.js';
 import { STORAGE_CLASSES, bucketSchema, endpointSchema } from '../config/schema.js';
 
 export interface Choice<T> {
@@ -42,16 +42,8 @@ export interface WizardAnswers {
   s3?: S3Answers;
 }
 
-export interface S3Answers {
-  bucket: string;
-  prefix: string;
-  /** Undefined: the AWS default (AWS_REGION, the profile). */
-  region?: string;
-  /** Undefined: AWS itself. */
-  endpoint?: string;
-  storageClass: string;
-  keepLocal: boolean;
-}
+/** The S3 settings the wizard asks for (region undefined: the AWS default; endpoint undefined: AWS). */
+export type S3Answers = Omit<EffectiveS3, 'timeoutSeconds'>;
 
 export interface WizardContext {
   cwd: string;

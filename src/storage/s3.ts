@@ -141,8 +141,14 @@ export interface S3DestinationOptions {
   signal?: AbortSignal;
 }
 
-/** Memory for parts in flight stays about this, whatever the part size. */
-const PART_MEMORY_BUDGET = 256 * 1024 * 1024;
+/**
+ * Parts uploaded at once: 3 of the usual 8 MiB (about 24 MiB in flight, which
+ * keeps a 1 GiB upload under ~170 MB of RSS), 2 once parts grow for very
+ * large archives. Memory is about part size x this.
+ */
+function partsInFlight(partSize: number): number {
+  return partSize <= 8 * 1024 * 1024 ? 3 : 2;
+}
 
 export class S3Destination implements Destination {
   readonly kind = 's3' as const;
@@ -275,7 +281,7 @@ export class S3Destination implements Destination {
         Metadata: this.options.metadata,
       },
       partSize: this.options.partSize,
-      queueSize: this.options.queueSize ?? Math.max(1, Math.min(4, Math.floor(PART_MEMORY_BUDGET / this.options.partSize))),
+      queueSize: this.options.queueSize ?? partsInFlight(this.options.partSize),
       leavePartsOnError: false,
     });
     upload.on('httpUploadProgress', (progress) => {

@@ -105,6 +105,13 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------
 // Processes
 
+/** Registers a process started by a test, so that it is killed if the test ends first (failure, timeout). */
+export function track<T extends ChildProcess>(child: T): T {
+  children.add(child);
+  child.once('close', () => children.delete(child));
+  return child;
+}
+
 export interface ToolRun {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -161,6 +168,8 @@ export interface MeasuredRun extends CliRun {
 const TIME = '/usr/bin/time';
 let timeAvailable: boolean | undefined;
 async function hasGnuTime(): Promise<boolean> {
+  // LARGE_RSS_METHOD=proc forces the /proc sampler (to check it, or where GNU time misreports).
+  if (process.env.LARGE_RSS_METHOD === 'proc') return false;
   if (timeAvailable === undefined) {
     timeAvailable = await fs.access(TIME, fsConstants.X_OK).then(
       () => true,
