@@ -221,9 +221,19 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     return dryRun(job, ctx, { ext, name: rendered.name, chosen, skipInodes, onSkip, warnings, skipped, started });
   }
 
-  // Totals for the progress bar and for the S3 part size (the archive's size is not known up front).
+  // Totals: the S3 part size needs an estimate before the upload starts (the archive's size is
+  // not known up front); the progress bar only needs them eventually, so for it the count runs
+  // alongside the backup instead of delaying it.
   let totals: { files: number; bytes: number } | undefined;
-  if (ctx.onProgress || job.s3) totals = await scanTotals(job.sources, job.exclude, skipInodes, signal);
+  if (job.s3) totals = await scanTotals(job.sources, job.exclude, skipInodes, signal);
+  else if (ctx.onProgress) {
+    scanTotals(job.sources, job.exclude, skipInodes, signal).then(
+      (counted) => {
+        totals = counted;
+      },
+      () => undefined, // the backup itself reports any problem
+    );
+  }
   let uploadedBytes: number | undefined;
   const progress = new ArchiveProgress(
     ctx.onProgress &&

@@ -31,6 +31,8 @@ export function createProgressBar(stream: TtyWritable): ProgressBar {
   const startTime = Date.now();
   return {
     update(update) {
+      // The sources are counted alongside the backup: the bar appears once the total is known.
+      if (update.totalBytes === undefined) return;
       const total = Math.max(update.totalBytes ?? 0, update.bytes, 1);
       const seconds = Math.max((Date.now() - startTime) / 1000, 0.001);
       const payload = {
