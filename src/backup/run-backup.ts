@@ -97,10 +97,13 @@ async function checkSources(sources: readonly string[], cwd: string): Promise<vo
       await fs.access(source, stat.isDirectory() ? fs.constants.R_OK | fs.constants.X_OK : fs.constants.R_OK);
     } catch (error) {
       const code = errnoCode(error);
+      const danglingLink = code === 'ENOENT' && (await fs.lstat(source).then((s) => s.isSymbolicLink(), () => false));
       throw new UsageError(
-        code === 'ENOENT'
-          ? `Source ${source} does not exist. Check the path (relative paths are taken from the current folder, ${cwd}).`
-          : `Source ${source} cannot be read: ${describeErrno(error)}.`,
+        danglingLink
+          ? `Source ${source} is a symbolic link to ${await fs.readlink(source).catch(() => '?')}, which does not exist.`
+          : code === 'ENOENT'
+            ? `Source ${source} does not exist. Check the path (relative paths are taken from the current folder, ${cwd}).`
+            : `Source ${source} cannot be read: ${describeErrno(error)}.`,
         { code: code === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE', cause: error },
       );
     }

@@ -14,7 +14,7 @@ import fs from 'node:fs/promises';
 import { createReadStream, constants } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { DestinationError, describeErrno, errnoCode } from '../errors.js';
+import { DestinationError, UsageError, describeErrno, errnoCode } from '../errors.js';
 import { hashFile } from '../archive/hash-stream.js';
 import type { CommitInfo, Committed, Destination, SidecarFile } from './destination.js';
 
@@ -74,13 +74,22 @@ export class LocalDestination implements Destination {
 
   /** Creates the folder if needed and checks that it is a writable folder. */
   async prepare(): Promise<void> {
+    const notAFolder = (what: string): UsageError =>
+      new UsageError(`The destination ${this.dir} cannot be used: ${what}. Choose a folder (it is created if missing).`, {
+        code: 'DESTINATION_NOT_DIR',
+      });
+    const existing = await fs.stat(this.dir).catch((error: unknown) => error as NodeJS.ErrnoException);
+    if (existing instanceof Error) {
+      if (existing.code === 'ENOTDIR') throw notAFolder('a part of the path is a file');
+    } else if (!existing.isDirectory()) {
+      throw notAFolder('it is a file, not a folder');
+    }
     try {
       await fs.mkdir(this.dir, { recursive: true });
     } catch (error) {
+      if (errnoCode(error) === 'ENOTDIR' || errnoCode(error) === 'EEXIST') throw notAFolder('a part of the path is a file');
       throw destinationFailure(`Cannot create the destination folder ${this.dir}`, error);
     }
-    const stat = await fs.stat(this.dir);
-    if (!stat.isDirectory()) throw new DestinationError(`The destination ${this.dir} is not a folder.`, { code: 'DESTINATION_NOT_DIR' });
     try {
       await fs.access(this.dir, constants.W_OK | constants.X_OK);
     } catch (error) {

@@ -21,6 +21,29 @@ describe('exit codes and the --json result', () => {
     expect(await listDir(root)).toEqual(['logs']);
   });
 
+  it('a destination that is a file, or below one: exit 2, says so, writes nothing', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    await fs.writeFile(path.join(root, 'afile'), 'x');
+    for (const [dest, why] of [
+      ['afile', /afile cannot be used: it is a file, not a folder/],
+      ['afile/sub', /afile\/sub cannot be used: a part of the path is a file/],
+    ] as const) {
+      const run = await runCli(['run', '-s', 'data', '-d', dest, '--json'], { cwd: root });
+      expect(run.code).toBe(2);
+      expect(parseJsonResult(run).error).toMatchObject({ code: 'DESTINATION_NOT_DIR', message: expect.stringMatching(why) });
+    }
+    expect(await fs.readFile(path.join(root, 'afile'), 'utf8')).toBe('x');
+  });
+
+  it('a source that is a dangling symlink: exit 2, names the missing target', async () => {
+    const root = await tempDir();
+    await fs.symlink('nowhere', path.join(root, 'link'));
+    const run = await runCli(['run', '-s', 'link', '-d', 'out'], { cwd: root });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/link is a symbolic link to nowhere, which does not exist/);
+  });
+
   it('no source at all: exit 2 and says how to give one', async () => {
     const root = await tempDir();
     const run = await runCli(['run', '-d', 'out'], { cwd: root });
