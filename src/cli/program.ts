@@ -26,7 +26,15 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .command('wizard', { isDefault: true })
     .description('ask for source, destination, format and name, run the backup, offer to save the settings (default command)')
     .option('--verbose', 'show details and stack traces')
-    .action(async (flags: { verbose?: boolean }) => {
+    // `backup list` must say "unknown command", not "too many arguments for 'wizard'".
+    .allowExcessArguments(true)
+    .action(async (flags: { verbose?: boolean }, command: Command) => {
+      const [unknown] = command.args;
+      if (unknown !== undefined) {
+        io.stderr.write(`error: unknown command '${unknown}' (commands: run, wizard; list, verify, restore and prune are not available yet)\n(add --help for usage)\n`);
+        setExit(ExitCode.usage);
+        return;
+      }
       const { wizardCommand } = await import('./wizard-command.js');
       setExit(await wizardCommand(io, { verbose: flags.verbose === true }));
     });

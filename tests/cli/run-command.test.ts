@@ -62,6 +62,14 @@ describe('exit codes and the --json result', () => {
     expect(parseJsonResult(json)).toMatchObject({ ok: false, exitCode: 2, error: { code: 'USAGE' } });
   });
 
+  it('an unknown command: exit 2, says "unknown command", not a wizard error', async () => {
+    const root = await tempDir();
+    const run = await runCli(['lsit'], { cwd: root });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/unknown command 'lsit'/);
+    expect(run.stderr).not.toMatch(/too many arguments/);
+  });
+
   it('unknown format: warning, zip written, exit 0, both formats recorded', async () => {
     const root = await tempDir();
     await makeRichTree(root);
