@@ -8,8 +8,8 @@ import { Duplex } from 'node:stream';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { ParallelGzip } from './parallel-gzip.js';
+import { compressorFailure, compressorNotRun } from './compressor-errors.js';
 import { ParallelBzip2 } from './parallel-bzip2.js';
-import { ArchiveError } from '../errors.js';
 
 /** First executable called `name` on PATH, like `command -v`. */
 export function findExecutable(name: string, envPath = process.env.PATH ?? ''): string | undefined {
@@ -60,7 +60,6 @@ export function createGzip(threads: number): Duplex {
  */
 export function spawnFilter(program: Bzip2Program): Duplex {
   const child = spawn(program.command, program.args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const name = path.basename(program.command);
   let stderr = '';
   let finished = false;
   child.stderr.setEncoding('utf8');
@@ -92,17 +91,14 @@ export function spawnFilter(program: Bzip2Program): Duplex {
   child.stdin.on('error', () => undefined);
   child.on('error', (error) => {
     finished = true;
-    duplex.destroy(new ArchiveError(`Could not run ${program.command}: ${error.message}`, { code: 'COMPRESSOR_FAILED', cause: error }));
+    duplex.destroy(compressorNotRun(program.command, error));
   });
   child.on('close', (code, signal) => {
     finished = true;
     if (duplex.destroyed) return;
     if (code === 0) duplex.push(null);
     else {
-      const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      duplex.destroy(
-        new ArchiveError(`${name} ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`, { code: 'COMPRESSOR_FAILED' }),
-      );
+      duplex.destroy(compressorFailure(program.command, code, signal, stderr));
     }
   });
   return duplex;

@@ -7,9 +7,8 @@
  * At most `jobs` blocks are in flight: memory is about jobs x 8 MiB.
  */
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
-import { ArchiveError } from '../errors.js';
+import { compressorFailure, compressorNotRun } from './compressor-errors.js';
 
 export const BZIP2_BLOCK_SIZE = 4 * 1024 * 1024;
 
@@ -24,13 +23,10 @@ function compressBlock(command: string, block: Buffer): Promise<Buffer> {
       if (stderr.length < 4096) stderr += text;
     });
     child.stdin.on('error', () => undefined); // a dying process: its exit status says why
-    child.on('error', (error) => reject(new ArchiveError(`Could not run ${command}: ${error.message}`, { code: 'COMPRESSOR_FAILED', cause: error })));
+    child.on('error', (error) => reject(compressorNotRun(command, error)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve(Buffer.concat(out));
-      else {
-        const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        reject(new ArchiveError(`${path.basename(command)} ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`, { code: 'COMPRESSOR_FAILED' }));
-      }
+      else reject(compressorFailure(command, code, signal, stderr));
     });
     child.stdin.end(block);
   });
