@@ -116,3 +116,22 @@ export function isAbortError(error: unknown): boolean {
     (error.name === 'AbortError' || errnoCode(error) === 'ABORT_ERR')
   );
 }
+
+/**
+ * Another run of the same job holds its lock, so this run did nothing
+ * (exit 1). `holder` is the owner recorded in the lock file, when readable.
+ */
+export class LockedError extends BackupError {
+  readonly file: string;
+  readonly holder: { pid: number; host: string; started: string; command: string; procStart?: string } | undefined;
+  constructor(
+    file: string,
+    message: string,
+    options: { holder?: { pid: number; host: string; started: string; command: string; procStart?: string }; cause?: unknown } = {},
+  ) {
+    super(message, { code: 'LOCKED', exitCode: ExitCode.failed, cause: options.cause });
+    this.file = file;
+    this.holder = options.holder;
+  }
+}
+LockedError.prototype.name = 'LockedError';

@@ -24,6 +24,18 @@ export interface BackupResult {
   error: { code: string; message: string } | null;
   dryRun?: boolean;
   durationMs?: number;
+  /** What the settings' retention policy did after the backup (null: no policy, or not applied). */
+  retention?: RetentionSummary | null;
+}
+
+export interface RetentionSummary {
+  policy: string;
+  /** Files deleted, per location (archives with their sidecars). */
+  removed: Array<{ location: string; files: string[] }>;
+  /** Backups of this job kept. */
+  kept: number;
+  /** Deletes that failed (the backup itself is fine). */
+  failed: Array<{ file: string; error: string }>;
 }
 
 /** The result printed for a run that failed before or while producing an archive. */

@@ -54,6 +54,8 @@ export async function executeJob(
   job: BackupJob,
   logger: AppLogger,
   output: OutputOptions,
+  /** Runs after the backup, before the result is printed (retention); may add to the result. */
+  afterRun?: (result: BackupResult) => Promise<void>,
 ): Promise<{ exitCode: number; result?: BackupResult }> {
   const showProgress = !output.json && !job.dryRun && io.stderr.isTTY === true;
   const bar = showProgress ? createProgressBar(io.stderr) : undefined;
@@ -73,6 +75,7 @@ export async function executeJob(
           : undefined,
     });
     bar?.stop();
+    await afterRun?.(result);
     io.stdout.write(output.json ? renderJson(result) : renderHuman(result, logger.file));
     return { exitCode: result.exitCode, result };
   } catch (error) {

@@ -31,7 +31,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .action(async (flags: { verbose?: boolean }, command: Command) => {
       const [unknown] = command.args;
       if (unknown !== undefined) {
-        io.stderr.write(`error: unknown command '${unknown}' (commands: run, wizard; list, verify, restore and prune are not available yet)\n(add --help for usage)\n`);
+        io.stderr.write(`error: unknown command '${unknown}' (commands: run, list, verify, restore, prune, wizard)\n(add --help for usage)\n`);
         setExit(ExitCode.usage);
         return;
       }
@@ -58,6 +58,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .option('--s3-storage-class <class>', 'STANDARD (default), STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE, ...')
     .option('--no-local', 'with S3: keep no local copy (stream straight to S3)')
     .option('--threads <n>', 'cores to use for compression (default: all)')
+    .option('--wait [seconds]', 'if the same job is already running, wait for it (at most SECONDS) instead of failing')
     .option('--log-file <file>', 'log file (default: logs/backup.log)')
     .option('--verbose', 'show details and stack traces')
     .addOption(new Option('--no-strict').hideHelp())
@@ -65,6 +66,71 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
       const { runCommand } = await import('./run-command.js');
       setExit(await runCommand(io, flags));
     });
+
+  const where = (command: Command): Command =>
+    command
+      .option('-c, --config <file>', 'settings file whose destinations to use (default: config/settings.json when present)')
+      .option('-d, --dest <dir>', 'local backup folder (default: the settings\' destination, else ./backups)')
+      .option('--s3-bucket <bucket>', 'S3 bucket holding the backups')
+      .option('--s3-prefix <prefix>', 'key prefix in the bucket, e.g. host1/')
+      .option('--s3-region <region>', 'bucket region')
+      .option('--s3-endpoint <url>', 'S3-compatible endpoint')
+      .option('--json', 'print one JSON object on stdout')
+      .option('--log-file <file>', 'log file (default: logs/backup.log)')
+      .option('--verbose', 'show details and stack traces');
+
+  where(
+    program
+      .command('list')
+      .description('list the backups of a destination, newest first (name, date, format, size, files, sources, last verification)'),
+  ).action(async (flags) => {
+    const { listCommand } = await import('./list-command.js');
+    setExit(await listCommand(io, flags));
+  });
+
+  where(
+    program
+      .command('verify')
+      .description('read a backup to its end and check it against its .sha256 and manifest (exit 1 if anything is wrong)')
+      .argument('[archive]', 'archive path or s3://bucket/key')
+      .option('--all', 'verify every backup of the destination'),
+  ).action(async (archive: string | undefined, flags) => {
+    const { verifyCommand } = await import('./verify-command.js');
+    setExit(await verifyCommand(io, archive, flags));
+  });
+
+  where(
+    program
+      .command('restore')
+      .description('restore a backup into a folder (streamed, also from S3), checking its SHA-256 as it reads')
+      .argument('[archive]', 'archive path or s3://bucket/key (in a terminal, omit it to choose from a list)')
+      .option('--to <dir>', 'folder to restore into (created if missing)')
+      .option('--overwrite', 'replace files that already exist (default: keep them and report them)')
+      .option('--include <pattern...>', 'restore only these paths inside the archive (gitignore-style, e.g. data/docs "*.txt")'),
+  ).action(async (archive: string | undefined, flags) => {
+    const { restoreCommand } = await import('./restore-command.js');
+    setExit(await restoreCommand(io, archive, flags));
+  });
+
+  where(
+    program
+      .command('prune')
+      .description("delete one job's old backups by a retention policy (restic forget semantics), with their sidecars")
+      .option('--keep-last <n>', 'keep the N newest backups')
+      .option('--keep-hourly <n>', 'keep the newest backup of each of the last N hours that have one')
+      .option('--keep-daily <n>', 'keep the newest backup of each of the last N days that have one')
+      .option('--keep-weekly <n>', 'keep the newest backup of each of the last N weeks (Monday-Sunday) that have one')
+      .option('--keep-monthly <n>', 'keep the newest backup of each of the last N months that have one')
+      .option('--keep-yearly <n>', 'keep the newest backup of each of the last N years that have one')
+      .option('--keep-within <duration>', 'keep every backup within this long of the newest one, e.g. 30d, 1y6m, 12h')
+      .option('--dry-run', 'show what would be kept and removed; delete nothing')
+      .option('-s, --source <path...>', "the job's sources (default: from the settings file)")
+      .option('-n, --name <name>', "the job's name template (default: from the settings file, else {source}-{date}-{time})")
+      .option('--wait [seconds]', 'if a run of the same job holds the lock, wait for it'),
+  ).action(async (flags) => {
+    const { pruneCommand } = await import('./prune-command.js');
+    setExit(await pruneCommand(io, flags));
+  });
 
   return program;
 }

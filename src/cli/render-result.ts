@@ -45,6 +45,11 @@ function humanLines(result: BackupResult, logFile: string | undefined): string {
       lines.push(`  check it: ${dir === '.' ? '' : `cd ${shellQuote(dir)} && `}sha256sum -c ${sidecar}`);
     }
   }
+  if (result.retention) {
+    const removed = result.retention.removed.reduce((n, r) => n + r.files.filter((f) => !/\.(sha256|manifest\.json|verified\.json)$/.test(f)).length, 0);
+    lines.push(`  retention (${result.retention.policy}): kept ${result.retention.kept} backup(s), removed ${removed}`);
+    for (const f of result.retention.failed) lines.push(`  retention: could not delete ${f.file}: ${f.error}`);
+  }
   if (result.skipped.length > 0) {
     lines.push(`${result.skipped.length} item(s) could not be backed up:`);
     for (const skip of result.skipped.slice(0, MAX_SKIPS_SHOWN)) lines.push(`  - ${skip.path}: ${skip.reason}`);

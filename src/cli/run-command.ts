@@ -11,6 +11,16 @@ import { expandHome } from '../config/expand-home.js';
 import type { AppLogger } from '../log/logger.js';
 import type { CliIO } from './io.js';
 import { executeJob, openLogger, reportFailure, type OutputOptions } from './execute-job.js';
+import { ExitCode } from '../errors.js';
+import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
+import type { EffectiveSettings } from '../config/merge-settings.js';
+import type { RetentionSummary } from '../backup/result.js';
+import type { BackupStore } from '../storage/backup-store.js';
+import { LocalStore } from '../storage/local-store.js';
+import { describePolicy, isEmptyPolicy, type RetentionPolicy } from '../lifecycle/retention.js';
+import { pruneStores, type JobIdentity } from '../lifecycle/prune.js';
+import { parseWait, withJobLock } from './job-lock.js';
+import { s3Store } from './stores.js';
 
 export interface RunFlags {
   config?: string;
@@ -32,6 +42,8 @@ export interface RunFlags {
   s3StorageClass?: string;
   /** From --no-local: false only when the user gave it. */
   local?: boolean;
+  /** --wait [seconds]: wait for another run of the same job instead of failing. */
+  wait?: boolean | string;
 }
 
 export function overridesFromFlags(flags: RunFlags): SettingsOverrides {
@@ -70,6 +82,44 @@ function validateFlags(flags: RunFlags): void {
       throw new UsageError(`${flag} ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message}`, { code: 'USAGE' });
     }
   }
+}
+
+/** The command line as the lock shows it to a blocked run (paths as given). */
+function commandLine(flags: RunFlags): string {
+  const words = ['backup', 'run'];
+  if (flags.config) words.push('--config', flags.config);
+  if (flags.source) words.push('--source', ...flags.source);
+  if (flags.dest) words.push('--dest', flags.dest);
+  return words.join(' ');
+}
+
+/** The settings' retention, on every destination this backup went to; never throws for a failed delete. */
+async function applyRetentionAfterRun(
+  io: CliIO,
+  logger: AppLogger,
+  effective: EffectiveSettings,
+  job: JobIdentity,
+  policy: RetentionPolicy,
+  local: boolean,
+): Promise<RetentionSummary> {
+  const stores: BackupStore[] = [];
+  if (local) stores.push(new LocalStore(effective.destination));
+  if (effective.s3) stores.push(await s3Store(effective.s3));
+  const summary: RetentionSummary = { policy: describePolicy(policy), removed: [], kept: 0, failed: [] };
+  try {
+    const results = await pruneStores(stores, job, policy, { dryRun: false, signal: io.signal, logger });
+    for (const r of results) {
+      summary.removed.push({ location: r.location, files: [...r.removed, ...r.orphansRemoved] });
+      summary.kept = Math.max(summary.kept, r.plan.filter((p) => p.action === 'keep').length);
+      summary.failed.push(...r.failed);
+    }
+  } catch (error) {
+    if (io.signal.aborted) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    logger.error(`retention could not be applied: ${message}`);
+    summary.failed.push({ file: '(listing)', error: message });
+  }
+  return summary;
 }
 
 export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
@@ -113,7 +163,13 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
       );
     }
     if (settingsFile) logger.info(`settings from ${settingsFile}`);
-    const { exitCode } = await executeJob(
+    const wait = parseWait(flags.wait);
+    const localDestination = effective.s3 && !effective.s3.keepLocal ? undefined : effective.destination;
+    const nameTemplate = effective.name.trim() || DEFAULT_NAME_TEMPLATE;
+    const retention = settings?.retention && !isEmptyPolicy(settings.retention) ? settings.retention : undefined;
+    const job = { sources: effective.sources, nameTemplate };
+    const lockOptions = { job, localDestination, logFile: effective.logFile, wait, command: commandLine(flags), skip: flags.dryRun === true };
+    const { exitCode } = await withJobLock(io, logger, lockOptions, () => executeJob(
       io,
       {
         sources: effective.sources,
@@ -129,7 +185,18 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
       },
       logger,
       output,
-    );
+      async (result) => {
+        if (!retention || flags.dryRun) return;
+        if (result.exitCode !== ExitCode.ok) {
+          const why = result.exitCode === ExitCode.partial ? 'some files were skipped' : 'the backup did not reach every destination';
+          const message = `retention not applied: ${why}; older backups are kept until a backup succeeds completely`;
+          logger.warn(message);
+          result.warnings.push(message);
+          return;
+        }
+        result.retention = await applyRetentionAfterRun(io, logger, effective, { ...job, host: io.host }, retention, localDestination !== undefined);
+      },
+    ));
     return exitCode;
   } catch (error) {
     return reportFailure(io, error, logger, output);

@@ -5,6 +5,7 @@
  * a warning, not an error.
  */
 import { z } from 'zod';
+import { parseDuration } from '../lifecycle/retention.js';
 
 /** S3 storage classes (the API's names); case is forgiven. */
 export const STORAGE_CLASSES = [
@@ -44,6 +45,28 @@ export const S3SettingsSchema = z.strictObject({
   timeoutSeconds: z.number().positive().max(3600).optional(),
 });
 
+const keepCount = z.number().int('expected a whole number').min(0, 'expected 0 or more').max(1_000_000).optional();
+
+/** The retention policy (restic `forget` semantics, see src/lifecycle/retention.ts). */
+export const RetentionSchema = z.strictObject({
+  keepLast: keepCount,
+  keepHourly: keepCount,
+  keepDaily: keepCount,
+  keepWeekly: keepCount,
+  keepMonthly: keepCount,
+  keepYearly: keepCount,
+  keepWithin: z
+    .string()
+    .superRefine((value, ctx) => {
+      try {
+        parseDuration(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    })
+    .optional(),
+});
+
 export const SettingsSchema = z.strictObject({
   $schema: z.string().optional(),
   sources: z.array(z.string().trim().min(1, 'must not be empty')).min(1, 'needs at least one path').optional(),
@@ -55,10 +78,12 @@ export const SettingsSchema = z.strictObject({
   logFile: z.string().trim().min(1, 'must not be empty').optional(),
   threads: z.number().int('expected a whole number').min(1).max(256).optional(),
   s3: S3SettingsSchema.nullable().optional(),
+  retention: RetentionSchema.nullable().optional(),
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;
 export type S3Settings = z.infer<typeof S3SettingsSchema>;
+export type RetentionSettings = z.infer<typeof RetentionSchema>;
 
 /** `sources[0]`, `s3.bucket`: the JSON path of a problem, as users read it. */
 export function formatJsonPath(pathParts: ReadonlyArray<PropertyKey>): string {
@@ -110,6 +135,7 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
 
 function knownKeys(pathParts: ReadonlyArray<PropertyKey>): string[] {
   if (pathParts.length === 1 && pathParts[0] === 's3') return Object.keys(S3SettingsSchema.shape);
+  if (pathParts.length === 1 && pathParts[0] === 'retention') return Object.keys(RetentionSchema.shape);
   return Object.keys(SettingsSchema.shape);
 }
 

@@ -1,0 +1,259 @@
+/**
+ * Reads a zip archive in one sequential pass, as it streams by (from disk
+ * or straight from S3), checking every entry's CRC-32 and size.
+ *
+ * A zip is only fully described by its central directory at the end, so it
+ * is read first with a few random-access reads of the tail; the sequential
+ * pass then knows where each entry starts and how long its data is, which
+ * entries written with data descriptors (sizes after the data) need.
+ * Supports zip64, stored and deflated entries, Unix modes and symlinks,
+ * the extended-timestamp field; refuses encryption and other methods.
+ */
+import zlib from 'node:zlib';
+import { Readable } from 'node:stream';
+import { crc32 } from '../block-deflate.js';
+import { ByteReader } from './byte-reader.js';
+import { CorruptArchiveError, type ArchiveEntry, type EntryHandler, type ReadStats } from './archive-entry.js';
+
+/** Random access to the archive's bytes (a file, or ranged GETs). */
+export interface RandomAccess {
+  size: number;
+  read(start: number, length: number): Promise<Buffer>;
+}
+
+export interface ZipCentralEntry {
+  name: string;
+  method: number;
+  flags: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  offset: number;
+  entry: ArchiveEntry;
+}
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_END = 0x06054b50;
+const SIG_ZIP64_END = 0x06064b50;
+const SIG_ZIP64_LOCATOR = 0x07064b50;
+const MAX32 = 0xffffffff;
+const MAX16 = 0xffff;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const S_IFREG = 0o100000;
+
+function u64(buffer: Buffer, at: number): number {
+  const value = buffer.readBigUInt64LE(at);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptArchiveError('a zip64 size or offset is out of range');
+  return Number(value);
+}
+
+function dosToDate(date: number, time: number): Date {
+  return new Date(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
+}
+
+/** Locates the end records: count, offset and size of the central directory. */
+async function readEnd(ra: RandomAccess): Promise<{ count: number; offset: number; size: number }> {
+  const tailLength = Math.min(ra.size, 22 + MAX16);
+  if (ra.size < 22) throw new CorruptArchiveError(`the file is ${ra.size} bytes long, too short to be a zip archive`);
+  const tailStart = ra.size - tailLength;
+  const tail = await ra.read(tailStart, tailLength);
+  let at = -1;
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) === SIG_END && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) throw new CorruptArchiveError('no zip end record found (the archive is truncated, or not a zip file)');
+  let count = tail.readUInt16LE(at + 10);
+  let size = tail.readUInt32LE(at + 12);
+  let offset = tail.readUInt32LE(at + 16);
+  const endOffset = tailStart + at;
+  if ((count === MAX16 || size === MAX32 || offset === MAX32) && endOffset >= 20) {
+    const locator = await ra.read(endOffset - 20, 20);
+    if (locator.readUInt32LE(0) === SIG_ZIP64_LOCATOR) {
+      const recordOffset = u64(locator, 8);
+      const record = await ra.read(recordOffset, 56);
+      if (record.readUInt32LE(0) !== SIG_ZIP64_END) throw new CorruptArchiveError('the zip64 end record is missing or damaged');
+      count = u64(record, 32);
+      size = u64(record, 40);
+      offset = u64(record, 48);
+    }
+  }
+  if (offset + size > endOffset) throw new CorruptArchiveError('the central directory points past the end of the archive (truncated?)');
+  return { count, offset, size };
+}
+
+function parseCentral(buffer: Buffer, at: number): { entry: ZipCentralEntry; length: number } {
+  if (buffer.readUInt32LE(at) !== SIG_CENTRAL) throw new CorruptArchiveError('the central directory is damaged');
+  const madeBy = buffer.readUInt16LE(at + 4);
+  const flags = buffer.readUInt16LE(at + 8);
+  const method = buffer.readUInt16LE(at + 10);
+  const time = buffer.readUInt16LE(at + 12);
+  const date = buffer.readUInt16LE(at + 14);
+  const crc = buffer.readUInt32LE(at + 16);
+  let compressedSize = buffer.readUInt32LE(at + 20);
+  let size = buffer.readUInt32LE(at + 24);
+  const nameLength = buffer.readUInt16LE(at + 28);
+  const extraLength = buffer.readUInt16LE(at + 30);
+  const commentLength = buffer.readUInt16LE(at + 32);
+  const external = buffer.readUInt32LE(at + 38);
+  let offset = buffer.readUInt32LE(at + 42);
+  const nameStart = at + 46;
+  const name = buffer.toString('utf8', nameStart, nameStart + nameLength);
+  let mtime = dosToDate(date, time);
+  for (let x = nameStart + nameLength; x + 4 <= nameStart + nameLength + extraLength; ) {
+    const id = buffer.readUInt16LE(x);
+    const length = buffer.readUInt16LE(x + 2);
+    const data = x + 4;
+    if (id === 0x0001) {
+      let field = data;
+      if (size === MAX32) (size = u64(buffer, field)), (field += 8);
+      if (compressedSize === MAX32) (compressedSize = u64(buffer, field)), (field += 8);
+      if (offset === MAX32) offset = u64(buffer, field);
+    } else if (id === 0x5455 && length >= 5 && (buffer.readUInt8(data) & 1) === 1) {
+      mtime = new Date(buffer.readUInt32LE(data + 1) * 1000);
+    }
+    x = data + length;
+  }
+  const unixMode = madeBy >> 8 === 3 ? external >>> 16 : 0;
+  const isDir = name.endsWith('/') || (unixMode & S_IFMT) === S_IFDIR || (unixMode === 0 && (external & 0x10) !== 0);
+  const kind = isDir ? 'dir' : (unixMode & S_IFMT) === S_IFLNK ? 'symlink' : (unixMode & S_IFMT) === S_IFREG || unixMode === 0 ? 'file' : 'other';
+  const mode = unixMode !== 0 ? unixMode & 0o7777 : isDir ? 0o755 : 0o644;
+  const entry: ArchiveEntry = {
+    path: name.replace(/\/+$/, ''),
+    kind,
+    mode,
+    mtime,
+    size: kind === 'file' ? size : 0,
+    typeName: kind === 'other' ? `mode ${(unixMode & S_IFMT).toString(8)}` : undefined,
+  };
+  return {
+    entry: { name, method, flags, crc, compressedSize, size, offset, entry },
+    length: 46 + nameLength + extraLength + commentLength,
+  };
+}
+
+/** The central directory, sorted by where each entry's data lies. */
+export async function readCentralDirectory(ra: RandomAccess): Promise<ZipCentralEntry[]> {
+  const end = await readEnd(ra);
+  const entries: ZipCentralEntry[] = [];
+  const CHUNK = 1024 * 1024;
+  let buffer = Buffer.alloc(0);
+  let position = end.offset;
+  const limit = end.offset + end.size;
+  while (entries.length < end.count) {
+    // Enough bytes for the fixed part and then the variable part of the next record.
+    const need = async (n: number): Promise<void> => {
+      while (buffer.length < n) {
+        if (position >= limit) throw new CorruptArchiveError(`the central directory lists ${end.count} entries but holds only ${entries.length}`);
+        const piece = await ra.read(position, Math.min(CHUNK, limit - position));
+        position += piece.length;
+        buffer = Buffer.concat([buffer, piece]);
+      }
+    };
+    await need(46);
+    await need(46 + buffer.readUInt16LE(28) + buffer.readUInt16LE(30) + buffer.readUInt16LE(32));
+    const { entry, length } = parseCentral(buffer, 0);
+    entries.push(entry);
+    buffer = buffer.subarray(length);
+  }
+  entries.sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < entries.length; i++) {
+    if (entries[i]!.offset === entries[i - 1]!.offset) throw new CorruptArchiveError(`two entries share the same data (${entries[i]!.name})`);
+  }
+  return entries;
+}
+
+async function* inflated(input: AsyncIterable<Buffer>, item: ZipCentralEntry): AsyncGenerator<Buffer> {
+  let crc = 0;
+  let length = 0;
+  let source: AsyncIterable<Buffer> = input;
+  let feeder: Readable | undefined;
+  if (item.method !== 0) {
+    feeder = Readable.from(input);
+    const inflater = zlib.createInflateRaw();
+    feeder.on('error', (error) => inflater.destroy(error));
+    feeder.pipe(inflater);
+    source = inflater;
+  }
+  try {
+    for await (const piece of source) {
+      crc = crc32(piece, crc);
+      length += piece.length;
+      yield piece;
+    }
+  } catch (error) {
+    if (error instanceof CorruptArchiveError || (error instanceof Error && error.name === 'TruncatedError')) throw error;
+    throw new CorruptArchiveError(`the compressed data of ${item.name} is damaged (${(error as Error).message})`);
+  } finally {
+    feeder?.destroy();
+  }
+  if (length !== item.size) throw new CorruptArchiveError(`${item.name}: ${length} bytes instead of ${item.size} (the archive is damaged)`);
+  if (crc >>> 0 !== item.crc >>> 0) throw new CorruptArchiveError(`${item.name}: CRC-32 mismatch (the archive is damaged)`);
+}
+
+async function collect(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  let length = 0;
+  for await (const piece of body) {
+    length += piece.length;
+    if (length > limit) throw new CorruptArchiveError('a symbolic link target is implausibly long');
+    pieces.push(piece);
+  }
+  return Buffer.concat(pieces);
+}
+
+/** The sequential pass: every entry's data, in order, checked; the rest of the stream drained. */
+export async function readZip(
+  source: AsyncIterable<Buffer>,
+  central: readonly ZipCentralEntry[],
+  onEntry: EntryHandler,
+  stats: ReadStats,
+): Promise<void> {
+  const reader = new ByteReader(source);
+  for (const item of central) {
+    if (reader.offset > item.offset) throw new CorruptArchiveError(`entries overlap at byte ${item.offset} (${item.name})`);
+    await reader.skip(item.offset - reader.offset, `the data before ${item.name}`);
+    const local = await reader.readExactly(30, `the local header of ${item.name}`);
+    if (local.readUInt32LE(0) !== SIG_LOCAL) {
+      throw new CorruptArchiveError(`no local header for ${item.name} at byte ${item.offset} (the archive is damaged)`);
+    }
+    const nameLength = local.readUInt16LE(26);
+    const extraLength = local.readUInt16LE(28);
+    const localName = (await reader.readExactly(nameLength, `the name of ${item.name}`)).toString('utf8');
+    if (localName !== item.name) throw new CorruptArchiveError(`the local header at byte ${item.offset} names ${localName}, the directory ${item.name}`);
+    await reader.skip(extraLength, `the header of ${item.name}`);
+    if ((item.flags & 1) !== 0) throw new CorruptArchiveError(`${item.name} is encrypted; encrypted zip archives are not supported`);
+    if (item.method !== 0 && item.method !== 8) {
+      throw new CorruptArchiveError(`${item.name} uses compression method ${item.method}; only stored (0) and deflate (8) are supported`);
+    }
+    const raw = (): AsyncGenerator<Buffer> => reader.take(item.compressedSize, `the data of ${item.name}`);
+    const entry = { ...item.entry };
+    if (entry.kind === 'symlink') {
+      entry.linkTarget = (await collect(inflated(raw(), item), 64 * 1024)).toString('utf8');
+      await onEntry(entry, (async function* () {})());
+    } else {
+      let started = false;
+      const body = inflated(raw(), item);
+      await onEntry(
+        entry,
+        (async function* () {
+          started = true;
+          yield* body;
+        })(),
+      );
+      // Data the handler did not read is still checked (a verify reads everything anyway).
+      if (!started) for await (const piece of body) void piece;
+    }
+    stats.entries += 1;
+    if (entry.kind === 'file') {
+      stats.files += 1;
+      stats.fileBytes += item.size;
+    }
+  }
+  await reader.drain();
+}

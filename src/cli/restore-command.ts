@@ -1,0 +1,149 @@
+/**
+ * `backup restore <archive | s3://bucket/key> --to DIR [--overwrite]
+ * [--include PATTERN...]`. With no archive in a terminal, offers the
+ * backups of the destination to choose from (and asks for the folder).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { input, select } from '@inquirer/prompts';
+import { ExitCode, UsageError, CancelledError } from '../errors.js';
+import { loadCatalog } from '../lifecycle/catalog.js';
+import { restoreBackup, type RestoreOutcome } from '../lifecycle/restore.js';
+import type { BackupStore } from '../storage/backup-store.js';
+import type { CliIO } from './io.js';
+import { localDateTime, runCommandFrame, type CommandContext, type CommonFlags } from './command-runner.js';
+import { resolveStores, storeForArchive, type StoreFlags } from './stores.js';
+import { formatBytes } from './format-bytes.js';
+import { createByteProgress } from './byte-progress.js';
+import { shellQuote } from './render-result.js';
+
+export type RestoreFlags = CommonFlags & StoreFlags & { to?: string; overwrite?: boolean; include?: string[] };
+
+const MAX_SHOWN = 10;
+
+function renderRestore(outcome: RestoreOutcome, logFile: string | undefined): string {
+  const lines = [
+    `Restored ${outcome.location}`,
+    `  into ${outcome.to}: ${outcome.files} files (${formatBytes(outcome.bytes)}), ${outcome.dirs} folders, ${outcome.symlinks} symlinks${outcome.hardlinks ? `, ${outcome.hardlinks} hard links` : ''}`,
+  ];
+  if (outcome.checksum === 'match') lines.push(`  sha256 ${outcome.sha256} matches its .sha256: the archive read back intact`);
+  else if (outcome.checksum === 'mismatch') {
+    lines.push(`  WARNING: sha256 ${outcome.sha256} does NOT match its .sha256 (${outcome.expectedSha256}): the archive was changed or damaged; check the restored files`);
+  } else lines.push(`  sha256 ${outcome.sha256} (no .sha256 beside the archive to compare with; the format's own CRCs were checked)`);
+  if (outcome.matched === 0) lines.push('  nothing in the archive matched --include');
+  if (outcome.existing.length > 0) {
+    lines.push(`${outcome.existing.length} file(s) already exist in ${outcome.to} and were NOT overwritten (add --overwrite to replace them):`);
+    for (const p of outcome.existing.slice(0, MAX_SHOWN)) lines.push(`  - ${p}`);
+    if (outcome.existing.length > MAX_SHOWN) lines.push(`  ... and ${outcome.existing.length - MAX_SHOWN} more${logFile ? ` (all in ${logFile})` : ''}`);
+  }
+  if (outcome.notRestored.length > 0) {
+    lines.push(`${outcome.notRestored.length} entries not restored:`);
+    for (const p of outcome.notRestored.slice(0, MAX_SHOWN)) lines.push(`  - ${p.path}: ${p.reason}`);
+    if (outcome.notRestored.length > MAX_SHOWN) lines.push(`  ... and ${outcome.notRestored.length - MAX_SHOWN} more${logFile ? ` (all in ${logFile})` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The backup to restore and where, asked in a terminal. */
+async function choose(io: CliIO, ctx: CommandContext, flags: RestoreFlags): Promise<{ store: BackupStore; name: string; to: string }> {
+  const context = { input: io.stdin, output: io.stdout, signal: io.signal };
+  const choices: Array<{ name: string; value: { store: BackupStore; name: string }; description?: string }> = [];
+  for (const store of await resolveStores(io, ctx.loaded, flags)) {
+    const catalog = await loadCatalog(store, io.signal).catch((error: unknown) => {
+      ctx.logger.warn(`cannot list ${store.label}: ${(error as Error).message}`);
+      return { backups: [] };
+    });
+    for (const b of catalog.backups) {
+      choices.push({
+        name: `${localDateTime(b.created)}  ${b.archive}  ${formatBytes(b.size)}${b.manifest ? '' : '  (unmanaged)'}${store.kind === 's3' ? '  [S3]' : ''}`,
+        value: { store, name: b.archive },
+        description: store.locationOf(b.archive),
+      });
+    }
+  }
+  if (choices.length === 0) {
+    throw new UsageError('No backups found to restore (looked in the settings\' destinations, or ./backups). Give an archive path or s3://bucket/key.', {
+      code: 'NO_BACKUPS',
+    });
+  }
+  try {
+    const picked = await select({ message: 'Which backup do you want to restore?', choices, pageSize: 12 }, context);
+    const base = picked.name.replace(/\.(zip|tar\.gz|tar\.bz2|tgz|tbz2?)$/i, '');
+    const to =
+      flags.to ??
+      (await input(
+        {
+          message: 'Restore into which folder? (created if missing; existing files are kept unless you pass --overwrite)',
+          default: `restore-${base}`,
+          validate: (value) => (value.trim() === '' ? 'Give a folder' : true),
+        },
+        context,
+      ));
+    return { ...picked, to };
+  } catch (error) {
+    if (error instanceof Error && (error.name === 'ExitPromptError' || error.name === 'AbortPromptError')) throw new CancelledError('Cancelled; nothing was restored.');
+    throw error;
+  }
+}
+
+export async function restoreCommand(io: CliIO, archive: string | undefined, flags: RestoreFlags): Promise<number> {
+  return runCommandFrame(io, flags, async (ctx) => {
+    let store: BackupStore;
+    let name: string;
+    let to = flags.to;
+    if (archive !== undefined) {
+      ({ store, name } = await storeForArchive(io, ctx.loaded, archive, flags));
+    } else {
+      if (io.stdin.isTTY !== true || flags.json) {
+        throw new UsageError('Which backup? Give an archive path or s3://bucket/key, e.g. `backup restore backups/data-20261126-020000.tar.gz --to ./restored` (`backup list` shows them). Without one, a terminal is needed to choose.', {
+          code: 'USAGE',
+        });
+      }
+      ({ store, name, to } = await choose(io, ctx, flags));
+    }
+    if (to === undefined) throw new UsageError('Where to? Add --to DIR (a folder; created if missing).', { code: 'USAGE' });
+    const stat = await store.stat(name, io.signal);
+    if (!stat) throw new UsageError(`${store.locationOf(name)} does not exist. See \`backup list\` for the backups there.`, { code: 'ARCHIVE_NOT_FOUND' });
+    const target = path.resolve(io.cwd, to.startsWith('~/') ? path.join(io.home, to.slice(2)) : to);
+
+    ctx.logger.info(`restore: ${store.locationOf(name)} -> ${target}`, { overwrite: flags.overwrite === true, include: flags.include ?? [] });
+    const progress = flags.json ? undefined : createByteProgress(io.stderr, `restoring ${name}`);
+    let outcome: RestoreOutcome;
+    try {
+      outcome = await restoreBackup(store, name, {
+        to: target,
+        overwrite: flags.overwrite === true,
+        include: flags.include ?? [],
+        signal: io.signal,
+        envPath: io.env.PATH,
+        threads: os.availableParallelism(),
+        logger: ctx.logger,
+        onBytes: progress && ((bytes) => progress.update(bytes, stat.size)),
+      });
+    } finally {
+      progress?.stop();
+    }
+    for (const p of outcome.existing) ctx.logger.fileOnly.warn(`restore: kept existing ${path.join(target, p)} (no --overwrite)`);
+    for (const p of outcome.notRestored) ctx.logger.fileOnly.warn(`restore: not restored ${p.path}: ${p.reason}`);
+    const incomplete = outcome.existing.length > 0 || outcome.notRestored.some((p) => !p.reason.includes('never restored'));
+    const failed = outcome.checksum === 'mismatch' || incomplete;
+    const message =
+      outcome.checksum === 'mismatch'
+        ? `the archive's SHA-256 does not match its .sha256; the restored files may be damaged`
+        : incomplete
+          ? `${outcome.existing.length + outcome.notRestored.length} entries were not restored (existing files are kept without --overwrite)`
+          : undefined;
+    ctx.logger.fileOnly[failed ? 'error' : 'info'](`restore: ${failed ? `incomplete: ${message}` : 'complete'}`, {
+      files: outcome.files,
+      bytes: outcome.bytes,
+      sha256: outcome.sha256,
+      checksum: outcome.checksum,
+    });
+    const hint = outcome.checksum === 'match' ? '' : `  check: backup verify ${shellQuote(store.locationOf(name))}\n`;
+    return {
+      exitCode: failed ? ExitCode.failed : ExitCode.ok,
+      json: { ...outcome, error: message ? { code: outcome.checksum === 'mismatch' ? 'CHECKSUM_MISMATCH' : 'RESTORE_INCOMPLETE', message } : null },
+      human: renderRestore(outcome, ctx.logger.file) + (failed ? hint : ''),
+    };
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * Where list / verify / restore / prune look: the destinations named by
+ * flags (`--dest`, `--s3-bucket` ...), else those of the settings file
+ * (config/settings.json or --config), else ./backups. And an archive given
+ * as a path or an s3://bucket/key URL.
+ */
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import { findSettingsFile, loadSettings } from '../config/load-settings.js';
+import { mergeSettings, resolvePaths, type EffectiveSettings } from '../config/merge-settings.js';
+import type { Settings } from '../config/schema.js';
+import type { BackupStore } from '../storage/backup-store.js';
+import { LocalStore } from '../storage/local-store.js';
+import type { S3Target } from '../storage/s3.js';
+import type { CliIO } from './io.js';
+
+export interface StoreFlags {
+  config?: string;
+  dest?: string;
+  s3Bucket?: string;
+  s3Prefix?: string;
+  s3Region?: string;
+  s3Endpoint?: string;
+}
+
+export interface LoadedSettings {
+  file?: string;
+  settings?: Settings;
+}
+
+/** The settings file if there is one (given, or config/settings.json); a broken one is an error. */
+export async function loadOptionalSettings(io: CliIO, config: string | undefined): Promise<LoadedSettings> {
+  const file = findSettingsFile(config, io.cwd);
+  if (!file) return {};
+  return { file, settings: await loadSettings(file) };
+}
+
+/** Effective settings from file + env + the location flags. */
+export function effectiveFor(io: CliIO, loaded: LoadedSettings, flags: StoreFlags & { source?: string[]; name?: string }): EffectiveSettings {
+  return resolvePaths(
+    mergeSettings(
+      loaded.settings,
+      {
+        sources: flags.source,
+        name: flags.name,
+        destination: flags.dest,
+        s3Bucket: flags.s3Bucket,
+        s3Prefix: flags.s3Prefix,
+        s3Region: flags.s3Region,
+        s3Endpoint: flags.s3Endpoint,
+      },
+      io.env,
+    ),
+    io.cwd,
+    io.home,
+  );
+}
+
+export async function s3Store(target: S3Target): Promise<BackupStore> {
+  // Loaded only when used: the AWS SDK is most of the start-up time.
+  const [{ createS3Client }, { S3Store }] = await Promise.all([import('../storage/s3.js'), import('../storage/s3-store.js')]);
+  return new S3Store(createS3Client(target), target);
+}
+
+/**
+ * The stores to look at. Flags name them explicitly (--dest and/or
+ * --s3-bucket); otherwise the settings' local folder (unless it keeps no
+ * local copy) and S3 bucket; otherwise ./backups.
+ */
+export async function resolveStores(io: CliIO, loaded: LoadedSettings, flags: StoreFlags): Promise<BackupStore[]> {
+  const effective = effectiveFor(io, loaded, flags);
+  const explicit = flags.dest !== undefined || flags.s3Bucket !== undefined;
+  const stores: BackupStore[] = [];
+  if (explicit ? flags.dest !== undefined : !effective.s3 || effective.s3.keepLocal) stores.push(new LocalStore(effective.destination));
+  if (effective.s3 && (!explicit || flags.s3Bucket !== undefined)) stores.push(await s3Store(effective.s3));
+  return stores;
+}
+
+/** `s3://bucket/key` -> bucket and key; undefined for anything else. */
+export function parseS3Url(text: string): { bucket: string; key: string } | undefined {
+  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(text);
+  return match ? { bucket: match[1]!, key: match[2]! } : undefined;
+}
+
+/** The store holding `archive` (a path, or s3://bucket/key) and the archive's name in it. */
+export async function storeForArchive(io: CliIO, loaded: LoadedSettings, archive: string, flags: StoreFlags): Promise<{ store: BackupStore; name: string }> {
+  if (archive.startsWith('s3://')) {
+    const url = parseS3Url(archive);
+    if (!url || url.key.endsWith('/')) throw new UsageError(`${archive}: expected s3://BUCKET/KEY of an archive, e.g. s3://my-bucket/host1/data-20261126-020000.tar.gz`, { code: 'USAGE' });
+    const slash = url.key.lastIndexOf('/');
+    const prefix = slash >= 0 ? url.key.slice(0, slash + 1) : '';
+    // Region and endpoint: flags, environment, or the settings' s3 block when it is the same bucket.
+    const sameBucket = loaded.settings?.s3?.bucket === url.bucket ? loaded : {};
+    const effective = effectiveFor(io, sameBucket, { ...flags, s3Bucket: url.bucket, s3Prefix: prefix });
+    return { store: await s3Store(effective.s3!), name: url.key.slice(slash + 1) };
+  }
+  const absolute = path.resolve(io.cwd, archive.startsWith('~/') ? path.join(io.home, archive.slice(2)) : archive);
+  return { store: new LocalStore(path.dirname(absolute)), name: path.basename(absolute) };
+}

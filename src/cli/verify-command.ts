@@ -1,0 +1,88 @@
+/**
+ * `backup verify <archive | s3://bucket/key>` or `backup verify --all`:
+ * reads each archive to the end and checks it against its .sha256 and
+ * manifest. Exit 0 when every backup checked is good, 1 otherwise.
+ */
+import os from 'node:os';
+import { ExitCode, UsageError } from '../errors.js';
+import { loadCatalog } from '../lifecycle/catalog.js';
+import { verifyBackup, type VerifyOutcome } from '../lifecycle/verify.js';
+import type { BackupStore } from '../storage/backup-store.js';
+import { toolVersion } from '../version.js';
+import type { CliIO } from './io.js';
+import { runCommandFrame, type CommonFlags, type CommandContext } from './command-runner.js';
+import { resolveStores, storeForArchive, type StoreFlags } from './stores.js';
+import { formatBytes } from './format-bytes.js';
+import { createByteProgress } from './byte-progress.js';
+
+export type VerifyFlags = CommonFlags & StoreFlags & { all?: boolean };
+
+function renderOutcome(outcome: VerifyOutcome): string {
+  if (outcome.ok) {
+    return `OK      ${outcome.location}\n        ${outcome.entries} entries, ${outcome.files} files, ${formatBytes(outcome.fileBytes)} unpacked; sha256 ${outcome.sha256} matches its .sha256 and manifest\n`;
+  }
+  return `FAILED  ${outcome.location}\n${outcome.problems.map((p) => `        - ${p}\n`).join('')}`;
+}
+
+async function verifyOne(io: CliIO, ctx: CommandContext, store: BackupStore, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
+  const progress = json ? undefined : createByteProgress(io.stderr, `verifying ${name}`);
+  try {
+    const outcome = await verifyBackup(store, name, {
+      signal: io.signal,
+      envPath: io.env.PATH,
+      threads: os.availableParallelism(),
+      now: io.now(),
+      toolVersion: toolVersion(),
+      record: true,
+      size,
+      onBytes: progress && ((bytes) => progress.update(bytes, size)),
+    });
+    if (outcome.recordProblem) ctx.logger.warn(`could not record the verification beside ${outcome.location}: ${outcome.recordProblem}`);
+    progress?.stop();
+    if (outcome.ok) ctx.logger.info(`verify: ${outcome.location} OK`, { sha256: outcome.sha256, entries: outcome.entries });
+    else ctx.logger.error(`verify: ${outcome.location} FAILED`, { problems: outcome.problems });
+    return outcome;
+  } finally {
+    progress?.stop();
+  }
+}
+
+export async function verifyCommand(io: CliIO, archive: string | undefined, flags: VerifyFlags): Promise<number> {
+  return runCommandFrame(io, flags, async (ctx) => {
+    const outcomes: VerifyOutcome[] = [];
+    if (archive !== undefined) {
+      if (flags.all) throw new UsageError('Give either an archive or --all, not both.', { code: 'USAGE' });
+      const { store, name } = await storeForArchive(io, ctx.loaded, archive, flags);
+      const stat = await store.stat(name, io.signal);
+      if (!stat) throw new UsageError(`${store.locationOf(name)} does not exist. See \`backup list\` for the backups there.`, { code: 'ARCHIVE_NOT_FOUND' });
+      outcomes.push(await verifyOne(io, ctx, store, name, stat.size, flags.json === true));
+    } else {
+      if (!flags.all) {
+        throw new UsageError('Which backup? Give an archive path or s3://bucket/key, or --all for every backup of the destination (see `backup list`).', {
+          code: 'USAGE',
+        });
+      }
+      for (const store of await resolveStores(io, ctx.loaded, flags)) {
+        const catalog = await loadCatalog(store, io.signal);
+        if (catalog.backups.length === 0) ctx.logger.warn(`no backups in ${store.label}`);
+        for (const backup of catalog.backups) {
+          outcomes.push(await verifyOne(io, ctx, store, backup.archive, backup.size, flags.json === true));
+          if (!flags.json) io.stdout.write(renderOutcome(outcomes.at(-1)!));
+        }
+      }
+    }
+    const failed = outcomes.filter((o) => !o.ok).length;
+    const summary =
+      archive !== undefined
+        ? renderOutcome(outcomes[0]!)
+        : `${outcomes.length} backup(s) verified: ${outcomes.length - failed} OK, ${failed} FAILED\n`;
+    return {
+      exitCode: failed > 0 ? ExitCode.failed : ExitCode.ok,
+      json: {
+        results: outcomes,
+        error: failed > 0 ? { code: 'VERIFY_FAILED', message: `${failed} of ${outcomes.length} backup(s) failed verification` } : null,
+      },
+      human: summary,
+    };
+  });
+}

@@ -1,0 +1,259 @@
+/**
+ * `backup restore`: streams an archive (local, or straight from S3) into a
+ * folder, restoring files, folders, symlinks, hard links, permission bits
+ * and modification times, and checks the SHA-256 against the `.sha256`
+ * sidecar as it reads.
+ *
+ * Nothing is ever written outside the target folder:
+ * - entries with an absolute path or `..` are refused (safe-path.ts), and the
+ *   restore stops there;
+ * - nothing is written through a symbolic link: every folder on the way to an
+ *   entry must be a real folder, so a symlink restored earlier (or already in
+ *   the target) cannot redirect a later entry;
+ * - a file is written to a temporary name beside its place and linked (or,
+ *   with --overwrite, renamed) into place, so an existing file is never
+ *   clobbered without --overwrite and a failed restore leaves no half file.
+ * Folders' modes and times are set at the end, deepest first, so a
+ * read-only folder does not stop its own contents from being restored.
+ * Owners are not restored; set-user/group-ID bits are dropped.
+ */
+import fs from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import ignore from 'ignore';
+import { BackupError, UsageError, describeErrno, errnoCode, isAbortError } from '../errors.js';
+import type { BackupStore } from '../storage/backup-store.js';
+import { readArchive, formatOfName } from '../archive/read/read-archive.js';
+import type { ArchiveEntry } from '../archive/read/archive-entry.js';
+import type { Logger } from '../log/logger-types.js';
+import { checkEntryPath } from './safe-path.js';
+import { parseShaSidecar } from './verify.js';
+
+export interface RestoreOptions {
+  /** Absolute target folder (created if missing). */
+  to: string;
+  overwrite: boolean;
+  /** gitignore-style patterns against the paths inside the archive (e.g. `data/docs`, `*.txt`); empty = everything. */
+  include: string[];
+  signal?: AbortSignal;
+  envPath?: string;
+  threads?: number;
+  logger: Logger;
+  onBytes?: (bytes: number) => void;
+}
+
+export interface RestoreProblem {
+  path: string;
+  reason: string;
+}
+
+export interface RestoreOutcome {
+  location: string;
+  to: string;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  bytes: number;
+  /** Entries matched by --include (all when there is none). */
+  matched: number;
+  /** Existing files left alone (no --overwrite). */
+  existing: string[];
+  /** Entries not restored, with why (FIFOs, devices, a folder in the way, ...). */
+  notRestored: RestoreProblem[];
+  sha256: string;
+  /** The .sha256 sidecar's verdict. */
+  checksum: 'match' | 'mismatch' | 'no-sidecar';
+  expectedSha256?: string;
+}
+
+/** An archive that tries to write outside the target folder: exit 1, nothing written outside. */
+export class UnsafeArchiveError extends BackupError {
+  constructor(message: string) {
+    super(message, { code: 'ARCHIVE_UNSAFE' });
+  }
+}
+UnsafeArchiveError.prototype.name = 'UnsafeArchiveError';
+
+async function lstatOrUndefined(file: string): Promise<import('node:fs').Stats | undefined> {
+  try {
+    return await fs.lstat(file);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export async function restoreBackup(store: BackupStore, name: string, options: RestoreOptions): Promise<RestoreOutcome> {
+  const location = store.locationOf(name);
+  const format = formatOfName(name);
+  if (!format) throw new UsageError(`${location}: not an archive this tool reads (expected .zip, .tar.gz or .tar.bz2).`, { code: 'UNKNOWN_FORMAT' });
+  const { logger } = options;
+  const root = options.to;
+  await prepareTarget(root);
+
+  const shaText = await store.readText(`${name}.sha256`, 64 * 1024, options.signal);
+  const expected = shaText === undefined ? undefined : parseShaSidecar(shaText)?.sha256;
+  if (!expected) logger.warn(`${location}: no usable .sha256 beside it; the archive's integrity cannot be checked against it (the format's own CRCs still are)`);
+
+  const include = options.include.length > 0 ? ignore().add(options.include) : undefined;
+  const outcome: RestoreOutcome = {
+    location,
+    to: root,
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    bytes: 0,
+    matched: 0,
+    existing: [],
+    notRestored: [],
+    sha256: '',
+    checksum: 'no-sidecar',
+    expectedSha256: expected,
+  };
+  /** Folders known to be real folders below root (created or checked by us). */
+  const safeDirs = new Set<string>(['']);
+  const dirTimes: Array<{ rel: string; mode: number; mtime: Date }> = [];
+
+  /** Makes sure every folder on the way to `parts` exists and is a real folder, not a link. */
+  const ensureFolders = async (parts: string[], entryPath: string): Promise<void> => {
+    let rel = '';
+    for (const part of parts) {
+      rel = rel === '' ? part : `${rel}/${part}`;
+      if (safeDirs.has(rel)) continue;
+      const abs = path.join(root, rel);
+      const stat = await lstatOrUndefined(abs);
+      if (!stat) await fs.mkdir(abs, { mode: 0o700 });
+      else if (stat.isSymbolicLink()) {
+        const target = await fs.readlink(abs).catch(() => '?');
+        throw new UnsafeArchiveError(
+          `Refused: the entry "${entryPath}" would be written through the symbolic link ${rel} -> ${target}, which could lead outside ${root}. Nothing was written outside ${root}; the restore stopped here.`,
+        );
+      } else if (!stat.isDirectory()) {
+        throw new BackupError(`${entryPath}: ${abs} is in the way (a file where a folder is needed)`, { code: 'RESTORE_CONFLICT' });
+      }
+      safeDirs.add(rel);
+    }
+  };
+
+  const restoreEntry = async (entry: ArchiveEntry, body: AsyncIterable<Buffer>): Promise<void> => {
+    const checked = checkEntryPath(entry.path);
+    if (!checked.ok) {
+      throw new UnsafeArchiveError(
+        `Refused: the archive entry "${entry.path}" ${checked.reason}; restoring it would write outside ${root}. Nothing was written outside ${root}; the restore stopped here (this archive was not made by this tool, or was tampered with).`,
+      );
+    }
+    const rel = checked.parts.join('/');
+    if (include && !include.ignores(entry.kind === 'dir' ? `${rel}/` : rel)) return;
+    outcome.matched += 1;
+    const abs = path.join(root, ...checked.parts);
+    try {
+      if (entry.kind === 'dir') {
+        await ensureFolders(checked.parts, entry.path);
+        dirTimes.push({ rel, mode: entry.mode, mtime: entry.mtime });
+        outcome.dirs += 1;
+        return;
+      }
+      await ensureFolders(checked.parts.slice(0, -1), entry.path);
+      const existing = await lstatOrUndefined(abs);
+      if (existing?.isDirectory()) {
+        outcome.notRestored.push({ path: rel, reason: `a folder ${abs} is in the way` });
+        return;
+      }
+      if (existing && !options.overwrite) {
+        outcome.existing.push(rel);
+        return;
+      }
+      switch (entry.kind) {
+        case 'file':
+          await writeFile(abs, entry, body, existing !== undefined, options.signal);
+          outcome.files += 1;
+          outcome.bytes += entry.size;
+          return;
+        case 'symlink':
+          if (existing) await fs.unlink(abs);
+          await fs.symlink(entry.linkTarget ?? '', abs);
+          await fs.lutimes(abs, entry.mtime, entry.mtime).catch(() => undefined);
+          outcome.symlinks += 1;
+          return;
+        case 'hardlink': {
+          const target = checkEntryPath(entry.linkTarget ?? '');
+          if (!target.ok) throw new UnsafeArchiveError(`Refused: the hard link "${entry.path}" points to "${entry.linkTarget}", and ${target.reason}. Nothing was written outside ${root}.`);
+          await ensureFolders(target.parts.slice(0, -1), entry.path);
+          const source = path.join(root, ...target.parts);
+          const sourceStat = await lstatOrUndefined(source);
+          if (!sourceStat?.isFile()) {
+            outcome.notRestored.push({ path: rel, reason: `hard link to ${entry.linkTarget}, which was not restored` });
+            return;
+          }
+          if (existing) await fs.unlink(abs);
+          await fs.link(source, abs);
+          outcome.hardlinks += 1;
+          return;
+        }
+        default:
+          outcome.notRestored.push({ path: rel, reason: `${entry.typeName ?? 'special file'}: not restored (FIFOs and devices are never restored)` });
+      }
+    } catch (error) {
+      if (error instanceof BackupError || options.signal?.aborted || isAbortError(error)) throw error;
+      const code = errnoCode(error);
+      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'EIO') {
+        throw new BackupError(`Cannot restore ${rel} into ${root}: ${describeErrno(error)}.`, { code: 'RESTORE_FAILED', cause: error });
+      }
+      outcome.notRestored.push({ path: rel, reason: describeErrno(error) });
+    }
+  };
+
+  const read = await readArchive({
+    store,
+    name,
+    format,
+    onEntry: restoreEntry,
+    signal: options.signal,
+    envPath: options.envPath,
+    threads: options.threads,
+    onBytes: options.onBytes,
+  });
+  // Deepest first: a folder's own time changes when something is created in it.
+  for (const dir of dirTimes.sort((a, b) => b.rel.length - a.rel.length)) {
+    const abs = path.join(root, dir.rel);
+    await fs.chmod(abs, dir.mode & 0o1777).catch(() => undefined);
+    await fs.utimes(abs, dir.mtime, dir.mtime).catch(() => undefined);
+  }
+  outcome.sha256 = read.sha256;
+  outcome.checksum = expected === undefined ? 'no-sidecar' : expected === read.sha256 ? 'match' : 'mismatch';
+  return outcome;
+}
+
+async function prepareTarget(root: string): Promise<void> {
+  try {
+    await fs.mkdir(root, { recursive: true, mode: 0o755 });
+    const stat = await fs.stat(root);
+    if (!stat.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    await fs.access(root, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw new UsageError(`Cannot restore into ${root}: ${describeErrno(error)}.`, { code: 'RESTORE_TARGET', cause: error });
+  }
+}
+
+/** Writes to a temporary name beside `target`, then links (or with `replace`, renames) it into place. */
+async function writeFile(target: string, entry: ArchiveEntry, body: AsyncIterable<Buffer>, replace: boolean, signal?: AbortSignal): Promise<void> {
+  const temp = path.join(path.dirname(target), `.${path.basename(target).slice(0, 200)}.restore-${randomBytes(4).toString('hex')}`);
+  try {
+    await pipeline(Readable.from(body), createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal });
+    await fs.chmod(temp, entry.mode & 0o777);
+    await fs.utimes(temp, entry.mtime, entry.mtime);
+    if (replace) await fs.rename(temp, target);
+    else {
+      await fs.link(temp, target);
+      await fs.unlink(temp);
+    }
+  } catch (error) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The read side of a local backup folder (see backup-store.ts).
+ */
+import fs from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { BackupError, UsageError, describeErrno, errnoCode } from '../errors.js';
+import type { BackupStore, RangeReader, StoredFile } from './backup-store.js';
+
+function failure(what: string, error: unknown): BackupError {
+  return new BackupError(`${what}: ${describeErrno(error)}.`, { code: 'STORE_FAILED', cause: error });
+}
+
+export class LocalStore implements BackupStore {
+  readonly kind = 'local' as const;
+  readonly label: string;
+
+  constructor(readonly dir: string) {
+    this.label = dir;
+  }
+
+  locationOf(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  async stat(name: string): Promise<StoredFile | undefined> {
+    const file = this.locationOf(name);
+    try {
+      const stat = await fs.stat(file);
+      if (stat.isDirectory()) throw new UsageError(`${file} is a folder, not an archive.`, { code: 'NOT_AN_ARCHIVE' });
+      return { name, size: stat.size, modified: stat.mtime };
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      if (error instanceof BackupError) throw error;
+      throw failure(`Cannot read ${file}`, error);
+    }
+  }
+
+  async list(): Promise<StoredFile[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === 'ENOENT') throw new UsageError(`The backup folder ${this.dir} does not exist.`, { code: 'DESTINATION_NOT_FOUND', cause: error });
+      if (code === 'ENOTDIR') throw new UsageError(`${this.dir} is a file, not a backup folder.`, { code: 'DESTINATION_NOT_DIR', cause: error });
+      throw failure(`Cannot read the backup folder ${this.dir}`, error);
+    }
+    const files: StoredFile[] = [];
+    for (const name of names) {
+      const stat = await fs.lstat(path.join(this.dir, name)).catch(() => undefined);
+      if (stat?.isFile()) files.push({ name, size: stat.size, modified: stat.mtime });
+    }
+    return files;
+  }
+
+  async openRead(name: string, signal?: AbortSignal): Promise<Readable> {
+    const file = this.locationOf(name);
+    // Opened here, so a missing or unreadable file is an error now, not a stream error later.
+    const handle = await fs.open(file, 'r').catch((error: unknown) => {
+      throw failure(`Cannot read ${file}`, error);
+    });
+    return createReadStream('', { fd: handle.fd, highWaterMark: 1024 * 1024, signal, autoClose: true }).on('close', () => {
+      void handle.close().catch(() => undefined);
+    });
+  }
+
+  async openRanges(name: string): Promise<RangeReader> {
+    const file = this.locationOf(name);
+    const handle = await fs.open(file, 'r').catch((error: unknown) => {
+      throw failure(`Cannot read ${file}`, error);
+    });
+    const { size } = await handle.stat();
+    return {
+      size,
+      async read(start, length) {
+        const buffer = Buffer.alloc(length);
+        let done = 0;
+        while (done < length) {
+          const { bytesRead } = await handle.read(buffer, done, length - done, start + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return buffer.subarray(0, done);
+      },
+      close: () => handle.close().catch(() => undefined),
+    };
+  }
+
+  async readText(name: string, maxBytes: number): Promise<string | undefined> {
+    const file = this.locationOf(name);
+    try {
+      const stat = await fs.stat(file);
+      if (stat.size > maxBytes) throw new BackupError(`${file} is ${stat.size} bytes, more than a sidecar file can be (${maxBytes}).`, { code: 'SIDECAR_TOO_LARGE' });
+      return await fs.readFile(file, 'utf8');
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      if (error instanceof BackupError) throw error;
+      throw failure(`Cannot read ${file}`, error);
+    }
+  }
+
+  async writeText(name: string, content: string): Promise<void> {
+    const file = this.locationOf(name);
+    const temp = `${file}.tmp-${process.pid}`;
+    try {
+      await fs.writeFile(temp, content, { mode: 0o600 });
+      await fs.rename(temp, file);
+    } catch (error) {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      throw failure(`Cannot write ${file}`, error);
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    const file = this.locationOf(name);
+    try {
+      await fs.unlink(file);
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw failure(`Cannot delete ${file}`, error);
+    }
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * `backup restore` from local archives: round trips for every format
+ * (content, symlinks, modes, mtimes), existing files, --include, damaged
+ * archives, and hostile archives built here with Python's tarfile/zipfile
+ * (absolute paths, `..`, a symlink followed by a file written through it).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { describeTree, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
+import { parseJsonResult, runCli } from '../helpers/cli.js';
+
+const FORMATS = ['zip', 'tar.gz', 'tar.bz2'] as const;
+
+async function backup(dir: string, format: string): Promise<string> {
+  const run = await runCli(['run', '--source', 'data', '--dest', 'backups', '--format', format, '--json'], { cwd: dir });
+  const result = parseJsonResult(run);
+  expect(result.exitCode, run.stderr).toBe(0);
+  return path.join(dir, result.archive as string);
+}
+
+async function restore(dir: string, ...args: string[]): Promise<{ code: number | null; result: Record<string, any>; stderr: string }> {
+  const run = await runCli(['restore', ...args, '--json'], { cwd: dir });
+  return { code: run.code, result: parseJsonResult(run), stderr: run.stderr };
+}
+
+/** Relative path -> mtime in whole seconds, for files and folders. */
+async function mtimes(root: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  async function visit(dir: string, rel: string): Promise<void> {
+    for (const name of await fs.readdir(dir)) {
+      const abs = path.join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const stat = await fs.lstat(abs);
+      if (stat.isSymbolicLink()) continue;
+      out.set(r, Math.floor(stat.mtimeMs / 1000));
+      if (stat.isDirectory()) await visit(abs, r);
+    }
+  }
+  await visit(root, '');
+  return out;
+}
+
+describe.each(FORMATS)('restore %s', (format) => {
+  it('gives back the source byte for byte: symlinks, modes, mtimes, empty folders', async () => {
+    const dir = await tempDir();
+    const src = await makeRichTree(dir);
+    // Distinct, old times so a restore that forgot them shows.
+    await fs.utimes(path.join(src, 'readme.txt'), new Date('2020-02-03T04:05:06Z'), new Date('2020-02-03T04:05:06Z'));
+    await fs.chmod(path.join(src, 'empty-folder'), 0o750);
+    await fs.utimes(path.join(src, 'deep/a'), new Date('2019-01-01T00:00:00Z'), new Date('2019-01-01T00:00:00Z'));
+    const archive = await backup(dir, format);
+
+    const { code, result } = await restore(dir, archive, '--to', 'restored');
+    expect(code).toBe(0);
+    expect(result.checksum).toBe('match');
+    expect(await describeTree(path.join(dir, 'restored', 'data'))).toEqual(await describeTree(src));
+    expect(await mtimes(path.join(dir, 'restored', 'data'))).toEqual(await mtimes(src));
+    expect((await fs.stat(path.join(dir, 'restored/data/empty-folder'))).mode & 0o777).toBe(0o750);
+    // Nothing but the restored tree: no temporary files left behind.
+    expect(await listDir(path.join(dir, 'restored'))).toEqual(['data']);
+  });
+});
+
+describe('restore', () => {
+  it('keeps existing files without --overwrite (exit 1, listed), replaces them with it', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archive = await backup(dir, 'tar.gz');
+    await fs.mkdir(path.join(dir, 'out/data'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'out/data/readme.txt'), 'my newer edit\n');
+
+    let { code, result } = await restore(dir, archive, '--to', 'out');
+    expect(code).toBe(1);
+    expect(result.existing).toEqual(['data/readme.txt']);
+    expect(result.error.code).toBe('RESTORE_INCOMPLETE');
+    expect(await fs.readFile(path.join(dir, 'out/data/readme.txt'), 'utf8')).toBe('my newer edit\n');
+    // Everything else was restored.
+    expect(await fs.readFile(path.join(dir, 'out/data/bin/run.sh'), 'utf8')).toContain('echo run');
+
+    ({ code, result } = await restore(dir, archive, '--to', 'out', '--overwrite'));
+    expect(code).toBe(0);
+    expect(await fs.readFile(path.join(dir, 'out/data/readme.txt'), 'utf8')).toBe('hello backup\n');
+    expect(await describeTree(path.join(dir, 'out/data'))).toEqual(await describeTree(path.join(dir, 'data')));
+  });
+
+  it('--include restores only the matching paths', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archive = await backup(dir, 'zip');
+    const { code } = await restore(dir, archive, '--to', 'out', '--include', 'data/deep', '*.sh');
+    expect(code).toBe(0);
+    const tree = [...(await describeTree(path.join(dir, 'out'))).keys()];
+    expect(tree.filter((p) => p.endsWith('.txt') || p.endsWith('.sh'))).toEqual(['data/bin/run.sh', 'data/deep/a/b/c/d/e/f/g/h/leaf.txt']);
+  });
+
+  it('says the checksum does not match when the sidecar disagrees (exit 1)', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archive = await backup(dir, 'tar.gz');
+    const line = await fs.readFile(`${archive}.sha256`, 'utf8');
+    await fs.writeFile(`${archive}.sha256`, `${'0'.repeat(64)}${line.slice(64)}`);
+    const { code, result } = await restore(dir, archive, '--to', 'out');
+    expect(code).toBe(1);
+    expect(result.checksum).toBe('mismatch');
+    expect(result.error.code).toBe('CHECKSUM_MISMATCH');
+  });
+
+  it('stops at damage with exit 1 and leaves no half-written file', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archive = await backup(dir, 'tar.gz');
+    const { size } = await fs.stat(archive);
+    await fs.truncate(archive, Math.floor(size / 2));
+    const { code, result } = await restore(dir, archive, '--to', 'out');
+    expect(code).toBe(1);
+    expect(result.error.code).toBe('ARCHIVE_DAMAGED');
+    const leftovers = execFileSync('find', [path.join(dir, 'out'), '-name', '*.restore-*'], { encoding: 'utf8' });
+    expect(leftovers).toBe('');
+  });
+
+  it('a missing archive is exit 2; no archive and no terminal is exit 2 with how to name one', async () => {
+    const dir = await tempDir();
+    let run = await runCli(['restore', 'backups/x.zip', '--to', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('x.zip does not exist');
+    run = await runCli(['restore', '--to', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('Give an archive path or s3://bucket/key');
+  });
+});
+
+/** Builds a hostile archive with Python (a second, independent writer). */
+function python(script: string, cwd: string): void {
+  execFileSync('python3', ['-c', script], { cwd });
+}
+
+const HOSTILE: Array<{ name: string; file: string; script: (outside: string) => string }> = [
+  {
+    name: 'tar entry with ../',
+    file: 'evil.tar.gz',
+    script: (outside) => `
+import tarfile, io
+with tarfile.open('evil.tar.gz', 'w:gz') as t:
+    for name, data in [('data/ok.txt', b'ok'), ('data/../../${path.basename(outside)}/pwned', b'x')]:
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))`,
+  },
+  {
+    name: 'tar entry with an absolute path',
+    file: 'evil.tar.gz',
+    script: (outside) => `
+import tarfile, io
+with tarfile.open('evil.tar.gz', 'w:gz') as t:
+    i = tarfile.TarInfo('${outside}/pwned'); i.size = 1; t.addfile(i, io.BytesIO(b'x'))`,
+  },
+  {
+    name: 'tar symlink to outside, then a file through it',
+    file: 'evil.tar.gz',
+    script: (outside) => `
+import tarfile, io
+with tarfile.open('evil.tar.gz', 'w:gz') as t:
+    l = tarfile.TarInfo('data/escape'); l.type = tarfile.SYMTYPE; l.linkname = '${outside}'; t.addfile(l)
+    i = tarfile.TarInfo('data/escape/pwned'); i.size = 1; t.addfile(i, io.BytesIO(b'x'))`,
+  },
+  {
+    name: 'zip entry with ../ (zip slip)',
+    file: 'evil.zip',
+    script: (outside) => `
+import zipfile
+with zipfile.ZipFile('evil.zip', 'w') as z:
+    z.writestr('data/ok.txt', 'ok')
+    z.writestr('../${path.basename(outside)}/pwned', 'x')`,
+  },
+  {
+    name: 'zip entry with an absolute path',
+    file: 'evil.zip',
+    script: (outside) => `
+import zipfile
+with zipfile.ZipFile('evil.zip', 'w') as z:
+    info = zipfile.ZipInfo('${outside}/pwned')
+    z.writestr(info, 'x')`,
+  },
+  {
+    name: 'zip symlink to outside, then a file through it',
+    file: 'evil.zip',
+    script: (outside) => `
+import zipfile, stat
+with zipfile.ZipFile('evil.zip', 'w') as z:
+    link = zipfile.ZipInfo('data/escape'); link.create_system = 3; link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    z.writestr(link, '${outside}')
+    z.writestr('data/escape/pwned', 'x')`,
+  },
+];
+
+describe('restore refuses hostile archives', () => {
+  it.each(HOSTILE)('$name: exit 1, nothing written outside the target', async ({ file, script }) => {
+    const dir = await tempDir();
+    const outside = path.join(dir, 'outside');
+    await fs.mkdir(outside);
+    await fs.mkdir(path.join(dir, 'work/target'), { recursive: true });
+    python(script(outside), dir);
+    const { code, result } = await restore(path.join(dir, 'work'), path.join(dir, file), '--to', 'target');
+    expect(code).toBe(1);
+    expect(result.error.code).toBe('ARCHIVE_UNSAFE');
+    expect(result.error.message).toMatch(/^Refused: /);
+    expect(await listDir(outside)).toEqual([]);
+    // Nothing anywhere but the target (and the tool's own log) was created.
+    expect(await listDir(path.join(dir, 'work'))).toEqual(['logs', 'target']);
+  });
+});
