@@ -37,7 +37,8 @@ export async function withJobLock<T>(io: CliIO, logger: Logger, options: JobLock
     now: io.now,
     wait: options.wait,
     signal: io.signal,
-    logger,
+    // "Waiting for pid N" must reach the terminal or the cron mail, not only the log file.
+    logger: { ...logger, info: (message, meta) => logger.warn(message, meta) },
   });
   try {
     return await work();

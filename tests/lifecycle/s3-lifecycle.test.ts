@@ -425,20 +425,49 @@ describe('S3 details', () => {
     );
   });
 
-  it.each(FORMATS)('restore from S3 of a damaged %s: exit 1, ARCHIVE_DAMAGED, no temporary file left in the target', async (format) => {
+  it.each(FORMATS)('restore from S3 of a damaged %s: exit 1, the damage reported, no temporary file left in the target', async (format) => {
     const root = await tempDir();
     await makeRichTree(root);
     const bucket = await freshBucket();
     const { key } = await backupToS3(root, bucket, { format });
     const damaged = await getObject(bucket, key);
-    damaged[damaged.length >> 1] ^= 0x01;
+    const middle = damaged.length >> 1;
+    damaged[middle] = damaged[middle]! ^ 0x01; // inside binary.bin's data, in all three formats
     await putObject(bucket, key, damaged);
     const run = await cli(root, ['restore', `s3://${bucket}/${key}`, '--to', 'out', '--json']);
     expect(run.code, run.stderr + run.stdout).toBe(1);
-    expect(parseJsonResult(run)).toMatchObject({ ok: false, error: { code: 'ARCHIVE_DAMAGED' } });
-    // restore.ts: "a failed restore leaves no half file" (files are written to .NAME.restore-XXXX first).
+    const out = parseJsonResult(run);
+    expect(out.ok).toBe(false);
+    if (format === 'zip') {
+      // The entry whose CRC-32 fails is not written; the rest of the archive is restored.
+      expect(out.error.code).toBe('CHECKSUM_MISMATCH');
+      expect(out.notRestored).toEqual([{ path: 'data/binary.bin', reason: expect.stringMatching(/CRC-32 mismatch/) }]);
+      expect((await describeTree(path.join(root, 'out', 'data'))).has('binary.bin')).toBe(false);
+    } else {
+      // The decompressor's own check fails: the restore stops there.
+      expect(out.error.code).toBe('ARCHIVE_DAMAGED');
+    }
+    // restore.ts: "a failed restore leaves no half file" (a file is written as .NAME.restore-XXXXXXXX first).
     const left = [...(await describeTree(path.join(root, 'out'))).keys()];
-    expect(left.filter((p) => /\.restore-[0-9a-f]{8}$/.test(p))).toEqual([]);
+    expect(left.filter((p) => /\.restore-[0-9a-f]{8}$/.test(p)), 'temporary files left in the target').toEqual([]);
+  });
+
+  it('keys with spaces, "+" and non-ASCII (zip: ranged reads and an If-Match GET): list, verify, restore', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    const bucket = await freshBucket();
+    const { key, name } = await backupToS3(root, bucket, { format: 'zip', name: 'café nightly+1 ü', prefix: 'hôte 1/' });
+    expect(name).toBe('café nightly+1 ü.zip');
+    expect(await listKeys(bucket)).toEqual([key, `${key}.manifest.json`, `${key}.sha256`]);
+    expect((await listBackups(root, bucket, 'hôte 1/')).map((b) => [b.name, b.managed])).toEqual([[name, true]]);
+    const url = `s3://${bucket}/${key}`;
+    const verify = await cli(root, ['verify', url, '--json']);
+    expect(verify.code, verify.stderr + verify.stdout).toBe(0);
+    expect(await listKeys(bucket)).toContain(`${key}.verified.json`);
+    const restore = await cli(root, ['restore', url, '--to', 'r', '--json']);
+    expect(restore.code, restore.stderr + restore.stdout).toBe(0);
+    expect(parseJsonResult(restore)).toMatchObject({ checksum: 'match' });
+    expect(await describeTree(path.join(root, 'r', 'data'))).toEqual(await describeTree(src));
   });
 
   it('a prefix without a trailing slash: the archive URL that list implies verifies and restores', async () => {

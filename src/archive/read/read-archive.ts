@@ -102,6 +102,10 @@ export async function readArchive(options: ReadArchiveOptions): Promise<ReadArch
   const stats = emptyStats();
   const hash = options.onBytes ? new ReportingHash(options.onBytes) : new HashStream();
   let source: Readable | undefined;
+  // The entry handler may still be finishing (removing a half-written file) when the pipeline
+  // fails; it must be done before the error goes up and the process may exit.
+  let consumer: Promise<void> | undefined;
+  const track = (work: Promise<void>): Promise<void> => (consumer = work);
   try {
     if (format === 'zip') {
       const ranges = await store.openRanges(name, signal);
@@ -113,16 +117,17 @@ export async function readArchive(options: ReadArchiveOptions): Promise<ReadArch
       }
       source = await store.openRead(name, signal, ranges.version);
       const entries = central;
-      await pipeline(source, hash, async (data: AsyncIterable<Buffer>) => readZip(data, entries, options.onEntry, stats), { signal });
+      await pipeline(source, hash, async (data: AsyncIterable<Buffer>) => track(readZip(data, entries, options.onEntry, stats)), { signal });
     } else {
       source = await store.openRead(name, signal);
       const inflate = decompressor(format, options.envPath, options.threads);
-      const read = async (data: AsyncIterable<Buffer>): Promise<void> => readTar(data, options.onEntry, stats);
+      const read = async (data: AsyncIterable<Buffer>): Promise<void> => track(readTar(data, options.onEntry, stats));
       if (inflate) await pipeline(source, hash, inflate, read, { signal });
       else await pipeline(source, hash, read, { signal });
     }
   } catch (error) {
     source?.destroy();
+    await consumer?.catch(() => undefined);
     if (signal?.aborted || isAbortError(error)) throw signal?.reason ?? error;
     throw explain(error, location, hash.bytes);
   }
