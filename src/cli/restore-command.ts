@@ -73,7 +73,7 @@ async function choose(io: CliIO, ctx: CommandContext, flags: RestoreFlags): Prom
       flags.to ??
       (await input(
         {
-          message: 'Restore into which folder? (created if missing; existing files are kept unless you pass --overwrite)',
+          message: 'Restore into which folder? (created if missing; existing files are kept)',
           default: `restore-${base}`,
           validate: (value) => (value.trim() === '' ? 'Give a folder' : true),
         },
@@ -91,6 +91,7 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
     let store: BackupStore;
     let name: string;
     let to = flags.to;
+    let chosen = false;
     if (archive !== undefined) {
       ({ store, name } = await storeForArchive(io, ctx.loaded, archive, flags));
     } else {
@@ -100,6 +101,7 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
         });
       }
       ({ store, name, to } = await choose(io, ctx, flags));
+      chosen = true;
     }
     if (to === undefined) throw new UsageError('Where to? Add --to DIR (a folder; created if missing).', { code: 'USAGE' });
     const stat = await store.stat(name, io.signal);
@@ -143,7 +145,10 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
     return {
       exitCode: failed ? ExitCode.failed : ExitCode.ok,
       json: { ...outcome, error: message ? { code: outcome.checksum === 'mismatch' ? 'CHECKSUM_MISMATCH' : 'RESTORE_INCOMPLETE', message } : null },
-      human: renderRestore(outcome, ctx.logger.file) + (failed ? hint : ''),
+      human:
+        renderRestore(outcome, ctx.logger.file) +
+        (failed ? hint : '') +
+        (chosen ? `Without prompts: npx backup restore ${shellQuote(store.kind === 'local' ? path.relative(io.cwd, store.locationOf(name)) || name : store.locationOf(name))} --to ${shellQuote(to)}\n` : ''),
     };
   });
 }

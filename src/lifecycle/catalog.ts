@@ -93,7 +93,7 @@ export function parseManifest(text: string, archive: string): { manifest?: Store
   }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) return { problem: `its manifest is not one of ours (${parsed.error.issues[0]?.path.join('.') || 'top level'}: ${parsed.error.issues[0]?.message})` };
-  if (parsed.data.archive !== archive) return { problem: `its manifest describes ${parsed.data.archive} (renamed?)` };
+  if (parsed.data.archive !== archive && !archive.endsWith(parsed.data.archive)) return { problem: `its manifest describes ${parsed.data.archive} (renamed?)` };
   return { manifest: parsed.data };
 }
 

@@ -50,6 +50,15 @@ export function parseShaSidecar(text: string): { sha256: string; name: string } 
   return match ? { sha256: match[1]!.toLowerCase(), name: match[2]! } : undefined;
 }
 
+/**
+ * Does a sidecar's or manifest's archive name mean `name`? They hold the name
+ * without the S3 prefix, and an s3:// URL does not say where a prefix like
+ * `host1-` ends: `host1-data.tar.gz` is described as `data.tar.gz`.
+ */
+export function sameArchive(name: string, described: string): boolean {
+  return name === described || (described.length > 0 && name.endsWith(described));
+}
+
 function compare(checks: VerifyCheck[], name: string, actual: number | string, expected: number | string | undefined, what: string): void {
   if (expected === undefined) return;
   checks.push({
@@ -71,7 +80,7 @@ export async function verifyBackup(store: BackupStore, name: string, options: Ve
   const sidecar = shaText === undefined ? undefined : parseShaSidecar(shaText);
   if (shaText === undefined) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 is missing` });
   else if (!sidecar) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 is not a sha256sum line` });
-  else if (sidecar.name !== name) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 names ${sidecar.name}, not ${name}` });
+  else if (!sameArchive(name, sidecar.name)) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 names ${sidecar.name}, not ${name}` });
 
   const { manifest, problem } = await readManifest(store, name, options.signal);
   if (!manifest) checks.push({ name: 'manifest', ok: false, detail: `${name}.manifest.json: ${problem}` });
