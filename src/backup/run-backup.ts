@@ -75,6 +75,11 @@ export interface RunContext {
   onDryRunEntry?: (entry: Entry) => void;
   /** PATH used to find lbzip2/bzip2 (tests). */
   envPath?: string;
+  /**
+   * Called once the sources are checked and the local folder exists, before
+   * anything is written (not in a dry run): the job's lock is taken here.
+   */
+  beforeWrite?: () => Promise<void>;
 }
 
 function displayPath(cwd: string, absolute: string): string {
@@ -198,6 +203,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     local = new LocalDestination(job.destination);
     await local.prepare();
   }
+  if (!job.dryRun) await ctx.beforeWrite?.();
   const skipInodes = await inodesToLeaveOut(job);
 
   // One controller for the whole run: Ctrl-C (ctx.signal) or --strict on the first skip.

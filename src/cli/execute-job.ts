@@ -54,8 +54,12 @@ export async function executeJob(
   job: BackupJob,
   logger: AppLogger,
   output: OutputOptions,
-  /** Runs after the backup, before the result is printed (retention); may add to the result. */
-  afterRun?: (result: BackupResult) => Promise<void>,
+  hooks: {
+    /** Before anything is written (the job's lock). */
+    beforeWrite?: () => Promise<void>;
+    /** After the backup, before the result is printed (retention); may add to the result. */
+    afterRun?: (result: BackupResult) => Promise<void>;
+  } = {},
 ): Promise<{ exitCode: number; result?: BackupResult }> {
   const showProgress = !output.json && !job.dryRun && io.stderr.isTTY === true;
   const bar = showProgress ? createProgressBar(io.stderr) : undefined;
@@ -68,6 +72,7 @@ export async function executeJob(
       logger,
       signal: io.signal,
       envPath: io.env.PATH,
+      beforeWrite: hooks.beforeWrite,
       onProgress: bar ? (update) => bar.update(update) : undefined,
       onDryRunEntry:
         output.listEntries && !output.json
@@ -75,7 +80,7 @@ export async function executeJob(
           : undefined,
     });
     bar?.stop();
-    await afterRun?.(result);
+    await hooks.afterRun?.(result);
     io.stdout.write(output.json ? renderJson(result) : renderHuman(result, logger.file));
     return { exitCode: result.exitCode, result };
   } catch (error) {

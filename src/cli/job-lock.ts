@@ -1,11 +1,11 @@
 /**
- * Runs `work` holding the job's lock (lifecycle/lock.ts): a second run of
- * the same job is refused (exit 1) or waits with --wait; a stale lock left
- * by a killed run is taken over with a warning.
+ * The job's lock (lifecycle/lock.ts) for `backup run` and `backup prune`: a
+ * second run of the same job is refused (exit 1) or waits with --wait; a
+ * stale lock left by a killed run is taken over with a warning.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { acquireLock } from '../lifecycle/lock.js';
+import { acquireLock, type HeldLock } from '../lifecycle/lock.js';
 import { lockFileFor } from '../lifecycle/job-lock-file.js';
 import type { Logger } from '../log/logger-types.js';
 import type { CliIO } from './io.js';
@@ -21,25 +21,41 @@ export interface JobLockOptions {
   skip?: boolean;
 }
 
+/** The job's lock, taken when `acquire` is called and released by `release` (both idempotent). */
+export function jobLock(io: CliIO, logger: Logger, options: JobLockOptions): { acquire(): Promise<void>; release(): Promise<void> } {
+  let held: HeldLock | undefined;
+  return {
+    async acquire() {
+      if (options.skip || held) return;
+      const fallbackDir = path.dirname(options.logFile);
+      // Beside the backups when their folder exists (runs from other working folders meet there),
+      // else beside the log. The destination is never created just for the lock.
+      const isDir = async (dir: string | undefined): Promise<boolean> =>
+        dir !== undefined && (await fs.stat(dir).then((s) => s.isDirectory(), () => false));
+      const local = (await isDir(options.localDestination)) ? options.localDestination : undefined;
+      if (!local) await fs.mkdir(fallbackDir, { recursive: true }).catch(() => undefined);
+      held = await acquireLock({
+        file: lockFileFor(options.job, local, fallbackDir),
+        host: io.host,
+        command: options.command,
+        now: io.now,
+        wait: options.wait,
+        signal: io.signal,
+        // "Waiting for pid N" must reach the terminal or the cron mail, not only the log file.
+        logger: { ...logger, info: (message, meta) => logger.warn(message, meta) },
+      });
+    },
+    async release() {
+      await held?.release();
+      held = undefined;
+    },
+  };
+}
+
+/** Runs `work` holding the job's lock. */
 export async function withJobLock<T>(io: CliIO, logger: Logger, options: JobLockOptions, work: () => Promise<T>): Promise<T> {
-  if (options.skip) return work();
-  const fallbackDir = path.dirname(options.logFile);
-  // The destination folder is created here as the backup would create it. If it cannot be (a file
-  // in the way, no permission), the lock goes beside the log and the backup reports the problem.
-  const usable = async (dir: string | undefined): Promise<boolean> =>
-    dir !== undefined && (await fs.mkdir(dir, { recursive: true }).then(() => fs.stat(dir)).then((s) => s.isDirectory(), () => false));
-  const local = (await usable(options.localDestination)) ? options.localDestination : undefined;
-  await fs.mkdir(fallbackDir, { recursive: true }).catch(() => undefined);
-  const lock = await acquireLock({
-    file: lockFileFor(options.job, local, fallbackDir),
-    host: io.host,
-    command: options.command,
-    now: io.now,
-    wait: options.wait,
-    signal: io.signal,
-    // "Waiting for pid N" must reach the terminal or the cron mail, not only the log file.
-    logger: { ...logger, info: (message, meta) => logger.warn(message, meta) },
-  });
+  const lock = jobLock(io, logger, options);
+  await lock.acquire();
   try {
     return await work();
   } finally {

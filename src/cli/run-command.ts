@@ -19,7 +19,7 @@ import type { BackupStore } from '../storage/backup-store.js';
 import { LocalStore } from '../storage/local-store.js';
 import { describePolicy, isEmptyPolicy, type RetentionPolicy } from '../lifecycle/retention.js';
 import { pruneStores, type JobIdentity } from '../lifecycle/prune.js';
-import { parseWait, withJobLock } from './job-lock.js';
+import { jobLock, parseWait } from './job-lock.js';
 import { s3Store } from './stores.js';
 
 export interface RunFlags {
@@ -169,35 +169,43 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
     const retention = settings?.retention && !isEmptyPolicy(settings.retention) ? settings.retention : undefined;
     const job = { sources: effective.sources, nameTemplate };
     const lockOptions = { job, localDestination, logFile: effective.logFile, wait, command: commandLine(flags), skip: flags.dryRun === true };
-    const { exitCode } = await withJobLock(io, logger, lockOptions, () => executeJob(
-      io,
-      {
-        sources: effective.sources,
-        destination: effective.s3 && !effective.s3.keepLocal ? undefined : effective.destination,
-        s3: effective.s3,
-        format: effective.format,
-        name: effective.name,
-        exclude: effective.exclude,
-        strict: effective.strict,
-        dryRun: flags.dryRun === true,
-        logFile: effective.logFile,
-        threads: effective.threads,
-      },
-      logger,
-      output,
-      async (result) => {
-        if (!retention || flags.dryRun) return;
-        if (result.exitCode !== ExitCode.ok) {
-          const why = result.exitCode === ExitCode.partial ? 'some files were skipped' : 'the backup did not reach every destination';
-          const message = `retention not applied: ${why}; older backups are kept until a backup succeeds completely`;
-          logger.warn(message);
-          result.warnings.push(message);
-          return;
-        }
-        result.retention = await applyRetentionAfterRun(io, logger, effective, { ...job, host: io.host }, retention, localDestination !== undefined);
-      },
-    ));
-    return exitCode;
+    const lock = jobLock(io, logger, lockOptions);
+    try {
+      const { exitCode } = await executeJob(
+        io,
+        {
+          sources: effective.sources,
+          destination: localDestination,
+          s3: effective.s3,
+          format: effective.format,
+          name: effective.name,
+          exclude: effective.exclude,
+          strict: effective.strict,
+          dryRun: flags.dryRun === true,
+          logFile: effective.logFile,
+          threads: effective.threads,
+        },
+        logger,
+        output,
+        {
+          beforeWrite: () => lock.acquire(),
+          afterRun: async (result) => {
+            if (!retention || flags.dryRun) return;
+            if (result.exitCode !== ExitCode.ok) {
+              const why = result.exitCode === ExitCode.partial ? 'some files were skipped' : 'the backup did not reach every destination';
+              const message = `retention not applied: ${why}; older backups are kept until a backup succeeds completely`;
+              logger.warn(message);
+              result.warnings.push(message);
+              return;
+            }
+            result.retention = await applyRetentionAfterRun(io, logger, effective, { ...job, host: io.host }, retention, localDestination !== undefined);
+          },
+        },
+      );
+      return exitCode;
+    } finally {
+      await lock.release();
+    }
   } catch (error) {
     return reportFailure(io, error, logger, output);
   } finally {

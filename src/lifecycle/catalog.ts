@@ -84,7 +84,12 @@ export function groupFiles(files: readonly StoredFile[]): {
 }
 
 /** Parses a manifest's text; undefined with the reason when it is not a usable manifest for `archive`. */
-export function parseManifest(text: string, archive: string): { manifest?: StoredManifest; problem?: string } {
+/**
+ * `loose`: accept a manifest naming the archive without a prefix that is not
+ * a folder (verifying s3://b/host1-data.tar.gz, described as data.tar.gz).
+ * Never for list and prune, where a renamed copy must stay unmanaged.
+ */
+export function parseManifest(text: string, archive: string, loose = false): { manifest?: StoredManifest; problem?: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -93,7 +98,7 @@ export function parseManifest(text: string, archive: string): { manifest?: Store
   }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) return { problem: `its manifest is not one of ours (${parsed.error.issues[0]?.path.join('.') || 'top level'}: ${parsed.error.issues[0]?.message})` };
-  if (parsed.data.archive !== archive && !archive.endsWith(parsed.data.archive)) return { problem: `its manifest describes ${parsed.data.archive} (renamed?)` };
+  if (parsed.data.archive !== archive && !(loose && archive.endsWith(parsed.data.archive))) return { problem: `its manifest describes ${parsed.data.archive} (renamed?)` };
   return { manifest: parsed.data };
 }
 
@@ -108,10 +113,15 @@ export function parseVerified(text: string | undefined): VerifiedRecord | undefi
 }
 
 /** Reads the manifest of one archive (undefined + reason when there is none). */
-export async function readManifest(store: BackupStore, archive: string, signal?: AbortSignal): Promise<{ manifest?: StoredManifest; problem?: string }> {
+export async function readManifest(
+  store: BackupStore,
+  archive: string,
+  signal?: AbortSignal,
+  loose = false,
+): Promise<{ manifest?: StoredManifest; problem?: string }> {
   const text = await store.readText(`${archive}.manifest.json`, MAX_SIDECAR_BYTES, signal);
   if (text === undefined) return { problem: 'no manifest beside it' };
-  return parseManifest(text, archive);
+  return parseManifest(text, archive, loose);
 }
 
 /** Every backup in `store`, newest first, with manifests read (a few at a time). */

@@ -199,8 +199,10 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
           outcome.notRestored.push({ path: rel, reason: `${entry.typeName ?? 'special file'}: not restored (FIFOs and devices are never restored)` });
       }
     } catch (error) {
-      if (error instanceof BackupError || options.signal?.aborted || isAbortError(error)) throw error;
       const code = errnoCode(error);
+      // Only a file system problem with this one entry is reported and passed over; damage in the
+      // archive, an unsafe entry or Ctrl-C ends the restore.
+      if (code === undefined || error instanceof BackupError || options.signal?.aborted || isAbortError(error)) throw error;
       if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'EIO') {
         throw new BackupError(`Cannot restore ${rel} into ${root}: ${describeErrno(error)}.`, { code: 'RESTORE_FAILED', cause: error });
       }

@@ -82,7 +82,7 @@ export async function verifyBackup(store: BackupStore, name: string, options: Ve
   else if (!sidecar) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 is not a sha256sum line` });
   else if (!sameArchive(name, sidecar.name)) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 names ${sidecar.name}, not ${name}` });
 
-  const { manifest, problem } = await readManifest(store, name, options.signal);
+  const { manifest, problem } = await readManifest(store, name, options.signal, true);
   if (!manifest) checks.push({ name: 'manifest', ok: false, detail: `${name}.manifest.json: ${problem}` });
 
   let read;

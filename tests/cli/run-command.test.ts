@@ -134,11 +134,11 @@ describe('never overwrites', () => {
     expect(await fs.readFile(path.join(root, 'out/n.tar.gz'), 'utf8')).toBe('precious');
   });
 
-  it('four runs at the same moment with the same name all get their own complete archive', async () => {
+  it('four jobs at the same moment with the same name all get their own complete archive', async () => {
     const root = await tempDir();
-    await makeRichTree(root);
+    for (const i of [0, 1, 2, 3]) await makeRichTree(root, `data${i}`);
     const runs = await Promise.all(
-      [0, 1, 2, 3].map(() => runCli(['run', '-s', 'data', '-d', 'out', '-n', 'same', '--json'], { cwd: root })),
+      [0, 1, 2, 3].map((i) => runCli(['run', '-s', `data${i}`, '-d', 'out', '-n', 'same', '--json'], { cwd: root })),
     );
     const archives = runs.map((r) => {
       expect(r.code, r.stderr).toBe(0);
@@ -147,7 +147,20 @@ describe('never overwrites', () => {
     expect(new Set(archives).size).toBe(4);
     for (const archive of archives) execFileSync('tar', ['-tzf', path.join(root, archive)]);
     execFileSync('sh', ['-c', 'sha256sum -c *.sha256'], { cwd: path.join(root, 'out') });
-    expect((await listDir(path.join(root, 'out'))).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    expect((await listDir(path.join(root, 'out'))).filter((f) => f.endsWith('.partial') || f.includes('.lock'))).toEqual([]);
+  });
+
+  it('four runs of the same job at the same moment: each either completes or is refused by the lock, never both at once', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const runs = await Promise.all([0, 1, 2, 3].map(() => runCli(['run', '-s', 'data', '-d', 'out', '-n', 'same', '--json'], { cwd: root })));
+    const results = runs.map(parseJsonResult);
+    for (const result of results) expect(result.exitCode === 0 || result.error?.code === 'LOCKED', JSON.stringify(result)).toBe(true);
+    const done = results.filter((r) => r.exitCode === 0).map((r) => r.archive as string);
+    expect(done.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(done).size).toBe(done.length);
+    for (const archive of done) execFileSync('tar', ['-tzf', path.join(root, archive)]);
+    expect((await listDir(path.join(root, 'out'))).filter((f) => f.endsWith('.partial') || f.includes('.lock'))).toEqual([]);
   });
 });
 

@@ -87,8 +87,17 @@ function explain(error: unknown, location: string, hashed: number): unknown {
   }
   const code = errnoCode(error);
   if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || code === 'Z_STREAM_ERROR') {
-    const what = code === 'Z_BUF_ERROR' ? 'ends early (truncated)' : 'is damaged';
-    return new ArchiveDamagedError(`${location}: the gzip data ${what} near byte ${hashed} (${(error as Error).message}).`, { cause: error });
+    const message = (error as Error).message;
+    // The gzip trailer's CRC-32 and length are checked at the end: the damage is somewhere before.
+    const what =
+      code === 'Z_BUF_ERROR'
+        ? `ends early, around byte ${hashed} (the archive is truncated)`
+        : /incorrect data check/.test(message)
+          ? 'does not match its CRC-32 (the archive is damaged somewhere; found at its end)'
+          : /incorrect length check/.test(message)
+            ? 'does not match its recorded length (the archive is damaged somewhere; found at its end)'
+            : `is damaged around byte ${hashed} (${message})`;
+    return new ArchiveDamagedError(`${location}: the gzip data ${what}.`, { cause: error });
   }
   if (error instanceof BackupError && error.code === 'COMPRESSOR_FAILED') {
     return new ArchiveDamagedError(`${location}: the bzip2 data is damaged or truncated (${error.message}).`, { cause: error });
