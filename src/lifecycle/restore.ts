@@ -26,7 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import ignore from 'ignore';
 import { BackupError, UsageError, describeErrno, errnoCode, isAbortError } from '../errors.js';
 import type { BackupStore } from '../storage/backup-store.js';
-import { readArchive, formatOfName } from '../archive/read/read-archive.js';
+import { ArchiveDamagedError, readArchive, formatOfName } from '../archive/read/read-archive.js';
 import type { ArchiveEntry } from '../archive/read/archive-entry.js';
 import type { Logger } from '../log/logger-types.js';
 import { checkEntryPath } from './safe-path.js';
@@ -210,16 +210,28 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
     }
   };
 
-  const read = await readArchive({
-    store,
-    name,
-    format,
-    onEntry: restoreEntry,
-    signal: options.signal,
-    envPath: options.envPath,
-    threads: options.threads,
-    onBytes: options.onBytes,
-  });
+  let read;
+  try {
+    read = await readArchive({
+      store,
+      name,
+      format,
+      onEntry: restoreEntry,
+      signal: options.signal,
+      envPath: options.envPath,
+      threads: options.threads,
+      onBytes: options.onBytes,
+    });
+  } catch (error) {
+    if (!(error instanceof ArchiveDamagedError) || outcome.files === 0) throw error;
+    // zip checks each entry's CRC before the file is put in place; gzip checks its CRC only at the
+    // end of the stream and bzip2 per block of up to 900 kB, so files written before may be bad.
+    const already =
+      format === 'zip'
+        ? `The ${outcome.files} file(s) restored before it passed their CRC-32 check.`
+        : `The ${outcome.files} file(s) already restored into ${root} were read before the damage was detected and may contain damaged data.`;
+    throw new ArchiveDamagedError(`${error.message} The restore stopped there. ${already}`, { cause: error });
+  }
   // Deepest first: a folder's own time changes when something is created in it.
   for (const dir of dirTimes.sort((a, b) => b.rel.length - a.rel.length)) {
     const abs = path.join(root, dir.rel);
