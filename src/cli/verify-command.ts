@@ -21,7 +21,10 @@ function renderOutcome(outcome: VerifyOutcome): string {
   if (outcome.ok) {
     return `OK      ${outcome.location}\n        ${outcome.entries} entries, ${outcome.files} files, ${formatBytes(outcome.fileBytes)} unpacked; sha256 ${outcome.sha256} matches its .sha256 and manifest\n`;
   }
-  return `FAILED  ${outcome.location}\n${outcome.problems.map((p) => `        - ${p}\n`).join('')}`;
+  const readOk = outcome.checks.some((c) => c.name === 'read' && c.ok);
+  return `FAILED  ${outcome.location}\n${outcome.problems.map((p) => `        - ${p}\n`).join('')}${
+    readOk ? `        (the archive itself reads to the end without error: ${outcome.entries} entries, sha256 ${outcome.sha256})\n` : ''
+  }`;
 }
 
 async function verifyOne(io: CliIO, ctx: CommandContext, store: BackupStore, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
