@@ -146,7 +146,21 @@ describe.each(['zip', 'tar.gz'] as const)('a 4.5 GiB sparse file as %s', (format
       figures.restoredHash = secs(Date.now() - started);
     }
     await fs.rm(restored, { recursive: true, force: true });
+
+    // Our own reader: verify (zip64 central directory, every byte inflated and checked) and restore.
+    const verify = await runCliMeasured(['verify', archive, '--json'], { cwd: dir });
+    Object.assign(figures, { verifyWall: secs(verify.wallMs), verifyPeakRss: mib(verify.peakRssBytes) });
+    expect.soft(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect.soft(parseJsonResult(verify).results[0]).toMatchObject({ ok: true, entries: 2, files: 1, fileBytes: SIZE, sha256: result.sha256 });
+    const ours = await runCliMeasured(['restore', archive, '--to', 'ours', '--json'], { cwd: dir });
+    Object.assign(figures, { restoreWall: secs(ours.wallMs), restorePeakRss: mib(ours.peakRssBytes) });
+    expect.soft(ours.code, ours.stdout + ours.stderr).toBe(0);
+    expect.soft(parseJsonResult(ours)).toMatchObject({ checksum: 'match', files: 1, bytes: SIZE });
+    expect.soft(await sha256File(path.join(dir, 'ours', MEMBER)), 'restored by us: SHA-256').toBe(sourceSha);
+    await fs.rm(path.join(dir, 'ours'), { recursive: true, force: true });
     record(`sparse ${format}`, figures);
+    expect(verify.peakRssBytes, `verify peak RSS ${mib(verify.peakRssBytes)}`).toBeLessThan(RSS_LIMIT_BYTES);
+    expect(ours.peakRssBytes, `restore peak RSS ${mib(ours.peakRssBytes)}`).toBeLessThan(RSS_LIMIT_BYTES);
 
     // Memory does not grow with the input.
     expect(cli.peakRssBytes, `peak RSS ${mib(cli.peakRssBytes)} (${cli.rssMethod})`).toBeLessThan(RSS_LIMIT_BYTES);
