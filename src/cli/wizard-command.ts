@@ -18,6 +18,8 @@ import { executeJob, openLogger, reportFailure } from './execute-job.js';
 import { askBackupQuestions, type Prompter, type S3Answers, type WizardAnswers } from './wizard.js';
 import type { S3Target } from '../storage/s3.js';
 import { shellQuote } from './render-result.js';
+import { jobLock } from './job-lock.js';
+import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
 
 function isPromptExit(error: unknown): boolean {
   return error instanceof Error && (error.name === 'ExitPromptError' || error.name === 'AbortPromptError');
@@ -131,11 +133,19 @@ export async function wizardCommand(
 
     let exitCode: number = ExitCode.ok;
     if (await prompts.confirm({ message: 'Start the backup now?', default: true })) {
+      const destination = answers.s3 && !answers.s3.keepLocal ? undefined : answers.destination;
+      // The same lock as `backup run`: a wizard run and the nightly cron job of the same sources never overlap.
+      const lock = jobLock(io, logger, {
+        job: { sources: answers.sources, nameTemplate: answers.name.trim() || DEFAULT_NAME_TEMPLATE },
+        localDestination: destination,
+        logFile: logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE),
+        command: 'backup (wizard)',
+      });
       const run = await executeJob(
         io,
         {
           sources: answers.sources,
-          destination: answers.s3 && !answers.s3.keepLocal ? undefined : answers.destination,
+          destination,
           s3: answers.s3 && s3Target(answers.s3),
           format: answers.format,
           name: answers.name,
@@ -146,7 +156,8 @@ export async function wizardCommand(
         },
         logger,
         output,
-      );
+        { beforeWrite: () => lock.acquire() },
+      ).finally(() => lock.release());
       exitCode = run.exitCode;
       if (exitCode === ExitCode.cancelled) return exitCode;
     }
