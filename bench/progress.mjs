@@ -122,7 +122,7 @@ async function main() {
           });
           // The bar redraws in place: count the frames that reached the terminal.
           const frames = mode.json ? 0 : (m.stdout.match(/ETA/g) ?? []).length;
-          const archive = fs.readdirSync(dest).find((f) => f.startsWith('bench.') && !f.endsWith('.sha256') && !f.endsWith('.json'));
+          const archive = (fs.existsSync(dest) ? fs.readdirSync(dest) : []).find((f) => f.startsWith('bench.') && !f.endsWith('.sha256') && !f.endsWith('.json'));
           const ok = m.code === 0 && archive !== undefined;
           if (!ok) log(`  FAILED ${data.id} ${format} ${mode.label} run ${rep}: exit ${m.code} ${m.stderr.slice(-500)} ${m.stdout.slice(-500)}`);
           samples.get(mode.id).push({ rep, ok, wall: m.wall, user: m.user, sys: m.sys, rssKB: m.rssKB, other: m.other, attempts: m.attempts, frames });
