@@ -13,7 +13,7 @@
  *   goes on; only a failure of the walk as a whole throws.
  */
 import fs from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { describeErrno } from '../errors.js';
@@ -184,4 +184,69 @@ async function* walkDirectory(
     // Pushed in reverse so they are popped (and stored) in sorted order.
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
   }
+}
+
+/** Entries stat-ed between two yields to the event loop in countSources(). */
+const COUNT_SLICE = 256;
+
+/**
+ * Files and bytes a walk with these options would store, for the progress
+ * bar's total only (it runs alongside the backup). Same rules as walk()
+ * (source symlink followed, none below, excludes, skipInodes, regular files
+ * only) at a fraction of its cost: synchronous lstat in short slices between
+ * which the event loop runs (~0.3 ms each), no entries, no name sorting, no
+ * readlink. A promise per lstat, as walk() needs for its ordered batches,
+ * made the count cost ~7% of a small-file backup's CPU. Unreadable parts are
+ * left out silently: the backup itself reports them.
+ */
+export async function countSources(options: Omit<WalkOptions, 'onSkip'>): Promise<{ files: number; bytes: number }> {
+  const excluder = makeExcluder(options.exclude);
+  const skipInodes = options.skipInodes ?? new Set<string>();
+  const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  let files = 0;
+  let bytes = 0;
+  let done = 0;
+  for (const source of options.sources) {
+    const stat = statSync(source, { throwIfNoEntry: false });
+    if (!stat) continue;
+    if (stat.isFile()) {
+      files += 1;
+      bytes += stat.size;
+      continue;
+    }
+    if (!stat.isDirectory()) continue;
+    const stack: Array<{ abs: string; rel: string }> = [{ abs: source, rel: '' }];
+    while (stack.length > 0) {
+      options.signal?.throwIfAborted();
+      const dir = stack.pop()!;
+      let names: string[];
+      try {
+        names = readdirSync(dir.abs);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (++done % COUNT_SLICE === 0) {
+          await pause();
+          options.signal?.throwIfAborted();
+        }
+        const abs = path.join(dir.abs, name);
+        let entry: Stats | undefined;
+        try {
+          entry = lstatSync(abs, { throwIfNoEntry: false });
+        } catch {
+          continue;
+        }
+        if (!entry || skipInodes.has(inodeKey(entry))) continue;
+        const rel = dir.rel === '' ? name : `${dir.rel}/${toPosix(name)}`;
+        if (excluder?.ignores(entry.isDirectory() ? `${rel}/` : rel)) continue;
+        if (entry.isDirectory()) stack.push({ abs, rel });
+        else if (entry.isFile()) {
+          files += 1;
+          bytes += entry.size;
+        }
+      }
+    }
+  }
+  return { files, bytes };
 }

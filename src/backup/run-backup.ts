@@ -20,7 +20,7 @@ import {
 } from '../errors.js';
 import { resolveFormat, type Format } from '../archive/formats.js';
 import { candidateFileName, renderName, DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
-import { inodeKey, walk, type Entry, type Skip } from '../archive/walk.js';
+import { countSources, inodeKey, walk, type Entry, type Skip } from '../archive/walk.js';
 import { createArchiveStages } from '../archive/create-archive.js';
 import { findBzip2, type Bzip2Program } from '../archive/compressors.js';
 import { HashStream } from '../archive/hash-stream.js';
@@ -146,23 +146,6 @@ function chooseFormat(
   return { format: 'tar.bz2', requested: resolved.requested, bzip2 };
 }
 
-async function scanTotals(
-  sources: string[],
-  exclude: string[],
-  skipInodes: Set<string>,
-  signal: AbortSignal | undefined,
-): Promise<{ files: number; bytes: number }> {
-  let files = 0;
-  let bytes = 0;
-  for await (const entry of walk({ sources, exclude, skipInodes, onSkip: () => undefined, signal })) {
-    if (entry.kind === 'file') {
-      files += 1;
-      bytes += entry.stat.size;
-    }
-  }
-  return { files, bytes };
-}
-
 export async function runBackup(job: BackupJob, ctx: RunContext): Promise<BackupResult> {
   const { logger } = ctx;
   const started = performance.now();
@@ -234,9 +217,9 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   // not known up front); the progress bar only needs them eventually, so for it the count runs
   // alongside the backup instead of delaying it.
   let totals: { files: number; bytes: number } | undefined;
-  if (job.s3) totals = await scanTotals(job.sources, job.exclude, skipInodes, signal);
+  if (job.s3) totals = await countSources({ sources: job.sources, exclude: job.exclude, skipInodes, signal });
   else if (ctx.onProgress) {
-    scanTotals(job.sources, job.exclude, skipInodes, signal).then(
+    countSources({ sources: job.sources, exclude: job.exclude, skipInodes, signal }).then(
       (counted) => {
         totals = counted;
       },

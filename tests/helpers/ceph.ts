@@ -40,6 +40,8 @@ export interface S3TestServer {
   region: string;
   /** Stops the server and removes its files; safe to call twice. */
   stop(): Promise<void>;
+  /** The instance's ceph.conf, for `radosgw-admin -c` (a started Ceph only). */
+  conf?: string;
 }
 
 export interface StartCephOptions {
@@ -47,6 +49,8 @@ export interface StartCephOptions {
   baseDir?: string;
   /** Progress messages (default: silent). */
   log?: (s: string) => void;
+  /** Size of the in-memory OSD (default 3 GiB; a benchmark uploading 1 GiB objects wants more). */
+  memstoreBytes?: number;
 }
 
 export const CEPH_ACCESS_KEY = 'test';
@@ -93,7 +97,7 @@ export async function startCeph(opts: StartCephOptions = {}): Promise<S3TestServ
   try {
     const [monPort, rgwPort] = (await freePorts(2)) as [number, number];
     const fsid = randomUUID();
-    const conf = cephConf(dir, fsid, monPort, rgwPort);
+    const conf = cephConf(dir, fsid, monPort, rgwPort, opts.memstoreBytes ?? 3 * 1024 ** 3);
     for (const sub of ['mon', 'osd', 'rgw', 'run', 'log', 'crash']) await mkdir(path.join(dir, sub));
     await writeFile(instance.conf, conf);
     const c = ['-c', instance.conf];
@@ -154,6 +158,7 @@ export async function startCeph(opts: StartCephOptions = {}): Promise<S3TestServ
       secretAccessKey: CEPH_SECRET_KEY,
       region: CEPH_REGION,
       stop: () => instance.stop(),
+      conf: instance.conf,
     };
   } catch (err) {
     await instance.stop().catch(() => {});
@@ -325,7 +330,7 @@ class Instance {
 }
 
 /** The whole configuration; `$name` is expanded by Ceph per daemon. */
-function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number): string {
+function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number, memstoreBytes: number): string {
   return `[global]
 fsid = ${fsid}
 mon host = v2:127.0.0.1:${monPort}
@@ -363,7 +368,7 @@ paxos min wait = 0.01
 [osd]
 osd data = ${dir}/osd
 osd objectstore = memstore
-memstore device bytes = ${3 * 1024 ** 3}
+memstore device bytes = ${memstoreBytes}
 
 [client]
 # Without this radosgw (auth off) retries forever:
