@@ -1,7 +1,7 @@
 /**
  * A streaming zip writer that uses every core.
  *
- * - Small files (read ahead by `prefetch`) are deflated several at a time
+ * - Small files (read by the source reader's worker, source-reader.ts) are deflated several at a time
  *   on the thread pool and written in walk order with their sizes and CRC in
  *   the local header; a file that does not shrink is stored instead.
  * - Large files are streamed: local header, then the deflate stream of
@@ -18,10 +18,10 @@
  * and held ~370 MB on a tree of 29k files (PERFORMANCE-NOTES.md).
  */
 import { Readable } from 'node:stream';
-import type { Entry, Skip } from './walk.js';
-import { openSourceFile } from './open-source-file.js';
-import { READ_CHUNK, readFileExactly } from './read-file.js';
-import { prefetch, type Prepared } from './prefetch.js';
+import type { Skip } from './walk.js';
+import { sourceBatches } from './source-batches.js';
+import type { ZipItem } from './source-reader.js';
+import { reportBatch, type SourceOptions } from './tar-writer.js';
 import { BlockDeflater, crc32 } from './block-deflate.js';
 import { DeflatePool } from './deflate-pool.js';
 import { ChunkBatcher } from './chunk-batcher.js';
@@ -53,22 +53,40 @@ export interface ZipWriterOptions {
   signal?: AbortSignal;
 }
 
-type Ready =
-  | { prepared: Prepared; small?: undefined }
-  | { prepared: Prepared; small: { method: number; crc: number; payload: Buffer } };
-
-async function compressSmall(prepared: Prepared & { data: Buffer }, pool: DeflatePool): Promise<Ready> {
-  const data = prepared.data;
-  const crc = crc32(data, 0);
-  if (data.length === 0) return { prepared, small: { method: METHOD_STORED, crc, payload: data } };
-  const deflated = await pool.deflate(data);
-  return deflated.length < data.length
-    ? { prepared, small: { method: METHOD_DEFLATED, crc, payload: deflated } }
-    : { prepared, small: { method: METHOD_STORED, crc, payload: data } };
+/** One entry's part, in archive order, with its bytes (a view into the batch). */
+interface Piece {
+  item: ZipItem;
+  data?: Buffer;
 }
 
-/** Deflates read-ahead small files several at a time, handing them on in order. */
-async function* compressAhead(items: AsyncIterable<Prepared>, jobs: number): AsyncGenerator<Ready> {
+type Ready = { piece: Piece; small?: { method: number; crc: number; payload: Buffer } };
+
+async function compressSmall(piece: Piece & { data: Buffer }, pool: DeflatePool): Promise<Ready> {
+  const data = piece.data;
+  const crc = crc32(data, 0);
+  if (data.length === 0) return { piece, small: { method: METHOD_STORED, crc, payload: data } };
+  const deflated = await pool.deflate(data);
+  return deflated.length < data.length
+    ? { piece, small: { method: METHOD_DEFLATED, crc, payload: deflated } }
+    : { piece, small: { method: METHOD_STORED, crc, payload: data } };
+}
+
+/** The pieces of the source reader's batches, reporting what each batch says besides its bytes. */
+async function* pieces(source: SourceOptions, options: ZipWriterOptions): AsyncGenerator<Piece> {
+  const batches = sourceBatches(
+    { mode: 'zip', sources: source.sources, exclude: source.exclude, skipInodes: [...source.skipInodes] },
+    options.signal,
+  );
+  for await (const batch of batches) {
+    reportBatch(batch, options);
+    for (const item of batch.items) {
+      yield item.k === 'file' || item.k === 'chunk' ? { item, data: Buffer.from(batch.data, item.at, item.size) } : { item };
+    }
+  }
+}
+
+/** Deflates small files several at a time, handing them on in order. */
+async function* compressAhead(items: AsyncIterable<Piece>, jobs: number): AsyncGenerator<Ready> {
   const pool = new DeflatePool(jobs);
   const iterator = items[Symbol.asyncIterator]();
   const queue: Array<Promise<Ready>> = [];
@@ -81,13 +99,13 @@ async function* compressAhead(items: AsyncIterable<Prepared>, jobs: number): Asy
           exhausted = true;
           break;
         }
-        const prepared = next.value;
-        if (prepared.data) {
-          const ready = compressSmall(prepared as Prepared & { data: Buffer }, pool);
+        const piece = next.value;
+        if (piece.item.k === 'file') {
+          const ready = compressSmall(piece as Piece & { data: Buffer }, pool);
           ready.catch(() => undefined);
           queue.push(ready);
         } else {
-          queue.push(Promise.resolve({ prepared }));
+          queue.push(Promise.resolve({ piece }));
         }
       }
       const head = queue.shift();
@@ -135,79 +153,80 @@ function withType(mode: number, type: number): number {
   return (mode & ~S_IFMT & 0xffff) | type;
 }
 
-async function* zipChunks(entries: AsyncIterable<Entry>, options: ZipWriterOptions): AsyncGenerator<Buffer> {
-  const read = { onSkip: options.onSkip, onWarning: options.onWarning, onBytes: (n: number) => options.progress.bytes(n) };
+async function* zipChunks(source: SourceOptions, options: ZipWriterOptions): AsyncGenerator<Buffer> {
   // Every byte goes through the batcher, whose running total is the offset of the next entry.
   const out = new ChunkBatcher();
   const add = (...pieces: Buffer[]): void => out.add(...pieces);
   const take = (): Buffer => out.take();
   const central = new RecordPages();
+  /** The large file being streamed. */
+  let large: { info: ZipEntryInfo; deflater: BlockDeflater } | undefined;
 
-  for await (const { prepared, small } of compressAhead(prefetch(entries, read), options.threads + 1)) {
+  for await (const { piece, small } of compressAhead(pieces(source, options), options.threads + 1)) {
     options.signal?.throwIfAborted();
-    const { entry } = prepared;
-    const base = { mtime: entry.stat.mtime, offset: out.total, descriptor: false, zip64: false };
+    const { item } = piece;
     let info: ZipEntryInfo;
-    if (entry.kind === 'dir') {
-      info = { ...base, name: `${entry.archivePath}/`, mode: withType(entry.stat.mode, S_IFDIR), method: METHOD_STORED, crc: 0, size: 0, compressedSize: 0 };
-      add(localHeader(info));
-    } else if (entry.kind === 'symlink') {
-      const target = Buffer.from(entry.target, 'utf8');
-      info = {
-        ...base,
-        name: entry.archivePath,
-        mode: withType(entry.stat.mode, S_IFLNK),
-        method: METHOD_STORED,
-        crc: crc32(target, 0),
-        size: target.length,
-        compressedSize: target.length,
-      };
-      add(localHeader(info), target);
-    } else if (small) {
-      info = {
-        ...base,
-        name: entry.archivePath,
-        mode: withType(entry.stat.mode, S_IFREG),
-        method: small.method,
-        crc: small.crc,
-        size: prepared.data!.length,
-        compressedSize: small.payload.length,
-      };
-      add(localHeader(info), small.payload);
-    } else {
-      // A large file, streamed: header, deflate stream, descriptor.
-      const opened = await openSourceFile(entry.absPath, options.onSkip);
-      if (!opened) continue;
-      const { handle, stat } = opened;
-      try {
-        info = {
-          ...base,
-          mtime: stat.mtime,
-          name: entry.archivePath,
-          mode: withType(stat.mode, S_IFREG),
-          method: METHOD_DEFLATED,
-          crc: 0,
-          size: 0,
-          compressedSize: 0,
-          descriptor: true,
-          zip64: stat.size >= ZIP64_FILE_THRESHOLD,
-        };
+    switch (item.k) {
+      case 'dir':
+        info = { ...entryBase(item, out.total), name: `${item.path}/`, mode: withType(item.mode, S_IFDIR), method: METHOD_STORED, crc: 0, size: 0, compressedSize: 0 };
         add(localHeader(info));
+        break;
+      case 'link': {
+        const target = Buffer.from(item.target, 'utf8');
+        info = {
+          ...entryBase(item, out.total),
+          mode: withType(item.mode, S_IFLNK),
+          method: METHOD_STORED,
+          crc: crc32(target, 0),
+          size: target.length,
+          compressedSize: target.length,
+        };
+        add(localHeader(info), target);
+        break;
+      }
+      case 'file':
+        info = {
+          ...entryBase(item, out.total),
+          mode: withType(item.mode, S_IFREG),
+          method: small!.method,
+          crc: small!.crc,
+          size: item.size,
+          compressedSize: small!.payload.length,
+        };
+        add(localHeader(info), small!.payload);
+        break;
+      case 'begin':
+        // A large file, streamed: header, deflate stream, descriptor.
+        large = {
+          info: {
+            ...entryBase(item, out.total),
+            mode: withType(item.mode, S_IFREG),
+            method: METHOD_DEFLATED,
+            crc: 0,
+            size: 0,
+            compressedSize: 0,
+            descriptor: true,
+            zip64: item.size >= ZIP64_FILE_THRESHOLD,
+          },
+          deflater: new BlockDeflater({ jobs: options.threads + 1 }),
+        };
+        add(localHeader(large.info));
         yield take();
-        const deflater = new BlockDeflater({ jobs: options.threads + 1 });
-        for await (const chunk of readFileExactly(handle, stat, entry.absPath, read)) {
-          add(...(await deflater.write(chunk)));
-          if (out.pending > 0) yield take();
-        }
+        continue;
+      case 'chunk':
+        add(...(await large!.deflater.write(piece.data!)));
+        if (out.pending > 0) yield take();
+        continue;
+      case 'end': {
+        const { deflater } = large!;
         add(...(await deflater.end()));
-        info = { ...info, crc: deflater.crc, size: deflater.size, compressedSize: deflater.compressedSize };
+        info = { ...large!.info, crc: deflater.crc, size: deflater.size, compressedSize: deflater.compressedSize };
         add(dataDescriptor(info));
-      } finally {
-        await handle.close();
+        large = undefined;
+        break;
       }
     }
     central.add(centralHeader(info));
-    options.progress.entryDone(entry);
     if (out.pending >= BATCH) yield take();
   }
 
@@ -217,7 +236,11 @@ async function* zipChunks(entries: AsyncIterable<Entry>, options: ZipWriterOptio
   yield take();
 }
 
+function entryBase(item: { path: string; mtime: number }, offset: number): Pick<ZipEntryInfo, 'name' | 'mtime' | 'offset' | 'descriptor' | 'zip64'> {
+  return { name: item.path, mtime: new Date(item.mtime), offset, descriptor: false, zip64: false };
+}
+
 /** The zip stream of `entries`. Destroying it closes any open file. */
-export function createZipStream(entries: AsyncIterable<Entry>, options: ZipWriterOptions): Readable {
-  return Readable.from(zipChunks(entries, options), { objectMode: false, highWaterMark: READ_CHUNK });
+export function createZipStream(source: SourceOptions, options: ZipWriterOptions): Readable {
+  return Readable.from(zipChunks(source, options), { objectMode: false, highWaterMark: 1024 * 1024 });
 }
