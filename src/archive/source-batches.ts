@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { readSources, type Batch, type ReaderOptions } from './source-reader.js';
 import { CONTROL_BYTES, IN_FLIGHT, STOP, deserializeError, type ReaderMessage } from './source-reader-protocol.js';
 
+const YOUNG_MB = 8;
 const WORKER_FILE = fileURLToPath(new URL('./source-reader-worker.js', import.meta.url));
 
 export function sourceBatches(options: ReaderOptions, signal?: AbortSignal): AsyncGenerator<Batch, void> {
@@ -26,7 +27,9 @@ async function* fromWorker(options: ReaderOptions, signal: AbortSignal | undefin
   signal?.throwIfAborted();
   const control = new SharedArrayBuffer(CONTROL_BYTES);
   const shared = new Int32Array(control);
-  const worker = new Worker(WORKER_FILE, { workerData: { options, control } });
+  // A small young generation: the reader's garbage (stats, entries, names) is collected
+  // early instead of growing each isolate's heap by tens of MB (the peak RSS counts all).
+  const worker = new Worker(WORKER_FILE, { workerData: { options, control }, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } });
   const queue: ReaderMessage[] = [];
   let failure: Error | undefined;
   let exited = false;
