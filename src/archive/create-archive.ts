@@ -1,13 +1,13 @@
 /**
- * Turns walked entries into the byte stream of one archive format:
+ * Turns the sources into the byte stream of one archive format:
  * zip, or tar followed by gzip / bzip2. Returns the pipeline stages; the
  * caller appends the hash and the destinations.
  */
 import type { Duplex, Readable } from 'node:stream';
 import type { Format } from './formats.js';
-import type { Entry, Skip } from './walk.js';
+import type { Skip } from './walk.js';
 import type { ArchiveProgress } from './progress-counter.js';
-import { createTarStream } from './tar-writer.js';
+import { createTarStream, type SourceOptions } from './tar-writer.js';
 import { createZipStream } from './zip-writer.js';
 import { createBzip2, createGzip, type Bzip2Program } from './compressors.js';
 
@@ -24,17 +24,17 @@ export interface CreateArchiveOptions {
 }
 
 export function createArchiveStages(
-  entries: AsyncIterable<Entry>,
+  source: SourceOptions,
   options: CreateArchiveOptions,
 ): [Readable, ...Duplex[]] {
   const { onSkip, onWarning, progress, signal } = options;
   switch (options.format) {
     case 'zip':
-      return [createZipStream(entries, { onSkip, onWarning, progress, signal, threads: options.threads })];
+      return [createZipStream(source, { onSkip, onWarning, progress, signal, threads: options.threads })];
     case 'tar.gz':
-      return [createTarStream(entries, { onSkip, onWarning, progress, signal }), createGzip(options.threads)];
+      return [createTarStream(source, { onSkip, onWarning, progress, signal }), createGzip(options.threads)];
     case 'tar.bz2':
       if (!options.bzip2) throw new Error('tar.bz2 needs a bzip2 program');
-      return [createTarStream(entries, { onSkip, onWarning, progress, signal }), createBzip2(options.bzip2, options.threads)];
+      return [createTarStream(source, { onSkip, onWarning, progress, signal }), createBzip2(options.bzip2, options.threads)];
   }
 }

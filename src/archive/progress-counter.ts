@@ -26,6 +26,14 @@ export class ArchiveProgress {
     this.onChange?.(this.snapshot());
   }
 
+  /** Files and entries completed and source bytes read, counted in a batch. */
+  add(files: number, entries: number, bytes: number): void {
+    this.files += files;
+    this.entries += entries;
+    this.bytesRead += bytes;
+    this.onChange?.(this.snapshot());
+  }
+
   entryDone(entry: Entry): void {
     this.entries += 1;
     if (entry.kind === 'file') this.files += 1;

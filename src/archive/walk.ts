@@ -45,7 +45,7 @@ export interface WalkOptions {
   signal?: AbortSignal;
 }
 
-function specialKind(stat: Stats): string | undefined {
+export function specialKind(stat: Stats): string | undefined {
   if (stat.isFIFO()) return 'FIFO (named pipe): not archived, reading it could hang';
   if (stat.isSocket()) return 'socket: not archived';
   if (stat.isCharacterDevice()) return 'character device: not archived';
@@ -58,7 +58,7 @@ function specialKind(stat: Stats): string | undefined {
  * cannot be carried as a JavaScript string without changing it, so it is
  * reported as a skip with what to do, rather than failing later as "vanished".
  */
-function utf8Names(raw: Buffer[], dir: string, onSkip: (skip: Skip) => void): string[] {
+export function utf8Names(raw: Buffer[], dir: string, onSkip: (skip: Skip) => void): string[] {
   const names: string[] = [];
   for (const bytes of raw) {
     const name = bytes.toString('utf8');
@@ -76,11 +76,16 @@ function utf8Names(raw: Buffer[], dir: string, onSkip: (skip: Skip) => void): st
 /** Names stat-ed at once within a folder. */
 const STAT_BATCH = 64;
 
+/** Byte order, like `LC_ALL=C sort`: stable across locales. */
+export function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export function inodeKey(stat: { dev: number; ino: number }): string {
   return `${stat.dev}:${stat.ino}`;
 }
 
-function toPosix(p: string): string {
+export function toPosix(p: string): string {
   return path.sep === '/' ? p : p.split(path.sep).join('/');
 }
 
@@ -140,8 +145,7 @@ async function* walkDirectory(
       options.onSkip({ path: dir.abs, reason: `folder contents not readable: ${describeErrno(error)}` });
       continue;
     }
-    // Byte order, like `LC_ALL=C sort`: stable across locales.
-    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    names.sort(byteOrder);
 
     const subdirs: Array<{ abs: string; rel: string; stat: Stats }> = [];
     // lstat a batch of names at once (the thread pool overlaps them), then go through them in order.

@@ -1,12 +1,14 @@
 /**
  * A streaming zip writer that uses every core.
  *
- * - Small files (read ahead by `prefetch`) are deflated several at a time
- *   on the thread pool and written in walk order with their sizes and CRC in
- *   the local header; a file that does not shrink is stored instead.
+ * - Small files, folders and symlinks come from the source reader's worker
+ *   (source-reader.ts) in batches; each batch is encoded whole on one of
+ *   the zip deflate workers (zip-deflate-batch.ts: CRC, deflate or store,
+ *   local headers, central records), several batches at once, and written
+ *   in walk order. Here only the central records' offsets are filled in.
  * - Large files are streamed: local header, then the deflate stream of
- *   BlockDeflater (1 MiB blocks compressed in parallel), then a data
- *   descriptor with the CRC and sizes.
+ *   BlockDeflater (1 MiB blocks compressed in parallel on the thread pool),
+ *   then a data descriptor with the CRC and sizes.
  * - zip64 where needed: a file of 4 GiB or more, offsets past 4 GiB, more
  *   than 65,534 entries.
  * - Unix modes (executable bit), symlinks (stored as their target, as
@@ -18,31 +20,24 @@
  * and held ~370 MB on a tree of 29k files (PERFORMANCE-NOTES.md).
  */
 import { Readable } from 'node:stream';
-import type { Entry, Skip } from './walk.js';
-import { openSourceFile } from './open-source-file.js';
-import { READ_CHUNK, readFileExactly } from './read-file.js';
-import { prefetch, type Prepared } from './prefetch.js';
-import { BlockDeflater, crc32 } from './block-deflate.js';
-import { DeflatePool } from './deflate-pool.js';
+import type { Skip } from './walk.js';
+import { sourceBatches } from './source-batches.js';
+import type { Batch, ZipItem } from './source-reader.js';
+import { reportBatch, type SourceOptions } from './tar-writer.js';
+import { BlockDeflater } from './block-deflate.js';
 import { ChunkBatcher } from './chunk-batcher.js';
 import type { ArchiveProgress } from './progress-counter.js';
-import {
-  METHOD_DEFLATED,
-  METHOD_STORED,
-  centralHeader,
-  dataDescriptor,
-  endRecords,
-  localHeader,
-  type ZipEntryInfo,
-} from './zip-format.js';
+import { ZipDeflatePool } from './zip-deflate-pool.js';
+import { itemInfo, withType, type DeflateResult, type SmallZipItem } from './zip-deflate-batch.js';
+import { METHOD_DEFLATED, centralHeader, dataDescriptor, endRecords, localHeader, type ZipEntryInfo } from './zip-format.js';
 
 /** Streamed files above this use zip64 from the start (deflate can grow incompressible data a little). */
 const ZIP64_FILE_THRESHOLD = 0xffffffff - 64 * 1024 * 1024;
+const MAX32 = 0xffffffff;
 const BATCH = 256 * 1024;
-const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
+/** Offset of the local-header offset in a central record. */
+const CENTRAL_OFFSET_FIELD = 42;
 
 export interface ZipWriterOptions {
   onSkip: (skip: Skip) => void;
@@ -53,75 +48,31 @@ export interface ZipWriterOptions {
   signal?: AbortSignal;
 }
 
-type Ready =
-  | { prepared: Prepared; small?: undefined }
-  | { prepared: Prepared; small: { method: number; crc: number; payload: Buffer } };
-
-async function compressSmall(prepared: Prepared & { data: Buffer }, pool: DeflatePool): Promise<Ready> {
-  const data = prepared.data;
-  const crc = crc32(data, 0);
-  if (data.length === 0) return { prepared, small: { method: METHOD_STORED, crc, payload: data } };
-  const deflated = await pool.deflate(data);
-  return deflated.length < data.length
-    ? { prepared, small: { method: METHOD_DEFLATED, crc, payload: deflated } }
-    : { prepared, small: { method: METHOD_STORED, crc, payload: data } };
-}
-
-/** Deflates read-ahead small files several at a time, handing them on in order. */
-async function* compressAhead(items: AsyncIterable<Prepared>, jobs: number): AsyncGenerator<Ready> {
-  const pool = new DeflatePool(jobs);
-  const iterator = items[Symbol.asyncIterator]();
-  const queue: Array<Promise<Ready>> = [];
-  let exhausted = false;
-  try {
-    for (;;) {
-      while (!exhausted && queue.length < jobs * 2) {
-        const next = await iterator.next();
-        if (next.done) {
-          exhausted = true;
-          break;
-        }
-        const prepared = next.value;
-        if (prepared.data) {
-          const ready = compressSmall(prepared as Prepared & { data: Buffer }, pool);
-          ready.catch(() => undefined);
-          queue.push(ready);
-        } else {
-          queue.push(Promise.resolve({ prepared }));
-        }
-      }
-      const head = queue.shift();
-      if (!head) return;
-      yield await head;
-    }
-  } finally {
-    await Promise.allSettled(queue);
-    pool.close();
-    await iterator.return?.();
-  }
-}
-
 /**
- * The central directory, kept until the end of the archive: records copied
- * into 1 MiB pages, not one Buffer each (a Buffer per entry cost ~1 KiB of
- * memory, 250 MB for 120,000 files).
+ * The central directory, kept until the end of the archive, as bytes in
+ * 1 MiB pages, not one Buffer per record (a Buffer per entry cost ~1 KiB of
+ * memory, 250 MB for 120,000 files). Records may straddle pages: the pages
+ * are written back to back.
  */
 class RecordPages {
-  /** Each page and how much of it holds records. */
   private readonly pages: Array<{ bytes: Buffer; used: number }> = [];
   size = 0;
   count = 0;
 
-  add(record: Buffer): void {
-    let page = this.pages.at(-1);
-    if (!page || page.used + record.length > page.bytes.length) {
-      page = { bytes: Buffer.allocUnsafe(Math.max(PAGE, record.length)), used: 0 };
-      this.pages.push(page);
+  add(records: Buffer, count: number): void {
+    let from = 0;
+    while (from < records.length) {
+      let page = this.pages.at(-1);
+      if (!page || page.used === page.bytes.length) {
+        page = { bytes: Buffer.allocUnsafe(PAGE), used: 0 };
+        this.pages.push(page);
+      }
+      const n = records.copy(page.bytes, page.used, from);
+      page.used += n;
+      from += n;
     }
-    record.copy(page.bytes, page.used);
-    page.used += record.length;
-    this.size += record.length;
-    this.count += 1;
+    this.size += records.length;
+    this.count += count;
   }
 
   *chunks(): Generator<Buffer> {
@@ -131,93 +82,144 @@ class RecordPages {
 
 const PAGE = 1024 * 1024;
 
-function withType(mode: number, type: number): number {
-  return (mode & ~S_IFMT & 0xffff) | type;
+/** Part of the archive, in order: a run of small entries being encoded, or part of a large file. */
+type Segment =
+  | { k: 'small'; items: SmallZipItem[]; result: Promise<DeflateResult> }
+  | { k: 'large'; item: Extract<ZipItem, { k: 'begin' | 'end' }> }
+  | { k: 'chunk'; data: Buffer };
+
+/** Cuts a batch into segments; runs of small entries are sent to the pool. */
+function segments(batch: Batch, pool: ZipDeflatePool, level: number): Segment[] {
+  const out: Segment[] = [];
+  const whole = batch.items.every((item) => item.k === 'dir' || item.k === 'link' || item.k === 'file');
+  let run: SmallZipItem[] = [];
+  const flushRun = (): void => {
+    if (run.length === 0) return;
+    const items = run;
+    run = [];
+    let data = batch.data;
+    if (!whole) {
+      // The batch's buffer also holds a large file's bytes: send a copy of this run's part.
+      let start = Infinity;
+      let end = 0;
+      for (const item of items) {
+        if (item.k !== 'file') continue;
+        start = Math.min(start, item.at);
+        end = Math.max(end, item.at + item.size);
+      }
+      if (start === Infinity) start = end = 0;
+      data = batch.data.slice(start, end);
+      for (const [i, item] of items.entries()) if (item.k === 'file') items[i] = { ...item, at: item.at - start };
+    }
+    const result = pool.run({ data, items, level });
+    result.catch(() => undefined);
+    out.push({ k: 'small', items, result });
+  };
+  for (const item of batch.items) {
+    if (item.k === 'dir' || item.k === 'link' || item.k === 'file') run.push(item);
+    else {
+      flushRun();
+      out.push(item.k === 'chunk' ? { k: 'chunk', data: Buffer.from(batch.data, item.at, item.size) } : { k: 'large', item });
+    }
+  }
+  flushRun();
+  return out;
 }
 
-async function* zipChunks(entries: AsyncIterable<Entry>, options: ZipWriterOptions): AsyncGenerator<Buffer> {
-  const read = { onSkip: options.onSkip, onWarning: options.onWarning, onBytes: (n: number) => options.progress.bytes(n) };
+async function* zipChunks(source: SourceOptions, options: ZipWriterOptions): AsyncGenerator<Buffer> {
   // Every byte goes through the batcher, whose running total is the offset of the next entry.
   const out = new ChunkBatcher();
-  const add = (...pieces: Buffer[]): void => out.add(...pieces);
   const take = (): Buffer => out.take();
   const central = new RecordPages();
+  const pool = new ZipDeflatePool(options.threads);
+  const level = 6;
+  /** Segments read and not written yet: at most this many (each up to ~1 MiB). */
+  const ahead = options.threads * 2 + 2;
+  const queue: Segment[] = [];
+  const batches = sourceBatches(
+    { mode: 'zip', sources: source.sources, exclude: source.exclude, skipInodes: [...source.skipInodes] },
+    options.signal,
+  );
+  let exhausted = false;
+  /** The large file being streamed. */
+  let large: { info: ZipEntryInfo; deflater: BlockDeflater } | undefined;
 
-  for await (const { prepared, small } of compressAhead(prefetch(entries, read), options.threads + 1)) {
-    options.signal?.throwIfAborted();
-    const { entry } = prepared;
-    const base = { mtime: entry.stat.mtime, offset: out.total, descriptor: false, zip64: false };
-    let info: ZipEntryInfo;
-    if (entry.kind === 'dir') {
-      info = { ...base, name: `${entry.archivePath}/`, mode: withType(entry.stat.mode, S_IFDIR), method: METHOD_STORED, crc: 0, size: 0, compressedSize: 0 };
-      add(localHeader(info));
-    } else if (entry.kind === 'symlink') {
-      const target = Buffer.from(entry.target, 'utf8');
-      info = {
-        ...base,
-        name: entry.archivePath,
-        mode: withType(entry.stat.mode, S_IFLNK),
-        method: METHOD_STORED,
-        crc: crc32(target, 0),
-        size: target.length,
-        compressedSize: target.length,
-      };
-      add(localHeader(info), target);
-    } else if (small) {
-      info = {
-        ...base,
-        name: entry.archivePath,
-        mode: withType(entry.stat.mode, S_IFREG),
-        method: small.method,
-        crc: small.crc,
-        size: prepared.data!.length,
-        compressedSize: small.payload.length,
-      };
-      add(localHeader(info), small.payload);
-    } else {
-      // A large file, streamed: header, deflate stream, descriptor.
-      const opened = await openSourceFile(entry.absPath, options.onSkip);
-      if (!opened) continue;
-      const { handle, stat } = opened;
-      try {
-        info = {
-          ...base,
-          mtime: stat.mtime,
-          name: entry.archivePath,
-          mode: withType(stat.mode, S_IFREG),
-          method: METHOD_DEFLATED,
-          crc: 0,
-          size: 0,
-          compressedSize: 0,
-          descriptor: true,
-          zip64: stat.size >= ZIP64_FILE_THRESHOLD,
-        };
-        add(localHeader(info));
-        yield take();
-        const deflater = new BlockDeflater({ jobs: options.threads + 1 });
-        for await (const chunk of readFileExactly(handle, stat, entry.absPath, read)) {
-          add(...(await deflater.write(chunk)));
-          if (out.pending > 0) yield take();
+  try {
+    for (;;) {
+      while (!exhausted && queue.length < ahead) {
+        const next = await batches.next();
+        if (next.done) {
+          exhausted = true;
+          break;
         }
-        add(...(await deflater.end()));
-        info = { ...info, crc: deflater.crc, size: deflater.size, compressedSize: deflater.compressedSize };
-        add(dataDescriptor(info));
-      } finally {
-        await handle.close();
+        reportBatch(next.value, options);
+        queue.push(...segments(next.value, pool, level));
       }
-    }
-    central.add(centralHeader(info));
-    options.progress.entryDone(entry);
-    if (out.pending >= BATCH) yield take();
-  }
+      const segment = queue.shift();
+      if (!segment) break;
+      options.signal?.throwIfAborted();
 
-  const centralOffset = out.total;
-  for (const page of central.chunks()) add(page);
-  add(endRecords(central.count, centralOffset, central.size));
-  yield take();
+      if (segment.k === 'small') {
+        const result = await segment.result;
+        const base = out.total;
+        out.add(Buffer.from(result.local, 0, result.localLength));
+        const records = Buffer.from(result.central, 0, result.centralLength);
+        const n = segment.items.length;
+        if (base + result.localLength < MAX32) {
+          for (let i = 0; i < n; i++) records.writeUInt32LE(base + result.localStart[i]!, result.centralStart[i]! + CENTRAL_OFFSET_FIELD);
+          central.add(records, n);
+        } else {
+          // Past 4 GiB: records whose offset needs the zip64 field are encoded again.
+          for (let i = 0; i < n; i++) {
+            const info = itemInfo(segment.items[i]!, result.method[i]!, result.crc[i]!, 0, result.compressedSize[i]!);
+            const item = segment.items[i]!;
+            info.size = item.k === 'file' ? item.size : item.k === 'link' ? Buffer.byteLength(item.target, 'utf8') : 0;
+            info.offset = base + result.localStart[i]!;
+            central.add(centralHeader(info), 1);
+          }
+        }
+      } else if (segment.k === 'chunk') {
+        out.add(...(await large!.deflater.write(segment.data)));
+      } else if (segment.item.k === 'begin') {
+        const item = segment.item;
+        large = {
+          info: {
+            name: item.path,
+            mtime: new Date(item.mtime),
+            offset: out.total,
+            mode: withType(item.mode, S_IFREG),
+            method: METHOD_DEFLATED,
+            crc: 0,
+            size: 0,
+            compressedSize: 0,
+            descriptor: true,
+            zip64: item.size >= ZIP64_FILE_THRESHOLD,
+          },
+          deflater: new BlockDeflater({ jobs: options.threads + 1 }),
+        };
+        out.add(localHeader(large.info));
+      } else {
+        const { deflater } = large!;
+        out.add(...(await deflater.end()));
+        const info = { ...large!.info, crc: deflater.crc, size: deflater.size, compressedSize: deflater.compressedSize };
+        out.add(dataDescriptor(info));
+        central.add(centralHeader(info), 1);
+        large = undefined;
+      }
+      if (out.pending >= BATCH || (large && out.pending > 0)) yield take();
+    }
+
+    const centralOffset = out.total;
+    for (const page of central.chunks()) out.add(page);
+    out.add(endRecords(central.count, centralOffset, central.size));
+    yield take();
+  } finally {
+    await pool.close();
+    await batches.return();
+  }
 }
 
-/** The zip stream of `entries`. Destroying it closes any open file. */
-export function createZipStream(entries: AsyncIterable<Entry>, options: ZipWriterOptions): Readable {
-  return Readable.from(zipChunks(entries, options), { objectMode: false, highWaterMark: READ_CHUNK });
+/** The zip stream of the sources. Destroying it stops the reader, which closes any open file. */
+export function createZipStream(source: SourceOptions, options: ZipWriterOptions): Readable {
+  return Readable.from(zipChunks(source, options), { objectMode: false, highWaterMark: 1024 * 1024 });
 }

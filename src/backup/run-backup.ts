@@ -246,8 +246,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     const fileName = await reserveName(destinations, rendered.name, ext);
     for (const d of destinations) logger.info(`writing ${fileName} to ${d.label}`);
 
-    const entries = walk({ sources: job.sources, exclude: job.exclude, skipInodes, onSkip, signal });
-    const stages = createArchiveStages(entries, { format: chosen.format, threads, bzip2: chosen.bzip2, onSkip, onWarning: warn, progress, signal });
+    const stages = createArchiveStages({ sources: job.sources, exclude: job.exclude, skipInodes }, { format: chosen.format, threads, bzip2: chosen.bzip2, onSkip, onWarning: warn, progress, signal });
     const hash = new HashStream();
     const fanOut = new FanOut(await Promise.all(destinations.map(async (d) => ({ name: d.label, stream: await d.open(signal) }))));
     await pipeline([...stages, hash, fanOut], { signal });
