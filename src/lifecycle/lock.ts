@@ -272,7 +272,7 @@ async function takeOver(file: string, stale: Extract<Look, { kind: 'stale' }>, h
       await rm(temp, { force: true }).catch(() => undefined);
       const cause = error instanceof BackupError && error.cause !== undefined ? error.cause : error;
       throw lockFailed(
-        `Cannot replace the stale lock file ${file} (${stale.why}): ${describeErrno(cause)}. This backup was not run; delete that file by hand.`,
+        `Cannot replace the stale lock file ${file} (${stale.why}): ${describeErrno(cause)}. Nothing was done; delete that file by hand.`,
         cause,
       );
     }
@@ -295,7 +295,7 @@ async function removeIfUnchanged(file: string, raw: string): Promise<void> {
   try {
     if ((await readIfPresent(file)) === raw) await rm(file, { force: true });
   } catch (error) {
-    throw lockFailed(`Cannot remove the stale file ${file} left by a run that died: ${describeErrno(error)}. This backup was not run; delete that file by hand.`, error);
+    throw lockFailed(`Cannot remove the stale file ${file} left by a run that died: ${describeErrno(error)}. Nothing was done; delete that file by hand.`, error);
   }
 }
 
@@ -362,7 +362,7 @@ function lockedError(file: string, held: Held, host: string, waitedSeconds?: num
     waitedSeconds === undefined
       ? `The lock ${file} is ${holderText(held, host)}.`
       : `Waited ${waitedSeconds} s for the lock ${file}; it is still ${holderText(held, host)}.`,
-    'This backup was not run.',
+    'Nothing was done.',
     waitedSeconds === undefined
       ? 'Wait for that run to finish and try again, or pass --wait to start as soon as it has.'
       : 'Try again later, or pass --wait without a limit.',

@@ -94,22 +94,27 @@ export async function executePrune(
   options: { dryRun: boolean; signal?: AbortSignal; logger: Logger },
 ): Promise<PruneResult> {
   const result: PruneResult = { plan, removed: [], orphansRemoved: [], failed: [] };
-  const remove = async (file: string, into: string[]): Promise<void> => {
-    if (options.dryRun) return;
+  /** Deletes one file; false (reported) if it could not be. */
+  const remove = async (file: string, into: string[]): Promise<boolean> => {
+    if (options.dryRun) return true;
     try {
       await store.remove(file, options.signal);
       into.push(file);
       options.logger.info(`prune: deleted ${store.locationOf(file)}`);
+      return true;
     } catch (error) {
       if (options.signal?.aborted || isAbortError(error)) throw error;
       const message = error instanceof BackupError ? error.message : String(error);
       result.failed.push({ file, error: message });
       options.logger.error(`prune: could not delete ${store.locationOf(file)}: ${message}`);
+      return false;
     }
   };
   for (const item of plan) {
     if (item.action !== 'remove') continue;
-    for (const file of item.files) await remove(file, result.removed);
+    // In order, stopping at the first failure: an archive that stays keeps its manifest, so it
+    // is still this job's and the next prune tries again.
+    for (const file of item.files) if (!(await remove(file, result.removed))) break;
   }
   for (const [archive, sidecars] of catalog.orphans) {
     const { manifest } = await readManifest(store, archive, options.signal).catch(() => ({ manifest: undefined }));
@@ -117,7 +122,7 @@ export async function executePrune(
     if (!manifest || otherJobReason(manifest, job)) continue;
     // The manifest last, as for a whole backup.
     const ordered = [...sidecars].sort((a, b) => Number(a.endsWith('.manifest.json')) - Number(b.endsWith('.manifest.json')));
-    for (const file of ordered) await remove(file, result.orphansRemoved);
+    for (const file of ordered) if (!(await remove(file, result.orphansRemoved))) break;
   }
   return result;
 }

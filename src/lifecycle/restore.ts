@@ -97,6 +97,11 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
 
   const shaText = await store.readText(`${name}.sha256`, 64 * 1024, options.signal);
   const expected = shaText === undefined ? undefined : parseShaSidecar(shaText)?.sha256;
+  if (shaText !== undefined && !expected) {
+    throw new BackupError(`${location}.sha256 is not a sha256sum line (it was edited or damaged); nothing was restored. Check it, or move it away to restore without it.`, {
+      code: 'SIDECAR_INVALID',
+    });
+  }
   if (!expected) logger.warn(`${location}: no usable .sha256 beside it; the archive's integrity cannot be checked against it (the format's own CRCs still are)`);
 
   const include = options.include.length > 0 ? ignore().add(options.include) : undefined;
@@ -117,6 +122,8 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
   };
   /** Folders known to be real folders below root (created or checked by us). */
   const safeDirs = new Set<string>(['']);
+  /** Folders this restore created: only these (or any, with --overwrite) get the archive's mode and time. */
+  const createdDirs = new Set<string>();
   const dirTimes: Array<{ rel: string; mode: number; mtime: Date }> = [];
 
   /** Makes sure every folder on the way to `parts` exists and is a real folder, not a link. */
@@ -127,7 +134,10 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
       if (safeDirs.has(rel)) continue;
       const abs = path.join(root, rel);
       const stat = await lstatOrUndefined(abs);
-      if (!stat) await fs.mkdir(abs, { mode: 0o700 });
+      if (!stat) {
+        await fs.mkdir(abs, { mode: 0o700 });
+        createdDirs.add(rel);
+      }
       else if (stat.isSymbolicLink()) {
         const target = await fs.readlink(abs).catch(() => '?');
         throw new UnsafeArchiveError(
@@ -141,6 +151,8 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
   };
 
   const restoreEntry = async (entry: ArchiveEntry, body: AsyncIterable<Buffer>): Promise<void> => {
+    // `tar -C dir -cf x.tar .` starts with a `./` entry: the target folder itself, nothing to restore.
+    if (entry.kind === 'dir' && entry.path.split('/').every((part) => part === '' || part === '.')) return;
     const checked = checkEntryPath(entry.path);
     if (!checked.ok) {
       throw new UnsafeArchiveError(
@@ -154,7 +166,8 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
     try {
       if (entry.kind === 'dir') {
         await ensureFolders(checked.parts, entry.path);
-        dirTimes.push({ rel, mode: entry.mode, mtime: entry.mtime });
+        // An existing folder keeps its own mode without --overwrite (think of ~/.ssh).
+        if (createdDirs.has(rel) || options.overwrite) dirTimes.push({ rel, mode: entry.mode, mtime: entry.mtime });
         outcome.dirs += 1;
         return;
       }
@@ -235,6 +248,8 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
   // Deepest first: a folder's own time changes when something is created in it.
   for (const dir of dirTimes.sort((a, b) => b.rel.length - a.rel.length)) {
     const abs = path.join(root, dir.rel);
+    // chmod and utimes follow symlinks: only a real folder is touched.
+    if (!(await lstatOrUndefined(abs).catch(() => undefined))?.isDirectory()) continue;
     await fs.chmod(abs, dir.mode & 0o1777).catch(() => undefined);
     await fs.utimes(abs, dir.mtime, dir.mtime).catch(() => undefined);
   }
@@ -256,9 +271,12 @@ async function prepareTarget(root: string): Promise<void> {
 
 /** Writes to a temporary name beside `target`, then links (or with `replace`, renames) it into place. */
 async function writeFile(target: string, entry: ArchiveEntry, body: AsyncIterable<Buffer>, replace: boolean, signal?: AbortSignal): Promise<void> {
-  const temp = path.join(path.dirname(target), `.${path.basename(target).slice(0, 200)}.restore-${randomBytes(4).toString('hex')}`);
+  // Short whatever the name's length (a 255-byte name must still fit), created exclusively.
+  const temp = path.join(path.dirname(target), `.restore-${randomBytes(6).toString('hex')}`);
+  // Opened before the body is read: a file that cannot be created costs no archive bytes.
+  const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
-    await pipeline(Readable.from(body), createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal });
+    await pipeline(Readable.from(body), createWriteStream('', { fd: handle, autoClose: true }), { signal });
     await fs.chmod(temp, entry.mode & 0o777);
     await fs.utimes(temp, entry.mtime, entry.mtime);
     if (replace) await fs.rename(temp, target);

@@ -5,7 +5,7 @@
  * manifest (archive size, entry count, file count, total file bytes).
  * Streamed: from S3 without a temporary file.
  */
-import { BackupError, isAbortError } from '../errors.js';
+import { UsageError, isAbortError } from '../errors.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import { readArchive, formatOfName, ArchiveDamagedError } from '../archive/read/read-archive.js';
 import { readManifest, type StoredManifest, type VerifiedRecord } from './catalog.js';
@@ -72,7 +72,7 @@ export async function verifyBackup(store: BackupStore, name: string, options: Ve
   const location = store.locationOf(name);
   const format = formatOfName(name);
   if (!format) {
-    throw new BackupError(`${location}: not an archive this tool reads (expected .zip, .tar.gz or .tar.bz2).`, { code: 'UNKNOWN_FORMAT' });
+    throw new UsageError(`${location}: not an archive this tool reads (expected .zip, .tar.gz or .tar.bz2).`, { code: 'UNKNOWN_FORMAT' });
   }
   const checks: VerifyCheck[] = [];
 

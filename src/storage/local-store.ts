@@ -61,9 +61,8 @@ export class LocalStore implements BackupStore {
     const handle = await fs.open(file, 'r').catch((error: unknown) => {
       throw failure(`Cannot read ${file}`, error);
     });
-    return createReadStream('', { fd: handle.fd, highWaterMark: 1024 * 1024, signal, autoClose: true }).on('close', () => {
-      void handle.close().catch(() => undefined);
-    });
+    // The stream owns the handle and closes it (once) when it ends or is destroyed.
+    return createReadStream('', { fd: handle, highWaterMark: 1024 * 1024, signal, autoClose: true });
   }
 
   async openRanges(name: string): Promise<RangeReader> {
@@ -71,7 +70,10 @@ export class LocalStore implements BackupStore {
     const handle = await fs.open(file, 'r').catch((error: unknown) => {
       throw failure(`Cannot read ${file}`, error);
     });
-    const { size } = await handle.stat();
+    const { size } = await handle.stat().catch(async (error: unknown) => {
+      await handle.close().catch(() => undefined);
+      throw failure(`Cannot read ${file}`, error);
+    });
     return {
       size,
       async read(start, length) {

@@ -168,7 +168,7 @@ describe('one run at a time', () => {
     expect(error.message).toContain(`pid ${first.pid} on this host (${HOST})`);
     expect(error.message).toContain(`running since ${held.owner!.started}`);
     expect(error.message).toContain('command: backup run --config config/settings.json');
-    expect(error.message).toContain('This backup was not run.');
+    expect(error.message).toContain('Nothing was done.');
     expect(error.message).toContain('--wait');
     expect(await fs.readFile(file, 'utf8')).toBe(before);
 
@@ -340,7 +340,7 @@ describe('stale locks', () => {
     expect(error).toMatchObject({ code: 'LOCKED', exitCode: 1, holder: { pid: remote.pid, host: 'backup-b' } });
     expect(error.message).toContain(`pid ${remote.pid} on host backup-b`);
     expect(error.message).toContain('command: backup run on b');
-    expect(error.message).toContain('This backup was not run.');
+    expect(error.message).toContain('Nothing was done.');
     expect(error.message).toContain('if it is gone on backup-b, delete the lock file');
     expect(error.message).toContain(`rm '${file}'`);
     expect(await fs.readFile(file, 'utf8')).toBe(content);
@@ -368,7 +368,7 @@ describe('waiting', () => {
     const error = (await acquireLock({ file, host: HOST, command: 'x', wait: 0.2, pollMs: 20, logger }).catch((e: unknown) => e)) as LockedError;
     expect(error).toBeInstanceOf(LockedError);
     expect(error.message).toContain(`Waited 0.2 s for the lock ${file}; it is still held by pid ${process.pid}`);
-    expect(error.message).toContain('This backup was not run.');
+    expect(error.message).toContain('Nothing was done.');
     expect(logger.infos).toHaveLength(1);
     await holder.release();
   });

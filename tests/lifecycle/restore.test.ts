@@ -50,6 +50,11 @@ describe.each(FORMATS)('restore %s', (format) => {
     await fs.utimes(path.join(src, 'readme.txt'), new Date('2020-02-03T04:05:06Z'), new Date('2020-02-03T04:05:06Z'));
     await fs.chmod(path.join(src, 'empty-folder'), 0o750);
     await fs.utimes(path.join(src, 'deep/a'), new Date('2019-01-01T00:00:00Z'), new Date('2019-01-01T00:00:00Z'));
+    // Non-ASCII paths and link targets over 100 bytes: pax headers next to a ustar prefix field.
+    const longDir = path.join(src, 'ünïcödé', 'ä'.repeat(60));
+    await fs.mkdir(longDir, { recursive: true });
+    await fs.writeFile(path.join(longDir, `${'ö'.repeat(60)}.txt`), 'long unicode path\n');
+    await fs.symlink(`../${'ä'.repeat(60)}/${'ö'.repeat(60)}.txt`, path.join(src, 'ünïcödé', 'long-link'));
     const archive = await backup(dir, format);
 
     const { code, result } = await restore(dir, archive, '--to', 'restored');
@@ -207,5 +212,54 @@ describe('restore refuses hostile archives', () => {
     expect(await listDir(outside)).toEqual([]);
     // Nothing anywhere but the target (and the tool's own log) was created.
     expect(await listDir(path.join(dir, 'work'))).toEqual(['logs', 'target']);
+  });
+});
+
+describe('restore details', () => {
+  it('an archive made with `tar -C dir .` (a ./ entry) restores into the folder', async () => {
+    const dir = await tempDir();
+    const src = await makeRichTree(dir);
+    execFileSync('tar', ['-C', src, '-czf', path.join(dir, 'dot.tar.gz'), '.']);
+    const { code, result } = await restore(dir, path.join(dir, 'dot.tar.gz'), '--to', 'out');
+    expect(code).toBe(0);
+    expect(result.checksum).toBe('no-sidecar');
+    expect(await describeTree(path.join(dir, 'out'))).toEqual(await describeTree(src));
+  });
+
+  it('a 255-byte name (85 CJK characters) restores: the temporary name never grows with it', async () => {
+    const dir = await tempDir();
+    const name = '日'.repeat(85);
+    await fs.mkdir(path.join(dir, 'data'));
+    await fs.writeFile(path.join(dir, 'data', name), 'long name\n');
+    const archive = await backup(dir, 'tar.gz');
+    const { code } = await restore(dir, archive, '--to', 'out');
+    expect(code).toBe(0);
+    expect(await fs.readFile(path.join(dir, 'out/data', name), 'utf8')).toBe('long name\n');
+  });
+
+  it('an existing folder keeps its own mode without --overwrite', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    await fs.chmod(path.join(dir, 'data/deep'), 0o777);
+    const archive = await backup(dir, 'zip');
+    await fs.mkdir(path.join(dir, 'out/data/deep'), { recursive: true, mode: 0o700 });
+    await fs.chmod(path.join(dir, 'out/data/deep'), 0o700);
+    const { code } = await restore(dir, archive, '--to', 'out');
+    expect(code).toBe(0);
+    expect((await fs.stat(path.join(dir, 'out/data/deep'))).mode & 0o777).toBe(0o700);
+    // A folder the restore created gets the archive's mode.
+    await restore(dir, archive, '--to', 'fresh');
+    expect((await fs.stat(path.join(dir, 'fresh/data/deep'))).mode & 0o777).toBe(0o777);
+  });
+
+  it('a .sha256 that is not a sha256sum line stops the restore before anything is written (exit 1)', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archive = await backup(dir, 'tar.gz');
+    await fs.writeFile(`${archive}.sha256`, 'garbage\n');
+    const { code, result } = await restore(dir, archive, '--to', 'out');
+    expect(code).toBe(1);
+    expect(result.error.code).toBe('SIDECAR_INVALID');
+    expect(await listDir(path.join(dir, 'out'))).toEqual([]);
   });
 });

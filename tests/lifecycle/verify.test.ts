@@ -132,3 +132,24 @@ describe('verify', () => {
     expect(run.stderr).toMatch(/Give an archive path .* or --all/);
   });
 });
+
+describe('verify of malformed zips', () => {
+  it('a zip64 locator pointing past the end is reported as damage (exit 1), not a crash', async () => {
+    const dir = await tempDir();
+    // An end record that needs zip64 (0xFFFF entries), preceded by a locator pointing 1 GB away.
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(0x07064b50, 0);
+    locator.writeBigUInt64LE(1_000_000_000n, 8);
+    locator.writeUInt32LE(1, 16);
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(0xffff, 8);
+    end.writeUInt16LE(0xffff, 10);
+    end.writeUInt32LE(0xffffffff, 12);
+    end.writeUInt32LE(0xffffffff, 16);
+    await fs.writeFile(path.join(dir, 'bad.zip'), Buffer.concat([locator, end]));
+    const { code, result } = await verify(dir, 'bad.zip');
+    expect(code).toBe(1);
+    expect(result.results[0].problems.join('\n')).toMatch(/bad\.zip: the zip64 (end record|locator) points past the end of the archive/);
+  });
+});

@@ -69,8 +69,10 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
       continue;
     }
 
-    const rawPath = longPath ?? header.path ?? '';
-    const linkTarget = longLink ?? header.linkpath ?? undefined;
+    // The pax values win, as in node-tar's own ReadEntry: Header.decode still prepends the ustar
+    // prefix field to a pax path, and reads linkpath from the ustar field after applying pax.
+    const rawPath = longPath ?? extended?.path ?? global?.path ?? header.path ?? '';
+    const linkTarget = longLink ?? extended?.linkpath ?? global?.linkpath ?? header.linkpath ?? undefined;
     extended = undefined;
     longPath = undefined;
     longLink = undefined;

@@ -73,10 +73,10 @@ async function readEnd(ra: RandomAccess): Promise<{ count: number; offset: numbe
   let offset = tail.readUInt32LE(at + 16);
   const endOffset = tailStart + at;
   if ((count === MAX16 || size === MAX32 || offset === MAX32) && endOffset >= 20) {
-    const locator = await ra.read(endOffset - 20, 20);
+    const locator = await exactly(ra, endOffset - 20, 20, 'the zip64 locator');
     if (locator.readUInt32LE(0) === SIG_ZIP64_LOCATOR) {
       const recordOffset = u64(locator, 8);
-      const record = await ra.read(recordOffset, 56);
+      const record = await exactly(ra, recordOffset, 56, 'the zip64 end record');
       if (record.readUInt32LE(0) !== SIG_ZIP64_END) throw new CorruptArchiveError('the zip64 end record is missing or damaged');
       count = u64(record, 32);
       size = u64(record, 40);
@@ -139,6 +139,23 @@ function parseCentral(buffer: Buffer, at: number): { entry: ZipCentralEntry; len
 
 /** The central directory, sorted by where each entry's data lies. */
 export async function readCentralDirectory(ra: RandomAccess): Promise<ZipCentralEntry[]> {
+  try {
+    return await parseDirectory(ra);
+  } catch (error) {
+    // A field pointing past the end of a record or of the file: damage, not a crash.
+    if (error instanceof RangeError) throw new CorruptArchiveError(`the central directory or end record is damaged (${error.message})`);
+    throw error;
+  }
+}
+
+async function exactly(ra: RandomAccess, start: number, length: number, what: string): Promise<Buffer> {
+  if (start < 0 || start + length > ra.size) throw new CorruptArchiveError(`${what} points past the end of the archive (truncated?)`);
+  const buffer = await ra.read(start, length);
+  if (buffer.length !== length) throw new CorruptArchiveError(`${what} could not be read whole (truncated?)`);
+  return buffer;
+}
+
+async function parseDirectory(ra: RandomAccess): Promise<ZipCentralEntry[]> {
   const end = await readEnd(ra);
   const entries: ZipCentralEntry[] = [];
   const CHUNK = 1024 * 1024;
@@ -221,6 +238,9 @@ export async function readZip(
     const local = await reader.readExactly(30, `the local header of ${item.name}`);
     if (local.readUInt32LE(0) !== SIG_LOCAL) {
       throw new CorruptArchiveError(`no local header for ${item.name} at byte ${item.offset} (the archive is damaged)`);
+    }
+    if (local.readUInt16LE(8) !== item.method || (local.readUInt16LE(6) & 0x0809) !== (item.flags & 0x0809)) {
+      throw new CorruptArchiveError(`the local header of ${item.name} disagrees with the central directory (method or flags): the archive is damaged`);
     }
     const nameLength = local.readUInt16LE(26);
     const extraLength = local.readUInt16LE(28);
