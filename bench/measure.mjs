@@ -197,6 +197,7 @@ export function processCpuSeconds(pid) {
  */
 export function ensureRandomFile(dir, sizeMiB, seed, log = () => {}) {
   const MiB = 1024 * 1024;
+  fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `random-${sizeMiB}MiB-${seed}.bin`);
   const marker = `${file}.json`;
   const want = JSON.stringify({ generator: 'aes-256-ctr keystream, key sha256("backup-automation bench s3 " + seed), iv 0', sizeMiB, seed });
