@@ -13,17 +13,17 @@
 export const METHOD_STORED = 0;
 export const METHOD_DEFLATED = 8;
 
-const SIG_LOCAL = 0x04034b50;
-const SIG_DESCRIPTOR = 0x08074b50;
-const SIG_CENTRAL = 0x02014b50;
-const SIG_ZIP64_END = 0x06064b50;
-const SIG_ZIP64_LOCATOR = 0x07064b50;
-const SIG_END = 0x06054b50;
+export const SIG_LOCAL = 0x04034b50;
+export const SIG_DESCRIPTOR = 0x08074b50;
+export const SIG_CENTRAL = 0x02014b50;
+export const SIG_ZIP64_END = 0x06064b50;
+export const SIG_ZIP64_LOCATOR = 0x07064b50;
+export const SIG_END = 0x06054b50;
 
 const FLAG_DESCRIPTOR = 1 << 3;
 const FLAG_UTF8 = 1 << 11;
-const MAX32 = 0xffffffff;
-const MAX16 = 0xffff;
+export const MAX32 = 0xffffffff;
+export const MAX16 = 0xffff;
 /** "Made by" Unix (3), spec 4.5; needed: 2.0, or 4.5 with zip64. */
 const MADE_BY = (3 << 8) | 45;
 const NEEDS_20 = 20;

@@ -12,6 +12,7 @@
 import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { crc32 } from '../block-deflate.js';
+import { MAX16, MAX32, SIG_CENTRAL, SIG_END, SIG_LOCAL, SIG_ZIP64_END, SIG_ZIP64_LOCATOR } from '../zip-format.js';
 import { ByteReader } from './byte-reader.js';
 import { CorruptArchiveError, type ArchiveEntry, type EntryHandler, type ReadStats } from './archive-entry.js';
 
@@ -32,13 +33,6 @@ export interface ZipCentralEntry {
   entry: ArchiveEntry;
 }
 
-const SIG_LOCAL = 0x04034b50;
-const SIG_CENTRAL = 0x02014b50;
-const SIG_END = 0x06054b50;
-const SIG_ZIP64_END = 0x06064b50;
-const SIG_ZIP64_LOCATOR = 0x07064b50;
-const MAX32 = 0xffffffff;
-const MAX16 = 0xffff;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
