@@ -142,13 +142,13 @@ export interface S3DestinationOptions {
 }
 
 /**
- * Parts uploaded at once: 3 of the usual 8 MiB (about 24 MiB in flight, which
- * keeps a 1 GiB upload under ~170 MB of RSS), 2 once parts grow for very
- * large archives. Memory is about part size x this.
+ * Parts uploaded at once: 2. Memory is about part size x this (lib-storage
+ * copies each part). With the source reader's worker thread, 3 parts of
+ * 8 MiB took a 1.1 GiB upload to 189 MB of RSS (test:large), 2 to 171 MB at
+ * the same wall time against Ceph (measured, 2026-11-26); against a distant
+ * AWS region more parts in flight could help: `queueSize` is the knob.
  */
-function partsInFlight(partSize: number): number {
-  return partSize <= 8 * 1024 * 1024 ? 3 : 2;
-}
+const PARTS_IN_FLIGHT = 2;
 
 export class S3Destination implements Destination {
   readonly kind = 's3' as const;
@@ -281,7 +281,7 @@ export class S3Destination implements Destination {
         Metadata: this.options.metadata,
       },
       partSize: this.options.partSize,
-      queueSize: this.options.queueSize ?? partsInFlight(this.options.partSize),
+      queueSize: this.options.queueSize ?? PARTS_IN_FLIGHT,
       leavePartsOnError: false,
     });
     upload.on('httpUploadProgress', (progress) => {
