@@ -70,6 +70,9 @@ export class BlockDeflater {
     );
     const output = deflateRaw(block, {
       level: this.level,
+      // Room for the whole compressed block (deflate can grow data by a few bytes per 16 KiB):
+      // one trip through the thread pool per block instead of one per 16 KiB of output.
+      chunkSize: block.length + (block.length >> 6) + 1024,
       ...(dictionary.length > 0 ? { dictionary } : {}),
       finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
     });
