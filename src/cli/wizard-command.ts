@@ -177,6 +177,7 @@ export async function wizardCommand(
     }
     say('The same backup as one command line:');
     say(`  ${equivalentCommand(answers)}`);
+    say('See, check and restore your backups: npx backup list | npx backup verify --all | npx backup restore');
     return exitCode;
   } catch (error) {
     if (isPromptExit(error)) {
