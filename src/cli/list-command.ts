@@ -2,7 +2,7 @@
  * `backup list`: the backups of a destination, newest first, from their
  * manifests; archives without one are listed as unmanaged.
  */
-import { ExitCode } from '../errors.js';
+import { ExitCode, toBackupError, type BackupError } from '../errors.js';
 import { loadCatalog, type CatalogEntry } from '../lifecycle/catalog.js';
 import type { CliIO } from './io.js';
 import { localDateTime, runCommandFrame, type CommonFlags } from './command-runner.js';
@@ -59,15 +59,30 @@ export function renderList(label: string, backups: CatalogEntry[]): string {
 }
 
 export async function listCommand(io: CliIO, flags: ListFlags): Promise<number> {
-  return runCommandFrame(io, flags, async ({ loaded }) => {
+  return runCommandFrame(io, flags, async ({ loaded, logger }) => {
     const stores = await resolveStores(io, loaded, flags);
     const locations: Array<Record<string, unknown>> = [];
     const text: string[] = [];
+    let failure: BackupError | undefined;
     for (const store of stores) {
-      const catalog = await loadCatalog(store, io.signal);
-      locations.push({ location: store.label, kind: store.kind, backups: catalog.backups.map(backupJson) });
-      text.push(renderList(store.label, catalog.backups));
+      try {
+        const catalog = await loadCatalog(store, io.signal);
+        locations.push({ location: store.label, kind: store.kind, backups: catalog.backups.map(backupJson), error: null });
+        text.push(renderList(store.label, catalog.backups));
+      } catch (error) {
+        // One destination that cannot be listed (no credentials, folder gone) does not hide the others.
+        const problem = toBackupError(error);
+        if (stores.length === 1 || problem.code === 'CANCELLED') throw problem;
+        failure ??= problem;
+        logger.fileOnly.error(`cannot list ${store.label}: ${problem.message}`);
+        locations.push({ location: store.label, kind: store.kind, backups: [], error: { code: problem.code, message: problem.message } });
+        text.push(`Cannot list ${store.label}: ${problem.message}\n`);
+      }
     }
-    return { exitCode: ExitCode.ok, json: { locations }, human: text.join('\n') };
+    return {
+      exitCode: failure ? failure.exitCode : ExitCode.ok,
+      json: { locations, error: failure ? { code: failure.code, message: failure.message } : null },
+      human: text.join('\n'),
+    };
   });
 }
