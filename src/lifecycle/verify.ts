@@ -5,6 +5,7 @@
  * manifest (archive size, entry count, file count, total file bytes).
  * Streamed: from S3 without a temporary file.
  */
+import { createHash } from 'node:crypto';
 import { UsageError, isAbortError } from '../errors.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import { readArchive, formatOfName, ArchiveDamagedError } from '../archive/read/read-archive.js';
@@ -59,6 +60,12 @@ export function sameArchive(name: string, described: string): boolean {
   return name === described || (described.length > 0 && name.endsWith(described));
 }
 
+async function hashStored(store: BackupStore, name: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of await store.openRead(name, signal)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 function compare(checks: VerifyCheck[], name: string, actual: number | string, expected: number | string | undefined, what: string): void {
   if (expected === undefined) return;
   checks.push({
@@ -104,6 +111,19 @@ export async function verifyBackup(store: BackupStore, name: string, options: Ve
     if (options.signal?.aborted || isAbortError(error)) throw error;
     if (!(error instanceof ArchiveDamagedError)) throw error;
     checks.push({ name: 'read', ok: false, detail: error.message });
+    // The read stopped at the damage; the whole file's SHA-256 still says whether it changed
+    // since the backup (a second read, only for a damaged archive).
+    if (sidecar) {
+      const whole = await hashStored(store, name, options.signal);
+      checks.push({
+        name: 'sha256',
+        ok: whole === sidecar.sha256,
+        detail:
+          whole === sidecar.sha256
+            ? `SHA-256 matches ${name}.sha256: the archive was already damaged when it was written`
+            : `SHA-256 is ${whole}, ${name}.sha256 says ${sidecar.sha256} (the archive was changed or damaged since the backup)`,
+      });
+    }
   }
 
   if (read) {
