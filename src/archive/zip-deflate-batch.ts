@@ -9,7 +9,7 @@
  */
 import zlib from 'node:zlib';
 import type { ZipItem } from './source-reader.js';
-import { METHOD_DEFLATED, METHOD_STORED, centralHeader, localHeader, type ZipEntryInfo } from './zip-format.js';
+import { METHOD_DEFLATED, METHOD_STORED, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, centralHeader, localHeader, type ZipEntryInfo } from './zip-format.js';
 
 export type SmallZipItem = Extract<ZipItem, { k: 'dir' | 'link' | 'file' }>;
 
@@ -35,10 +35,6 @@ export interface DeflateResult {
   compressedSize: Float64Array;
 }
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
 /** Local header and central record without the name: fixed part plus the 9-byte timestamp field. */
 const LOCAL_FIXED = 30 + 9;
 const CENTRAL_FIXED = 46 + 9;

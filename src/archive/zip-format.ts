@@ -24,6 +24,11 @@ const FLAG_DESCRIPTOR = 1 << 3;
 const FLAG_UTF8 = 1 << 11;
 export const MAX32 = 0xffffffff;
 export const MAX16 = 0xffff;
+/** st_mode file-type bits, as stored in a zip's external attributes. */
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
 /** "Made by" Unix (3), spec 4.5; needed: 2.0, or 4.5 with zip64. */
 const MADE_BY = (3 << 8) | 45;
 const NEEDS_20 = 20;
@@ -134,7 +139,7 @@ export function dataDescriptor(entry: ZipEntryInfo): Buffer {
 
 /** S_IFDIR entries also get the MS-DOS directory attribute, as Info-ZIP writes. */
 function externalAttributes(mode: number): number {
-  const dosDirectory = (mode & 0o170000) === 0o040000 ? 0x10 : 0;
+  const dosDirectory = (mode & S_IFMT) === S_IFDIR ? 0x10 : 0;
   return ((mode & 0xffff) * 0x10000 + dosDirectory) >>> 0;
 }
 

@@ -29,13 +29,12 @@ import { ChunkBatcher } from './chunk-batcher.js';
 import type { ArchiveProgress } from './progress-counter.js';
 import { ZipDeflatePool } from './zip-deflate-pool.js';
 import { itemInfo, withType, type DeflateResult, type SmallZipItem } from './zip-deflate-batch.js';
-import { METHOD_DEFLATED, centralHeader, dataDescriptor, endRecords, localHeader, type ZipEntryInfo } from './zip-format.js';
+import { METHOD_DEFLATED, S_IFREG, centralHeader, dataDescriptor, endRecords, localHeader, type ZipEntryInfo } from './zip-format.js';
 
 /** Streamed files above this use zip64 from the start (deflate can grow incompressible data a little). */
 const ZIP64_FILE_THRESHOLD = 0xffffffff - 64 * 1024 * 1024;
 const MAX32 = 0xffffffff;
 const BATCH = 256 * 1024;
-const S_IFREG = 0o100000;
 /** Offset of the local-header offset in a central record. */
 const CENTRAL_OFFSET_FIELD = 42;
 

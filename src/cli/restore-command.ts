@@ -16,6 +16,7 @@ import { resolveStores, storeForArchive, type StoreFlags } from './stores.js';
 import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
 import { shellQuote } from './render-result.js';
+import { expandHome } from '../config/expand-home.js';
 
 export type RestoreFlags = CommonFlags & StoreFlags & { to?: string; overwrite?: boolean; include?: string[] };
 
@@ -106,7 +107,7 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
     if (to === undefined) throw new UsageError('Where to? Add --to DIR (a folder; created if missing).', { code: 'USAGE' });
     const stat = await store.stat(name, io.signal);
     if (!stat) throw new UsageError(`${store.locationOf(name)} does not exist. See \`backup list\` for the backups there.`, { code: 'ARCHIVE_NOT_FOUND' });
-    const target = path.resolve(io.cwd, to.startsWith('~/') ? path.join(io.home, to.slice(2)) : to);
+    const target = path.resolve(io.cwd, expandHome(to, io.home));
 
     ctx.logger.info(`restore: ${store.locationOf(name)} -> ${target}`, { overwrite: flags.overwrite === true, include: flags.include ?? [] });
     const progress = flags.json ? undefined : createByteProgress(io.stderr, `restoring ${name}`);

@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import { findSettingsFile, loadSettings } from '../config/load-settings.js';
 import { mergeSettings, resolvePaths, type EffectiveSettings } from '../config/merge-settings.js';
 import type { Settings } from '../config/schema.js';
+import { expandHome } from '../config/expand-home.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import { LocalStore } from '../storage/local-store.js';
 import type { S3Target } from '../storage/s3.js';
@@ -94,6 +95,6 @@ export async function storeForArchive(io: CliIO, loaded: LoadedSettings, archive
     const effective = effectiveFor(io, sameBucket, { ...flags, s3Bucket: url.bucket, s3Prefix: prefix });
     return { store: await s3Store(effective.s3!), name: url.key.slice(slash + 1) };
   }
-  const absolute = path.resolve(io.cwd, archive.startsWith('~/') ? path.join(io.home, archive.slice(2)) : archive);
+  const absolute = path.resolve(io.cwd, expandHome(archive, io.home));
   return { store: new LocalStore(path.dirname(absolute)), name: path.basename(absolute) };
 }

@@ -13,7 +13,7 @@ import type { BackupStore } from '../storage/backup-store.js';
 import type { Logger } from '../log/logger-types.js';
 import { BackupError, isAbortError } from '../errors.js';
 import { applyRetention, type RetentionPolicy, type RetentionOptions } from './retention.js';
-import { readManifest, type Catalog, type CatalogEntry, type StoredManifest } from './catalog.js';
+import { loadCatalog, readManifest, type Catalog, type CatalogEntry, type StoredManifest } from './catalog.js';
 
 /** Sidecars after the archive, the manifest last: it is what ties leftovers to their job. */
 const DELETE_ORDER = ['.sha256', '.verified.json', '.manifest.json'] as const;
@@ -139,7 +139,6 @@ export async function pruneStores(
   policy: RetentionPolicy,
   options: { dryRun: boolean; signal?: AbortSignal; logger: Logger; timeZone?: RetentionOptions['timeZone'] },
 ): Promise<StorePruneResult[]> {
-  const { loadCatalog } = await import('./catalog.js');
   const results: StorePruneResult[] = [];
   for (const store of stores) {
     const catalog = await loadCatalog(store, options.signal);

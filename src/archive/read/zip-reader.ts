@@ -12,7 +12,7 @@
 import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { crc32 } from '../block-deflate.js';
-import { MAX16, MAX32, SIG_CENTRAL, SIG_END, SIG_LOCAL, SIG_ZIP64_END, SIG_ZIP64_LOCATOR } from '../zip-format.js';
+import { MAX16, MAX32, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SIG_CENTRAL, SIG_END, SIG_LOCAL, SIG_ZIP64_END, SIG_ZIP64_LOCATOR } from '../zip-format.js';
 import { ByteReader } from './byte-reader.js';
 import { CorruptArchiveError, type ArchiveEntry, type EntryHandler, type ReadStats } from './archive-entry.js';
 
@@ -32,11 +32,6 @@ export interface ZipCentralEntry {
   offset: number;
   entry: ArchiveEntry;
 }
-
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const S_IFREG = 0o100000;
 
 function u64(buffer: Buffer, at: number): number {
   const value = buffer.readBigUInt64LE(at);
