@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli, startCli } from '../helpers/cli.js';
+import { itAsRoot } from '../helpers/root.js';
 
 const NOBODY = 65534;
 
@@ -23,7 +24,7 @@ async function nobodyRoot(): Promise<{ root: string; src: string }> {
 }
 
 describe('unreadable files (run as nobody)', () => {
-  it('are skipped, listed in the result, manifest and log, and the run exits 3', async () => {
+  itAsRoot('are skipped, listed in the result, manifest and log, and the run exits 3', async () => {
     const { root, src } = await nobodyRoot();
     await fs.writeFile(path.join(src, 'secret.key'), 'top secret');
     await fs.chmod(path.join(src, 'secret.key'), 0o000);
@@ -57,7 +58,7 @@ describe('unreadable files (run as nobody)', () => {
     expect(await describeTree(path.join(out, 'data'))).toEqual(await describeTree(src));
   });
 
-  it('with --strict: exit 1, nothing published, no partial left', async () => {
+  itAsRoot('with --strict: exit 1, nothing published, no partial left', async () => {
     const { root, src } = await nobodyRoot();
     await fs.writeFile(path.join(src, 'secret.key'), 'x');
     await fs.chmod(path.join(src, 'secret.key'), 0o000);
@@ -68,7 +69,7 @@ describe('unreadable files (run as nobody)', () => {
     expect(await listDir(path.join(root, 'out'))).toEqual([]);
   });
 
-  it('an unreadable source folder: exit 2 naming it', async () => {
+  itAsRoot('an unreadable source folder: exit 2 naming it', async () => {
     const { root, src } = await nobodyRoot();
     await fs.chmod(src, 0o000);
     const run = await runCli(['run', '-s', 'data', '-d', 'out'], { cwd: root, asUser: NOBODY });
@@ -76,7 +77,7 @@ describe('unreadable files (run as nobody)', () => {
     expect(run.stderr).toMatch(new RegExp(`${src} cannot be read: permission denied`));
   });
 
-  it('a destination that is not writable: exit 1 naming it, no stack trace', async () => {
+  itAsRoot('a destination that is not writable: exit 1 naming it, no stack trace', async () => {
     const { root } = await nobodyRoot();
     await fs.mkdir(path.join(root, 'ro'), { mode: 0o555 });
     await fs.chown(path.join(root, 'ro'), 0, 0);
@@ -165,7 +166,7 @@ describe('special files and links', () => {
 });
 
 describe('failures mid-run leave nothing under a final name', () => {
-  it('disk full: exit 1, says so, removes the partial', async () => {
+  itAsRoot('disk full: exit 1, says so, removes the partial', async () => {
     const root = await tempDir();
     const src = path.join(root, 'data');
     await fs.mkdir(src);

@@ -15,6 +15,7 @@ import { parseJsonResult, runCli } from '../helpers/cli.js';
 import { ListObjectVersionsCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server, testClient } from '../helpers/s3.js';
 import { startFaultProxy, type FaultProxy, type FaultRequest } from '../helpers/fault-proxy.js';
+import { itAsRoot } from '../helpers/root.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const MiB = 1024 * 1024;
@@ -197,7 +198,7 @@ describe('S3 upload', () => {
     expect(await listUploads(bucket)).toEqual([]);
   });
 
-  it('the local disk fills up while S3 gets everything: exit 1, the S3 copy is published and said to be safe', async () => {
+  itAsRoot('the local disk fills up while S3 gets everything: exit 1, the S3 copy is published and said to be safe', async () => {
     const root = await tempDir();
     await bigSource(root, 6);
     const bucket = await freshBucket();

@@ -8,7 +8,7 @@
  * running instances, so that a later start can kill what a killed run (whose
  * stop() never ran) left behind.
  *
- * The Debian packages come from .ci/install-ceph.sh. See
+ * The Debian packages come from tests/provision.sh (run by npm test). See
  * shared/S3-TESTING.md for the measured traps this file works around.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -57,7 +57,7 @@ export const CEPH_ACCESS_KEY = 'test';
 export const CEPH_SECRET_KEY = 'testsecret';
 export const CEPH_REGION = 'us-east-1';
 
-/** Binaries used below, all from .ci/install-ceph.sh. */
+/** Binaries used below, all installed by tests/provision.sh. */
 const BINARIES = ['ceph-authtool', 'monmaptool', 'ceph-mon', 'ceph', 'ceph-osd', 'radosgw', 'radosgw-admin'];
 
 /** Daemon names as Ceph knows them ($name in ceph.conf), in start order. */
@@ -405,7 +405,7 @@ function wrapSpawnError(cmd: string, err: NodeJS.ErrnoException): Error {
 function missingBinaryError(cmds: string[]): Error {
   return new Error(
     `Ceph is not installed: ${cmds.join(', ')} not found in PATH. ` +
-      'Run .ci/install-ceph.sh (as root; it apt-installs ceph-mon ceph-osd radosgw ceph-common), ' +
+      'npm test installs it through tests/provision.sh (as root, or with sudo: apt-get install ceph-mon ceph-osd radosgw ceph-common), ' +
       'or set S3_TEST_ENDPOINT to an S3 server to test against.',
   );
 }

@@ -16,6 +16,7 @@ import { BackupError, CancelledError, LockedError, UsageError } from '../../src/
 import { acquireLock, isOwnerAlive, type LockOwner } from '../../src/lifecycle/lock.js';
 import type { Logger } from '../../src/log/logger-types.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { itAsRoot } from '../helpers/root.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HOLDER = path.join(ROOT, 'tests/helpers/hold-lock.mjs');
@@ -427,7 +428,7 @@ describe('a lock that cannot be created', () => {
     expect(error.message).toContain(`its folder ${path.dirname(file)} does not exist`);
   });
 
-  it('because the folder is not writable (run as nobody): permission denied, in plain words', async () => {
+  itAsRoot('because the folder is not writable (run as nobody): permission denied, in plain words', async () => {
     const dir = await tempDir(); // root's, mode 0755
     const file = path.join(dir, 'job.lock');
     const run = startRun({ file, asUser: NOBODY });

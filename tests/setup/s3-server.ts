@@ -17,6 +17,11 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // The SDK's "releases after January 2027 need Node 22" notice: noise in the test output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(
+      'note: not running as root: the tests that drop privileges (setpriv), mount a tmpfs or chown are skipped; run npm test as root for all of them.\n',
+    );
+  }
   const server = await s3TestServer();
   try {
     await warmUp(server.endpoint, server);
