@@ -27,6 +27,7 @@ import {
   askBackupQuestions,
   checkNotVirtualFs,
   checkPathText,
+  storedFolderNames,
   type Prompter,
   type S3Answers,
   type S3Problem,
@@ -35,7 +36,7 @@ import {
 import type { S3Target } from '../storage/s3.js';
 import { shellQuote } from './render-result.js';
 import { jobLock } from './job-lock.js';
-import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
+import { DEFAULT_NAME_TEMPLATE, sourceBaseName } from '../archive/naming.js';
 
 function isPromptExit(error: unknown): boolean {
   return error instanceof Error && (error.name === 'ExitPromptError' || error.name === 'AbortPromptError');
@@ -99,7 +100,7 @@ export function nextStepLines(where: string[]): string[] {
   ];
   const commands = rows.map(([command]) => `npx backup ${command}${flags ? ` ${flags}` : ''}`);
   const width = Math.max(...commands.map((c) => c.length));
-  return ['See, check and restore your backups (one command a line):', ...commands.map((c, i) => `  ${c.padEnd(width)}   # ${rows[i]![1]}`)];
+  return ['See, check and restore your backups:', ...commands.map((c, i) => `  ${c.padEnd(width)}   # ${rows[i]![1]}`)];
 }
 
 function s3Target(s3: S3Answers): S3Target {
@@ -137,6 +138,9 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The settings the wizard's answers decide (a missing one means the default). */
+const WIZARD_KEYS = new Set(['sources', 'destination', 'format', 'name', 's3', 'logFile']);
+
 /** One line per top-level setting that differs: `key: old -> new`. */
 export function settingsDifferences(old: Record<string, unknown>, next: Record<string, unknown>): string[] {
   const short = (value: unknown): string => {
@@ -149,7 +153,9 @@ export function settingsDifferences(old: Record<string, unknown>, next: Record<s
     .map((k) =>
       k in next
         ? `${k}: ${k in old ? short(old[k]) : '(not set)'} -> ${short(next[k])}`
-        : `${k}: ${short(old[k])} -> (not asked by the wizard: would be dropped)`,
+        : WIZARD_KEYS.has(k)
+          ? `${k}: ${short(old[k])} -> (not set: the default)`
+          : `${k}: ${short(old[k])} -> (not asked by the wizard: would be dropped)`,
     );
 }
 
@@ -214,7 +220,7 @@ async function saveStep(step: SaveStep): Promise<string | undefined> {
       default: 'keep',
       choices: [
         { name: `No, keep it as it is`, value: 'keep' },
-        { name: `Yes, overwrite it (the current file is kept as ${shown(settingsFile)}.bak)`, value: 'overwrite' },
+        { name: `Yes, overwrite it (the old one is kept as ${path.basename(settingsFile)}.bak)`, value: 'overwrite' },
         { name: 'Save to another file', value: 'elsewhere' },
       ],
     });
@@ -252,6 +258,7 @@ async function saveStep(step: SaveStep): Promise<string | undefined> {
       : `Saved ${shown(target)}. Run it without prompts (cron, systemd):`,
   );
   say(`  npx backup run --config ${shellQuote(shown(target))}`);
+  say('');
   return target;
 }
 
@@ -296,6 +303,7 @@ export async function wizardCommand(
     const context = {
       cwd: io.cwd,
       home: io.home,
+      // Refreshed for each round of questions (the name preview shows the time of asking).
       now: io.now(),
       host: io.host,
       bzip2Available: findBzip2(io.env.PATH) !== undefined,
@@ -310,11 +318,15 @@ export async function wizardCommand(
     let exitCode: number = ExitCode.ok;
     let ran = false;
     for (;;) {
-      answers = await askBackupQuestions(prompts, context, previous);
+      answers = await askBackupQuestions(prompts, { ...context, now: io.now() }, previous);
 
       say('');
       say('Summary');
-      say(`  back up:     ${answers.sources.join(', ')}`);
+      const stored = storedFolderNames(answers.sources);
+      const sameName = (i: number): boolean => stored[i] !== sourceBaseName(answers.sources[i]!);
+      answers.sources.forEach((source, i) =>
+        say(`  ${i === 0 ? 'back up:  ' : '          '}   ${source}${sameName(i) ? `  (stored as ${stored[i]}/)` : ''}`),
+      );
       say(`  into:        ${answers.destination}`);
       say(`  format:      ${answers.format}`);
       say(`  name:        ${answers.name === '' ? `(default) ${DEFAULT_NAME_TEMPLATE}` : answers.name}`);
@@ -381,7 +393,7 @@ export async function wizardCommand(
     }
     say('The same backup as one command line:');
     say(`  ${equivalentCommand(answers)}`);
-    if (ran) {
+    if (ran && (exitCode === ExitCode.ok || exitCode === ExitCode.partial)) {
       // The flags that lead list/verify/restore to this job's backups.
       let where: string[] = [];
       if (saved !== undefined && saved !== settingsFile) where = ['--config', path.relative(io.cwd, saved) || saved];

@@ -8,7 +8,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FORMATS, type Format } from '../archive/formats.js';
-import { renderName, sanitizeName, sourceBaseName } from '../archive/naming.js';
+import { DEFAULT_NAME_TEMPLATE, renderName, sanitizeName, sourceBaseName } from '../archive/naming.js';
 import { checkDestination, checkSource, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
 import { DEFAULT_DESTINATION, type EffectiveS3 } from '../config/merge-settings.js';
@@ -167,22 +167,22 @@ export function checkNameTemplate(
   if (sanitizeName(literal) === literal) return { fileName: fileNameFor(template) };
 
   const reasons: string[] = [];
-  if (/[/\\]/.test(literal)) reasons.push('has a / or \\ (the name is one file name, not a folder: the destination is asked separately)');
+  if (/[/\\]/.test(literal)) reasons.push('has a / or \\ (a name is one file name, not a path)');
   if (/[:*?"<>|]/.test(literal)) reasons.push('has one of : * ? " < > |');
   if (/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(literal)) reasons.push('has control characters');
   if (/^[\s._-]/.test(literal)) reasons.push('starts with a dot, dash or underscore');
   if (/[\s.]$/.test(literal)) reasons.push('ends with a dot');
-  if (/\s\s|[^\S ]/.test(literal)) reasons.push('has tabs or repeated spaces');
+  if (/\s\s|[^\S ]/.test(literal)) reasons.push('has tabs or double spaces');
   const extension = FORMATS.find((f) => literal.toLowerCase().endsWith(`.${f}`));
-  if (extension) reasons.push(`ends with .${extension} (leave it out: the extension is added for the format)`);
-  if (Buffer.byteLength(literal) > 200) reasons.push('is longer than 200 bytes');
+  if (extension) reasons.push(`ends with .${extension} (the extension is added for you)`);
+  if (Buffer.byteLength(literal) > 200) reasons.push('is over 200 bytes long');
   if (reasons.length === 0) reasons.push('has characters that are not safe in a file name');
 
   const suggestion = sanitizeName(template);
   const suggestionLiteral = suggestion.replace(/\{(source|date|time|host)\}/g, 'x');
   const suggested = suggestion !== '' && sanitizeName(suggestionLiteral) === suggestionLiteral ? fileNameFor(suggestion) : undefined;
   return {
-    problem: `"${template}" cannot be used: it ${reasons.join('; it ')}.${suggested ? ` Type ${suggestion} for ${suggested}.` : ''}`,
+    problem: `Not usable as a file name: it ${reasons.join(', and ')}.${suggested ? ` Type ${suggestion} for ${suggested}.` : ''}`,
   };
 }
 
@@ -253,7 +253,8 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext, 
       validate: toValidator(async (value) => {
         const problem = checkPathText(value, 'the path of a file or folder to back up') ?? (await checkSource(value, ctx.cwd, ctx.home));
         if (problem) return problem;
-        return sources.includes(resolveUserPath(value, ctx.cwd, ctx.home)) ? 'That path is already in the list.' : undefined;
+        const abs = resolveUserPath(value, ctx.cwd, ctx.home);
+        return sources.includes(abs) ? `${abs} is already in the list.` : undefined;
       }),
     });
     // `~` expanded now: neither settings.json nor a quoted command line would expand it later.
@@ -310,9 +311,10 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext, 
   // 4. Name: checked as typed, and the file name it gives today shown before going on.
   const nameContext = { sources, now: ctx.now, host: ctx.host, format, bzip2Available: ctx.bzip2Available };
   const preview = renderName(undefined, nameContext).name;
+  ctx.say(`  Name tokens: ${NAME_TOKENS.join(' ')}. The default is ${DEFAULT_NAME_TEMPLATE}.`);
   const name = (
     await prompts.input({
-      message: `Archive name; tokens ${NAME_TOKENS.join(' ')} (Enter for ${preview}):`,
+      message: `Archive name (Enter for ${preview}):`,
       default: previous?.name ?? '',
       validate: toValidator((value) => {
         const checked = checkNameTemplate(value, nameContext);

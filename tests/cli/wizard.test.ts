@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { askBackupQuestions, type Choice, type Prompter, type WizardAnswers, type WizardContext } from '../../src/cli/wizard.js';
-import { answersToSettings, equivalentCommand, wizardCommand } from '../../src/cli/wizard-command.js';
+import { answersToSettings, equivalentCommand, settingsDifferences, wizardCommand } from '../../src/cli/wizard-command.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/program.js';
 import { checkSource, resolveUserPath } from '../../src/config/check-paths.js';
@@ -239,7 +239,7 @@ describe('askBackupQuestions', () => {
 
     const answers = await askBackupQuestions(prompts, context(root));
 
-    expect(prompts.rejected).toEqual([{ message: 'Another path to back up:', typed: './data/', problem: 'That path is already in the list.' }]);
+    expect(prompts.rejected).toEqual([{ message: 'Another path to back up:', typed: './data/', problem: `${path.join(root, 'data')} is already in the list.` }]);
     expect(prompts.asked.map((q) => q.message).slice(0, 4)).toEqual([
       'What should be backed up? (file or folder path)',
       'Add another path?',
@@ -600,7 +600,7 @@ describe('every answer is checked at its own prompt', () => {
 
     expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
       ['   ', 'Enter the path of a file or folder to back up.'],
-      ['srv/a/data/.', 'That path is already in the list.'],
+      ['srv/a/data/.', `${path.join(root, 'srv/a/data')} is already in the list.`],
     ]);
     expect(answers.sources).toEqual([path.join(root, 'srv/a/data'), path.join(root, 'srv/b/data')]);
     expect(ctx.said).toContain('  Same name as srv/a/data: in the archive they are stored as a/data/ and b/data/.');
@@ -632,13 +632,14 @@ describe('every answer is checked at its own prompt', () => {
     const answers = await askBackupQuestions(prompts, ctx);
 
     const nameQuestion = prompts.asked.find((q) => q.message.startsWith('Archive name'))!;
+    expect(nameQuestion.message).toBe('Archive name (Enter for data-20261126-020000):');
     // The hint lists every token, {source} included.
-    expect(nameQuestion.message).toContain('{source} {date} {time} {host}');
+    expect(ctx.said).toContain('  Name tokens: {source} {date} {time} {host}. The default is {source}-{date}-{time}.');
     expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
-      ['team/{host}', expect.stringMatching(/^"team\/\{host\}" cannot be used: it has a \/ .*Type team_\{host\} for team_testhost\.zip\.$/)],
-      ['../x', expect.stringMatching(/^"\.\.\/x" cannot be used: it has a \/ .*; it starts with a dot.*Type x for x\.zip\.$/)],
+      ['team/{host}', 'Not usable as a file name: it has a / or \\ (a name is one file name, not a path). Type team_{host} for team_testhost.zip.'],
+      ['../x', expect.stringMatching(/^Not usable as a file name: it has a \/ .*, and starts with a dot.*Type x for x\.zip\.$/)],
       ['{Date}-{source}', '{Date} is not a token; the tokens are {source} {date} {time} {host}.'],
-      ['nightly.zip', expect.stringMatching(/ends with \.zip \(leave it out/)],
+      ['nightly.zip', 'Not usable as a file name: it ends with .zip (the extension is added for you). Type nightly for nightly.zip.'],
     ]);
     expect(answers.name).toBe('{source}-{date}');
     expect(ctx.said).toContain('  Archive file: data-20261126.zip (today; each run fills in its own date and time)');
@@ -871,5 +872,16 @@ describe('the save step and the end of the wizard', () => {
         expect(listed.stdout()).toContain('data-20261126-020000.tar.gz');
       }
     }
+  });
+});
+
+describe('settingsDifferences', () => {
+  it('says which settings change, which go back to the default, and which the wizard would drop', () => {
+    expect(
+      settingsDifferences(
+        { sources: ['data'], destination: './backups', format: 'zip', name: 'nightly', exclude: ['*.tmp'], s3: { bucket: 'b', prefix: 'h/' } },
+        { sources: ['data'], destination: 'out', format: 'zip', s3: { prefix: 'h/', bucket: 'b' } },
+      ),
+    ).toEqual(['destination: "./backups" -> "out"', 'name: "nightly" -> (not set: the default)', 'exclude: ["*.tmp"] -> (not asked by the wizard: would be dropped)']);
   });
 });
