@@ -93,14 +93,14 @@ export function equivalentCommand(answers: WizardAnswers): string {
  */
 export function nextStepLines(where: string[]): string[] {
   const flags = where.map(shellQuote).join(' ');
-  const rows: Array<[string, string]> = [
-    ['list', 'list the backups, newest first'],
-    ['verify --all', 're-read every backup and check it against its SHA-256'],
-    ['restore --to restored', 'choose a backup and restore it into ./restored'],
+  const rows: Array<[string, string, string]> = [
+    ['list', '', 'the backups, newest first'],
+    ['verify', '--all', 're-read each backup, check its SHA-256'],
+    ['restore', '--to restored', 'pick a backup, restore it into ./restored'],
   ];
-  const commands = rows.map(([command]) => `npx backup ${command}${flags ? ` ${flags}` : ''}`);
+  const commands = rows.map(([command, options]) => ['npx backup', command, flags, options].filter((w) => w !== '').join(' '));
   const width = Math.max(...commands.map((c) => c.length));
-  return ['See, check and restore your backups:', ...commands.map((c, i) => `  ${c.padEnd(width)}   # ${rows[i]![1]}`)];
+  return ['See, check and restore your backups:', ...commands.map((c, i) => `  ${c.padEnd(width)}   # ${rows[i]![2]}`)];
 }
 
 function s3Target(s3: S3Answers): S3Target {
@@ -206,6 +206,7 @@ async function saveStep(step: SaveStep): Promise<string | undefined> {
     const differences = old ? settingsDifferences(old, settings as Record<string, unknown>) : [];
     if (old && differences.length === 0) {
       say(`${shown(settingsFile)} already holds these settings; nothing to save.`);
+      say('');
       return settingsFile;
     }
     say('');
@@ -226,6 +227,7 @@ async function saveStep(step: SaveStep): Promise<string | undefined> {
     });
     if (choice === 'keep') {
       say(`Kept the existing ${shown(settingsFile)}.`);
+      say('');
       return undefined;
     }
     if (choice === 'overwrite') {
@@ -252,11 +254,10 @@ async function saveStep(step: SaveStep): Promise<string | undefined> {
 
   await saveSettings(target, settings);
   step.logger.info(`settings saved to ${target}${failed ? ' (their last run failed)' : ''}`);
-  say(
-    failed
-      ? `Saved ${shown(target)}, with settings whose run just failed: fix the problem before relying on it. Without prompts:`
-      : `Saved ${shown(target)}. Run it without prompts (cron, systemd):`,
-  );
+  if (failed) {
+    say(`Saved ${shown(target)}, although these settings just failed.`);
+    say('Once the problem is fixed, run it without prompts:');
+  } else say(`Saved ${shown(target)}. Run it without prompts (cron, systemd):`);
   say(`  npx backup run --config ${shellQuote(shown(target))}`);
   say('');
   return target;

@@ -167,7 +167,8 @@ export function checkNameTemplate(
   if (sanitizeName(literal) === literal) return { fileName: fileNameFor(template) };
 
   const reasons: string[] = [];
-  if (/[/\\]/.test(literal)) reasons.push('has a / or \\ (a name is one file name, not a path)');
+  const separator = /[/\\]/.exec(literal)?.[0];
+  if (separator) reasons.push(`has a ${separator} (a name is one file name, not a path)`);
   if (/[:*?"<>|]/.test(literal)) reasons.push('has one of : * ? " < > |');
   if (/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(literal)) reasons.push('has control characters');
   if (/^[\s._-]/.test(literal)) reasons.push('starts with a dot, dash or underscore');
@@ -325,7 +326,7 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext, 
   const named = checkNameTemplate(name, nameContext);
   if ('fileName' in named) {
     const varies = name === '' || /\{(date|time)\}/.test(name);
-    ctx.say(`  Archive file: ${named.fileName}${varies ? ' (today; each run fills in its own date and time)' : ''}`);
+    ctx.say(`  Archive file: ${named.fileName}${varies ? ' (today; each run fills in its own date and time)' : ' (the same each run: later runs add -1, -2, ...)'}`);
   }
 
   // 5. S3.

@@ -636,7 +636,7 @@ describe('every answer is checked at its own prompt', () => {
     // The hint lists every token, {source} included.
     expect(ctx.said).toContain('  Name tokens: {source} {date} {time} {host}. The default is {source}-{date}-{time}.');
     expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
-      ['team/{host}', 'Not usable as a file name: it has a / or \\ (a name is one file name, not a path). Type team_{host} for team_testhost.zip.'],
+      ['team/{host}', 'Not usable as a file name: it has a / (a name is one file name, not a path). Type team_{host} for team_testhost.zip.'],
       ['../x', expect.stringMatching(/^Not usable as a file name: it has a \/ .*, and starts with a dot.*Type x for x\.zip\.$/)],
       ['{Date}-{source}', '{Date} is not a token; the tokens are {source} {date} {time} {host}.'],
       ['nightly.zip', 'Not usable as a file name: it ends with .zip (the extension is added for you). Type nightly for nightly.zip.'],
@@ -787,7 +787,7 @@ describe('after a failed run', () => {
     const prompts2 = new ScriptedPrompter([...failingStart(root), 'save', 'elsewhere', ENTER]);
     expect(await wizardCommand(term2.io, { verbose: false }, prompts2)).not.toBe(0);
     expect(prompts2.asked.at(-1)).toMatchObject({ message: 'Save to which file?', default: 'config/settings-2.json' });
-    expect(term2.stdout()).toContain('Saved config/settings-2.json, with settings whose run just failed');
+    expect(term2.stdout()).toContain('Saved config/settings-2.json, although these settings just failed.\nOnce the problem is fixed, run it without prompts:\n');
     expect(term2.stdout()).toContain('  npx backup run --config config/settings-2.json\n');
     expect(JSON.parse(await fs.readFile(path.join(root, 'config', 'settings-2.json'), 'utf8'))).toMatchObject({ destination: 'out' });
     expect(await fs.readFile(settingsFile, 'utf8')).toBe(working);
@@ -857,11 +857,13 @@ describe('the save step and the end of the wizard', () => {
     expect(out).not.toMatch(/npx backup \w+[^\n]*\|/);
     const lines = out.split('\n').filter((l) => /^ {2}npx backup (list|verify|restore)/.test(l));
     expect(lines).toEqual([
-      expect.stringMatching(/^ {2}npx backup list --dest elsewhere +# list the backups, newest first$/),
-      expect.stringMatching(/^ {2}npx backup verify --all --dest elsewhere +# re-read every backup/),
-      expect.stringMatching(/^ {2}npx backup restore --to restored --dest elsewhere +# choose a backup and restore it/),
+      expect.stringMatching(/^ {2}npx backup list --dest elsewhere +# the backups, newest first$/),
+      expect.stringMatching(/^ {2}npx backup verify --dest elsewhere --all +# re-read each backup, check its SHA-256$/),
+      expect.stringMatching(/^ {2}npx backup restore --dest elsewhere --to restored +# pick a backup, restore it into \.\/restored$/),
     ]);
     // Each line, as a shell reads it, is one command that finds these backups.
+    // Each fits a 100-column terminal.
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(100);
     for (const line of lines) {
       const command = line.replace(/#.*$/, '').trim();
       const words = shellWords(command);
