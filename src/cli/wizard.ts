@@ -193,8 +193,13 @@ export function checkBucketName(value: string): string | undefined {
   if (name === '') return 'Enter the bucket name.';
   if (/[/\\\s]/.test(name)) return 'A bucket name has no slashes or spaces (folders go in the key prefix, asked next).';
   if (name.length < 3 || name.length > 63) return `A bucket name is 3 to 63 characters long (this one is ${name.length}).`;
-  if (/[A-Z]/.test(name)) return `A bucket name has no capital letters (did you mean ${name.toLowerCase()}?).`;
-  if (!/^[a-z0-9.-]+$/.test(name)) return 'A bucket name has only lowercase letters, digits, dots and hyphens.';
+  if (!/^[a-z0-9.-]+$/.test(name)) {
+    const suggestion = name.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+    const meant = checkBucketName(suggestion) === undefined ? ` (did you mean ${suggestion}?)` : '';
+    return /[A-Z]/.test(name)
+      ? `A bucket name has no capital letters${meant}.`
+      : `A bucket name has only lowercase letters, digits, dots and hyphens${meant}.`;
+  }
   if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return 'A bucket name starts and ends with a letter or digit.';
   if (name.includes('..')) return 'A bucket name has no two dots in a row.';
   if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'A bucket name is not an IP address.';
@@ -358,7 +363,7 @@ type NoCredentialsChoice = 'retry' | 'without-s3' | 'quit';
 
 function explainCredentials(ctx: WizardContext): void {
   ctx.say('No AWS credentials were found, and no answer here can supply them. Give them in one of these ways:');
-  ctx.say(`  - a .env file in ${ctx.cwd} with AWS_ACCESS_KEY_ID=... and AWS_SECRET_ACCESS_KEY=... (read at start)`);
+  ctx.say(`  - a .env file in this folder with AWS_ACCESS_KEY_ID=... and AWS_SECRET_ACCESS_KEY=...`);
   ctx.say('  - AWS_PROFILE=name in the environment, with that profile in ~/.aws/credentials or ~/.aws/config');
   ctx.say('  - a [default] profile in ~/.aws/credentials (`aws configure` writes it; `aws sso login` for SSO)');
 }

@@ -650,7 +650,7 @@ describe('every answer is checked at its own prompt', () => {
     await makeRichTree(root);
     const prompts = new ScriptedPrompter([
       'data', false, ENTER, ENTER, '', true,
-      'My_Backups', 'ab', '192.168.1.10', 'b..x', '-backups', 'backups',
+      'My_Backups', 'ab', 'b@ckups', '192.168.1.10', 'b..x', '-backups', 'backups',
       '../up', 'host1/',
       'EU West', 'eu-west-1',
       '', 'STANDARD', true,
@@ -659,8 +659,9 @@ describe('every answer is checked at its own prompt', () => {
     const answers = await askBackupQuestions(prompts, context(root, { checkS3: async () => undefined }));
 
     expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
-      ['My_Backups', 'A bucket name has no capital letters (did you mean my_backups?).'],
+      ['My_Backups', 'A bucket name has no capital letters (did you mean my-backups?).'],
       ['ab', 'A bucket name is 3 to 63 characters long (this one is 2).'],
+      ['b@ckups', 'A bucket name has only lowercase letters, digits, dots and hyphens (did you mean b-ckups?).'],
       ['192.168.1.10', 'A bucket name is not an IP address.'],
       ['b..x', 'A bucket name has no two dots in a row.'],
       ['-backups', 'A bucket name starts and ends with a letter or digit.'],
@@ -683,7 +684,7 @@ describe('every answer is checked at its own prompt', () => {
     expect(prompts.asked.some((q) => q.message.startsWith('Change the S3 settings'))).toBe(false);
     const last = prompts.asked.at(-1)!;
     expect(last.choices!.map((c) => c.value)).toEqual(['without-s3', 'retry', 'quit']);
-    expect(ctx.said.join('\n')).toMatch(/\.env file in .*AWS_ACCESS_KEY_ID/);
+    expect(ctx.said.join('\n')).toMatch(/\.env file in this folder with AWS_ACCESS_KEY_ID/);
     expect(ctx.said.join('\n')).toContain('AWS_PROFILE');
     expect(ctx.said.join('\n')).toContain('~/.aws/credentials');
 
