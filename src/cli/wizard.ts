@@ -251,6 +251,7 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext, 
   // 1. What to back up: one or more paths, each checked.
   const sourcesTyped: string[] = [];
   const sources: string[] = [];
+  const realSources: string[] = [];
   for (;;) {
     const index = sources.length;
     const typed = await prompts.input({
@@ -260,12 +261,17 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext, 
         const problem = checkPathText(value, 'the path of a file or folder to back up') ?? (await checkSource(value, ctx.cwd, ctx.home));
         if (problem) return problem;
         const abs = resolveUserPath(value, ctx.cwd, ctx.home);
-        return sources.includes(abs) ? `${abs} is already in the list.` : undefined;
+        if (sources.includes(abs)) return `${abs} is already in the list.`;
+        // The same file or folder by another name (a symbolic link to it, or to a folder above it).
+        const real = await fs.realpath(abs).catch(() => abs);
+        const index = realSources.indexOf(real);
+        return index >= 0 ? `${abs} is the same as ${sources[index]} (${real}), already in the list.` : undefined;
       }),
     });
     // `~` expanded now: neither settings.json nor a quoted command line would expand it later.
     sourcesTyped.push(expandHome(typed.trim(), ctx.home));
     sources.push(resolveUserPath(typed, ctx.cwd, ctx.home));
+    realSources.push(await fs.realpath(sources.at(-1)!).catch(() => sources.at(-1)!));
     // Same base name: allowed; say how each is stored so the archive holds no surprise.
     const stored = storedFolderNames(sources);
     const last = sources.length - 1;

@@ -593,14 +593,17 @@ describe('every answer is checked at its own prompt', () => {
       await fs.mkdir(path.join(root, dir), { recursive: true });
       await fs.writeFile(path.join(root, dir, 'f.txt'), `${dir}\n`);
     }
+    await fs.symlink('srv/a', path.join(root, 'link'));
     const ctx = context(root);
-    const prompts = new ScriptedPrompter(['   ', 'srv/a/data', true, 'srv/a/data/.', 'srv/b/data', false, ENTER, ENTER, ENTER, false]);
+    const prompts = new ScriptedPrompter(['   ', 'srv/a/data', true, 'srv/a/data/.', 'link/data', 'srv/b/data', false, ENTER, ENTER, ENTER, false]);
 
     const answers = await askBackupQuestions(prompts, ctx);
 
+    const a = path.join(root, 'srv/a/data');
     expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
       ['   ', 'Enter the path of a file or folder to back up.'],
-      ['srv/a/data/.', `${path.join(root, 'srv/a/data')} is already in the list.`],
+      ['srv/a/data/.', `${a} is already in the list.`],
+      ['link/data', `${path.join(root, 'link/data')} is the same as ${a} (${a}), already in the list.`],
     ]);
     expect(answers.sources).toEqual([path.join(root, 'srv/a/data'), path.join(root, 'srv/b/data')]);
     expect(ctx.said).toContain('  Same name as srv/a/data: in the archive they are stored as a/data/ and b/data/.');
