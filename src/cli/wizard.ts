@@ -168,10 +168,10 @@ export function checkNameTemplate(
 
   const reasons: string[] = [];
   const separator = /[/\\]/.exec(literal)?.[0];
-  if (separator) reasons.push(`has a ${separator} (a name is one file name, not a path)`);
+  if (separator) reasons.push(`has a ${separator} (one file name, not a path)`);
   if (/[:*?"<>|]/.test(literal)) reasons.push('has one of : * ? " < > |');
   if (/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(literal)) reasons.push('has control characters');
-  if (/^[\s._-]/.test(literal)) reasons.push('starts with a dot, dash or underscore');
+  if (/^[\s._-]/.test(literal)) reasons.push(`starts with "${literal[0]}"`);
   if (/[\s.]$/.test(literal)) reasons.push('ends with a dot');
   if (/\s\s|[^\S ]/.test(literal)) reasons.push('has tabs or double spaces');
   const extension = FORMATS.find((f) => literal.toLowerCase().endsWith(`.${f}`));
