@@ -23,7 +23,6 @@ import type { AppLogger } from '../log/logger.js';
 import type { CliIO } from './io.js';
 import { executeJob, openLogger, reportFailure } from './execute-job.js';
 import {
-  WizardQuit,
   askBackupQuestions,
   checkNotVirtualFs,
   checkPathText,
@@ -414,11 +413,6 @@ export async function wizardCommand(
   } catch (error) {
     if (isPromptExit(error)) {
       logger.info('wizard cancelled');
-      return ExitCode.cancelled;
-    }
-    if (error instanceof WizardQuit) {
-      logger.info('wizard: quit at a question');
-      say(error.message);
       return ExitCode.cancelled;
     }
     return reportFailure(io, error, logger, output);

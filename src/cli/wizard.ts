@@ -13,6 +13,7 @@ import { checkDestination, checkSource, resolveUserPath } from '../config/check-
 import { expandHome } from '../config/expand-home.js';
 import { DEFAULT_DESTINATION, type EffectiveS3 } from '../config/merge-settings.js';
 import { STORAGE_CLASSES, endpointSchema } from '../config/schema.js';
+import { CancelledError } from '../errors.js';
 
 export interface Choice<T> {
   name: string;
@@ -67,14 +68,6 @@ export interface WizardContext {
   /** Checks the bucket can be reached with these settings: what is wrong, or undefined. */
   checkS3: (answers: S3Answers) => Promise<S3Problem | undefined>;
   say: (line: string) => void;
-}
-
-/** The person chose "Quit" at a wizard question (not Ctrl-C): nothing was run. */
-export class WizardQuit extends Error {
-  constructor(message = 'Quit: nothing was backed up.') {
-    super(message);
-    this.name = 'WizardQuit';
-  }
 }
 
 const toValidator =
@@ -431,7 +424,8 @@ async function askS3Questions(prompts: Prompter, ctx: WizardContext, before?: S3
           { name: 'Quit (add the credentials, then run `npx backup` again)', value: 'quit' },
         ],
       });
-      if (choice === 'quit') throw new WizardQuit('Quit: nothing was backed up. Add the AWS credentials, then run `npx backup` again.');
+      // Quitting is the person's choice, like Ctrl-C: exit 130, nothing was run.
+      if (choice === 'quit') throw new CancelledError('Quit: nothing was backed up. Add the AWS credentials, then run `npx backup` again.');
       if (choice === 'without-s3') return undefined;
     }
     if (!(await prompts.confirm({ message: 'Change the S3 settings? (No: back up without S3)', default: true }))) return undefined;

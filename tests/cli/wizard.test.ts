@@ -703,7 +703,8 @@ describe('every answer is checked at its own prompt', () => {
     const quitting = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'backups', ENTER, 'us-east-1', 'http://127.0.0.1:9', ENTER, ENTER, 'quit']);
     expect(await wizardCommand(term.io, { verbose: false }, quitting)).toBe(130);
     expect(term.stdout()).toContain('No AWS credentials were found');
-    expect(term.stdout()).toContain('Quit: nothing was backed up.');
+    expect(term.stderr()).toContain('Quit: nothing was backed up.');
+    expect(term.stderr()).not.toContain('error');
     expect(await listDir(root)).not.toContain('config');
   });
 });
