@@ -25,10 +25,11 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
   program
     .command('wizard', { isDefault: true })
     .description('ask for source, destination, format and name, run the backup, offer to save the settings (default command)')
+    .option('--log-file <file>', 'log file (default: settings.json\'s logFile when config/settings.json has one, else logs/backup.log)')
     .option('--verbose', 'show details and stack traces')
     // `backup list` must say "unknown command", not "too many arguments for 'wizard'".
     .allowExcessArguments(true)
-    .action(async (flags: { verbose?: boolean }, command: Command) => {
+    .action(async (flags: { verbose?: boolean; logFile?: string }, command: Command) => {
       const [unknown] = command.args;
       if (unknown !== undefined) {
         io.stderr.write(`error: unknown command '${unknown}' (commands: run, list, verify, restore, prune, wizard)\n(add --help for usage)\n`);
@@ -36,7 +37,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
         return;
       }
       const { wizardCommand } = await import('./wizard-command.js');
-      setExit(await wizardCommand(io, { verbose: flags.verbose === true }));
+      setExit(await wizardCommand(io, { verbose: flags.verbose === true, logFile: flags.logFile }));
     });
 
   program

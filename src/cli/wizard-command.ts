@@ -2,24 +2,40 @@
  * `backup` with no command: the wizard. Needs a terminal; asks the
  * questions, shows a summary, runs the backup with a progress bar, then
  * offers to save the answers to config/settings.json and prints the
- * equivalent `backup run` command line.
+ * equivalent `backup run` command line. After a failed run it offers to go
+ * back and change the answers, to save them anyway (saying they failed), or
+ * to quit; it never replaces an existing settings file without showing what
+ * changes and keeping the old one as settings.json.bak.
  */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { confirm, input, select } from '@inquirer/prompts';
 import { ExitCode, UsageError } from '../errors.js';
 import { findBzip2 } from '../archive/compressors.js';
-import { DEFAULT_SETTINGS_FILE } from '../config/load-settings.js';
+import { DEFAULT_SETTINGS_FILE, loadSettings } from '../config/load-settings.js';
 import { saveSettings } from '../config/save-settings.js';
-import { fileExists } from '../config/check-paths.js';
-import { DEFAULT_LOG_FILE, mergeSettings, toSettingsFile } from '../config/merge-settings.js';
+import { checkDestination, fileExists, resolveUserPath } from '../config/check-paths.js';
+import { expandHome } from '../config/expand-home.js';
+import { DEFAULT_DESTINATION, DEFAULT_LOG_FILE, mergeSettings, toSettingsFile } from '../config/merge-settings.js';
 import type { Settings } from '../config/schema.js';
+import type { AppLogger } from '../log/logger.js';
 import type { CliIO } from './io.js';
 import { executeJob, openLogger, reportFailure } from './execute-job.js';
-import { askBackupQuestions, type Prompter, type S3Answers, type WizardAnswers } from './wizard.js';
+import {
+  askBackupQuestions,
+  checkNotVirtualFs,
+  checkPathText,
+  storedFolderNames,
+  type Prompter,
+  type S3Answers,
+  type S3Problem,
+  type WizardAnswers,
+} from './wizard.js';
 import type { S3Target } from '../storage/s3.js';
 import { shellQuote } from './render-result.js';
 import { jobLock } from './job-lock.js';
-import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
+import { DEFAULT_NAME_TEMPLATE, sourceBaseName } from '../archive/naming.js';
 
 function isPromptExit(error: unknown): boolean {
   return error instanceof Error && (error.name === 'ExitPromptError' || error.name === 'AbortPromptError');
@@ -34,14 +50,15 @@ export function inquirerPrompter(io: CliIO): Prompter {
   };
 }
 
-/** The settings.json content for the answers (paths as typed). */
-export function answersToSettings(answers: WizardAnswers): Settings {
+/** The settings.json content for the answers (paths as typed); `logFile` as given (flag or the old settings), default left out. */
+export function answersToSettings(answers: WizardAnswers, logFile?: string): Settings {
   return toSettingsFile(
     mergeSettings(undefined, {
       sources: answers.sourcesTyped,
       destination: answers.destinationTyped,
       format: answers.format,
       name: answers.name === '' ? undefined : answers.name,
+      logFile,
       s3Bucket: answers.s3?.bucket,
       s3Prefix: answers.s3?.prefix,
       s3Region: answers.s3?.region,
@@ -68,12 +85,29 @@ export function equivalentCommand(answers: WizardAnswers): string {
   return words.map(shellQuote).join(' ');
 }
 
+/**
+ * How to see, check and restore the backups just made: separate commands,
+ * one a line, each with a comment (never `a | b | c`, which reads as a
+ * pipeline). `where` are the flags that find this job's destination.
+ */
+export function nextStepLines(where: string[]): string[] {
+  const flags = where.map(shellQuote).join(' ');
+  const rows: Array<[string, string, string]> = [
+    ['list', '', 'the backups, newest first'],
+    ['verify', '--all', 're-read each backup, check its SHA-256'],
+    ['restore', '--to restored', 'pick a backup, restore it into ./restored'],
+  ];
+  const commands = rows.map(([command, options]) => ['npx backup', command, flags, options].filter((w) => w !== '').join(' '));
+  const width = Math.max(...commands.map((c) => c.length));
+  return ['See, check and restore your backups:', ...commands.map((c, i) => `  ${c.padEnd(width)}   # ${rows[i]![2]}`)];
+}
+
 function s3Target(s3: S3Answers): S3Target {
   return { bucket: s3.bucket, prefix: s3.prefix, region: s3.region, endpoint: s3.endpoint, storageClass: s3.storageClass };
 }
 
 /** HeadBucket with the answers; the SDK is loaded only when S3 is chosen. */
-async function checkS3Access(s3: S3Answers): Promise<string | undefined> {
+async function checkS3Access(s3: S3Answers): Promise<S3Problem | undefined> {
   const { checkBucket, createS3Client } = await import('../storage/s3.js');
   const target = s3Target(s3);
   const client = createS3Client({ ...target, maxAttempts: 2 });
@@ -81,15 +115,158 @@ async function checkS3Access(s3: S3Answers): Promise<string | undefined> {
     await checkBucket(client, target);
     return undefined;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return {
+      message: error instanceof Error ? error.message : String(error),
+      code: (error as { code?: unknown }).code === undefined ? undefined : String((error as { code?: unknown }).code),
+    };
   } finally {
     client.destroy();
   }
 }
 
+/** JSON with sorted keys, for comparing settings whatever the key order. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The settings the wizard's answers decide (a missing one means the default). */
+const WIZARD_KEYS = new Set(['sources', 'destination', 'format', 'name', 's3', 'logFile']);
+
+/** One line per top-level setting that differs: `key: old -> new`. */
+export function settingsDifferences(old: Record<string, unknown>, next: Record<string, unknown>): string[] {
+  const short = (value: unknown): string => {
+    const text = JSON.stringify(value);
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  };
+  const keys = [...new Set([...Object.keys(old), ...Object.keys(next)])];
+  return keys
+    .filter((k) => stableJson(old[k]) !== stableJson(next[k]))
+    .map((k) =>
+      k in next
+        ? `${k}: ${k in old ? short(old[k]) : '(not set)'} -> ${short(next[k])}`
+        : WIZARD_KEYS.has(k)
+          ? `${k}: ${short(old[k])} -> (not set: the default)`
+          : `${k}: ${short(old[k])} -> (not asked by the wizard: would be dropped)`,
+    );
+}
+
+type SaveChoice = 'keep' | 'overwrite' | 'elsewhere';
+
+/** Copies `file` to `file.bak` through a fresh temporary name (never writing through a planted link), then renames. */
+async function keepBackupCopy(file: string): Promise<string> {
+  const bak = `${file}.bak`;
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.bak.tmp`);
+  try {
+    await fs.copyFile(file, temp, fs.constants.COPYFILE_EXCL);
+    await fs.rename(temp, bak);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  return bak;
+}
+
+interface SaveStep {
+  io: CliIO;
+  prompts: Prompter;
+  logger: AppLogger;
+  say: (line: string) => void;
+  settings: Settings;
+  /** The run with these answers failed: the save is labelled so. */
+  failed: boolean;
+}
+
+/** Where the settings went (absolute), or undefined when nothing was saved. */
+async function saveStep(step: SaveStep): Promise<string | undefined> {
+  const { io, prompts, say, settings, failed } = step;
+  const settingsFile = path.resolve(io.cwd, DEFAULT_SETTINGS_FILE);
+  const shown = (file: string): string => {
+    const rel = path.relative(io.cwd, file);
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+  };
+  let target = settingsFile;
+
+  if (await fileExists(settingsFile)) {
+    let old: Record<string, unknown> | undefined;
+    let unreadable: string | undefined;
+    try {
+      old = (await loadSettings(settingsFile)) as Record<string, unknown>;
+    } catch (error) {
+      unreadable = error instanceof Error ? error.message : String(error);
+    }
+    const differences = old ? settingsDifferences(old, settings as Record<string, unknown>) : [];
+    if (old && differences.length === 0) {
+      say(`${shown(settingsFile)} already holds these settings; nothing to save.`);
+      say('');
+      return settingsFile;
+    }
+    say('');
+    if (old) {
+      say(`${shown(settingsFile)} already exists, with other settings:`);
+      for (const line of differences) say(`  ${line}`);
+    } else {
+      say(`${shown(settingsFile)} already exists but cannot be used as settings: ${unreadable}`);
+    }
+    const choice = await prompts.select<SaveChoice>({
+      message: `Replace ${shown(settingsFile)}?`,
+      default: 'keep',
+      choices: [
+        { name: `No, keep it as it is`, value: 'keep' },
+        { name: `Yes, overwrite it (the old one is kept as ${path.basename(settingsFile)}.bak)`, value: 'overwrite' },
+        { name: 'Save to another file', value: 'elsewhere' },
+      ],
+    });
+    if (choice === 'keep') {
+      say(`Kept the existing ${shown(settingsFile)}.`);
+      say('');
+      return undefined;
+    }
+    if (choice === 'overwrite') {
+      const bak = await keepBackupCopy(settingsFile);
+      step.logger.info(`previous settings kept as ${bak}`);
+      say(`The previous ${shown(settingsFile)} is in ${shown(bak)}.`);
+    } else {
+      let free = 2;
+      while (await fileExists(path.resolve(io.cwd, 'config', `settings-${free}.json`))) free++;
+      const typed = await prompts.input({
+        message: 'Save to which file?',
+        default: path.join('config', `settings-${free}.json`),
+        validate: async (value) => {
+          const problem = checkPathText(value, 'a file name');
+          if (problem) return problem;
+          const abs = resolveUserPath(value, io.cwd, io.home);
+          if (await fileExists(abs)) return `${abs} exists; choose a new name.`;
+          return (await checkNotVirtualFs(abs)) ?? (await checkDestination(path.dirname(abs), io.cwd, io.home)) ?? true;
+        },
+      });
+      target = resolveUserPath(typed, io.cwd, io.home);
+    }
+  }
+
+  await saveSettings(target, settings);
+  step.logger.info(`settings saved to ${target}${failed ? ' (their last run failed)' : ''}`);
+  if (failed) {
+    say(`Saved ${shown(target)}, although these settings just failed.`);
+    say('Once the problem is fixed, run it without prompts:');
+  } else say(`Saved ${shown(target)}. Run it without prompts (cron, systemd):`);
+  say(`  npx backup run --config ${shellQuote(shown(target))}`);
+  say('');
+  return target;
+}
+
+type AfterFailure = 'change' | 'save' | 'quit';
+
 export async function wizardCommand(
   io: CliIO,
-  options: { verbose: boolean },
+  options: { verbose: boolean; logFile?: string },
   prompts: Prompter = inquirerPrompter(io),
 ): Promise<number> {
   const output = { json: false, verbose: options.verbose };
@@ -107,32 +284,56 @@ export async function wizardCommand(
   const say = (line: string): void => {
     io.stdout.write(`${line}\n`);
   };
-  const logger = openLogger(io, path.resolve(io.cwd, DEFAULT_LOG_FILE), output);
+  // The log file as `backup run` finds it: --log-file, else settings.json's logFile, else logs/backup.log.
+  const settingsFile = path.resolve(io.cwd, DEFAULT_SETTINGS_FILE);
+  let settingsLogFile: string | undefined;
+  let settingsNote: string | undefined;
+  if (options.logFile === undefined && (await fileExists(settingsFile))) {
+    try {
+      settingsLogFile = (await loadSettings(settingsFile)).logFile;
+    } catch (error) {
+      settingsNote = `Note: ${error instanceof Error ? error.message : String(error)}; logging to ${DEFAULT_LOG_FILE}.`;
+    }
+  }
+  const logFileTyped = options.logFile ?? settingsLogFile;
+  const logger = openLogger(io, path.resolve(io.cwd, expandHome(logFileTyped ?? DEFAULT_LOG_FILE, io.home)), output);
   try {
     say('backup: answer a few questions; Ctrl-C quits at any time.\n');
-    const answers = await askBackupQuestions(prompts, {
+    if (settingsNote) say(`${settingsNote}\n`);
+    const context = {
       cwd: io.cwd,
       home: io.home,
+      // Refreshed for each round of questions (the name preview shows the time of asking).
       now: io.now(),
       host: io.host,
       bzip2Available: findBzip2(io.env.PATH) !== undefined,
       defaultRegion: io.env.AWS_REGION || io.env.AWS_DEFAULT_REGION || undefined,
       defaultEndpoint: io.env.AWS_ENDPOINT_URL_S3 || io.env.AWS_ENDPOINT_URL || undefined,
-      checkS3: (s3) => checkS3Access(s3),
+      checkS3: (s3: S3Answers) => checkS3Access(s3),
       say,
-    });
+    };
 
-    say('');
-    say('Summary');
-    say(`  back up:     ${answers.sources.join(', ')}`);
-    say(`  into:        ${answers.destination}`);
-    say(`  format:      ${answers.format}`);
-    say(`  name:        ${answers.name === '' ? '(default) {source}-{date}-{time}' : answers.name}`);
-    say(`  S3 upload:   ${answers.s3 ? `s3://${answers.s3.bucket}/${answers.s3.prefix} (${answers.s3.storageClass}${answers.s3.keepLocal ? '' : ', no local copy'})` : 'no'}`);
-    say('');
-
+    let previous: WizardAnswers | undefined;
+    let answers: WizardAnswers;
     let exitCode: number = ExitCode.ok;
-    if (await prompts.confirm({ message: 'Start the backup now?', default: true })) {
+    let ran = false;
+    for (;;) {
+      answers = await askBackupQuestions(prompts, { ...context, now: io.now() }, previous);
+
+      say('');
+      say('Summary');
+      const stored = storedFolderNames(answers.sources);
+      const sameName = (i: number): boolean => stored[i] !== sourceBaseName(answers.sources[i]!);
+      answers.sources.forEach((source, i) =>
+        say(`  ${i === 0 ? 'back up:  ' : '          '}   ${source}${sameName(i) ? `  (stored as ${stored[i]}/)` : ''}`),
+      );
+      say(`  into:        ${answers.destination}`);
+      say(`  format:      ${answers.format}`);
+      say(`  name:        ${answers.name === '' ? `(default) ${DEFAULT_NAME_TEMPLATE}` : answers.name}`);
+      say(`  S3 upload:   ${answers.s3 ? `s3://${answers.s3.bucket}/${answers.s3.prefix} (${answers.s3.storageClass}${answers.s3.keepLocal ? '' : ', no local copy'})` : 'no'}`);
+      say('');
+
+      if (!(await prompts.confirm({ message: 'Start the backup now?', default: true }))) break;
       const destination = answers.s3 && !answers.s3.keepLocal ? undefined : answers.destination;
       // The same lock as `backup run`: a wizard run and the nightly cron job of the same sources never overlap.
       const lock = jobLock(io, logger, {
@@ -159,25 +360,55 @@ export async function wizardCommand(
         { beforeWrite: () => lock.acquire() },
       ).finally(() => lock.release());
       exitCode = run.exitCode;
+      ran = true;
       if (exitCode === ExitCode.cancelled) return exitCode;
+      if (exitCode === ExitCode.ok || exitCode === ExitCode.partial) break;
+
+      // Failed (1: a destination did not get the backup; 2: an answer the run refused).
+      say('');
+      say('The backup failed (the reason is above).');
+      const next = await prompts.select<AfterFailure>({
+        message: 'What now?',
+        default: 'change',
+        choices: [
+          { name: 'Go back and change the answers (Enter keeps each previous answer)', value: 'change' },
+          { name: 'Save these settings anyway (these settings just failed)', value: 'save' },
+          { name: 'Quit without saving', value: 'quit' },
+        ],
+      });
+      if (next === 'quit') return exitCode;
+      if (next === 'save') {
+        await saveStep({ io, prompts, logger, say, settings: answersToSettings(answers, logFileTyped), failed: true });
+        say('The same backup as one command line:');
+        say(`  ${equivalentCommand(answers)}`);
+        return exitCode;
+      }
+      previous = answers;
+      say('');
     }
 
-    const settingsFile = path.resolve(io.cwd, DEFAULT_SETTINGS_FILE);
-    const shown = path.relative(io.cwd, settingsFile);
-    if (await prompts.confirm({ message: `Save these answers to ${shown} for unattended runs?`, default: true })) {
-      const exists = await fileExists(settingsFile);
-      if (!exists || (await prompts.confirm({ message: `${shown} already exists. Replace it?`, default: false }))) {
-        await saveSettings(settingsFile, answersToSettings(answers));
-        logger.info(`settings saved to ${settingsFile}`);
-        say(`Saved ${shown}. Run it without prompts (cron, systemd):`);
-        say(`  npx backup run --config ${shellQuote(shown)}`);
-      } else {
-        say(`Kept the existing ${shown}.`);
-      }
+    let saved: string | undefined;
+    if (await prompts.confirm({ message: `Save these answers to ${DEFAULT_SETTINGS_FILE} for unattended runs?`, default: true })) {
+      saved = await saveStep({ io, prompts, logger, say, settings: answersToSettings(answers, logFileTyped), failed: false });
     }
     say('The same backup as one command line:');
     say(`  ${equivalentCommand(answers)}`);
-    say('See, check and restore your backups: npx backup list | npx backup verify --all | npx backup restore');
+    if (ran && (exitCode === ExitCode.ok || exitCode === ExitCode.partial)) {
+      // The flags that lead list/verify/restore to this job's backups.
+      let where: string[] = [];
+      if (saved !== undefined && saved !== settingsFile) where = ['--config', path.relative(io.cwd, saved) || saved];
+      else if (saved === undefined) {
+        const defaultWhere = !(await fileExists(settingsFile)) && answers.destination === path.resolve(io.cwd, DEFAULT_DESTINATION);
+        if (answers.s3 && !answers.s3.keepLocal) {
+          where = ['--s3-bucket', answers.s3.bucket];
+          if (answers.s3.prefix) where.push('--s3-prefix', answers.s3.prefix);
+          if (answers.s3.region) where.push('--s3-region', answers.s3.region);
+          if (answers.s3.endpoint) where.push('--s3-endpoint', answers.s3.endpoint);
+        } else if (!defaultWhere) where = ['--dest', answers.destinationTyped];
+      }
+      say('');
+      for (const line of nextStepLines(where)) say(line);
+    }
     return exitCode;
   } catch (error) {
     if (isPromptExit(error)) {

@@ -129,8 +129,8 @@ class PtySession {
 }
 
 const sessions: PtySession[] = [];
-function startWizard(cwd: string): PtySession {
-  const session = new PtySession(`${sh(process.execPath)} ${sh(BIN)}`, cwd);
+function startWizard(cwd: string, args: string[] = []): PtySession {
+  const session = new PtySession([process.execPath, BIN, ...args].map(sh).join(' '), cwd);
   sessions.push(session);
   return session;
 }
@@ -170,7 +170,10 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer('Save these answers to config/settings.json for unattended runs? (Y/n)', `y${KEY.enter}`);
     await wizard.waitFor('npx backup run --config config/settings.json');
     await wizard.waitFor('npx backup run --source data --dest ./backups --format tar.bz2 --name nightly');
+    // How to see, check and restore: three commands, one a line, each with a comment; no pipeline.
+    await wizard.waitFor(/\n {2}npx backup list +# [^\n|]+\n {2}npx backup verify --all +# [^\n|]+\n {2}npx backup restore --to restored +# [^\n|]+\n/);
     const { code } = await wizard.exit();
+    expect(wizard.screen).not.toMatch(/npx backup \w+[^\n]*\|/);
 
     expect(code, wizard.screen).toBe(0);
     const backups = path.join(root, 'backups');
@@ -218,6 +221,105 @@ describe('the wizard in a real terminal', () => {
     const left = await listDir(root);
     expect(left).not.toContain('backups');
     expect(left).not.toContain('config');
+  });
+
+  it('same-named sources are accepted and shown as stored; a name with a / is refused at its prompt with what to type', async () => {
+    const root = await tempDir();
+    for (const dir of ['srv/a/data', 'srv/b/data']) {
+      await fs.mkdir(path.join(root, dir), { recursive: true });
+      await fs.writeFile(path.join(root, dir, 'f.txt'), `${dir}\n`);
+    }
+    const wizard = startWizard(root);
+
+    await wizard.answer('What should be backed up?', `srv/a/data${KEY.enter}`);
+    await wizard.answer('Add another path?', `y${KEY.enter}`);
+    await wizard.answer('Another path to back up:', `srv/a/data/${KEY.enter}`);
+    await wizard.waitFor(`${path.join(root, 'srv/a/data')} is already in the list.`);
+    wizard.send(`${KEY.backspace.repeat('srv/a/data/'.length)}srv/b/data${KEY.enter}`);
+    await wizard.waitFor('Same name as srv/a/data: in the archive they are stored as a/data/ and b/data/.');
+    await wizard.answer('Add another path?', `n${KEY.enter}`);
+    await wizard.answer('Destination folder', `/proc/backups${KEY.enter}`);
+    await wizard.waitFor('/proc/backups is under /proc, a kernel filesystem');
+    wizard.send(`${KEY.backspace.repeat('/proc/backups'.length)}${KEY.enter}`);
+    await wizard.waitFor('✔ Destination folder (created if missing): ./backups');
+    await wizard.answer('Archive format:', KEY.enter);
+    await wizard.waitFor('Name tokens: {source} {date} {time} {host}.');
+    await wizard.answer('Archive name', `team/{host}${KEY.enter}`);
+    await wizard.waitFor(/Not usable as a file name: it has a \/ .*Type team_\{host\} for team_[^ ]+\.tar\.gz\./);
+    // Nothing went further: the next question has not been asked.
+    expect(wizard.screen).not.toContain('Upload to Amazon S3');
+    wizard.send(`${KEY.backspace.repeat('team/{host}'.length)}team_{host}${KEY.enter}`);
+    await wizard.waitFor(/Archive file: team_[^ ]+\.tar\.gz/);
+    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.waitFor(`${path.join(root, 'srv/a/data')}  (stored as a/data/)`);
+    await wizard.waitFor(`${path.join(root, 'srv/b/data')}  (stored as b/data/)`);
+    await wizard.answer('Start the backup now?', `n${KEY.enter}`);
+    await wizard.answer('Save these answers', `n${KEY.enter}`);
+    await wizard.waitFor("npx backup run --source srv/a/data srv/b/data --dest ./backups --format tar.gz --name 'team_{host}'");
+    const { code } = await wizard.exit();
+
+    expect(code, wizard.screen).toBe(0);
+    const left = await listDir(root);
+    expect(left).not.toContain('backups');
+    expect(left).not.toContain('config');
+  });
+
+  it('a failed run: go back, fix the answer, run again, and overwrite settings.json only after showing what changes (old one kept as .bak); logs to --log-file', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    const settingsFile = path.join(root, 'config', 'settings.json');
+    const working = '{ "sources": ["data"], "format": "zip" }\n';
+    await fs.mkdir(path.dirname(settingsFile));
+    await fs.writeFile(settingsFile, working);
+    const wizard = startWizard(root, ['--log-file', 'wizard.log']);
+
+    await wizard.answer('What should be backed up?', `data${KEY.enter}`);
+    await wizard.answer('Add another path?', `n${KEY.enter}`);
+    await wizard.answer('Destination folder', `out${KEY.enter}`);
+    await wizard.answer('Archive format:', KEY.enter);
+    await wizard.answer('Archive name', KEY.enter);
+    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.waitFor('Start the backup now?');
+    // Between the questions and Start, a file appears where the destination folder should be.
+    await fs.writeFile(path.join(root, 'out'), 'not a folder\n');
+    wizard.send(`y${KEY.enter}`);
+    await wizard.waitFor('The backup failed');
+    await wizard.waitFor('What now?');
+    await wizard.waitFor('Go back and change the answers');
+    await wizard.waitFor('Save these settings anyway (these settings just failed)');
+    await wizard.waitFor('Quit without saving');
+    wizard.send(KEY.enter);
+    // The previous answers are the defaults.
+    await wizard.answer('What should be backed up? (file or folder path) (data)', KEY.enter);
+    await wizard.answer('Add another path? (y/N)', KEY.enter);
+    await wizard.answer('Destination folder (created if missing): (out)', KEY.enter);
+    await wizard.waitFor(`${path.join(root, 'out')} exists and is not a folder.`);
+    wizard.send(`backups${KEY.enter}`);
+    await wizard.answer('Archive format:', KEY.enter);
+    await wizard.answer('Archive name', KEY.enter);
+    await wizard.answer('Upload to Amazon S3', KEY.enter);
+    await wizard.answer('Start the backup now?', KEY.enter);
+    await wizard.waitFor(/Backup complete: backups\/data-\d{8}-\d{6}\.tar\.gz/);
+    await wizard.answer('Save these answers', KEY.enter);
+    await wizard.waitFor('config/settings.json already exists, with other settings:');
+    await wizard.waitFor('format: "zip" -> "tar.gz"');
+    await wizard.waitFor(/[❯>] No, keep it as it is/);
+    wizard.send(KEY.down);
+    await wizard.answer(/[❯>] Yes, overwrite it/, KEY.enter);
+    await wizard.waitFor('The previous config/settings.json is in config/settings.json.bak.');
+    const { code } = await wizard.exit();
+
+    expect(code, wizard.screen).toBe(0);
+    expect(await fs.readFile(`${settingsFile}.bak`, 'utf8')).toBe(working);
+    expect(JSON.parse(await fs.readFile(settingsFile, 'utf8'))).toStrictEqual({ sources: ['data'], destination: 'backups', format: 'tar.gz', logFile: 'wizard.log' });
+    const [archive] = (await listDir(path.join(root, 'backups'))).filter((f) => f.endsWith('.tar.gz'));
+    const extracted = await tempDir('backup-extract-');
+    extractWithSystemTool(path.join(root, 'backups', archive!), extracted);
+    expect(await describeTree(path.join(extracted, 'data'))).toEqual(await describeTree(src));
+    // Both runs logged to --log-file, none to the default log.
+    const log = await fs.readFile(path.join(root, 'wizard.log'), 'utf8');
+    expect(log).toContain(archive!);
+    expect(await listDir(root)).not.toContain('logs');
   });
 
   it('Ctrl-C at the first prompt exits 130 and leaves no backups folder', async () => {

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { askBackupQuestions, type Choice, type Prompter, type WizardAnswers, type WizardContext } from '../../src/cli/wizard.js';
-import { answersToSettings, equivalentCommand, wizardCommand } from '../../src/cli/wizard-command.js';
+import { answersToSettings, equivalentCommand, settingsDifferences, wizardCommand } from '../../src/cli/wizard-command.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/program.js';
 import { checkSource, resolveUserPath } from '../../src/config/check-paths.js';
@@ -26,7 +26,11 @@ import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } f
 
 /** "Press Enter": take the prompt's default. */
 const ENTER = Symbol('enter');
-type Scripted = string | boolean | typeof ENTER | Error;
+/** Something that happens in the world between two answers (a file appears, ...). */
+class Act {
+  constructor(readonly run: () => Promise<void> | void) {}
+}
+type Scripted = string | boolean | typeof ENTER | Error | Act;
 
 interface Asked {
   kind: 'input' | 'select' | 'confirm';
@@ -48,8 +52,12 @@ class ScriptedPrompter implements Prompter {
     return [...this.answers];
   }
 
-  private next(message: string): Exclude<Scripted, Error> {
-    const answer = this.answers.shift();
+  private async next(message: string): Promise<Exclude<Scripted, Error | Act>> {
+    let answer = this.answers.shift();
+    while (answer instanceof Act) {
+      await answer.run();
+      answer = this.answers.shift();
+    }
     if (answer === undefined) throw new Error(`no scripted answer left for the prompt "${message}"`);
     if (answer instanceof Error) throw answer;
     return answer;
@@ -58,7 +66,7 @@ class ScriptedPrompter implements Prompter {
   async input(config: Parameters<Prompter['input']>[0]): Promise<string> {
     this.asked.push({ kind: 'input', message: config.message, default: config.default });
     for (;;) {
-      const answer = this.next(config.message);
+      const answer = await this.next(config.message);
       if (typeof answer === 'boolean') throw new Error(`scripted ${answer} for the text prompt "${config.message}"`);
       // Like @inquirer/input: an empty line takes the default.
       const typed = answer === ENTER || answer === '' ? (config.default ?? '') : answer;
@@ -70,7 +78,7 @@ class ScriptedPrompter implements Prompter {
 
   async select<T>(config: { message: string; choices: Array<Choice<T>>; default?: T }): Promise<T> {
     this.asked.push({ kind: 'select', message: config.message, default: config.default, choices: config.choices });
-    const answer = this.next(config.message);
+    const answer = await this.next(config.message);
     if (answer === ENTER) {
       if (config.default === undefined) throw new Error(`"${config.message}" has no default`);
       return config.default;
@@ -82,7 +90,7 @@ class ScriptedPrompter implements Prompter {
 
   async confirm(config: { message: string; default?: boolean }): Promise<boolean> {
     this.asked.push({ kind: 'confirm', message: config.message, default: config.default });
-    const answer = this.next(config.message);
+    const answer = await this.next(config.message);
     if (answer === ENTER) return config.default ?? false;
     if (typeof answer !== 'boolean') throw new Error(`scripted "${String(answer)}" for the yes/no prompt "${config.message}"`);
     return answer;
@@ -231,7 +239,7 @@ describe('askBackupQuestions', () => {
 
     const answers = await askBackupQuestions(prompts, context(root));
 
-    expect(prompts.rejected).toEqual([{ message: 'Another path to back up:', typed: './data/', problem: 'That path is already in the list.' }]);
+    expect(prompts.rejected).toEqual([{ message: 'Another path to back up:', typed: './data/', problem: `${path.join(root, 'data')} is already in the list.` }]);
     expect(prompts.asked.map((q) => q.message).slice(0, 4)).toEqual([
       'What should be backed up? (file or folder path)',
       'Add another path?',
@@ -312,7 +320,9 @@ describe('askBackupQuestions', () => {
       defaultRegion: 'us-east-2',
       checkS3: async (s3) => {
         checked.push(s3);
-        return checked.length === 1 ? 'Bucket "backups" does not exist at http://127.0.0.1:9000; create it or check the name.' : undefined;
+        return checked.length === 1
+          ? { message: 'Bucket "backups" does not exist at http://127.0.0.1:9000; create it or check the name.', code: 'S3_NO_SUCH_BUCKET' }
+          : undefined;
       },
     });
     const answers = await askBackupQuestions(prompts, ctx);
@@ -330,8 +340,8 @@ describe('askBackupQuestions', () => {
   it('S3 yes, check fails, user declines to change: backs up without S3', async () => {
     const root = await tempDir();
     await makeRichTree(root);
-    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'b', ENTER, ENTER, ENTER, ENTER, ENTER, false]);
-    const answers = await askBackupQuestions(prompts, context(root, { checkS3: async () => 'No AWS credentials found.' }));
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'bkt', ENTER, ENTER, ENTER, ENTER, ENTER, false]);
+    const answers = await askBackupQuestions(prompts, context(root, { checkS3: async () => ({ message: 'Access denied for s3:ListBucket on bucket "bkt".', code: 'S3_ACCESS_DENIED' }) }));
     expect(answers.s3).toBeUndefined();
   });
 });
@@ -503,8 +513,8 @@ describe('wizardCommand', () => {
     await fs.mkdir(path.dirname(settingsFile));
     await fs.writeFile(settingsFile, old);
     const term = fakeTerminal(root, true);
-    // Do not start the backup; save: yes; replace: no.
-    const prompts = new ScriptedPrompter(['data', false, ENTER, 'tar.bz2', 'nightly', false, false, true, false]);
+    // Do not start the backup; save: yes; replace: no (the default).
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'tar.bz2', 'nightly', false, false, true, ENTER]);
 
     const code = await wizardCommand(term.io, { verbose: false }, prompts);
 
@@ -512,9 +522,13 @@ describe('wizardCommand', () => {
     expect(prompts.unused).toEqual([]);
     expect(prompts.asked.map((q) => q.message).slice(-2)).toEqual([
       'Save these answers to config/settings.json for unattended runs?',
-      'config/settings.json already exists. Replace it?',
+      'Replace config/settings.json?',
     ]);
-    expect(prompts.asked.at(-1)!.default).toBe(false);
+    expect(prompts.asked.at(-1)!.default).toBe('keep');
+    // What the file says now and what it would say, before the question.
+    expect(term.stdout()).toContain('config/settings.json already exists, with other settings:');
+    expect(term.stdout()).toContain('  sources: ["elsewhere"] -> ["data"]');
+    expect(term.stdout()).toContain('  format: "zip" -> "tar.bz2"');
     expect(await fs.readFile(settingsFile, 'utf8')).toBe(old);
     expect(await listDir(path.dirname(settingsFile))).toEqual(['settings.json']);
     expect(term.stdout()).toContain('Kept the existing config/settings.json.');
@@ -531,7 +545,7 @@ describe('wizardCommand', () => {
     await fs.mkdir(path.dirname(settingsFile));
     await fs.writeFile(settingsFile, '{ "sources": ["elsewhere"] }\n');
     const term = fakeTerminal(root, true);
-    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', 'nightly', false, false, true, true]);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', 'nightly', false, false, true, 'overwrite']);
 
     expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
 
@@ -541,7 +555,10 @@ describe('wizardCommand', () => {
       format: 'zip',
       name: 'nightly',
     });
-    expect(await listDir(path.dirname(settingsFile))).toEqual(['settings.json']);
+    // The replaced file is kept beside it.
+    expect(await listDir(path.dirname(settingsFile))).toEqual(['settings.json', 'settings.json.bak']);
+    expect(await fs.readFile(`${settingsFile}.bak`, 'utf8')).toBe('{ "sources": ["elsewhere"] }\n');
+    expect(term.stdout()).toContain('The previous config/settings.json is in config/settings.json.bak.');
   });
 
   it.each([
@@ -563,5 +580,315 @@ describe('wizardCommand', () => {
     expect(left).not.toContain('config');
     expect(term.stdout()).not.toContain('Backup complete');
     expect(term.stderr()).not.toMatch(/error/i);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Issue 9: every answer checked at its prompt; a failed run; the save step; the log file; the closing hint.
+
+describe('every answer is checked at its own prompt', () => {
+  it('sources: whitespace-only and duplicate paths are refused; same-named folders are accepted and shown as stored', async () => {
+    const root = await tempDir();
+    for (const dir of ['srv/a/data', 'srv/b/data']) {
+      await fs.mkdir(path.join(root, dir), { recursive: true });
+      await fs.writeFile(path.join(root, dir, 'f.txt'), `${dir}\n`);
+    }
+    await fs.symlink('srv/a', path.join(root, 'link'));
+    const ctx = context(root);
+    const prompts = new ScriptedPrompter(['   ', 'srv/a/data', true, 'srv/a/data/.', 'link/data', 'srv/b/data', false, ENTER, ENTER, ENTER, false]);
+
+    const answers = await askBackupQuestions(prompts, ctx);
+
+    const a = path.join(root, 'srv/a/data');
+    expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
+      ['   ', 'Enter the path of a file or folder to back up.'],
+      ['srv/a/data/.', `${a} is already in the list.`],
+      ['link/data', `${path.join(root, 'link/data')} is the same as ${a} (${a}), already in the list.`],
+    ]);
+    expect(answers.sources).toEqual([path.join(root, 'srv/a/data'), path.join(root, 'srv/b/data')]);
+    expect(ctx.said).toContain('  Same name as srv/a/data: in the archive they are stored as a/data/ and b/data/.');
+  });
+
+  it('destination: /proc, /sys and a link into /proc are refused at the prompt, before anything is created', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    await fs.symlink('/proc', path.join(root, 'p'));
+    const prompts = new ScriptedPrompter(['data', false, '/proc/backups', '/sys/kernel/backups', 'p/backups', '  ', 'out', ENTER, ENTER, false]);
+
+    const answers = await askBackupQuestions(prompts, context(root));
+
+    expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
+      ['/proc/backups', expect.stringMatching(/^\/proc\/backups is under \/proc, a kernel filesystem/)],
+      ['/sys/kernel/backups', expect.stringMatching(/under \/sys, a kernel filesystem/)],
+      ['p/backups', expect.stringMatching(new RegExp(`^${path.join(root, 'p/backups')} leads to /proc/backups, under /proc`))],
+      ['  ', 'Enter a destination folder.'],
+    ]);
+    expect(answers.destination).toBe(path.join(root, 'out'));
+  });
+
+  it('name: team/{host}, ../x, unknown tokens and an extension are refused with the reason and what to type; a good one is previewed', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const ctx = context(root);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', 'team/{host}', '../x', '{Date}-{source}', 'nightly.zip', '{source}-{date}', false]);
+
+    const answers = await askBackupQuestions(prompts, ctx);
+
+    const nameQuestion = prompts.asked.find((q) => q.message.startsWith('Archive name'))!;
+    expect(nameQuestion.message).toBe('Archive name (Enter for data-20261126-020000):');
+    // The hint lists every token, {source} included.
+    expect(ctx.said).toContain('  Name tokens: {source} {date} {time} {host}. The default is {source}-{date}-{time}.');
+    expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
+      ['team/{host}', 'Not usable as a file name: it has a / (one file name, not a path). Type team_{host} for team_testhost.zip.'],
+      ['../x', 'Not usable as a file name: it has a / (one file name, not a path), and starts with ".". Type x for x.zip.'],
+      ['{Date}-{source}', '{Date} is not a token; the tokens are {source} {date} {time} {host}.'],
+      ['nightly.zip', 'Not usable as a file name: it ends with .zip (the extension is added for you). Type nightly for nightly.zip.'],
+    ]);
+    expect(answers.name).toBe('{source}-{date}');
+    expect(ctx.said).toContain('  Archive file: data-20261126.zip (today; each run fills in its own date and time)');
+  });
+
+  it('S3: the bucket naming rules, the region and the prefix are checked at their prompts', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const prompts = new ScriptedPrompter([
+      'data', false, ENTER, ENTER, '', true,
+      'My_Backups', 'ab', 'b@ckups', '192.168.1.10', 'b..x', '-backups', 'backups',
+      '../up', 'host1/',
+      'EU West', 'eu-west-1',
+      '', 'STANDARD', true,
+    ]);
+
+    const answers = await askBackupQuestions(prompts, context(root, { checkS3: async () => undefined }));
+
+    expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
+      ['My_Backups', 'A bucket name has no capital letters (did you mean my-backups?).'],
+      ['ab', 'A bucket name is 3 to 63 characters long (this one is 2).'],
+      ['b@ckups', 'A bucket name has only lowercase letters, digits, dots and hyphens (did you mean b-ckups?).'],
+      ['192.168.1.10', 'A bucket name is not an IP address.'],
+      ['b..x', 'A bucket name has no two dots in a row.'],
+      ['-backups', 'A bucket name starts and ends with a letter or digit.'],
+      ['../up', expect.stringContaining('"." or ".." part')],
+      ['EU West', expect.stringContaining('A region is lowercase letters')],
+    ]);
+    expect(answers.s3).toEqual({ bucket: 'backups', prefix: 'host1/', region: 'eu-west-1', endpoint: undefined, storageClass: 'STANDARD', keepLocal: true });
+  });
+
+  it('S3 without credentials: explains where they come from and offers "without S3" or quit, not "change the S3 settings?"', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const noCredentials = async (): Promise<{ message: string; code: string }> => ({ message: 'No AWS credentials found.', code: 'S3_NO_CREDENTIALS' });
+    const ctx = context(root, { checkS3: noCredentials });
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'backups', ENTER, ENTER, ENTER, ENTER, ENTER, 'without-s3']);
+
+    const answers = await askBackupQuestions(prompts, ctx);
+
+    expect(answers.s3).toBeUndefined();
+    expect(prompts.asked.some((q) => q.message.startsWith('Change the S3 settings'))).toBe(false);
+    const last = prompts.asked.at(-1)!;
+    expect(last.choices!.map((c) => c.value)).toEqual(['without-s3', 'retry', 'quit']);
+    expect(ctx.said.join('\n')).toMatch(/\.env file in this folder with AWS_ACCESS_KEY_ID/);
+    expect(ctx.said.join('\n')).toContain('AWS_PROFILE');
+    expect(ctx.said.join('\n')).toContain('~/.aws/credentials');
+
+    // Quit: the wizard ends (130) with nothing run and nothing saved.
+    const term = fakeTerminal(root, true);
+    vi.stubEnv('AWS_ACCESS_KEY_ID', undefined);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', undefined);
+    vi.stubEnv('AWS_SESSION_TOKEN', undefined);
+    vi.stubEnv('AWS_PROFILE', undefined);
+    vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', path.join(root, 'no-credentials'));
+    vi.stubEnv('AWS_CONFIG_FILE', path.join(root, 'no-config'));
+    const quitting = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'backups', ENTER, 'us-east-1', 'http://127.0.0.1:9', ENTER, ENTER, 'quit']);
+    expect(await wizardCommand(term.io, { verbose: false }, quitting)).toBe(130);
+    expect(term.stdout()).toContain('No AWS credentials were found');
+    expect(term.stderr()).toContain('Quit: nothing was backed up.');
+    expect(term.stderr()).not.toContain('error');
+    expect(await listDir(root)).not.toContain('config');
+  });
+});
+
+describe('after a failed run', () => {
+  /** Answers up to Start, with `out` as destination; `out` becomes a file before Start, so the run fails. */
+  const failingStart = (root: string): Scripted[] => [
+    'data', false, 'out', ENTER, ENTER, false,
+    new Act(() => fs.writeFile(path.join(root, 'out'), 'a file where the folder should be\n')),
+    true,
+  ];
+
+  it('offers change / save anyway (labelled as failed) / quit; "change" asks again with the previous answers as defaults', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter([
+      ...failingStart(root),
+      'change',
+      // Enter keeps each previous answer; the destination (now a file) is refused at its prompt and retyped.
+      ENTER, ENTER, ENTER, 'backups2', ENTER, ENTER, ENTER,
+      true, true,
+    ]);
+
+    const code = await wizardCommand(term.io, { verbose: false }, prompts);
+
+    expect(code, term.stderr()).toBe(0);
+    expect(prompts.unused).toEqual([]);
+    const menu = prompts.asked.find((q) => q.message === 'What now?')!;
+    expect(menu.default).toBe('change');
+    expect(menu.choices!.map((c) => [c.value, c.name])).toEqual([
+      ['change', expect.stringContaining('change the answers')],
+      ['save', 'Save these settings anyway (these settings just failed)'],
+      ['quit', 'Quit without saving'],
+    ]);
+    expect(term.stdout()).toContain('The backup failed');
+    // The second round offered what was answered in the first.
+    const second = prompts.asked.slice(prompts.asked.indexOf(menu) + 1);
+    expect(second.slice(0, 6).map((q) => q.default)).toEqual(['data', false, 'out', 'tar.gz', '', false]);
+    expect(prompts.rejected).toEqual([expect.objectContaining({ typed: 'out', problem: `${path.join(root, 'out')} exists and is not a folder.` })]);
+
+    const archive = path.join(root, 'backups2', 'data-20261126-020000.tar.gz');
+    const extracted = await tempDir('backup-extract-');
+    extractWithSystemTool(archive, extracted);
+    expect(await describeTree(path.join(extracted, 'data'))).toEqual(await describeTree(src));
+    expect(JSON.parse(await fs.readFile(path.join(root, 'config', 'settings.json'), 'utf8'))).toMatchObject({ destination: 'backups2' });
+  });
+
+  it('"quit" saves nothing and exits with the run\'s code; no "Save these answers?" is asked', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter([...failingStart(root), 'quit']);
+
+    const code = await wizardCommand(term.io, { verbose: false }, prompts);
+
+    expect(code).not.toBe(0);
+    expect(code).not.toBe(130);
+    expect(prompts.unused).toEqual([]);
+    expect(prompts.asked.some((q) => q.message.startsWith('Save these answers'))).toBe(false);
+    expect(await listDir(root)).not.toContain('config');
+  });
+
+  it('"save anyway" says the settings just failed, and still asks before replacing a working settings.json (default: keep it)', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const settingsFile = path.join(root, 'config', 'settings.json');
+    const working = `${JSON.stringify({ sources: ['data'], destination: './backups', format: 'tar.gz' }, null, 2)}\n`;
+    await fs.mkdir(path.dirname(settingsFile));
+    await fs.writeFile(settingsFile, working);
+
+    // First: keep the working file.
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter([...failingStart(root), 'save', ENTER]);
+    const code = await wizardCommand(term.io, { verbose: false }, prompts);
+    expect(code).not.toBe(0);
+    expect(prompts.unused).toEqual([]);
+    expect(prompts.asked.at(-1)).toMatchObject({ message: 'Replace config/settings.json?', default: 'keep' });
+    expect(term.stdout()).toContain('  destination: "./backups" -> "out"');
+    expect(await fs.readFile(settingsFile, 'utf8')).toBe(working);
+
+    // Then: save elsewhere; the file says so and the working one is untouched.
+    await fs.rm(path.join(root, 'out'));
+    const term2 = fakeTerminal(root, true);
+    const prompts2 = new ScriptedPrompter([...failingStart(root), 'save', 'elsewhere', ENTER]);
+    expect(await wizardCommand(term2.io, { verbose: false }, prompts2)).not.toBe(0);
+    expect(prompts2.asked.at(-1)).toMatchObject({ message: 'Save to which file?', default: 'config/settings-2.json' });
+    expect(term2.stdout()).toContain('Saved config/settings-2.json, although these settings just failed.\nOnce the problem is fixed, run it without prompts:\n');
+    expect(term2.stdout()).toContain('  npx backup run --config config/settings-2.json\n');
+    expect(JSON.parse(await fs.readFile(path.join(root, 'config', 'settings-2.json'), 'utf8'))).toMatchObject({ destination: 'out' });
+    expect(await fs.readFile(settingsFile, 'utf8')).toBe(working);
+  });
+});
+
+describe('the save step and the end of the wizard', () => {
+  it('the same settings already saved: nothing asked, nothing rewritten', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const settingsFile = path.join(root, 'config', 'settings.json');
+    await fs.mkdir(path.dirname(settingsFile));
+    await fs.writeFile(settingsFile, '{"format": "tar.gz", "destination": "./backups", "sources": ["data"]}');
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, ENTER, false, false, true]);
+
+    expect(await wizardCommand(term.io, { verbose: false }, prompts)).toBe(0);
+
+    expect(prompts.unused).toEqual([]);
+    expect(term.stdout()).toContain('config/settings.json already holds these settings; nothing to save.');
+    expect(await listDir(path.dirname(settingsFile))).toEqual(['settings.json']);
+  });
+
+  it('a settings.json logFile is where the wizard logs (and the saved settings keep it)', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const settingsFile = path.join(root, 'config', 'settings.json');
+    await fs.mkdir(path.dirname(settingsFile));
+    await fs.writeFile(settingsFile, JSON.stringify({ sources: ['data'], format: 'zip', logFile: 'var/wizard.log' }));
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', ENTER, false, true, true, 'overwrite']);
+
+    expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
+
+    const log = await fs.readFile(path.join(root, 'var', 'wizard.log'), 'utf8');
+    expect(log).toContain('data-20261126-020000.zip');
+    expect(await listDir(root)).not.toContain('logs');
+    // Only the destination differed (now written out); logFile is not dropped by the save.
+    expect(term.stdout()).toContain('  destination: (not set) -> "./backups"');
+    expect(term.stdout()).not.toContain('would be dropped');
+    expect(JSON.parse(await fs.readFile(settingsFile, 'utf8'))).toMatchObject({ logFile: 'var/wizard.log' });
+  });
+
+  it('--log-file wins over settings.json', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    await fs.mkdir(path.join(root, 'config'));
+    await fs.writeFile(path.join(root, 'config', 'settings.json'), JSON.stringify({ sources: ['data'], logFile: 'var/settings.log' }));
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, ENTER, false, true, false]);
+
+    expect(await wizardCommand(term.io, { verbose: false, logFile: 'flag.log' }, prompts), term.stderr()).toBe(0);
+
+    expect(await fs.readFile(path.join(root, 'flag.log'), 'utf8')).toContain('data-20261126-020000.tar.gz');
+    expect(await listDir(root)).not.toContain('var');
+  });
+
+  it('the closing hint is separate commands, one a line, each with a comment, never a pipeline', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter(['data', false, 'elsewhere', ENTER, ENTER, false, true, false]);
+
+    expect(await wizardCommand(term.io, { verbose: false }, prompts)).toBe(0);
+
+    const out = term.stdout();
+    expect(out).not.toMatch(/npx backup \w+[^\n]*\|/);
+    const lines = out.split('\n').filter((l) => /^ {2}npx backup (list|verify|restore)/.test(l));
+    expect(lines).toEqual([
+      expect.stringMatching(/^ {2}npx backup list --dest elsewhere +# the backups, newest first$/),
+      expect.stringMatching(/^ {2}npx backup verify --dest elsewhere --all +# re-read each backup, check its SHA-256$/),
+      expect.stringMatching(/^ {2}npx backup restore --dest elsewhere --to restored +# pick a backup, restore it into \.\/restored$/),
+    ]);
+    // Each line, as a shell reads it, is one command that finds these backups.
+    // Each fits a 100-column terminal.
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(100);
+    for (const line of lines) {
+      const command = line.replace(/#.*$/, '').trim();
+      const words = shellWords(command);
+      expect(words.slice(0, 2)).toEqual(['npx', 'backup']);
+      if (words[2] === 'list') {
+        const listed = fakeTerminal(root, false);
+        expect(await main(words.slice(2), listed.io), listed.stderr()).toBe(0);
+        expect(listed.stdout()).toContain('data-20261126-020000.tar.gz');
+      }
+    }
+  });
+});
+
+describe('settingsDifferences', () => {
+  it('says which settings change, which go back to the default, and which the wizard would drop', () => {
+    expect(
+      settingsDifferences(
+        { sources: ['data'], destination: './backups', format: 'zip', name: 'nightly', exclude: ['*.tmp'], s3: { bucket: 'b', prefix: 'h/' } },
+        { sources: ['data'], destination: 'out', format: 'zip', s3: { prefix: 'h/', bucket: 'b' } },
+      ),
+    ).toEqual(['destination: "./backups" -> "out"', 'name: "nightly" -> (not set: the default)', 'exclude: ["*.tmp"] -> (not asked by the wizard: would be dropped)']);
   });
 });
