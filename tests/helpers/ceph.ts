@@ -186,7 +186,7 @@ export async function s3TestServer(opts: StartCephOptions = {}): Promise<S3TestS
 }
 
 /**
- * Creates the bucket `warmup`, puts one small object and deletes both: on a
+ * Creates a bucket `warmup-<random>`, puts one small object and deletes both: on a
  * fresh Ceph the first CreateBucket (~3 s) and PutObject (~2 s) create pools,
  * which should not happen inside a test's timeout.
  */
@@ -202,7 +202,7 @@ export async function warmUp(
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
-  const Bucket = 'warmup';
+  const Bucket = `warmup-${randomUUID().slice(0, 8)}`; // several runs may share one server (S3_TEST_ENDPOINT)
   const Key = 'warmup.txt';
   try {
     try {
