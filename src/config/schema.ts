@@ -6,6 +6,13 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../lifecycle/retention.js';
+import { pathTextProblem } from './check-paths.js';
+
+/** A path as written: not blank, kept as is (a name may end in a space; it is not trimmed away). */
+export const pathTextSchema = z.string().superRefine((value, ctx) => {
+  const problem = pathTextProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** S3 storage classes (the API's names); case is forgiven. */
 export const STORAGE_CLASSES = [
@@ -69,13 +76,13 @@ export const RetentionSchema = z.strictObject({
 
 export const SettingsSchema = z.strictObject({
   $schema: z.string().optional(),
-  sources: z.array(z.string().trim().min(1, 'must not be empty')).min(1, 'needs at least one path').optional(),
-  destination: z.string().trim().min(1, 'must not be empty').optional(),
+  sources: z.array(pathTextSchema).min(1, 'needs at least one path').optional(),
+  destination: pathTextSchema.optional(),
   format: z.string().optional(),
   name: z.string().optional(),
   exclude: z.array(z.string()).optional(),
   strict: z.boolean().optional(),
-  logFile: z.string().trim().min(1, 'must not be empty').optional(),
+  logFile: pathTextSchema.optional(),
   threads: z.number().int('expected a whole number').min(1).max(256).optional(),
   s3: S3SettingsSchema.nullable().optional(),
   retention: RetentionSchema.nullable().optional(),

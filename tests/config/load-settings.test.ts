@@ -32,7 +32,7 @@ describe('parseJson and validateSettings', () => {
 
   it.each([
     [{ sources: [] }, 'sources: needs at least one path'],
-    [{ sources: [''] }, 'sources[0]: must not be empty'],
+    [{ sources: [''] }, 'sources[0]: the path is empty (an unset shell variable?); give a file or folder path'],
     [{ sources: ['a', 3] }, 'sources[1]: expected a string, got number 3'],
     [{ format: ['zip'] }, 'format: expected a string, got a list'],
     [{ s3: { bucket: 'b', endpoint: 'ftp://x' } }, 's3.endpoint: expected an http:// or https:// URL'],

@@ -1,0 +1,80 @@
+/**
+ * Inputs from outside, through the built CLI as cron would run it: paths
+ * given on the command line and in settings.json, the settings file itself,
+ * S3 settings and --threads. A bad input is a usage or configuration error
+ * (exit 2) that names the flag or the setting, and nothing is written.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { listDir, tempDir } from '../helpers/fixtures.js';
+import { parseJsonResult, runCli } from '../helpers/cli.js';
+
+/** A working folder with a source, a secret in .env, and nothing else. */
+async function workdir(): Promise<string> {
+  const dir = await tempDir();
+  await fs.mkdir(path.join(dir, 'data'));
+  await fs.writeFile(path.join(dir, 'data/f.txt'), 'x');
+  await fs.writeFile(path.join(dir, '.env'), 'SECRET_TOKEN=do-not-back-me-up\n');
+  return dir;
+}
+
+describe('an empty or blank path is a usage error everywhere a path is taken', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['run --source ""', ['run', '-s', ''], /--source: the path is empty/],
+    ['run --source " "', ['run', '-s', ' '], /--source: the path is only spaces/],
+    ['run --source data ""', ['run', '-s', 'data', ''], /--source: the path is empty/],
+    ['run --dest ""', ['run', '-s', 'data', '-d', ''], /--dest: the path is empty/],
+    ['run --dest "  "', ['run', '-s', 'data', '--dest', '  '], /--dest: the path is only spaces/],
+    ['run --config ""', ['run', '-s', 'data', '-c', ''], /--config: the path is empty/],
+    ['run --log-file ""', ['run', '-s', 'data', '--log-file', ''], /--log-file: the path is empty/],
+    ['list --dest ""', ['list', '-d', ''], /--dest: the path is empty/],
+    ['list --config " "', ['list', '--config', ' '], /--config: the path is only spaces/],
+    ['list --log-file ""', ['list', '--log-file', ''], /--log-file: the path is empty/],
+    ['verify ""', ['verify', ''], /archive argument: the path is empty/],
+    ['verify --all --dest ""', ['verify', '--all', '--dest', ''], /--dest: the path is empty/],
+    ['restore "" --to out', ['restore', '', '--to', 'out'], /archive argument: the path is empty/],
+    ['restore x --to ""', ['restore', 'x.tar.gz', '--to', ''], /--to: the path is empty/],
+    ['restore x --to " "', ['restore', 'x.tar.gz', '--to', ' '], /--to: the path is only spaces/],
+    ['prune --source ""', ['prune', '-s', '', '--keep-last', '1'], /--source: the path is empty/],
+    ['prune --dest ""', ['prune', '-s', 'data', '-d', '', '--keep-last', '1'], /--dest: the path is empty/],
+  ];
+  it.each(cases)('%s -> exit 2 naming the flag, nothing written', async (_label, args, message) => {
+    const dir = await workdir();
+    const run = await runCli(args, { cwd: dir });
+    expect(run.stderr).toMatch(message);
+    expect(run.code).toBe(2);
+    expect(await listDir(dir)).toEqual(['.env', 'data']);
+  });
+
+  it('--json: one JSON result with a USAGE error', async () => {
+    const dir = await workdir();
+    const run = await runCli(['run', '-s', '', '--json'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(parseJsonResult(run)).toMatchObject({ ok: false, exitCode: 2, error: { code: 'USAGE', message: expect.stringMatching(/--source: the path is empty/) } });
+  });
+
+  it.each([
+    ['sources', { sources: [''] }, /sources\[0\]: the path is empty/],
+    ['sources', { sources: ['data', '   '] }, /sources\[1\]: the path is only spaces/],
+    ['destination', { sources: ['data'], destination: '' }, /destination: the path is empty/],
+    ['logFile', { sources: ['data'], logFile: ' ' }, /logFile: the path is only spaces/],
+  ])('settings.json %s blank -> exit 2 naming the setting', async (_key, settings, message) => {
+    const dir = await workdir();
+    await fs.writeFile(path.join(dir, 'settings.json'), JSON.stringify(settings));
+    const run = await runCli(['run', '-c', 'settings.json'], { cwd: dir });
+    expect(run.stderr).toMatch(message);
+    expect(run.code).toBe(2);
+    expect(await listDir(path.join(dir))).not.toContain('backups');
+  });
+
+  it('a source whose name ends in a space is kept as written, not trimmed', async () => {
+    const dir = await workdir();
+    await fs.mkdir(path.join(dir, 'data '));
+    await fs.writeFile(path.join(dir, 'data /only-here.txt'), 'y');
+    const run = await runCli(['run', '-s', 'data ', '-d', 'out', '-f', 'zip', '--json'], { cwd: dir });
+    expect(run.code).toBe(0);
+    const result = parseJsonResult(run);
+    expect(result.files).toBe(1);
+  });
+});
