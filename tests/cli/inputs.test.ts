@@ -4,6 +4,7 @@
  * S3 settings and --threads. A bad input is a usage or configuration error
  * (exit 2) that names the flag or the setting, and nothing is written.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -76,5 +77,74 @@ describe('an empty or blank path is a usage error everywhere a path is taken', (
     expect(run.code).toBe(0);
     const result = parseJsonResult(run);
     expect(result.files).toBe(1);
+  });
+});
+
+describe('the settings file: a regular file of at most 1 MiB, whose content never appears in an error', () => {
+  it('a FIFO as --config: exit 2 at once, "not a regular file" (it used to wait forever for a writer)', async () => {
+    const dir = await workdir();
+    execFileSync('mkfifo', [path.join(dir, 'settings.fifo')]);
+    const run = await runCli(['run', '-c', 'settings.fifo', '--json'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(parseJsonResult(run).error).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/not a regular file \(it is a FIFO/) });
+  });
+
+  it('a FIFO as config/settings.json (found without --config): exit 2 too', async () => {
+    const dir = await workdir();
+    await fs.mkdir(path.join(dir, 'config'));
+    execFileSync('mkfifo', [path.join(dir, 'config/settings.json')]);
+    const run = await runCli(['list'], { cwd: dir });
+    expect(run.stderr).toMatch(/settings\.json: not a regular file/);
+    expect(run.code).toBe(2);
+  });
+
+  it('/dev/zero as --config: exit 2, not read', async () => {
+    const dir = await workdir();
+    const run = await runCli(['run', '-c', '/dev/zero'], { cwd: dir });
+    expect(run.stderr).toMatch(/\/dev\/zero: not a regular file \(it is a character device\)/);
+    expect(run.code).toBe(2);
+  });
+
+  it('a settings file over 1 MiB: exit 2, says the limit', async () => {
+    const dir = await workdir();
+    await fs.writeFile(path.join(dir, 'big.json'), `{"sources": ["data"], "name": "${'x'.repeat(2 * 1024 * 1024)}"}`);
+    const run = await runCli(['run', '-c', 'big.json'], { cwd: dir });
+    expect(run.stderr).toMatch(/a settings file is at most 1 MiB/);
+    expect(run.code).toBe(2);
+  });
+
+  it.each([
+    ['not JSON at all', 'SECRET-xyz-0123456789\n', /not valid JSON at line 1, column 1: a character where a value was expected/],
+    ['a key file', '-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET-xyz\n', /not valid JSON at line 1, column 1: an invalid number/],
+    ['JSON that breaks inside a secret', '{"token": "SECRET-xyz\n"}', /not valid JSON at line 1, column 22: a line break or control character inside a string/],
+    ['single quotes', "{'SECRET-xyz': 1}", /not valid JSON at line 1, column 2: strings take double quotes/],
+  ])('a settings file that is a symlink to %s: the error gives line and column, never the content', async (_what, content, message) => {
+    const dir = await workdir();
+    await fs.writeFile(path.join(dir, 'secret.txt'), content, { mode: 0o600 });
+    await fs.symlink(path.join(dir, 'secret.txt'), path.join(dir, 'settings.json'));
+    for (const json of [false, true]) {
+      const run = await runCli(['run', '-c', 'settings.json', ...(json ? ['--json'] : [])], { cwd: dir });
+      expect(run.code).toBe(2);
+      expect(json ? parseJsonResult(run).error.message : run.stderr).toMatch(message);
+      expect(run.stdout + run.stderr).not.toContain('SECRET');
+      expect(run.stdout + run.stderr).not.toContain('BEGIN');
+    }
+    expect(await fs.readFile(path.join(dir, 'logs/backup.log'), 'utf8')).not.toContain('SECRET');
+  });
+
+  it('the usual JSON mistakes are named where they are', async () => {
+    const dir = await workdir();
+    const cases: Array<[string, RegExp]> = [
+      ['{ "sources": ["data"], }', /line 1, column 24: a comma before "}"/],
+      ['{\n  "sources": ["data"]\n  "format": "zip"\n}', /line 3, column 3: a string where "," or "}" after a value was expected \(is a comma missing\?\)/],
+      ['{ "sources": ["data"]', /at the end of the file \(line 1\): the file ends where "," or "}"/],
+      ['{ "sources": ["data"] // home\n}', /line 1, column 23: comments are not allowed in JSON/],
+    ];
+    for (const [text, message] of cases) {
+      await fs.writeFile(path.join(dir, 'settings.json'), text);
+      const run = await runCli(['run', '-c', 'settings.json'], { cwd: dir });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(message);
+    }
   });
 });
