@@ -10,6 +10,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listDir, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { lockFileFor } from '../../src/lifecycle/job-lock-file.js';
+import { DEFAULT_NAME_TEMPLATE } from '../../src/archive/naming.js';
 
 /** A working folder with a source, a secret in .env, and nothing else. */
 async function workdir(): Promise<string> {
@@ -146,5 +148,18 @@ describe('the settings file: a regular file of at most 1 MiB, whose content neve
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(message);
     }
+  });
+});
+
+describe('the lock file', () => {
+  it('a FIFO at the job lock path: backup run ends at once with exit 1 naming it (it used to hang, deaf to SIGTERM)', async () => {
+    const dir = await workdir();
+    await fs.mkdir(path.join(dir, 'backups'));
+    const lock = lockFileFor({ sources: [path.join(dir, 'data')], nameTemplate: DEFAULT_NAME_TEMPLATE }, path.join(dir, 'backups'), path.join(dir, 'logs'));
+    execFileSync('mkfifo', [lock]);
+    const run = await runCli(['run', '-s', 'data', '-d', 'backups', '--json'], { cwd: dir });
+    expect(run.code).toBe(1);
+    expect(parseJsonResult(run).error).toMatchObject({ code: 'LOCK_FAILED', message: expect.stringContaining(`${lock} is a FIFO (named pipe), which this tool never creates`) });
+    expect(await listDir(path.join(dir, 'backups'))).toEqual([path.basename(lock)]);
   });
 });
