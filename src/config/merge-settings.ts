@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { DEFAULT_FORMAT } from '../archive/formats.js';
 import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
-import type { Settings } from './schema.js';
+import { bucketNameProblem, bucketSchema, type Settings } from './schema.js';
+import { ConfigError, UsageError } from '../errors.js';
 import { expandHome } from './expand-home.js';
 
 export const DEFAULT_DESTINATION = 'backups';
@@ -135,4 +136,25 @@ export function toSettingsFile(settings: EffectiveSettings): Settings {
     if (timeoutSeconds !== undefined) out.s3.timeoutSeconds = timeoutSeconds;
   }
   return out;
+}
+
+/**
+ * The bucket name against S3's naming rules, once the endpoint is known.
+ * AWS (no endpoint): a broken rule is a usage / configuration error (exit 2)
+ * naming the rule, instead of "host name not found" at the first request. A
+ * custom endpoint may accept more (Ceph and MinIO can allow capitals and
+ * underscores): the returned warning says what AWS would refuse.
+ * `origin` says where the name came from, for the message.
+ */
+export function checkBucketName(s3: EffectiveS3 | undefined, origin: { flag?: string; file?: string }): string | undefined {
+  if (!s3) return undefined;
+  const basic = bucketSchema.safeParse(s3.bucket);
+  const problem = basic.success ? bucketNameProblem(s3.bucket) : basic.error.issues[0]!.message;
+  if (problem === undefined) return undefined;
+  if (s3.endpoint === undefined || !basic.success) {
+    const text = `bucket name ${JSON.stringify(s3.bucket)}: ${problem}`;
+    if (origin.flag === undefined && origin.file !== undefined) throw new ConfigError(origin.file, `s3.bucket: ${text}`);
+    throw new UsageError(`${origin.flag ?? 's3.bucket'}: ${text}`, { code: 'USAGE' });
+  }
+  return `bucket name ${JSON.stringify(s3.bucket)}: ${problem}; ${s3.endpoint} may accept it, but AWS S3 would not`;
 }

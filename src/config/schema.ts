@@ -36,11 +36,33 @@ export const storageClassSchema = z
 
 export const endpointSchema = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
+/**
+ * What any store refuses: the name goes into a URL. S3's own, stricter rules
+ * (bucketNameProblem) are checked once the endpoint is known: an error for
+ * AWS, a warning for a custom endpoint (some stores accept more).
+ */
 export const bucketSchema = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .refine((value) => !/[/\\\s]/.test(value), { error: 'a bucket name has no slashes or spaces (put folders in "prefix")' });
+  .max(255, 'a bucket name is at most 63 characters (255 for some S3-compatible stores)')
+  .refine((value) => !/[/\\\s]/.test(value), { error: 'a bucket name has no slashes or spaces (put folders in "prefix")' })
+  .refine((value) => /^[A-Za-z0-9._-]+$/.test(value), { error: 'a bucket name has only letters, digits, dots, hyphens (and, for some stores, underscores)' });
+
+/**
+ * Which of AWS S3's bucket naming rules `name` breaks, or undefined
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+ */
+export function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return `has ${name.length} characters; an S3 bucket name has 3 to 63`;
+  if (!/^[a-z0-9.-]+$/.test(name)) return 'an S3 bucket name has only lowercase letters, digits, dots and hyphens (no capitals, no underscores)';
+  if (!/^[a-z0-9].*[a-z0-9]$/.test(name)) return 'an S3 bucket name begins and ends with a letter or a digit';
+  if (name.includes('..')) return 'an S3 bucket name has no two dots in a row';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'an S3 bucket name is not an IP address';
+  if (/^(xn--|sthree-|amzn-s3-demo-)/.test(name)) return 'an S3 bucket name does not begin with "xn--", "sthree-" or "amzn-s3-demo-"';
+  if (/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name)) return 'an S3 bucket name does not end with "-s3alias", "--ol-s3", ".mrap", "--x-s3" or "--table-s3"';
+  return undefined;
+}
 
 export const S3SettingsSchema = z.strictObject({
   bucket: bucketSchema,

@@ -12,6 +12,7 @@ import { listDir, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
 import { lockFileFor } from '../../src/lifecycle/job-lock-file.js';
 import { DEFAULT_NAME_TEMPLATE } from '../../src/archive/naming.js';
+import { checkS3Region } from '../../src/cli/stores.js';
 
 /** A working folder with a source, a secret in .env, and nothing else. */
 async function workdir(): Promise<string> {
@@ -161,5 +162,103 @@ describe('the lock file', () => {
     expect(run.code).toBe(1);
     expect(parseJsonResult(run).error).toMatchObject({ code: 'LOCK_FAILED', message: expect.stringContaining(`${lock} is a FIFO (named pipe), which this tool never creates`) });
     expect(await listDir(path.join(dir, 'backups'))).toEqual([path.basename(lock)]);
+  });
+});
+
+describe('S3 settings errors', () => {
+  /** No region, no endpoint, no profile: AWS as a new user has it. Fake keys, so no credential lookup leaves the machine. */
+  const awsEnv = (dir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+    HOME: dir,
+    AWS_REGION: undefined,
+    AWS_DEFAULT_REGION: undefined,
+    AWS_PROFILE: undefined,
+    AWS_ENDPOINT_URL: undefined,
+    AWS_ENDPOINT_URL_S3: undefined,
+    AWS_CONFIG_FILE: path.join(dir, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'no-aws-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+    AWS_SECRET_ACCESS_KEY: 'not-a-real-secret',
+    ...extra,
+  });
+
+  it.each([
+    ['run', ['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'valid-bucket', '--json']],
+    ['list', ['list', '--s3-bucket', 'valid-bucket', '--json']],
+    ['verify', ['verify', 's3://valid-bucket/data-20261126-020000.zip', '--json']],
+  ])('no region for AWS (%s): exit 2, S3_NO_REGION, says the three ways to set one, nothing written', async (_command, args) => {
+    const dir = await workdir();
+    const run = await runCli(args, { cwd: dir, env: awsEnv(dir) });
+    expect(run.code).toBe(2);
+    const error = parseJsonResult(run).error;
+    expect(error.code).toBe('S3_NO_REGION');
+    for (const way of ['s3.region', '--s3-region', 'AWS_REGION']) expect(error.message).toContain(way);
+    expect(await listDir(dir)).not.toContain('out');
+  });
+
+  it('a region from the AWS profile is enough (checked in-process: no request is made)', async () => {
+    const dir = await workdir();
+    await fs.writeFile(path.join(dir, 'aws-config'), '[default]\nregion = eu-west-1\n');
+    const saved = { ...process.env };
+    try {
+      for (const key of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE']) delete process.env[key];
+      process.env.AWS_CONFIG_FILE = path.join(dir, 'aws-config');
+      process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'none');
+      await expect(checkS3Region({ bucket: 'valid-bucket', prefix: '' })).resolves.toBeUndefined();
+      process.env.AWS_CONFIG_FILE = path.join(dir, 'none');
+      await expect(checkS3Region({ bucket: 'valid-bucket', prefix: '' })).rejects.toMatchObject({ code: 'S3_NO_REGION', exitCode: 2 });
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it.each([
+    ['My_Bucket!', /a bucket name has only letters, digits, dots, hyphens/],
+    ['My_Bucket', /bucket name "My_Bucket": an S3 bucket name has only lowercase letters, digits, dots and hyphens/],
+    ['ab', /bucket name "ab": has 2 characters; an S3 bucket name has 3 to 63/],
+    ['-bucket', /begins and ends with a letter or a digit/],
+    ['my..bucket', /no two dots in a row/],
+    ['192.168.5.4', /not an IP address/],
+  ])('bucket %s for AWS: exit 2 naming the rule, from the flag, settings.json and an s3:// URL', async (bucket, rule) => {
+    const dir = await workdir();
+    const env = awsEnv(dir, { AWS_REGION: 'us-east-1' });
+    const flag = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', bucket], { cwd: dir, env });
+    expect(flag.stderr).toMatch(/--s3-bucket/);
+    expect(flag.stderr).toMatch(rule);
+    expect(flag.stderr).not.toMatch(/host name not found/);
+    expect(flag.code).toBe(2);
+    const list = await runCli(['list', '--s3-bucket', bucket], { cwd: dir, env });
+    expect(list.stderr).toMatch(rule);
+    expect(list.code).toBe(2);
+    await fs.writeFile(path.join(dir, 'settings.json'), JSON.stringify({ sources: ['data'], destination: 'out', s3: { bucket } }));
+    const file = await runCli(['run', '-c', 'settings.json', '--json'], { cwd: dir, env });
+    expect(file.code).toBe(2);
+    expect(parseJsonResult(file).error).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/settings\.json: s3\.bucket: /) });
+    expect(parseJsonResult(file).error.message).toMatch(rule);
+    const url = await runCli(['verify', `s3://${bucket}/x.zip`], { cwd: dir, env });
+    expect(url.stderr).toMatch(rule);
+    expect(url.code).toBe(2);
+    expect(await listDir(dir)).not.toContain('out');
+  });
+
+  it('a name AWS refuses, with a custom endpoint: a warning, and the store decides', async () => {
+    const dir = await workdir();
+    // A closed port: nothing answers, so the run fails for the connection (exit 1), not the name.
+    const env = awsEnv(dir, { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'Team_Backups'], { cwd: dir, env });
+    expect(run.stderr).toContain('bucket name "Team_Backups": an S3 bucket name has only lowercase letters');
+    expect(run.stderr).toContain('http://127.0.0.1:9 may accept it, but AWS S3 would not');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/connection refused/);
+  });
+
+  it('no credentials at all (list): exit 1, names the ways to provide them, no stack trace', async () => {
+    const dir = await workdir();
+    const env = awsEnv(dir, { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
+    const run = await runCli(['list', '--s3-bucket', 'valid-bucket'], { cwd: dir, env });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('No AWS credentials found');
+    for (const way of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', '.env', 'AWS_PROFILE', 'aws configure']) expect(run.stderr).toContain(way);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
   });
 });
