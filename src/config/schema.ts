@@ -14,6 +14,16 @@ export const pathTextSchema = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** The most `threads` / `--threads` may ask for (README); the run never starts more workers than cores. */
+export const MAX_THREADS = 256;
+
+/** `--threads N` as a number, or undefined when it is not a whole number from 1 to MAX_THREADS. */
+export function parseThreads(text: string): number | undefined {
+  if (!/^\d{1,4}$/.test(text.trim())) return undefined;
+  const n = Number(text.trim());
+  return n >= 1 && n <= MAX_THREADS ? n : undefined;
+}
+
 /** S3 storage classes (the API's names); case is forgiven. */
 export const STORAGE_CLASSES = [
   'STANDARD',
@@ -105,7 +115,7 @@ export const SettingsSchema = z.strictObject({
   exclude: z.array(z.string()).optional(),
   strict: z.boolean().optional(),
   logFile: pathTextSchema.optional(),
-  threads: z.number().int('expected a whole number').min(1).max(256).optional(),
+  threads: z.number().int('expected a whole number').min(1, `expected a whole number from 1 to ${MAX_THREADS}`).max(MAX_THREADS, `expected a whole number from 1 to ${MAX_THREADS}`).optional(),
   s3: S3SettingsSchema.nullable().optional(),
   retention: RetentionSchema.nullable().optional(),
 });
@@ -127,6 +137,7 @@ export function formatJsonPath(pathParts: ReadonlyArray<PropertyKey>): string {
 const TYPE_WORDS: Record<string, string> = {
   string: 'a string',
   number: 'a number',
+  int: 'a whole number',
   boolean: 'true or false',
   array: 'a list (JSON array)',
   object: 'an object',

@@ -9,7 +9,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listDir, tempDir } from '../helpers/fixtures.js';
-import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { PROJECT_ROOT, parseJsonResult, runCli } from '../helpers/cli.js';
+import { MAX_THREADS } from '../../src/config/schema.js';
 import { lockFileFor } from '../../src/lifecycle/job-lock-file.js';
 import { DEFAULT_NAME_TEMPLATE } from '../../src/archive/naming.js';
 import { checkS3Region } from '../../src/cli/stores.js';
@@ -260,5 +261,35 @@ describe('S3 settings errors', () => {
     expect(run.stderr).toContain('No AWS credentials found');
     for (const way of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', '.env', 'AWS_PROFILE', 'aws configure']) expect(run.stderr).toContain(way);
     expect(run.stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
+describe('--threads and "threads": a whole number from 1 to 256, as documented', () => {
+  it.each(['0', '257', '999', '1.5', 'four', '-2', ''])('--threads %j: exit 2 naming the range, nothing written', async (value) => {
+    const dir = await workdir();
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--threads', value], { cwd: dir });
+    expect(run.stderr).toContain(`--threads ${JSON.stringify(value)}: expected a whole number from 1 to 256`);
+    expect(run.code).toBe(2);
+    expect(await listDir(dir)).not.toContain('out');
+  });
+
+  it.each([0, 257, 999, 2.5])('"threads": %d in settings.json: exit 2', async (threads) => {
+    const dir = await workdir();
+    await fs.writeFile(path.join(dir, 'settings.json'), JSON.stringify({ sources: ['data'], destination: 'out', threads }));
+    const run = await runCli(['run', '-c', 'settings.json'], { cwd: dir });
+    expect(run.stderr).toMatch(/threads: expected a whole number/);
+    expect(run.code).toBe(2);
+  });
+
+  it('256 is accepted', async () => {
+    const dir = await workdir();
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--threads', '256', '--json'], { cwd: dir });
+    expect(run.code).toBe(0);
+  });
+
+  it('the README documents the same range as the schema', async () => {
+    const readme = await fs.readFile(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain(`a whole number from 1 to ${MAX_THREADS}`);
+    expect(readme).toContain(`| \`threads\` | whole number, 1 to ${MAX_THREADS} |`);
   });
 });
