@@ -194,6 +194,14 @@ async function createExclusive(file: string, content: string): Promise<boolean> 
     // A symlink planted at the name is EEXIST too (O_EXCL never follows one): inspect() then says what it is.
     if (code === 'EEXIST' || code === 'ELOOP') return false;
     if (code === 'ENOENT') throw lockFailed(`Cannot create the lock file ${file}: its folder ${path.dirname(file)} does not exist [ENOENT].`, error);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw lockFailed(
+        `Cannot create the lock file ${file}: ${describeErrno(error)}. The folder ${path.dirname(file)} is read-only ` +
+          `${code === 'EROFS' ? '(its file system is mounted read-only)' : 'for this user'}, so nothing can be written or deleted there: ` +
+          'run as a user who may write to it, or choose another folder.',
+        error,
+      );
+    }
     throw lockFailed(`Cannot create the lock file ${file}: ${describeErrno(error)}.`, error);
   }
   try {

@@ -293,3 +293,29 @@ describe('--threads and "threads": a whole number from 1 to 256, as documented',
     expect(readme).toContain(`| \`threads\` | whole number, 1 to ${MAX_THREADS} |`);
   });
 });
+
+describe('list and prune on a destination that is missing or read-only: plain words', () => {
+  it('a missing folder: exit 2, "does not exist", for list and prune', async () => {
+    const dir = await workdir();
+    for (const args of [['list', '-d', 'nowhere'], ['prune', '-d', 'nowhere', '-s', 'data', '--keep-last', '1']]) {
+      const run = await runCli(args, { cwd: dir });
+      expect(run.stderr).toContain(`The backup folder ${path.join(dir, 'nowhere')} does not exist.`);
+      expect(run.code).toBe(2);
+    }
+  });
+
+  it('a folder this user may read but not write: list works, prune says it is read-only (not a bare EACCES)', async () => {
+    const dir = await workdir();
+    await fs.chmod(dir, 0o777); // the log folder may be created by nobody
+    await fs.mkdir(path.join(dir, 'backups'), { mode: 0o755 }); // root's
+    const made = await runCli(['run', '-s', 'data', '-d', 'backups', '-f', 'zip'], { cwd: dir });
+    expect(made.code).toBe(0);
+    for (const name of await fs.readdir(path.join(dir, 'backups'))) await fs.chmod(path.join(dir, 'backups', name), 0o644); // readable, the folder still root's
+    const list = await runCli(['list', '-d', 'backups'], { cwd: dir, asUser: 65534 });
+    expect(list.stdout).toContain('1 backup(s) in');
+    expect(list.code).toBe(0);
+    const prune = await runCli(['prune', '-d', 'backups', '-s', 'data', '--keep-last', '1'], { cwd: dir, asUser: 65534 });
+    expect(prune.stderr).toContain(`The folder ${path.join(dir, 'backups')} is read-only for this user, so nothing can be written or deleted there`);
+    expect(prune.code).toBe(1);
+  });
+});
