@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkSettingsPaths, findSettingsFile, loadSettings } from '../config/load-settings.js';
-import { DEFAULT_LOG_FILE, checkBucketName, mergeSettings, resolvePaths, type SettingsOverrides } from '../config/merge-settings.js';
+import { DEFAULT_LOG_FILE, checkS3Target, mergeSettings, resolvePaths, type SettingsOverrides } from '../config/merge-settings.js';
 import type { z } from 'zod';
 import { MAX_THREADS, bucketSchema, endpointSchema, parseThreads, storageClassSchema, type Settings } from '../config/schema.js';
 import { expandHome } from '../config/expand-home.js';
@@ -20,7 +20,7 @@ import { LocalStore } from '../storage/local-store.js';
 import { describePolicy, isEmptyPolicy, type RetentionPolicy } from '../lifecycle/retention.js';
 import { pruneStores, type JobIdentity } from '../lifecycle/prune.js';
 import { jobLock, parseWait } from './job-lock.js';
-import { checkS3Region, s3Store } from './stores.js';
+import { checkS3Region, s3Origin, s3Store } from './stores.js';
 
 export interface RunFlags {
   config?: string;
@@ -148,7 +148,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
       });
     }
     const effective = resolvePaths(mergeSettings(settings, overridesFromFlags(flags), io.env), io.cwd, io.home);
-    const bucketWarning = checkBucketName(effective.s3, { flag: flags.s3Bucket === undefined ? undefined : '--s3-bucket', file: settingsFile });
+    const bucketWarning = checkS3Target(effective.s3, s3Origin(flags, settingsFile), io.env);
     if (bucketWarning) logger.warn(bucketWarning);
     if (effective.s3) await checkS3Region(effective.s3);
     if (effective.sources.length === 0) {

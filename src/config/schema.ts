@@ -74,10 +74,14 @@ export function bucketNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** A region goes into the host name (s3.REGION.amazonaws.com) and the signature: one host name label. */
+export const REGION_RULE = 'a region is letters, digits and hyphens, e.g. us-east-1';
+export const regionSchema = z.string().trim().min(1, 'must not be empty').regex(/^[A-Za-z0-9-]{1,63}$/, REGION_RULE);
+
 export const S3SettingsSchema = z.strictObject({
   bucket: bucketSchema,
   prefix: z.string().optional(),
-  region: z.string().min(1).nullable().optional(),
+  region: regionSchema.nullable().optional(),
   endpoint: endpointSchema.nullable().optional(),
   storageClass: storageClassSchema.optional(),
   keepLocal: z.boolean().optional(),

@@ -242,6 +242,28 @@ describe('S3 settings errors', () => {
     expect(await listDir(dir)).not.toContain('out');
   });
 
+  it.each([
+    ['list --s3-endpoint', ['list', '--s3-bucket', 'valid-bucket', '--s3-endpoint', 'notaurl'], {}, '--s3-endpoint "notaurl": expected an http:// or https:// URL'],
+    ['verify, AWS_ENDPOINT_URL_S3', ['verify', 's3://valid-bucket/x.zip'], { AWS_ENDPOINT_URL_S3: 'ftp://host' }, 'AWS_ENDPOINT_URL_S3 "ftp://host": expected an http:// or https:// URL'],
+    ['list --s3-region', ['list', '--s3-bucket', 'valid-bucket', '--s3-region', 'us east'], {}, '--s3-region "us east": a region is letters, digits and hyphens'],
+    ['run, AWS_REGION', ['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'valid-bucket'], { AWS_REGION: 'eu/west' }, 'AWS_REGION "eu/west": a region is letters, digits and hyphens'],
+    ['prune --s3-region', ['prune', '-s', 'data', '--keep-last', '1', '--s3-bucket', 'valid-bucket', '--s3-region', 'x.y'], {}, '--s3-region "x.y": a region'],
+  ])('an endpoint or region no store accepts (%s): exit 2 naming where it came from, before any request', async (_label, args, extra, message) => {
+    const dir = await workdir();
+    const run = await runCli(args, { cwd: dir, env: awsEnv(dir, { AWS_REGION: 'us-east-1', ...extra }) });
+    expect(run.stderr).toContain(message);
+    expect(run.code).toBe(2);
+    expect(await listDir(dir)).not.toContain('out');
+  });
+
+  it('"s3.region" in settings.json that no store accepts: exit 2', async () => {
+    const dir = await workdir();
+    await fs.writeFile(path.join(dir, 'settings.json'), JSON.stringify({ sources: ['data'], s3: { bucket: 'valid-bucket', region: 'us east 1' } }));
+    const run = await runCli(['run', '-c', 'settings.json'], { cwd: dir, env: awsEnv(dir) });
+    expect(run.stderr).toContain('s3.region: a region is letters, digits and hyphens');
+    expect(run.code).toBe(2);
+  });
+
   it('a name AWS refuses, with a custom endpoint: a warning, and the store decides', async () => {
     const dir = await workdir();
     // A closed port: nothing answers, so the run fails for the connection (exit 1), not the name.
