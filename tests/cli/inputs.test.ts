@@ -341,3 +341,30 @@ describe('list and prune on a destination that is missing or read-only: plain wo
     expect(prune.code).toBe(1);
   });
 });
+
+describe('./.env', () => {
+  it('a FIFO named .env: every command still runs, with a warning (it used to hang before parsing the command line)', async () => {
+    const dir = await workdir();
+    await fs.rm(path.join(dir, '.env'));
+    execFileSync('mkfifo', [path.join(dir, '.env')]);
+    const run = await runCli(['list', '-d', '.'], { cwd: dir });
+    expect(run.stderr).toContain(`warning: ${path.join(dir, '.env')} is not a regular file`);
+    expect(run.code).toBe(0);
+  });
+
+  it('a regular .env is read, and the real environment wins over it', async () => {
+    const dir = await workdir();
+    await fs.writeFile(path.join(dir, '.env'), 'AWS_REGION=from dotenv\n');
+    const env = { HOME: dir, AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined, AWS_ENDPOINT_URL_S3: undefined, AWS_ENDPOINT_URL: undefined };
+    const fromFile = await runCli(['list', '--s3-bucket', 'valid-bucket'], { cwd: dir, env });
+    expect(fromFile.stderr).toContain('AWS_REGION "from dotenv": a region is letters');
+    expect(fromFile.code).toBe(2);
+    const real = await runCli(['list', '--s3-bucket', 'valid-bucket', '--s3-endpoint', 'http://127.0.0.1:9'], {
+      cwd: dir,
+      env: { ...env, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'x', AWS_EC2_METADATA_DISABLED: 'true' },
+    });
+    expect(real.stderr).not.toContain('from dotenv');
+    expect(real.stderr).toMatch(/connection refused/);
+    expect(real.code).toBe(1);
+  });
+});
