@@ -150,7 +150,10 @@ const TYPE_WORDS: Record<string, string> = {
 function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+  if (typeof value === 'object') return 'an object';
+  // At most 40 characters of the value: enough to recognise it, never a whole secret from a mistaken file.
+  const text = JSON.stringify(value) ?? String(value);
+  return `${typeof value} ${text.length > 40 ? `${text.slice(0, 30)}... (${text.length} characters)` : text}`;
 }
 
 /** One zod issue as `path: message`, in plain words. */

@@ -39,6 +39,8 @@ describe('parseJson and validateSettings', () => {
     [{ s3: { bucket: 'b', regoin: 'x' } }, 's3.regoin: unknown setting (did you mean "region"?)'],
     [{ s3: { prefix: 'x' } }, 's3.bucket: expected a string, got nothing'],
     [{ zzzzzzzz: 1 }, 'zzzzzzzz: unknown setting'],
+    [{ name: 12 }, 'name: expected a string, got number 12'],
+    [{ sources: 'x'.repeat(100) }, `sources: expected a list (JSON array), got string "${'x'.repeat(29)}... (102 characters)`],
   ])('%j -> %s', (data, message) => {
     expect(() => validateSettings(data, 'settings.json')).toThrow(new ConfigError('settings.json', message));
   });
