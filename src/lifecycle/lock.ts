@@ -333,7 +333,7 @@ async function readLockFile(file: string): Promise<{ raw: string; mtimeMs: numbe
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw notALock(file, kindOf(stat));
-    const buffer = Buffer.alloc(Math.min(MAX_LOCK_BYTES, Math.max(stat.size, 1)));
+    const buffer = Buffer.alloc(MAX_LOCK_BYTES);
     let length = 0;
     while (length < buffer.length) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
