@@ -4,12 +4,13 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import dotenv from 'dotenv';
+import { loadDotEnv } from './config/load-env.js';
 import { main } from './cli/program.js';
 import { CancelledError, ExitCode } from './errors.js';
 
 // AWS credentials may live in ./.env (never in settings.json); real environment variables win.
-dotenv.config({ path: path.join(process.cwd(), '.env'), quiet: true });
+const envWarning = loadDotEnv(path.join(process.cwd(), '.env'), process.env);
+if (envWarning) process.stderr.write(`warning: ${envWarning}\n`);
 // The AWS SDK warns on every run under Node 20 that its releases after January 2027 need
 // Node 22. This build pins its SDK version, so the notice says nothing to someone running a
 // backup; the README says it once, for whoever upgrades the dependencies.

@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { toolVersion } from '../version.js';
 import { ExitCode, UsageError } from '../errors.js';
+import { checkPathArguments } from '../config/check-paths.js';
 import type { CliIO } from './io.js';
 import type { RunFlags } from './run-command.js';
 
@@ -131,6 +132,12 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
   ).action(async (flags) => {
     const { pruneCommand } = await import('./prune-command.js');
     setExit(await pruneCommand(io, flags));
+  });
+
+  // An empty path (`-s "$DIR"` with DIR unset) is a usage error for every command, before it runs.
+  program.hook('preAction', (_program, action) => {
+    const problem = checkPathArguments(action.opts(), action.registeredArguments.map((a, i) => [a.name(), action.processedArgs[i]] as const));
+    if (problem) action.error(`error: ${problem}`, { exitCode: ExitCode.usage, code: 'backup.usage' });
   });
 
   return program;

@@ -4,9 +4,9 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkSettingsPaths, findSettingsFile, loadSettings } from '../config/load-settings.js';
-import { DEFAULT_LOG_FILE, mergeSettings, resolvePaths, type SettingsOverrides } from '../config/merge-settings.js';
+import { DEFAULT_LOG_FILE, checkS3Target, mergeSettings, resolvePaths, type SettingsOverrides } from '../config/merge-settings.js';
 import type { z } from 'zod';
-import { bucketSchema, endpointSchema, storageClassSchema, type Settings } from '../config/schema.js';
+import { MAX_THREADS, bucketSchema, endpointSchema, parseThreads, storageClassSchema, type Settings } from '../config/schema.js';
 import { expandHome } from '../config/expand-home.js';
 import type { AppLogger } from '../log/logger.js';
 import type { CliIO } from './io.js';
@@ -20,7 +20,7 @@ import { LocalStore } from '../storage/local-store.js';
 import { describePolicy, isEmptyPolicy, type RetentionPolicy } from '../lifecycle/retention.js';
 import { pruneStores, type JobIdentity } from '../lifecycle/prune.js';
 import { jobLock, parseWait } from './job-lock.js';
-import { s3Store } from './stores.js';
+import { checkS3Region, s3Origin, s3Store } from './stores.js';
 
 export interface RunFlags {
   config?: string;
@@ -55,7 +55,7 @@ export function overridesFromFlags(flags: RunFlags): SettingsOverrides {
     exclude: flags.exclude,
     strict: flags.strict,
     logFile: flags.logFile,
-    threads: flags.threads === undefined ? undefined : Number(flags.threads),
+    threads: flags.threads === undefined ? undefined : parseThreads(flags.threads),
     s3Bucket: flags.s3Bucket,
     s3Prefix: flags.s3Prefix,
     s3Region: flags.s3Region,
@@ -72,8 +72,8 @@ function validateFlags(flags: RunFlags): void {
     ['--s3-endpoint', flags.s3Endpoint, endpointSchema],
     ['--s3-storage-class', flags.s3StorageClass, storageClassSchema],
   ];
-  if (flags.threads !== undefined && !/^[1-9]\d{0,2}$/.test(flags.threads)) {
-    throw new UsageError(`--threads ${JSON.stringify(flags.threads)}: expected a whole number from 1 to 256`, { code: 'USAGE' });
+  if (flags.threads !== undefined && parseThreads(flags.threads) === undefined) {
+    throw new UsageError(`--threads ${JSON.stringify(flags.threads)}: expected a whole number from 1 to ${MAX_THREADS}`, { code: 'USAGE' });
   }
   for (const [flag, value, schema] of checks) {
     if (value === undefined) continue;
@@ -148,6 +148,9 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
       });
     }
     const effective = resolvePaths(mergeSettings(settings, overridesFromFlags(flags), io.env), io.cwd, io.home);
+    const bucketWarning = checkS3Target(effective.s3, s3Origin(flags, settingsFile), io.env);
+    if (bucketWarning) logger.warn(bucketWarning);
+    if (effective.s3) await checkS3Region(effective.s3);
     if (effective.sources.length === 0) {
       throw new UsageError(
         settingsFile

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { findSettingsFile, loadSettings } from '../config/load-settings.js';
-import { mergeSettings, resolvePaths, type EffectiveSettings } from '../config/merge-settings.js';
+import { checkS3Target, mergeSettings, resolvePaths, type EffectiveSettings, type S3Origin } from '../config/merge-settings.js';
 import type { Settings } from '../config/schema.js';
 import { expandHome } from '../config/expand-home.js';
 import type { BackupStore } from '../storage/backup-store.js';
@@ -57,10 +57,40 @@ export function effectiveFor(io: CliIO, loaded: LoadedSettings, flags: StoreFlag
   );
 }
 
+/** Which S3 values came from flags, for checkS3Target's messages. */
+export function s3Origin(flags: StoreFlags, file: string | undefined): S3Origin {
+  return {
+    flag: flags.s3Bucket === undefined ? undefined : '--s3-bucket',
+    regionFlag: flags.s3Region !== undefined && flags.s3Region !== '',
+    endpointFlag: flags.s3Endpoint !== undefined && flags.s3Endpoint !== '',
+    file,
+  };
+}
+
 export async function s3Store(target: S3Target): Promise<BackupStore> {
+  await checkS3Region(target);
   // Loaded only when used: the AWS SDK is most of the start-up time.
   const [{ createS3Client }, { S3Store }] = await Promise.all([import('../storage/s3.js'), import('../storage/s3-store.js')]);
   return new S3Store(createS3Client(target), target);
+}
+
+/**
+ * That the SDK finds a region for AWS (the flag or setting, AWS_REGION, the
+ * AWS profile), before anything is written: a missing one is a configuration
+ * error (S3_NO_REGION, exit 2), not a failed upload. A custom endpoint needs
+ * none (the client signs with us-east-1).
+ */
+export async function checkS3Region(target: S3Target): Promise<void> {
+  if (target.region !== undefined || target.endpoint !== undefined) return;
+  const [{ createS3Client }, { describeS3Error }] = await Promise.all([import('../storage/s3.js'), import('../storage/s3-errors.js')]);
+  const client = createS3Client(target);
+  try {
+    await client.config.region();
+  } catch (error) {
+    throw describeS3Error(error, { action: 'region lookup', bucket: target.bucket });
+  } finally {
+    client.destroy();
+  }
 }
 
 /**
@@ -69,7 +99,12 @@ export async function s3Store(target: S3Target): Promise<BackupStore> {
  * local copy) and S3 bucket; otherwise ./backups.
  */
 export async function resolveStores(io: CliIO, loaded: LoadedSettings, flags: StoreFlags): Promise<BackupStore[]> {
+  if (flags.s3Bucket !== undefined && flags.s3Bucket.trim() === '') {
+    throw new UsageError('--s3-bucket: the bucket name is empty (an unset shell variable?)', { code: 'USAGE' });
+  }
   const effective = effectiveFor(io, loaded, flags);
+  // A name AWS refuses is exit 2 here, not "host name not found" at the first request (custom endpoints may accept it).
+  checkS3Target(effective.s3, s3Origin(flags, loaded.file), io.env);
   const explicit = flags.dest !== undefined || flags.s3Bucket !== undefined;
   const stores: BackupStore[] = [];
   if (explicit ? flags.dest !== undefined : !effective.s3 || effective.s3.keepLocal) stores.push(new LocalStore(effective.destination));
@@ -93,6 +128,7 @@ export async function storeForArchive(io: CliIO, loaded: LoadedSettings, archive
     // Region and endpoint: flags, environment, or the settings' s3 block when it is the same bucket.
     const sameBucket = loaded.settings?.s3?.bucket === url.bucket ? loaded : {};
     const effective = effectiveFor(io, sameBucket, { ...flags, s3Bucket: url.bucket, s3Prefix: prefix });
+    checkS3Target(effective.s3, { ...s3Origin(flags, loaded.file), flag: archive }, io.env);
     return { store: await s3Store(effective.s3!), name: url.key.slice(slash + 1) };
   }
   const absolute = path.resolve(io.cwd, expandHome(archive, io.home));

@@ -7,6 +7,60 @@ import path from 'node:path';
 import { describeErrno, errnoCode } from '../errors.js';
 import { expandHome } from './expand-home.js';
 
+/**
+ * What is wrong with a path as text, before it is resolved: empty or only
+ * spaces (an unset shell variable: `-s "$DIR"` would otherwise mean the
+ * working folder), or a NUL byte (no file system takes one). `what` names
+ * where it came from (`--source`, `sources[0]`, "The destination").
+ * Leading or trailing spaces around a real name are legal and kept.
+ */
+export function checkPathText(value: string, what: string): string | undefined {
+  const problem = pathTextProblem(value);
+  return problem === undefined ? undefined : `${what}: ${problem}`;
+}
+
+/** checkPathText's problem without the "where" (the settings schema adds its JSON path). */
+export function pathTextProblem(value: string): string | undefined {
+  if (value.trim() === '') return `the path is ${value === '' ? 'empty' : 'only spaces'} (an unset shell variable?); give a file or folder path`;
+  if (value.includes('\0')) return 'the path contains a NUL byte, which no file system accepts';
+  return undefined;
+}
+
+/** The options that take a path, by commander's attribute name, and how the user wrote them. */
+const PATH_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ['config', '--config'],
+  ['source', '--source'],
+  ['dest', '--dest'],
+  ['logFile', '--log-file'],
+  ['to', '--to'],
+];
+
+/** The positional arguments that take a path, by name. */
+const PATH_ARGUMENTS: ReadonlySet<string> = new Set(['archive']);
+
+/**
+ * The first problem with the paths given on a command line (options by
+ * commander's attribute name, positional arguments by their declared name),
+ * or undefined. Used by the program for every command, so no command can
+ * forget one.
+ */
+export function checkPathArguments(options: Record<string, unknown>, args: ReadonlyArray<readonly [string, unknown]> = []): string | undefined {
+  for (const [key, flag] of PATH_OPTIONS) {
+    const value = options[key];
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (typeof item !== 'string') continue;
+      const problem = checkPathText(item, flag);
+      if (problem) return problem;
+    }
+  }
+  for (const [name, value] of args) {
+    if (!PATH_ARGUMENTS.has(name) || typeof value !== 'string') continue;
+    const problem = checkPathText(value, `the ${name} argument`);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
 export function resolveUserPath(input: string, cwd: string, home: string): string {
   return path.resolve(cwd, expandHome(input.trim(), home));
 }

@@ -4,11 +4,12 @@
  * first problem; never half-applied.
  */
 import fs from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { constants, existsSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { expandHome } from './expand-home.js';
 import { ConfigError, describeErrno, errnoCode } from '../errors.js';
 import { SettingsSchema, describeIssue, type Settings } from './schema.js';
+import { locateJsonError } from './json-error.js';
 
 export const DEFAULT_SETTINGS_FILE = path.join('config', 'settings.json');
 const MAX_SETTINGS_BYTES = 1024 * 1024;
@@ -27,21 +28,24 @@ export function lineColumn(text: string, offset: number): { line: number; column
   return { line, column: offset - before.lastIndexOf('\n') };
 }
 
-/** Parses JSON, turning V8's "at position N" into "line L, column C". */
+/**
+ * Parses JSON; a problem is reported by line and column with what was
+ * expected there, never with the text itself (V8's messages quote it, and a
+ * settings path may be a symlink to someone's secret).
+ */
 export function parseJson(text: string, file: string): unknown {
+  const body = text.replace(/^\uFEFF/, '');
   try {
-    return JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (error) {
-    const message = (error as Error).message;
-    const position = /position (\d+)/.exec(message);
+    return JSON.parse(body);
+  } catch {
+    const found = locateJsonError(body);
     let where = '';
-    if (position) {
-      const { line, column } = lineColumn(text, Number(position[1]));
-      where = ` at line ${line}, column ${column}`;
-    } else if (/Unexpected end of JSON input/.test(message)) {
-      where = ' at the end of the file (is a closing } or ] missing?)';
+    if (found) {
+      const { line, column } = lineColumn(body, found.offset);
+      where = found.offset >= body.length ? ` at the end of the file (line ${line}): ${found.problem}` : ` at line ${line}, column ${column}: ${found.problem}`;
     }
-    throw new ConfigError(file, `not valid JSON${where}: ${message.replace(/ in JSON at position \d+.*$/, '')}`, { cause: error });
+    // V8's error is not kept as the cause: its message quotes the text, and causes reach the log.
+    throw new ConfigError(file, `not valid JSON${where}`);
   }
 }
 
@@ -87,29 +91,56 @@ export async function checkSettingsPaths(
   }
 }
 
-/** Reads and validates the file; paths are checked separately (checkSettingsPaths), once flags are known. */
-export async function loadSettings(file: string): Promise<Settings> {
-  let text: string;
+/**
+ * The settings file's text. Opened without blocking (a FIFO would wait for
+ * a writer forever, deaf to SIGTERM), checked to be a regular file (not a
+ * FIFO, a device such as /dev/zero, a socket or a folder) and read to at
+ * most MAX_SETTINGS_BYTES, whatever its size claims.
+ */
+async function readSettingsText(file: string): Promise<string> {
+  let handle: fs.FileHandle;
   try {
-    const handle = await fs.open(file, 'r');
-    try {
-      const stat = await handle.stat();
-      if (stat.isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
-      if (stat.size > MAX_SETTINGS_BYTES) throw new ConfigError(file, `is ${stat.size} bytes; a settings file is at most 1 MiB`);
-      text = await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const code = errnoCode(error);
     throw new ConfigError(
       file,
-      code === 'ENOENT'
+      errnoCode(error) === 'ENOENT'
         ? 'settings file not found (run `npx backup` to create one, or check the --config path)'
         : `cannot read the settings file: ${describeErrno(error)}`,
       { cause: error },
     );
   }
-  return validateSettings(parseJson(text, file), file);
+  try {
+    const stat = await handle.stat();
+    if (stat.isDirectory()) throw new ConfigError(file, `cannot read the settings file: ${describeErrno(Object.assign(new Error('is a folder'), { code: 'EISDIR' }))}`);
+    if (!stat.isFile()) throw new ConfigError(file, `not a regular file (it is ${kindOf(stat)}); give the path of a settings.json file`);
+    if (stat.size > MAX_SETTINGS_BYTES) throw new ConfigError(file, `is ${stat.size} bytes; a settings file is at most 1 MiB`);
+    const buffer = Buffer.alloc(MAX_SETTINGS_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_SETTINGS_BYTES) throw new ConfigError(file, 'is larger than 1 MiB (it grew while being read); a settings file is at most 1 MiB');
+    }
+    return buffer.toString('utf8', 0, length);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(file, `cannot read the settings file: ${describeErrno(error)}`, { cause: error });
+  } finally {
+    await handle.close();
+  }
+}
+
+function kindOf(stat: Stats): string {
+  if (stat.isFIFO()) return 'a FIFO (named pipe)';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  if (stat.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** Reads and validates the file; paths are checked separately (checkSettingsPaths), once flags are known. */
+export async function loadSettings(file: string): Promise<Settings> {
+  return validateSettings(parseJson(await readSettingsText(file), file), file);
 }

@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { DEFAULT_FORMAT } from '../archive/formats.js';
 import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
-import type { Settings } from './schema.js';
+import { REGION_RULE, bucketNameProblem, bucketSchema, endpointSchema, regionSchema, type Settings } from './schema.js';
+import { ConfigError, UsageError } from '../errors.js';
 import { expandHome } from './expand-home.js';
 
 export const DEFAULT_DESTINATION = 'backups';
@@ -135,4 +136,51 @@ export function toSettingsFile(settings: EffectiveSettings): Settings {
     if (timeoutSeconds !== undefined) out.s3.timeoutSeconds = timeoutSeconds;
   }
   return out;
+}
+
+/** Where each S3 value came from, for messages: the flag when one was given, else the settings file. */
+export interface S3Origin {
+  /** The flag or URL that named the bucket (`--s3-bucket`, `s3://b/k`), if any. */
+  flag?: string;
+  /** Whether --s3-region / --s3-endpoint were given. */
+  regionFlag?: boolean;
+  endpointFlag?: boolean;
+  /** The settings file, if any. */
+  file?: string;
+}
+
+/**
+ * The merged S3 target against what a store accepts, once flags, the
+ * environment and the file are merged (the endpoint decides how strict the
+ * bucket rules are). A broken rule is a usage / configuration error (exit 2)
+ * naming it, instead of "host name not found" or "Invalid URL" at the first
+ * request. For a custom endpoint, a bucket name AWS would refuse is only a
+ * warning (returned): Ceph and MinIO can allow capitals and underscores.
+ */
+export function checkS3Target(s3: EffectiveS3 | undefined, origin: S3Origin, env: SettingsEnv = {}): string | undefined {
+  if (!s3) return undefined;
+  const refuse = (message: string, fromFlag: boolean): never => {
+    if (!fromFlag && origin.file !== undefined) throw new ConfigError(origin.file, message);
+    throw new UsageError(message, { code: 'USAGE' });
+  };
+  /** The flag, the environment variable, or the setting that gave a value. */
+  const label = (fromFlag: boolean | undefined, flag: string, vars: Array<keyof SettingsEnv>, setting: string): string =>
+    fromFlag ? flag : (vars.find((name) => env[name]) ?? setting);
+  if (s3.endpoint !== undefined && !endpointSchema.safeParse(s3.endpoint).success) {
+    const where = label(origin.endpointFlag, '--s3-endpoint', ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'], 's3.endpoint');
+    refuse(`${where} ${JSON.stringify(s3.endpoint)}: expected an http:// or https:// URL`, origin.endpointFlag === true);
+  }
+  if (s3.region !== undefined && !regionSchema.safeParse(s3.region).success) {
+    const where = label(origin.regionFlag, '--s3-region', ['AWS_REGION', 'AWS_DEFAULT_REGION'], 's3.region');
+    refuse(`${where} ${JSON.stringify(s3.region)}: ${REGION_RULE}`, origin.regionFlag === true);
+  }
+  const basic = bucketSchema.safeParse(s3.bucket);
+  const problem = basic.success ? bucketNameProblem(s3.bucket) : basic.error.issues[0]!.message;
+  if (problem === undefined) return undefined;
+  const text = `bucket name ${JSON.stringify(s3.bucket)}: ${problem}`;
+  if (s3.endpoint === undefined || !basic.success) {
+    if (origin.flag === undefined && origin.file !== undefined) throw new ConfigError(origin.file, `s3.bucket: ${text}`);
+    throw new UsageError(`${origin.flag ?? 's3.bucket'}: ${text}`, { code: 'USAGE' });
+  }
+  return `${text}; ${s3.endpoint} may accept it, but AWS S3 would not`;
 }

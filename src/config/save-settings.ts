@@ -3,19 +3,23 @@
  * synced, then renamed over the target, so a crash leaves the old file or
  * the new one, never half of either.
  */
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, describeErrno } from '../errors.js';
 import { validateSettings } from './load-settings.js';
 import type { Settings } from './schema.js';
+import { makeFolders } from './make-folders.js';
 
 export async function saveSettings(file: string, settings: Settings): Promise<void> {
   // Never write what we would refuse to read.
   validateSettings(JSON.parse(JSON.stringify(settings)), file);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  // An unpredictable name, created exclusively and never through a symlink.
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
   try {
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    const handle = await fs.open(temp, 'wx', 0o644);
+    await makeFolders(path.dirname(file), 0o755);
+    const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
       await handle.writeFile(`${JSON.stringify(settings, null, 2)}\n`);
       await handle.sync();

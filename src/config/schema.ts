@@ -6,6 +6,23 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../lifecycle/retention.js';
+import { pathTextProblem } from './check-paths.js';
+
+/** A path as written: not blank, kept as is (a name may end in a space; it is not trimmed away). */
+export const pathTextSchema = z.string().superRefine((value, ctx) => {
+  const problem = pathTextProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** The most `threads` / `--threads` may ask for (README); the run never starts more workers than cores. */
+export const MAX_THREADS = 256;
+
+/** `--threads N` as a number, or undefined when it is not a whole number from 1 to MAX_THREADS. */
+export function parseThreads(text: string): number | undefined {
+  if (!/^\d{1,4}$/.test(text.trim())) return undefined;
+  const n = Number(text.trim());
+  return n >= 1 && n <= MAX_THREADS ? n : undefined;
+}
 
 /** S3 storage classes (the API's names); case is forgiven. */
 export const STORAGE_CLASSES = [
@@ -29,16 +46,42 @@ export const storageClassSchema = z
 
 export const endpointSchema = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
+/**
+ * What any store refuses: the name goes into a URL. S3's own, stricter rules
+ * (bucketNameProblem) are checked once the endpoint is known: an error for
+ * AWS, a warning for a custom endpoint (some stores accept more).
+ */
 export const bucketSchema = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .refine((value) => !/[/\\\s]/.test(value), { error: 'a bucket name has no slashes or spaces (put folders in "prefix")' });
+  .max(255, 'a bucket name is at most 63 characters (255 for some S3-compatible stores)')
+  .refine((value) => !/[/\\\s]/.test(value), { error: 'a bucket name has no slashes or spaces (put folders in "prefix")' })
+  .refine((value) => /^[A-Za-z0-9._-]+$/.test(value), { error: 'a bucket name has only letters, digits, dots, hyphens (and, for some stores, underscores)' });
+
+/**
+ * Which of AWS S3's bucket naming rules `name` breaks, or undefined
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+ */
+export function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return `has ${name.length} characters; an S3 bucket name has 3 to 63`;
+  if (!/^[a-z0-9.-]+$/.test(name)) return 'an S3 bucket name has only lowercase letters, digits, dots and hyphens (no capitals, no underscores)';
+  if (!/^[a-z0-9].*[a-z0-9]$/.test(name)) return 'an S3 bucket name begins and ends with a letter or a digit';
+  if (name.includes('..')) return 'an S3 bucket name has no two dots in a row';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'an S3 bucket name is not an IP address';
+  if (/^(xn--|sthree-|amzn-s3-demo-)/.test(name)) return 'an S3 bucket name does not begin with "xn--", "sthree-" or "amzn-s3-demo-"';
+  if (/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name)) return 'an S3 bucket name does not end with "-s3alias", "--ol-s3", ".mrap", "--x-s3" or "--table-s3"';
+  return undefined;
+}
+
+/** A region goes into the host name (s3.REGION.amazonaws.com) and the signature: one host name label. */
+export const REGION_RULE = 'a region is letters, digits and hyphens, e.g. us-east-1';
+export const regionSchema = z.string().trim().min(1, 'must not be empty').regex(/^[A-Za-z0-9-]{1,63}$/, REGION_RULE);
 
 export const S3SettingsSchema = z.strictObject({
   bucket: bucketSchema,
   prefix: z.string().optional(),
-  region: z.string().min(1).nullable().optional(),
+  region: regionSchema.nullable().optional(),
   endpoint: endpointSchema.nullable().optional(),
   storageClass: storageClassSchema.optional(),
   keepLocal: z.boolean().optional(),
@@ -69,14 +112,14 @@ export const RetentionSchema = z.strictObject({
 
 export const SettingsSchema = z.strictObject({
   $schema: z.string().optional(),
-  sources: z.array(z.string().trim().min(1, 'must not be empty')).min(1, 'needs at least one path').optional(),
-  destination: z.string().trim().min(1, 'must not be empty').optional(),
+  sources: z.array(pathTextSchema).min(1, 'needs at least one path').optional(),
+  destination: pathTextSchema.optional(),
   format: z.string().optional(),
   name: z.string().optional(),
   exclude: z.array(z.string()).optional(),
   strict: z.boolean().optional(),
-  logFile: z.string().trim().min(1, 'must not be empty').optional(),
-  threads: z.number().int('expected a whole number').min(1).max(256).optional(),
+  logFile: pathTextSchema.optional(),
+  threads: z.number().int('expected a whole number').min(1, `expected a whole number from 1 to ${MAX_THREADS}`).max(MAX_THREADS, `expected a whole number from 1 to ${MAX_THREADS}`).optional(),
   s3: S3SettingsSchema.nullable().optional(),
   retention: RetentionSchema.nullable().optional(),
 });
@@ -98,6 +141,7 @@ export function formatJsonPath(pathParts: ReadonlyArray<PropertyKey>): string {
 const TYPE_WORDS: Record<string, string> = {
   string: 'a string',
   number: 'a number',
+  int: 'a whole number',
   boolean: 'true or false',
   array: 'a list (JSON array)',
   object: 'an object',
@@ -106,7 +150,10 @@ const TYPE_WORDS: Record<string, string> = {
 function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+  if (typeof value === 'object') return 'an object';
+  // At most 40 characters of the value: enough to recognise it, never a whole secret from a mistaken file.
+  const text = JSON.stringify(value) ?? String(value);
+  return `${typeof value} ${text.length > 40 ? `${text.slice(0, 30)}... (${text.length} characters)` : text}`;
 }
 
 /** One zod issue as `path: message`, in plain words. */

@@ -18,7 +18,7 @@
  * never missing meanwhile, so a run starting just then cannot slip in).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync, type Stats } from 'node:fs';
 import { open, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,6 +69,17 @@ export interface HeldLock {
 
 /** An unreadable or empty lock file younger than this may be one a run is writing right now. */
 const CORRUPT_GRACE_MS = 60_000;
+
+/** A lock record is one short JSON line; more than this is not one of ours, and is not read further. */
+const MAX_LOCK_BYTES = 64 * 1024;
+
+/**
+ * Lock files live in folders other users may write to (a shared backup
+ * folder). We create ours exclusively and never through a symlink, and read
+ * one without following a symlink or blocking on a FIFO.
+ */
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 type Look =
   | { kind: 'gone' }
@@ -177,11 +188,20 @@ function waitLimitMs(wait: boolean | number | undefined): number | undefined {
 async function createExclusive(file: string, content: string): Promise<boolean> {
   let handle;
   try {
-    handle = await open(file, 'wx', 0o644);
+    handle = await open(file, CREATE_FLAGS, 0o644);
   } catch (error) {
     const code = errnoCode(error);
-    if (code === 'EEXIST') return false;
+    // A symlink planted at the name is EEXIST too (O_EXCL never follows one): inspect() then says what it is.
+    if (code === 'EEXIST' || code === 'ELOOP') return false;
     if (code === 'ENOENT') throw lockFailed(`Cannot create the lock file ${file}: its folder ${path.dirname(file)} does not exist [ENOENT].`, error);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw lockFailed(
+        `Cannot create the lock file ${file}: ${describeErrno(error)}. The folder ${path.dirname(file)} is read-only ` +
+          `${code === 'EROFS' ? '(its file system is mounted read-only)' : 'for this user'}, so nothing can be written or deleted there: ` +
+          'run as a user who may write to it, or choose another folder.',
+        error,
+      );
+    }
     throw lockFailed(`Cannot create the lock file ${file}: ${describeErrno(error)}.`, error);
   }
   try {
@@ -198,20 +218,9 @@ async function createExclusive(file: string, content: string): Promise<boolean> 
 
 /** Reads a lock file and judges it. */
 async function inspect(file: string, host: string): Promise<Look> {
-  let raw: string;
-  let mtimeMs: number;
-  try {
-    const handle = await open(file, 'r');
-    try {
-      raw = await handle.readFile('utf8');
-      mtimeMs = (await handle.stat()).mtimeMs;
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { kind: 'gone' };
-    throw lockFailed(`Cannot read the lock file ${file}: ${describeErrno(error)}.`, error);
-  }
+  const read = await readLockFile(file);
+  if (read === undefined) return { kind: 'gone' };
+  const { raw, mtimeMs } = read;
   const ageMs = Date.now() - mtimeMs;
   const owner = parseOwner(raw);
   if (owner === undefined) {
@@ -264,7 +273,8 @@ async function takeOver(file: string, stale: Extract<Look, { kind: 'stale' }>, h
     if (now.kind !== 'stale' || now.raw !== stale.raw) return 'retry';
     // Our record replaces the stale one in one rename: the lock file never
     // goes missing, so a run starting right now cannot slip in between.
-    const temp = `${file}.${process.pid}-${randomUUID().slice(0, 8)}.tmp`;
+    // An unpredictable name, created exclusively: nothing can be planted at it beforehand.
+    const temp = `${file}.${randomUUID()}.tmp`;
     try {
       if (!(await createExclusive(temp, mine))) return 'retry';
       await rename(temp, file);
@@ -295,22 +305,64 @@ async function removeIfUnchanged(file: string, raw: string): Promise<void> {
   try {
     if ((await readIfPresent(file)) === raw) await rm(file, { force: true });
   } catch (error) {
+    if (error instanceof BackupError) throw error;
     throw lockFailed(`Cannot remove the stale file ${file} left by a run that died: ${describeErrno(error)}. Nothing was done; delete that file by hand.`, error);
   }
 }
 
 async function readIfPresent(file: string): Promise<string | undefined> {
+  return (await readLockFile(file))?.raw;
+}
+
+/**
+ * A lock (or guard) file's text and time, or undefined when it is gone.
+ * Refuses what this tool never creates there (a symlink, a FIFO, a device, a
+ * folder) with a message saying to remove it: following a symlink would read
+ * any file, opening a FIFO would wait forever. Reads at most MAX_LOCK_BYTES.
+ */
+async function readLockFile(file: string): Promise<{ raw: string; mtimeMs: number } | undefined> {
+  let handle;
   try {
-    const handle = await open(file, 'r');
-    try {
-      return await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
+    handle = await open(file, READ_FLAGS);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
-    throw error;
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw notALock(file, 'a symbolic link', error);
+    throw lockFailed(`Cannot read the lock file ${file}: ${describeErrno(error)}.`, error);
   }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw notALock(file, kindOf(stat));
+    const buffer = Buffer.alloc(MAX_LOCK_BYTES);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return { raw: buffer.toString('utf8', 0, length), mtimeMs: stat.mtimeMs };
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    throw lockFailed(`Cannot read the lock file ${file}: ${describeErrno(error)}.`, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+function kindOf(stat: Stats): string {
+  if (stat.isDirectory()) return 'a folder';
+  if (stat.isFIFO()) return 'a FIFO (named pipe)';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+function notALock(file: string, kind: string, cause?: unknown): BackupError {
+  return lockFailed(
+    `The lock file ${file} is ${kind}, which this tool never creates: someone or something else put it there. ` +
+      `Nothing was done, and it was left as it is; check what it is, remove it (rm '${file}') and run again.`,
+    cause,
+  );
 }
 
 function heldLock(file: string, owner: LockOwner, mine: string, takenOver: LockOwner | undefined, logger: Logger): HeldLock {

@@ -4,7 +4,7 @@
  * error's name, code, HTTP status and the headers the SDK attaches; imports
  * nothing from the SDK.
  */
-import { BackupError, CancelledError } from '../errors.js';
+import { BackupError, CancelledError, ExitCode } from '../errors.js';
 
 export interface S3ErrorContext {
   /** The S3 action, as IAM names it: s3:PutObject, s3:ListBucket, ... */
@@ -57,7 +57,7 @@ function regionOf(error: SdkLikeError): string | undefined {
   return error.Region ?? error.BucketRegion ?? error.$response?.headers?.['x-amz-bucket-region'];
 }
 
-/** A one-line BackupError (exit 1) for an error from the SDK. */
+/** A one-line BackupError for an error from the SDK: exit 1, or 2 for a missing setting (the region). */
 export function describeS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
   if (error instanceof BackupError) return error;
   const e = (error ?? {}) as SdkLikeError;
@@ -76,7 +76,11 @@ export function describeS3Error(error: unknown, ctx: S3ErrorContext): BackupErro
     );
   }
   if (/Region is missing/i.test(e.message ?? '')) {
-    return make('S3_NO_REGION', 'No AWS region configured. Pass --s3-region, set "s3.region" in settings.json, or AWS_REGION.');
+    // A configuration error (exit 2), like any other missing setting: no retry or wait can fix it.
+    return new BackupError(
+      'No AWS region configured for the bucket: set s3.region in settings.json, or pass --s3-region, or set AWS_REGION (or a region in the AWS profile).',
+      { code: 'S3_NO_REGION', exitCode: ExitCode.usage, cause: error },
+    );
   }
   if (name === 'InvalidAccessKeyId') {
     return make('S3_BAD_CREDENTIALS', `The access key ID is not known to ${ctx.endpoint ?? 'AWS'}; check AWS_ACCESS_KEY_ID or the profile.`);

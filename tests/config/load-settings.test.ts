@@ -32,13 +32,15 @@ describe('parseJson and validateSettings', () => {
 
   it.each([
     [{ sources: [] }, 'sources: needs at least one path'],
-    [{ sources: [''] }, 'sources[0]: must not be empty'],
+    [{ sources: [''] }, 'sources[0]: the path is empty (an unset shell variable?); give a file or folder path'],
     [{ sources: ['a', 3] }, 'sources[1]: expected a string, got number 3'],
     [{ format: ['zip'] }, 'format: expected a string, got a list'],
     [{ s3: { bucket: 'b', endpoint: 'ftp://x' } }, 's3.endpoint: expected an http:// or https:// URL'],
     [{ s3: { bucket: 'b', regoin: 'x' } }, 's3.regoin: unknown setting (did you mean "region"?)'],
     [{ s3: { prefix: 'x' } }, 's3.bucket: expected a string, got nothing'],
     [{ zzzzzzzz: 1 }, 'zzzzzzzz: unknown setting'],
+    [{ name: 12 }, 'name: expected a string, got number 12'],
+    [{ sources: 'x'.repeat(100) }, `sources: expected a list (JSON array), got string "${'x'.repeat(29)}... (102 characters)`],
   ])('%j -> %s', (data, message) => {
     expect(() => validateSettings(data, 'settings.json')).toThrow(new ConfigError('settings.json', message));
   });

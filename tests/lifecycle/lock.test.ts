@@ -4,7 +4,7 @@
  * a temp folder, since Node 20 cannot run TypeScript), killed with SIGKILL
  * when a test needs a run that died. Nothing is mocked; no timing asserts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -436,5 +436,95 @@ describe('a lock that cannot be created', () => {
     expect(event).toMatchObject({ event: 'error', name: 'BackupError', code: 'LOCK_FAILED', exitCode: 1 });
     expect(event.message).toContain(`Cannot create the lock file ${file}: permission denied`);
     expect(event.message).toContain('[EACCES]');
+  });
+});
+
+describe('what someone else put at the lock names (a backup folder other users can write to)', () => {
+  /** A stale lock record at `file`: a run of this host that died. */
+  async function plantStaleLock(file: string): Promise<void> {
+    const dead = startRun({ file });
+    await dead.until('held');
+    await dead.kill();
+  }
+
+  /** A file to protect: its content and time must not change. */
+  async function victim(): Promise<{ file: string; unchanged(): Promise<void> }> {
+    const file = path.join(await tempDir(), 'victim');
+    await fs.writeFile(file, 'precious\n');
+    const old = new Date('2020-01-01T00:00:00Z');
+    await fs.utimes(file, old, old);
+    return {
+      file,
+      unchanged: async () => {
+        const stat = await fs.stat(file);
+        expect(stat.atime).toEqual(old); // not even read (checked before this reads it)
+        expect(stat.mtime).toEqual(old);
+        expect(await fs.readFile(file, 'utf8')).toBe('precious\n');
+      },
+    };
+  }
+
+  it('a symlink planted at the takeover guard: refused with LOCK_FAILED, the victim untouched and unread, the link left', async () => {
+    const file = await lockFile();
+    await plantStaleLock(file);
+    const target = await victim();
+    await fs.symlink(target.file, `${file}.takeover`);
+    const error = (await acquireLock({ file, host: HOST, command: 'x' }).catch((e: unknown) => e)) as BackupError;
+    expect(error).toMatchObject({ code: 'LOCK_FAILED', exitCode: 1 });
+    expect(error.message).toContain(`The lock file ${file}.takeover is a symbolic link, which this tool never creates`);
+    expect(error.message).toContain(`rm '${file}.takeover'`);
+    await target.unchanged();
+    expect((await fs.lstat(`${file}.takeover`)).isSymbolicLink()).toBe(true);
+  });
+
+  it('a symlink planted at the lock itself (to a file, or dangling): refused, nothing followed', async () => {
+    const target = await victim();
+    for (const to of [target.file, path.join(path.dirname(target.file), 'does-not-exist')]) {
+      const file = await lockFile();
+      await fs.symlink(to, file);
+      const error = (await acquireLock({ file, host: HOST, command: 'x' }).catch((e: unknown) => e)) as BackupError;
+      expect(error).toMatchObject({ code: 'LOCK_FAILED' });
+      expect(error.message).toContain('is a symbolic link');
+      await expect(fs.stat(path.join(path.dirname(target.file), 'does-not-exist'))).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    await target.unchanged();
+  });
+
+  it('a FIFO at the lock path: a clear error at once, not a hang', async () => {
+    const file = await lockFile();
+    execFileSync('mkfifo', [file]);
+    const error = (await acquireLock({ file, host: HOST, command: 'x' }).catch((e: unknown) => e)) as BackupError;
+    expect(error).toMatchObject({ code: 'LOCK_FAILED' });
+    expect(error.message).toContain(`The lock file ${file} is a FIFO (named pipe), which this tool never creates`);
+  });
+
+  it('a folder at the lock path: a clear error', async () => {
+    const file = await lockFile();
+    await fs.mkdir(file);
+    const error = (await acquireLock({ file, host: HOST, command: 'x' }).catch((e: unknown) => e)) as BackupError;
+    expect(error).toMatchObject({ code: 'LOCK_FAILED' });
+    expect(error.message).toContain('is a folder');
+  });
+
+  it('a huge old file at the lock path is read no further than a lock record can be, and taken over as a broken lock', async () => {
+    const file = await lockFile();
+    const handle = await fs.open(file, 'w');
+    await handle.truncate(3 * 1024 * 1024 * 1024); // sparse: 3 GiB of zeros that cost no disk
+    await handle.close();
+    const old = new Date(Date.now() - 3_600_000);
+    await fs.utimes(file, old, old);
+    const logger = recorder();
+    const lock = await acquireLock({ file, host: HOST, command: 'x', logger });
+    expect(logger.warns[0]).toContain('empty or not a lock record');
+    expect(await readOwner(file)).toEqual(lock.owner);
+    await lock.release();
+  });
+
+  it('leaves no temporary file behind and creates the lock exclusively', async () => {
+    const file = await lockFile();
+    await plantStaleLock(file);
+    const lock = await acquireLock({ file, host: HOST, command: 'x' });
+    expect(await fs.readdir(path.dirname(file))).toEqual(['job.lock']);
+    await lock.release();
   });
 });
