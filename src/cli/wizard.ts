@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FORMATS, type Format } from '../archive/formats.js';
 import { DEFAULT_NAME_TEMPLATE, renderName, sanitizeName, sourceBaseName } from '../archive/naming.js';
-import { checkDestination, checkSource, resolveUserPath } from '../config/check-paths.js';
+import { checkDestination, checkSource, pathTextProblem, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
 import { DEFAULT_DESTINATION, type EffectiveS3 } from '../config/merge-settings.js';
 import { STORAGE_CLASSES, endpointSchema } from '../config/schema.js';
@@ -79,13 +79,15 @@ const toValidator =
 // Checks of single answers (pure or read-only), exported for the tests.
 
 /**
- * A typed path must have text in it. (Local stand-in for config's
- * `checkPathText`, which is being added in parallel; same rule: empty or
- * whitespace only is refused, and so is a line break or other control
- * character, which no one types on purpose.)
+ * A typed path must have text in it: the flags' rule (config's
+ * `pathTextProblem`: empty, whitespace only or a NUL byte is refused), worded
+ * for a prompt; a line break or other control character is refused too, as
+ * no one types one on purpose.
  */
 export function checkPathText(value: string, what: string): string | undefined {
   if (value.trim() === '') return `Enter ${what}.`;
+  const problem = pathTextProblem(value);
+  if (problem !== undefined) return `The ${what.replace(/^(a|an|the) /, '')}: ${problem}.`;
   if (/[\u0000-\u001f\u007f]/.test(value)) return `The ${what.replace(/^(a|an|the) /, '')} contains a control character (a line break or tab?); type the path again.`;
   return undefined;
 }
