@@ -46,9 +46,12 @@ export class ConfigError extends BackupError {
 }
 ConfigError.prototype.name = 'ConfigError';
 
+/** The message of a CancelledError given none; the command frame says what was cancelled instead. */
+export const DEFAULT_CANCEL_MESSAGE = 'Cancelled; partial files were removed.';
+
 /** Ctrl-C or SIGTERM: partial output has been removed (exit 130). */
 export class CancelledError extends BackupError {
-  constructor(message = 'Cancelled; partial files were removed.', options: { cause?: unknown } = {}) {
+  constructor(message = DEFAULT_CANCEL_MESSAGE, options: { cause?: unknown } = {}) {
     super(message, { code: 'CANCELLED', exitCode: ExitCode.cancelled, cause: options.cause });
   }
 }

@@ -31,6 +31,7 @@ import { FanOut } from '../storage/fan-out.js';
 import { partSizeFor } from '../storage/part-size.js';
 import type { S3Target } from '../storage/s3.js';
 import type { Logger } from '../log/logger-types.js';
+import { printable } from '../log/printable.js';
 import { manifestSidecar, sha256Sidecar, type Manifest, type ManifestDestination } from './manifest.js';
 import type { BackupResult } from './result.js';
 
@@ -195,9 +196,9 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   let strictFailure: BackupError | undefined;
   const onSkip = (skip: Skip): void => {
     skipped.push(skip);
-    logger.warn(`skipped ${skip.path}: ${skip.reason}`);
+    logger.warn(`skipped ${printable(skip.path)}: ${skip.reason}`);
     if (job.strict && !strictFailure) {
-      strictFailure = new ArchiveError(`${skip.path}: ${skip.reason}. --strict makes unreadable files fatal; nothing was published.`, {
+      strictFailure = new ArchiveError(`${printable(skip.path)}: ${skip.reason}. --strict makes unreadable files fatal; nothing was published.`, {
         code: 'SOURCE_FILE_UNREADABLE',
       });
       controller.abort(strictFailure);

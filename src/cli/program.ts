@@ -135,10 +135,15 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
   return program;
 }
 
-export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+export async function main(argv: readonly string[], callerIo: CliIO): Promise<number> {
   let exitCode: number = ExitCode.ok;
+  const io: CliIO = { ...callerIo };
   const program = buildProgram(io, (code) => {
     exitCode = code;
+  });
+  // Log lines and messages name the command they come from.
+  program.hook('preAction', (_program, action) => {
+    io.command = action.name();
   });
   try {
     await program.parseAsync([...argv], { from: 'user' });

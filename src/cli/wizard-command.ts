@@ -13,7 +13,7 @@ import { saveSettings } from '../config/save-settings.js';
 import { fileExists } from '../config/check-paths.js';
 import { DEFAULT_LOG_FILE, mergeSettings, toSettingsFile } from '../config/merge-settings.js';
 import type { Settings } from '../config/schema.js';
-import type { CliIO } from './io.js';
+import { humanText, type CliIO } from './io.js';
 import { executeJob, openLogger, reportFailure } from './execute-job.js';
 import { askBackupQuestions, type Prompter, type S3Answers, type WizardAnswers } from './wizard.js';
 import type { S3Target } from '../storage/s3.js';
@@ -105,10 +105,11 @@ export async function wizardCommand(
     );
   }
   const say = (line: string): void => {
-    io.stdout.write(`${line}\n`);
+    io.stdout.write(humanText(`${line}\n`));
   };
   const logger = openLogger(io, path.resolve(io.cwd, DEFAULT_LOG_FILE), output);
   try {
+    if (logger.fileRefused) throw logger.fileRefused;
     say('backup: answer a few questions; Ctrl-C quits at any time.\n');
     const answers = await askBackupQuestions(prompts, {
       cwd: io.cwd,
