@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { main } from './cli/program.js';
+import { humanText } from './cli/io.js';
 import { CancelledError, ExitCode } from './errors.js';
 
 // AWS credentials may live in ./.env (never in settings.json); real environment variables win.
@@ -44,6 +45,6 @@ try {
   });
   process.exit(code);
 } catch (error) {
-  process.stderr.write(`backup: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(humanText(`backup: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`));
   process.exit(ExitCode.failed);
 }

@@ -32,6 +32,7 @@ import { partSizeFor } from '../storage/part-size.js';
 import type { S3Target } from '../storage/s3.js';
 import type { Logger } from '../log/logger-types.js';
 import { printable } from '../log/printable.js';
+import { redactText } from '../log/redact.js';
 import { manifestSidecar, sha256Sidecar, type Manifest, type ManifestDestination } from './manifest.js';
 import type { BackupResult } from './result.js';
 
@@ -276,7 +277,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     const manifestDestinations: ManifestDestination[] = destinations.map((d) =>
       committed.has(d)
         ? { kind: d.kind, location: committed.get(d)!, ok: true }
-        : { kind: d.kind, location: d.label, ok: false, error: failures.get(d)?.message },
+        : { kind: d.kind, location: d.label, ok: false, error: failures.get(d) && redactText(failures.get(d)!.message) },
     );
     const manifest: Manifest = {
       manifestVersion: 1,

@@ -6,7 +6,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { toolVersion } from '../version.js';
 import { ExitCode, UsageError } from '../errors.js';
-import type { CliIO } from './io.js';
+import { humanText, type CliIO } from './io.js';
+import { registerSecretValues } from '../log/redact.js';
 import type { RunFlags } from './run-command.js';
 
 function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
@@ -18,8 +19,8 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
+      writeOut: (text) => io.stdout.write(humanText(text)),
+      writeErr: (text) => io.stderr.write(humanText(text)),
     });
 
   program
@@ -138,6 +139,8 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
 export async function main(argv: readonly string[], callerIo: CliIO): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const io: CliIO = { ...callerIo };
+  // Secret values from the environment are redacted wherever they would be printed or logged.
+  registerSecretValues(io.env);
   const program = buildProgram(io, (code) => {
     exitCode = code;
   });

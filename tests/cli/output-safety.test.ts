@@ -112,3 +112,52 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
     expectAllClean(verify, await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8'));
   });
 });
+
+describe('secrets in every output channel', () => {
+  const ENV_SECRET = 'wJalrXUtnFEMIK7MDENGbPxRfiCY';
+  const secrets = ['P@ss', 'ss@127', 'TOKENabc123', ENV_SECRET];
+
+  async function allText(root: string, run: CliRun): Promise<string> {
+    let text = run.stdout + run.stderr;
+    text += await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8').catch(() => '');
+    // Whatever was persisted beside the backups (manifests name failed destinations).
+    for (const file of await fs.readdir(path.join(root, 'out')).catch(() => [])) text += await fs.readFile(path.join(root, 'out', file), 'latin1');
+    return text;
+  }
+
+  it.each([
+    ['user:password with @', 'http://u:P@ss@127.0.0.1:9/'],
+    ['token only', 'http://TOKENabc123@127.0.0.1:9/'],
+  ])('endpoint with %s: not in stdout (human, --json), stderr (--verbose stacks), the log or the manifest', async (_what, endpoint) => {
+    const root = await tempDir();
+    await fs.mkdir(path.join(root, 'data'));
+    await fs.writeFile(path.join(root, 'data/f.txt'), 'x');
+    const env = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: ENV_SECRET, AWS_REGION: 'us-east-1', AWS_MAX_ATTEMPTS: '1' };
+    for (const extra of [['--verbose'], ['--json'], ['--json', '--verbose']]) {
+      const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--s3-endpoint', endpoint, ...extra], { cwd: root, env });
+      expect(run.code, run.stderr).toBe(1);
+      const text = await allText(root, run);
+      for (const secret of secrets) expect(text, `${extra.join(' ')}: ${secret}`).not.toContain(secret);
+      expect(text).toContain('[redacted]@127.0.0.1');
+      if (extra.includes('--verbose') && !extra.includes('--json')) expect(run.stderr).toMatch(/\n\s+at /);
+    }
+    // list / verify go through the command frame.
+    for (const args of [['list'], ['verify', '--all'], ['list', '--json', '--verbose']]) {
+      const run = await runCli([...args, '--s3-bucket', 'b', '--s3-endpoint', endpoint], { cwd: root, env });
+      const text = await allText(root, run);
+      for (const secret of secrets) expect(text, `${args.join(' ')}: ${secret}`).not.toContain(secret);
+    }
+  });
+
+  it('the value of AWS_SECRET_ACCESS_KEY is redacted wherever it would be printed or logged', async () => {
+    const root = await tempDir();
+    const env = { AWS_SECRET_ACCESS_KEY: ENV_SECRET };
+    for (const extra of [[], ['--json'], ['--verbose']]) {
+      const run = await runCli(['run', '-s', `missing-${ENV_SECRET}`, '-d', 'out', ...extra], { cwd: root, env });
+      expect(run.code).toBe(2);
+      const text = await allText(root, run);
+      expect(text).not.toContain(ENV_SECRET);
+      expect(text).toContain('missing-[redacted]');
+    }
+  });
+});
