@@ -31,6 +31,22 @@ const onSignal = (): void => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
+// A reader that goes away (`backup verify --all | head -1`) ends the output, not the command:
+// later writes are dropped (a destroyed stream ignores them) and the command finishes with its
+// own exit code. An error on stdout/stderr has no better place to be reported.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
+/** Waits until what was written has reached the reader (pipes are asynchronous: exit would cut them). */
+async function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || !stream.writable) return;
+  await new Promise<void>((resolve) => stream.write('', () => resolve()));
+}
+
+async function exit(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 try {
   const code = await main(process.argv.slice(2), {
     stdin: process.stdin,
@@ -43,8 +59,8 @@ try {
     host: os.hostname(),
     home: os.homedir(),
   });
-  process.exit(code);
+  await exit(code);
 } catch (error) {
   process.stderr.write(humanText(`backup: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`));
-  process.exit(ExitCode.failed);
+  await exit(ExitCode.failed);
 }
