@@ -108,6 +108,8 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
       expectAllClean(restore, await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8'));
       if (i === 1) expect(restore.stdout).toContain('g\\x0a2026-12-01T00:00:00.000Z ERROR forged');
     }
+    // Log lines name the command and its pid.
+    expect(await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8')).toMatch(/^\S+ \[restore \d+\] INFO  restore: /m);
     const verify = await runCli(['verify', archive], { cwd: root });
     expectAllClean(verify, await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8'));
   });
