@@ -13,6 +13,7 @@ import { expandHome } from '../config/expand-home.js';
 import { createLogger, type AppLogger } from '../log/logger.js';
 import { humanText, jsonLine, type CliIO } from './io.js';
 import { loadOptionalSettings, type LoadedSettings } from './stores.js';
+import { oneLine } from '../log/printable.js';
 
 export interface CommonFlags {
   config?: string;
@@ -87,7 +88,8 @@ export function reportFailure(
       jsonLine(jsonBody ? jsonBody(failure, message) : { ok: false, exitCode: failure.exitCode, error: { code: failure.code, message } }),
     );
   } else {
-    io.stderr.write(humanText(failure.code === 'CANCELLED' ? `${message}\n` : `error: ${message}\n`));
+    // One line: a name inside the message cannot start a line of its own.
+    io.stderr.write(humanText(failure.code === 'CANCELLED' ? `${oneLine(message)}\n` : `error: ${oneLine(message)}\n`));
     if (output.verbose && failure.stack) io.stderr.write(humanText(`${failure.stack}\n`));
     if (output.verbose && failure.cause instanceof Error && failure.cause.stack) io.stderr.write(humanText(`caused by: ${failure.cause.stack}\n`));
   }

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { BackupResult } from '../backup/result.js';
-import { printable } from '../log/printable.js';
+import { oneLine, printable } from '../log/printable.js';
 import { humanText, jsonLine } from './io.js';
 import { formatBytes, formatDuration } from './format-bytes.js';
 
@@ -23,7 +23,7 @@ export function renderHuman(result: BackupResult, logFile: string | undefined): 
 function humanLines(result: BackupResult, logFile: string | undefined): string {
   const lines: string[] = [];
   if (!result.ok) {
-    lines.push(`Backup failed: ${result.error?.message ?? 'unknown error'}`);
+    lines.push(`Backup failed: ${oneLine(result.error?.message ?? 'unknown error')}`);
     if (logFile) lines.push(`Details: ${logFile}`);
     return `${lines.join('\n')}\n`;
   }
@@ -49,11 +49,11 @@ function humanLines(result: BackupResult, logFile: string | undefined): string {
   if (result.retention) {
     const removed = result.retention.removed.reduce((n, r) => n + r.files.filter((f) => !/\.(sha256|manifest\.json|verified\.json)$/.test(f)).length, 0);
     lines.push(`  retention (${result.retention.policy}): kept ${result.retention.kept} backup(s), removed ${removed}`);
-    for (const f of result.retention.failed) lines.push(`  retention: could not delete ${printable(f.file)}: ${f.error}`);
+    for (const f of result.retention.failed) lines.push(`  retention: could not delete ${printable(f.file)}: ${oneLine(f.error)}`);
   }
   if (result.skipped.length > 0) {
     lines.push(`${result.skipped.length} item(s) could not be backed up:`);
-    for (const skip of result.skipped.slice(0, MAX_SKIPS_SHOWN)) lines.push(`  - ${printable(skip.path)}: ${skip.reason}`);
+    for (const skip of result.skipped.slice(0, MAX_SKIPS_SHOWN)) lines.push(`  - ${printable(skip.path)}: ${oneLine(skip.reason)}`);
     if (result.skipped.length > MAX_SKIPS_SHOWN) {
       lines.push(`  ... and ${result.skipped.length - MAX_SKIPS_SHOWN} more${logFile ? ` (all listed in ${logFile})` : ''}`);
     }

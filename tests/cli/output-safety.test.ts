@@ -62,6 +62,16 @@ describe('hostile names in what the tool prints and logs', () => {
     expect(run.stdout).toContain(`'${path.join(src, 'trailing space ')}'`);
     expect(log).toMatch(/WARN  skipped .*a\\x0a2026-12-01T00:00:00\.000Z ERROR forged/);
 
+    // A name inside an error message stays on the message's line (stderr, log, --json).
+    for (const extra of [[], ['--json']]) {
+      const missing = await runCli(['run', '-s', `missing${FORGED}${CLEAR}`, '-d', 'out', ...extra], { cwd: root });
+      expect(missing.code).toBe(2);
+      expectAllClean(missing, await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8'));
+      if (extra.length === 0) expect(missing.stderr).toContain('missing\\x0a2026-12-01T00:00:00.000Z ERROR forged\\x1b[2J');
+      // JSON carries the name as it is, escaped by JSON itself.
+      else expect(JSON.parse(missing.stdout).error.message).toContain(`missing${FORGED}${CLEAR}`);
+    }
+
     // The dry run lists every entry on stdout.
     const dry = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'y', '--dry-run'], { cwd: root });
     expect(dry.code, dry.stderr).toBe(0);
