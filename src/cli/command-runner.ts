@@ -7,6 +7,7 @@
  * redacted, control characters escaped.
  */
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { DEFAULT_CANCEL_MESSAGE, toBackupError, type BackupError, type ExitCodeValue } from '../errors.js';
 import { DEFAULT_LOG_FILE } from '../config/merge-settings.js';
 import { expandHome } from '../config/expand-home.js';
@@ -14,6 +15,7 @@ import { createLogger, type AppLogger } from '../log/logger.js';
 import { humanText, jsonLine, type CliIO } from './io.js';
 import { loadOptionalSettings, type LoadedSettings } from './stores.js';
 import { oneLine } from '../log/printable.js';
+import { writeAbove } from './progress-line.js';
 
 export interface CommonFlags {
   config?: string;
@@ -37,7 +39,14 @@ export interface CommandContext {
 
 /** The logger of one command: the log file and stderr; a problem with the file is said at once. */
 export function openLogger(io: CliIO, logFile: string | undefined, output: { json?: boolean; verbose?: boolean }): AppLogger {
-  const logger = createLogger({ file: logFile, console: io.stderr, verbose: output.verbose === true, command: io.command });
+  // Console lines go above a progress line, never glued to it.
+  const console = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      writeAbove(io.stderr, chunk.toString());
+      callback();
+    },
+  });
+  const logger = createLogger({ file: logFile, console, verbose: output.verbose === true, command: io.command });
   if (logger.fileProblem) io.stderr.write(humanText(`warning: ${logger.fileProblem}\n`));
   return logger;
 }

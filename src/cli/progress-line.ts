@@ -85,6 +85,24 @@ export function formatProgressLine(parts: ProgressParts, width: number): string 
   return shorten(`${percent} ${parts.rate} ${parts.eta ?? '-'}`, width);
 }
 
+/** The progress line showing on each stream, so other output can go above it. */
+const shown = new WeakMap<TtyWritable, ProgressLine>();
+
+/**
+ * Writes text (whole lines) to a stream that may be showing a progress
+ * line: the line is cleared first and drawn again below the text, so a
+ * warning never ends up glued to the bar.
+ */
+export function writeAbove(stream: TtyWritable, text: string): void {
+  const line = shown.get(stream);
+  if (!line) {
+    stream.write(text);
+    return;
+  }
+  stream.write(`\r\x1b[K${text}`);
+  line.update(true);
+}
+
 /** Draws one progress line on a terminal stream (stderr), fitted to its width, until stop(). */
 export class ProgressLine {
   private lastDraw = 0;
@@ -98,6 +116,7 @@ export class ProgressLine {
     private readonly now: () => number = Date.now,
   ) {
     stream.on('resize', this.onResize);
+    shown.set(stream, this);
   }
 
   /** Columns available: one less than the terminal, so the line never wraps at the edge. */
@@ -109,6 +128,8 @@ export class ProgressLine {
   /** Redraws when the last drawing is older than REDRAW_MS (or `force`). */
   update(force = false): void {
     if (this.stopped) return;
+    // Nothing drawn yet: text written above needs no redraw.
+    if (force && this.lastDraw === 0) return;
     const now = this.now();
     if (!force && this.lastDraw !== 0 && now - this.lastDraw < REDRAW_MS) return;
     this.lastDraw = now;
@@ -138,6 +159,7 @@ export class ProgressLine {
     if (this.stopped) return;
     this.stopped = true;
     this.stream.off('resize', this.onResize);
+    if (shown.get(this.stream) === this) shown.delete(this.stream);
     if (this.lastDraw !== 0) this.stream.write('\r\x1b[K');
   }
 }

@@ -5,7 +5,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { formatProgressLine, ProgressLine } from '../../src/cli/progress-line.js';
+import { formatProgressLine, ProgressLine, writeAbove } from '../../src/cli/progress-line.js';
 import { runProgressParts } from '../../src/cli/progress-bar.js';
 import { byteProgressParts } from '../../src/cli/byte-progress.js';
 import type { TtyWritable } from '../../src/cli/io.js';
@@ -96,5 +96,20 @@ describe('ProgressLine', () => {
       `<CR>${'x'.repeat(119)}<ESC>[K` + `<ESC>[2A<CR><ESC>[J${'x'.repeat(49)}<ESC>[K` + `<CR><ESC>[J${'x'.repeat(199)}<ESC>[K` + '<CR><ESC>[K',
     );
     expect(t.stream.listenerCount('resize')).toBe(0);
+  });
+
+  it('a warning written meanwhile goes above the line, which is drawn again below it', async () => {
+    const t = terminal(40);
+    writeAbove(t.stream, 'before\n');
+    const line = new ProgressLine(t.stream, () => 'bar', () => 1000);
+    writeAbove(t.stream, 'not drawn yet\n');
+    line.update();
+    writeAbove(t.stream, 'warning: skipped x\n');
+    line.stop();
+    writeAbove(t.stream, 'after\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(t.written()).toBe(
+      'before\n<CR><ESC>[Knot drawn yet\n<CR>bar<ESC>[K<CR><ESC>[Kwarning: skipped x\n<CR>bar<ESC>[K<CR><ESC>[Kafter\n',
+    );
   });
 });
