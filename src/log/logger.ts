@@ -29,6 +29,7 @@ const MAX_LOG_FILES = 5;
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 const LOG_DIR_MODE = 0o750;
 const LOG_FILE_MODE = 0o640;
+const CLOSE_TIMEOUT_MS = 5000;
 
 export interface CreateLoggerOptions {
   /** Absolute path of the log file; undefined: no file. */
@@ -232,10 +233,16 @@ export function createLogger(options: CreateLoggerOptions): AppLogger {
           return;
         }
         const stream = fileStream;
+        // Never let a log that cannot be flushed hold the command up for long.
+        const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
         // winston's own 'finish' fires before its transports are done; wait for the file transport, then the file.
         fileTransport.on('finish', () => {
-          if (stream.destroyed) resolve();
-          else stream.end(() => resolve());
+          if (stream.destroyed) done();
+          else stream.end(done);
         });
         winstonLogger.end();
       });

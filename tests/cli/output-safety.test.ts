@@ -154,10 +154,12 @@ describe('secrets in every output channel', () => {
       if (extra.includes('--verbose') && !extra.includes('--json')) expect(run.stderr).toMatch(/\n\s+at /);
     }
     // list / verify go through the command frame.
-    for (const args of [['list'], ['verify', '--all'], ['list', '--json', '--verbose']]) {
+    for (const args of [['list'], ['verify', '--all', '--verbose'], ['list', '--json', '--verbose']]) {
       const run = await runCli([...args, '--s3-bucket', 'b', '--s3-endpoint', endpoint], { cwd: root, env });
+      expect(run.code, run.stderr).toBe(1);
       const text = await allText(root, run);
       for (const secret of secrets) expect(text, `${args.join(' ')}: ${secret}`).not.toContain(secret);
+      if (args[0] === 'verify') expect(run.stderr).toMatch(/\n\s+at /);
     }
   });
 
