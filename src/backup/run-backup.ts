@@ -17,6 +17,7 @@ import {
   errnoCode,
   isAbortError,
   toBackupError,
+  type ErrorCode,
 } from '../errors.js';
 import { resolveFormat, type Format } from '../archive/formats.js';
 import { candidateFileName, renderName, DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
@@ -424,7 +425,7 @@ function describePartialFailure(
   failures: Map<Destination, BackupError>,
   localLocation: string | undefined,
   s3Location: string | undefined,
-): { code: string; message: string } {
+): { code: ErrorCode; message: string } {
   const [first, error] = [...failures.entries()][0]!;
   const safe = localLocation
     ? ` The local copy is complete and verified: ${localLocation}.`

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { DEFAULT_CANCEL_MESSAGE, toBackupError, type BackupError, type ExitCodeValue } from '../errors.js';
+import { DEFAULT_CANCEL_MESSAGE, toBackupError, type BackupError, type ErrorCode, type ExitCodeValue } from '../errors.js';
 import { DEFAULT_LOG_FILE } from '../config/merge-settings.js';
 import { expandHome } from '../config/expand-home.js';
 import { createLogger, type AppLogger } from '../log/logger.js';
@@ -26,8 +26,8 @@ export interface CommonFlags {
 
 export interface CommandOutput {
   exitCode: ExitCodeValue;
-  /** The JSON object (--json); `ok` and `exitCode` are added. */
-  json: Record<string, unknown>;
+  /** The JSON object (--json); `ok` and `exitCode` are added; `error.code` is one of ERROR_CODES. */
+  json: Record<string, unknown> & { error?: { code: ErrorCode; message: string } | null };
   /** What a person reads on stdout. */
   human: string;
 }

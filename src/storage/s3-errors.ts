@@ -4,7 +4,7 @@
  * error's name, code, HTTP status and the headers the SDK attaches; imports
  * nothing from the SDK.
  */
-import { BackupError, CancelledError } from '../errors.js';
+import { BackupError, CancelledError, type ErrorCode } from '../errors.js';
 
 export interface S3ErrorContext {
   /** The S3 action, as IAM names it: s3:PutObject, s3:ListBucket, ... */
@@ -67,7 +67,7 @@ export function describeS3Error(error: unknown, ctx: S3ErrorContext): BackupErro
   const attempts = e.$metadata?.attempts;
   const afterAttempts = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
   const detail = e.message && e.message !== name && e.message !== 'UnknownError' ? `: ${e.message}` : '';
-  const make = (code: string, message: string): BackupError => new BackupError(message, { code, cause: error });
+  const make = (code: ErrorCode, message: string): BackupError => new BackupError(message, { code, cause: error });
 
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e.message ?? '')) {
     return make(
