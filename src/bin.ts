@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadDotEnv } from './config/load-env.js';
 import { main } from './cli/program.js';
+import { humanText } from './cli/io.js';
 import { CancelledError, ExitCode } from './errors.js';
 
 // AWS credentials may live in ./.env (never in settings.json); real environment variables win.
@@ -31,6 +32,22 @@ const onSignal = (): void => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
+// A reader that goes away (`backup verify --all | head -1`) ends the output, not the command:
+// later writes are dropped (a destroyed stream ignores them) and the command finishes with its
+// own exit code. An error on stdout/stderr has no better place to be reported.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
+/** Waits until what was written has reached the reader (pipes are asynchronous: exit would cut them). */
+async function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || !stream.writable) return;
+  await new Promise<void>((resolve) => stream.write('', () => resolve()));
+}
+
+async function exit(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 try {
   const code = await main(process.argv.slice(2), {
     stdin: process.stdin,
@@ -43,8 +60,8 @@ try {
     host: os.hostname(),
     home: os.homedir(),
   });
-  process.exit(code);
+  await exit(code);
 } catch (error) {
-  process.stderr.write(`backup: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(ExitCode.failed);
+  process.stderr.write(humanText(`backup: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`));
+  await exit(ExitCode.failed);
 }

@@ -1,6 +1,7 @@
 /**
  * Typed errors. Every failure that reaches the user is a BackupError with a
- * stable `code` (for --json and scripts), an `exitCode` (DESIGN.md's table)
+ * stable `code` (for --json and scripts) from ERROR_CODES, the exit code
+ * that table gives it (DESIGN.md's table)
  * and, where there was one, the underlying `cause`. Messages say what went
  * wrong in plain words and what to do about it.
  *
@@ -16,22 +17,92 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * Every error code, with its exit code: the one table (codes are part of the
+ * `--json` contract: `error.code`). A code not listed here does not
+ * typecheck; the error classes below only take codes whose exit code is theirs.
+ */
+export const ERROR_CODES = {
+  // Usage and configuration: the user must change the input (exit 2).
+  USAGE: { exit: ExitCode.usage, meaning: 'a bad flag or argument' },
+  CONFIG_INVALID: { exit: ExitCode.usage, meaning: 'settings.json is missing, unreadable, not JSON or not valid' },
+  NO_SOURCE: { exit: ExitCode.usage, meaning: 'nothing to back up was given' },
+  SOURCE_NOT_FOUND: { exit: ExitCode.usage, meaning: 'a source does not exist' },
+  SOURCE_UNREADABLE: { exit: ExitCode.usage, meaning: 'a source cannot be read at all' },
+  SOURCE_CLASH: { exit: ExitCode.usage, meaning: 'two sources would be stored under the same name' },
+  NO_DESTINATION: { exit: ExitCode.usage, meaning: 'neither a local folder nor a bucket was given' },
+  DESTINATION_NOT_DIR: { exit: ExitCode.usage, meaning: 'the destination is a file, or below one' },
+  DESTINATION_NOT_FOUND: { exit: ExitCode.usage, meaning: 'the backup folder does not exist' },
+  DEST_IS_SOURCE: { exit: ExitCode.usage, meaning: 'the destination is a source itself' },
+  NAME_EXHAUSTED: { exit: ExitCode.usage, meaning: 'no free archive name was found' },
+  NO_TTY: { exit: ExitCode.usage, meaning: 'the wizard needs a terminal' },
+  NO_BACKUPS: { exit: ExitCode.usage, meaning: 'no backups to choose from' },
+  ARCHIVE_NOT_FOUND: { exit: ExitCode.usage, meaning: 'the archive named does not exist' },
+  NOT_AN_ARCHIVE: { exit: ExitCode.usage, meaning: 'the path named is a folder, not an archive' },
+  UNKNOWN_FORMAT: { exit: ExitCode.usage, meaning: 'not an archive format this tool reads' },
+  RESTORE_TARGET: { exit: ExitCode.usage, meaning: 'the folder to restore into cannot be used' },
+  EMPTY_POLICY: { exit: ExitCode.usage, meaning: 'prune was given no --keep-* rule' },
+  LOG_FILE_UNSAFE: { exit: ExitCode.usage, meaning: 'the log path is a symlink or not a regular file' },
+  // Failures (exit 1).
+  INTERNAL: { exit: ExitCode.failed, meaning: 'an unexpected error (a bug)' },
+  ARCHIVE_FAILED: { exit: ExitCode.failed, meaning: 'reading the sources or building the archive failed' },
+  SOURCE_FILE_UNREADABLE: { exit: ExitCode.failed, meaning: 'a source file could not be read, with --strict' },
+  COMPRESSOR_FAILED: { exit: ExitCode.failed, meaning: 'the compressor (bzip2, lbzip2) failed' },
+  BZIP2_MISSING: { exit: ExitCode.failed, meaning: 'neither lbzip2 nor bzip2 is on PATH' },
+  DESTINATION_FAILED: { exit: ExitCode.failed, meaning: 'a destination could not be written' },
+  DISK_FULL: { exit: ExitCode.failed, meaning: 'no space left (or quota exceeded) at the destination' },
+  NAME_TAKEN: { exit: ExitCode.failed, meaning: 'the archive name appeared at the destination meanwhile' },
+  VERIFY_FAILED: { exit: ExitCode.failed, meaning: 'a backup did not read back as written' },
+  STORE_FAILED: { exit: ExitCode.failed, meaning: 'a backup folder could not be read or changed' },
+  NOT_FOUND: { exit: ExitCode.failed, meaning: 'an object is not (or no longer) there' },
+  SIDECAR_TOO_LARGE: { exit: ExitCode.failed, meaning: 'a .sha256 / manifest file is too large to be one' },
+  SIDECAR_INVALID: { exit: ExitCode.failed, meaning: 'a .sha256 file cannot be used' },
+  ARCHIVE_DAMAGED: { exit: ExitCode.failed, meaning: 'the archive is damaged' },
+  ARCHIVE_UNSAFE: { exit: ExitCode.failed, meaning: 'an archive entry would write outside the target' },
+  CHECKSUM_MISMATCH: { exit: ExitCode.failed, meaning: "the archive's SHA-256 does not match its .sha256" },
+  RESTORE_CONFLICT: { exit: ExitCode.failed, meaning: 'something in the target is in the way' },
+  RESTORE_FAILED: { exit: ExitCode.failed, meaning: 'a file could not be restored' },
+  RESTORE_INCOMPLETE: { exit: ExitCode.failed, meaning: 'entries were not restored' },
+  PRUNE_INCOMPLETE: { exit: ExitCode.failed, meaning: 'files could not be deleted' },
+  LOCKED: { exit: ExitCode.failed, meaning: 'another run of the same job holds its lock' },
+  LOCK_FAILED: { exit: ExitCode.failed, meaning: 'the lock file could not be taken' },
+  S3_NO_CREDENTIALS: { exit: ExitCode.failed, meaning: 'no AWS credentials found' },
+  S3_NO_REGION: { exit: ExitCode.usage, meaning: 'no AWS region configured' },
+  S3_BAD_CREDENTIALS: { exit: ExitCode.failed, meaning: 'the credentials are not accepted' },
+  S3_ACCESS_DENIED: { exit: ExitCode.failed, meaning: 'the credentials may not do this' },
+  S3_NO_SUCH_BUCKET: { exit: ExitCode.failed, meaning: 'the bucket does not exist' },
+  S3_WRONG_REGION: { exit: ExitCode.failed, meaning: 'the bucket is in another region' },
+  S3_UNREACHABLE: { exit: ExitCode.failed, meaning: 'the S3 endpoint cannot be reached' },
+  S3_TIMEOUT: { exit: ExitCode.failed, meaning: 'S3 did not answer in time' },
+  S3_THROTTLED: { exit: ExitCode.failed, meaning: 'S3 kept asking to slow down' },
+  S3_BAD_STORAGE_CLASS: { exit: ExitCode.failed, meaning: 'the storage class is not available' },
+  S3_NOT_S3: { exit: ExitCode.failed, meaning: 'the endpoint does not answer as S3' },
+  S3_NO_BODY: { exit: ExitCode.failed, meaning: 'S3 returned no body' },
+  S3_FAILED: { exit: ExitCode.failed, meaning: 'another S3 error' },
+  // The user stopped it (exit 130).
+  CANCELLED: { exit: ExitCode.cancelled, meaning: 'Ctrl-C or SIGTERM' },
+} as const satisfies Record<string, { readonly exit: ExitCodeValue; readonly meaning: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+/** The codes whose exit code is `E`. */
+export type ErrorCodeWithExit<E extends ExitCodeValue> = { [K in ErrorCode]: (typeof ERROR_CODES)[K]['exit'] extends E ? K : never }[ErrorCode];
+
 export class BackupError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly exitCode: ExitCodeValue;
 
-  constructor(message: string, options: { code: string; exitCode?: ExitCodeValue; cause?: unknown }) {
+  constructor(message: string, options: { code: ErrorCode; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
-    this.exitCode = options.exitCode ?? ExitCode.failed;
+    this.exitCode = ERROR_CODES[options.code].exit;
   }
 }
 BackupError.prototype.name = 'BackupError';
 
 /** Bad flag, bad settings, missing source: the user must change the input (exit 2). */
 export class UsageError extends BackupError {
-  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
-    super(message, { code: options.code ?? 'USAGE', exitCode: ExitCode.usage, cause: options.cause });
+  constructor(message: string, options: { code?: ErrorCodeWithExit<typeof ExitCode.usage>; cause?: unknown } = {}) {
+    super(message, { code: options.code ?? 'USAGE', cause: options.cause });
   }
 }
 UsageError.prototype.name = 'UsageError';
@@ -40,32 +111,35 @@ UsageError.prototype.name = 'UsageError';
 export class ConfigError extends BackupError {
   readonly file: string;
   constructor(file: string, message: string, options: { cause?: unknown } = {}) {
-    super(`${file}: ${message}`, { code: 'CONFIG_INVALID', exitCode: ExitCode.usage, cause: options.cause });
+    super(`${file}: ${message}`, { code: 'CONFIG_INVALID', cause: options.cause });
     this.file = file;
   }
 }
 ConfigError.prototype.name = 'ConfigError';
 
+/** The message of a CancelledError given none; the command frame says what was cancelled instead. */
+export const DEFAULT_CANCEL_MESSAGE = 'Cancelled; partial files were removed.';
+
 /** Ctrl-C or SIGTERM: partial output has been removed (exit 130). */
 export class CancelledError extends BackupError {
-  constructor(message = 'Cancelled; partial files were removed.', options: { cause?: unknown } = {}) {
-    super(message, { code: 'CANCELLED', exitCode: ExitCode.cancelled, cause: options.cause });
+  constructor(message = DEFAULT_CANCEL_MESSAGE, options: { cause?: unknown } = {}) {
+    super(message, { code: 'CANCELLED', cause: options.cause });
   }
 }
 CancelledError.prototype.name = 'CancelledError';
 
 /** A destination could not be written (permissions, disk full, ...) (exit 1). */
 export class DestinationError extends BackupError {
-  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
-    super(message, { code: options.code ?? 'DESTINATION_FAILED', exitCode: ExitCode.failed, cause: options.cause });
+  constructor(message: string, options: { code?: ErrorCodeWithExit<typeof ExitCode.failed>; cause?: unknown } = {}) {
+    super(message, { code: options.code ?? 'DESTINATION_FAILED', cause: options.cause });
   }
 }
 DestinationError.prototype.name = 'DestinationError';
 
 /** Reading the sources or building the archive failed as a whole (exit 1). */
 export class ArchiveError extends BackupError {
-  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
-    super(message, { code: options.code ?? 'ARCHIVE_FAILED', exitCode: ExitCode.failed, cause: options.cause });
+  constructor(message: string, options: { code?: ErrorCodeWithExit<typeof ExitCode.failed>; cause?: unknown } = {}) {
+    super(message, { code: options.code ?? 'ARCHIVE_FAILED', cause: options.cause });
   }
 }
 ArchiveError.prototype.name = 'ArchiveError';
@@ -129,7 +203,7 @@ export class LockedError extends BackupError {
     message: string,
     options: { holder?: { pid: number; host: string; started: string; command: string; procStart?: string }; cause?: unknown } = {},
   ) {
-    super(message, { code: 'LOCKED', exitCode: ExitCode.failed, cause: options.cause });
+    super(message, { code: 'LOCKED', cause: options.cause });
     this.file = file;
     this.holder = options.holder;
   }

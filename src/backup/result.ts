@@ -3,7 +3,7 @@
  * what the human summary is rendered from.
  */
 import type { Skip } from '../archive/walk.js';
-import { ExitCode, type BackupError, type ExitCodeValue } from '../errors.js';
+import { ExitCode, type BackupError, type ErrorCode, type ExitCodeValue } from '../errors.js';
 
 export interface BackupResult {
   ok: boolean;
@@ -21,7 +21,7 @@ export interface BackupResult {
   skipped: Skip[];
   warnings: string[];
   s3: { bucket: string; key: string } | null;
-  error: { code: string; message: string } | null;
+  error: { code: ErrorCode; message: string } | null;
   dryRun?: boolean;
   durationMs?: number;
   /** What the settings' retention policy did after the backup (null: no policy, or not applied). */

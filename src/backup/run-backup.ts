@@ -17,6 +17,7 @@ import {
   errnoCode,
   isAbortError,
   toBackupError,
+  type ErrorCode,
 } from '../errors.js';
 import { resolveFormat, type Format } from '../archive/formats.js';
 import { candidateFileName, renderName, DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
@@ -31,6 +32,8 @@ import { FanOut } from '../storage/fan-out.js';
 import { partSizeFor } from '../storage/part-size.js';
 import type { S3Target } from '../storage/s3.js';
 import type { Logger } from '../log/logger-types.js';
+import { printable } from '../log/printable.js';
+import { redactText } from '../log/redact.js';
 import { manifestSidecar, sha256Sidecar, type Manifest, type ManifestDestination } from './manifest.js';
 import type { BackupResult } from './result.js';
 
@@ -195,9 +198,9 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   let strictFailure: BackupError | undefined;
   const onSkip = (skip: Skip): void => {
     skipped.push(skip);
-    logger.warn(`skipped ${skip.path}: ${skip.reason}`);
+    logger.warn(`skipped ${printable(skip.path)}: ${skip.reason}`);
     if (job.strict && !strictFailure) {
-      strictFailure = new ArchiveError(`${skip.path}: ${skip.reason}. --strict makes unreadable files fatal; nothing was published.`, {
+      strictFailure = new ArchiveError(`${printable(skip.path)}: ${skip.reason}. --strict makes unreadable files fatal; nothing was published.`, {
         code: 'SOURCE_FILE_UNREADABLE',
       });
       controller.abort(strictFailure);
@@ -275,7 +278,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     const manifestDestinations: ManifestDestination[] = destinations.map((d) =>
       committed.has(d)
         ? { kind: d.kind, location: committed.get(d)!, ok: true }
-        : { kind: d.kind, location: d.label, ok: false, error: failures.get(d)?.message },
+        : { kind: d.kind, location: d.label, ok: false, error: failures.get(d) && redactText(failures.get(d)!.message) },
     );
     const manifest: Manifest = {
       manifestVersion: 1,
@@ -422,7 +425,7 @@ function describePartialFailure(
   failures: Map<Destination, BackupError>,
   localLocation: string | undefined,
   s3Location: string | undefined,
-): { code: string; message: string } {
+): { code: ErrorCode; message: string } {
   const [first, error] = [...failures.entries()][0]!;
   const safe = localLocation
     ? ` The local copy is complete and verified: ${localLocation}.`

@@ -1,51 +1,45 @@
 /**
  * A progress bar for reading an archive (verify, restore): bytes read of
- * the archive's size, rate, ETA. Only in a terminal; cli-progress redraws
- * at most a few times a second.
+ * the archive's size, rate, ETA, fitted to the terminal's width
+ * (progress-line.ts). Only in a terminal.
  */
-import cliProgress from 'cli-progress';
 import type { TtyWritable } from './io.js';
-import { formatBytes } from './format-bytes.js';
+import { formatBytes, formatDuration } from './format-bytes.js';
+import { formatProgressLine, ProgressLine, type ProgressParts } from './progress-line.js';
 
 export interface ByteProgress {
   update(bytes: number, total?: number): void;
   stop(): void;
 }
 
+/** The parts of the line, `seconds` after the start. Pure. */
+export function byteProgressParts(label: string, bytes: number, total: number | undefined, seconds: number): ProgressParts {
+  const rate = bytes / Math.max(seconds, 0.001);
+  const size = Math.max(total ?? bytes, bytes, 1);
+  return {
+    label,
+    fraction: bytes / size,
+    done: formatBytes(bytes),
+    total: total ? formatBytes(total) : undefined,
+    rate: `${formatBytes(Math.round(rate))}/s`,
+    eta: total && rate > 0 && seconds >= 1 ? formatDuration(((size - bytes) / rate) * 1000) : undefined,
+  };
+}
+
 export function createByteProgress(stream: TtyWritable, label: string): ByteProgress | undefined {
   if (stream.isTTY !== true) return undefined;
-  const bar = new cliProgress.SingleBar(
-    {
-      stream,
-      format: ` ${label.length > 48 ? `${label.slice(0, 47)}…` : label} {bar} {percentage}% | {done}{of} | {rate}/s`,
-      barCompleteChar: '\u2588',
-      barIncompleteChar: '\u2591',
-      hideCursor: true,
-      clearOnComplete: true,
-      fps: 8,
-    },
-    cliProgress.Presets.shades_classic,
-  );
   const startTime = Date.now();
-  let started = false;
-  let stopped = false;
+  let latest = { bytes: 0, total: undefined as number | undefined };
+  const line = new ProgressLine(stream, (width) =>
+    formatProgressLine(byteProgressParts(label, latest.bytes, latest.total, (Date.now() - startTime) / 1000), width),
+  );
   return {
     update(bytes, total) {
-      if (stopped) return;
-      const seconds = Math.max((Date.now() - startTime) / 1000, 0.001);
-      const payload = { done: formatBytes(bytes), of: total ? ` of ${formatBytes(total)}` : '', rate: formatBytes(Math.round(bytes / seconds)) };
-      const size = Math.max(total ?? bytes, bytes, 1);
-      if (!started) {
-        bar.start(size, bytes, payload);
-        started = true;
-      } else {
-        bar.setTotal(size);
-        bar.update(bytes, payload);
-      }
+      latest = { bytes, total };
+      line.update();
     },
     stop() {
-      if (started && !stopped) bar.stop();
-      stopped = true;
+      line.stop();
     },
   };
 }

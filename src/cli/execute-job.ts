@@ -6,13 +6,14 @@
  */
 import { runBackup, type BackupJob } from '../backup/run-backup.js';
 import { failedResult, type BackupResult } from '../backup/result.js';
-import { toBackupError, type BackupError } from '../errors.js';
-import { createLogger, type AppLogger } from '../log/logger.js';
-import { redactText } from '../log/redact.js';
+import type { BackupError } from '../errors.js';
+import type { AppLogger } from '../log/logger.js';
+import { printable } from '../log/printable.js';
 import { toolVersion } from '../version.js';
 import type { CliIO } from './io.js';
 import { createProgressBar } from './progress-bar.js';
 import { renderHuman, renderJson } from './render-result.js';
+import { reportFailure as reportCommandFailure } from './command-runner.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -21,32 +22,11 @@ export interface OutputOptions {
   listEntries?: boolean;
 }
 
-export function openLogger(io: CliIO, logFile: string | undefined, output: OutputOptions): AppLogger {
-  const logger = createLogger({ file: logFile, console: io.stderr, verbose: output.verbose });
-  if (logger.fileProblem) io.stderr.write(`warning: ${logger.fileProblem}\n`);
-  return logger;
-}
+export { openLogger } from './command-runner.js';
 
 /** Prints a failure (human or JSON) and logs it; returns the exit code. */
 export function reportFailure(io: CliIO, error: unknown, logger: AppLogger | undefined, output: OutputOptions): BackupError['exitCode'] {
-  const failure = toBackupError(error);
-  // The console line is printed below; the log file gets the code and cause too.
-  if (failure.code === 'CANCELLED') logger?.fileOnly.warn(failure.message);
-  else {
-    logger?.fileOnly.error(failure.message, {
-      code: failure.code,
-      cause: failure.cause instanceof Error ? failure.cause.message : failure.cause,
-    });
-  }
-  const result = failedResult(failure);
-  if (output.json) io.stdout.write(renderJson(result));
-  else {
-    const message = redactText(failure.message);
-    io.stderr.write(failure.code === 'CANCELLED' ? `${message}\n` : `error: ${message}\n`);
-    if (output.verbose && failure.stack) io.stderr.write(`${failure.stack}\n`);
-    if (output.verbose && failure.cause instanceof Error && failure.cause.stack) io.stderr.write(`caused by: ${failure.cause.stack}\n`);
-  }
-  return result.exitCode;
+  return reportCommandFailure(io, error, logger, output, (failure, message) => ({ ...failedResult(failure), error: { code: failure.code, message } }));
 }
 
 export async function executeJob(
@@ -76,7 +56,7 @@ export async function executeJob(
       onProgress: bar ? (update) => bar.update(update) : undefined,
       onDryRunEntry:
         output.listEntries && !output.json
-          ? (entry) => io.stdout.write(`${entry.archivePath}${entry.kind === 'dir' ? '/' : ''}\n`)
+          ? (entry) => io.stdout.write(`${printable(`${entry.archivePath}${entry.kind === 'dir' ? '/' : ''}`)}\n`)
           : undefined,
     });
     bar?.stop();

@@ -8,6 +8,7 @@ import type { CliIO } from './io.js';
 import { localDateTime, runCommandFrame, type CommonFlags } from './command-runner.js';
 import { resolveStores, type StoreFlags } from './stores.js';
 import { formatBytes } from './format-bytes.js';
+import { oneLine, printable } from '../log/printable.js';
 
 export type ListFlags = CommonFlags & StoreFlags;
 
@@ -35,15 +36,15 @@ function verifiedText(entry: CatalogEntry): string {
 }
 
 export function renderList(label: string, backups: CatalogEntry[]): string {
-  if (backups.length === 0) return `No backups in ${label}.\n`;
+  if (backups.length === 0) return `No backups in ${printable(label)}.\n`;
   const rows = backups.map((b) => [
     localDateTime(b.created),
-    b.archive,
+    printable(b.archive),
     b.format,
     formatBytes(b.size),
     b.manifest ? String(b.manifest.files) : '-',
     verifiedText(b),
-    b.manifest ? b.manifest.sources.join(', ') : `unmanaged: ${b.unmanagedReason ?? 'no manifest'}`,
+    b.manifest ? b.manifest.sources.map(printable).join(', ') : `unmanaged: ${oneLine(b.unmanagedReason ?? 'no manifest')}`,
   ]);
   const header = ['CREATED', 'NAME', 'FORMAT', 'SIZE', 'FILES', 'VERIFIED', 'SOURCES'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -51,7 +52,7 @@ export function renderList(label: string, backups: CatalogEntry[]): string {
     cells.map((c, i) => (i === cells.length - 1 ? c : i === 3 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
   const unmanaged = backups.filter((b) => !b.manifest).length;
   return [
-    `${backups.length} backup(s) in ${label}, newest first${unmanaged ? ` (${unmanaged} unmanaged: never pruned)` : ''}:`,
+    `${backups.length} backup(s) in ${printable(label)}, newest first${unmanaged ? ` (${unmanaged} unmanaged: never pruned)` : ''}:`,
     line(header),
     ...rows.map(line),
     '',
@@ -76,7 +77,7 @@ export async function listCommand(io: CliIO, flags: ListFlags): Promise<number> 
         failure ??= problem;
         logger.fileOnly.error(`cannot list ${store.label}: ${problem.message}`);
         locations.push({ location: store.label, kind: store.kind, backups: [], error: { code: problem.code, message: problem.message } });
-        text.push(`Cannot list ${store.label}: ${problem.message}\n`);
+        text.push(`Cannot list ${printable(store.label)}: ${oneLine(problem.message)}\n`);
       }
     }
     return {

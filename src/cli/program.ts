@@ -7,8 +7,106 @@ import { Command, CommanderError, Option } from 'commander';
 import { toolVersion } from '../version.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { checkPathArguments } from '../config/check-paths.js';
-import type { CliIO } from './io.js';
+import { humanText, type CliIO } from './io.js';
+import { registerSecretValues } from '../log/redact.js';
 import type { RunFlags } from './run-command.js';
+
+/** What every --help ends with: examples, then the exit codes (DESIGN.md's table, per command). */
+const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> }> = {
+  backup: {
+    examples: ['backup                                   # the wizard: asks, runs, offers to save', 'backup run --source ./data --dest ./backups', 'backup list && backup verify --all'],
+    exits: [
+      [0, 'success'],
+      [1, 'failed (a destination, a check, a delete; or the job is locked)'],
+      [2, 'usage or configuration error'],
+      [3, 'backup made, but some source files could not be read'],
+      [130, 'cancelled (Ctrl-C, SIGTERM)'],
+    ],
+  },
+  wizard: {
+    examples: ['backup', 'backup wizard --verbose'],
+    exits: [
+      [0, 'backup complete (or nothing run)'],
+      [1, 'the backup failed'],
+      [2, 'no terminal, or a bad answer in the settings'],
+      [3, 'backup made, but some source files could not be read'],
+      [130, 'cancelled'],
+    ],
+  },
+  run: {
+    examples: [
+      'backup run --source ./data --dest ./backups --format tar.gz',
+      'backup run --config config/settings.json --json',
+      'backup run -s /srv/www -d /mnt/backups --s3-bucket my-backups --s3-prefix host1/',
+    ],
+    exits: [
+      [0, 'backup complete and verified'],
+      [1, 'failed: a destination did not get a complete backup, or the job is locked'],
+      [2, 'usage or configuration error (bad flag, settings, missing source)'],
+      [3, 'backup complete, but some source items could not be read'],
+      [130, 'cancelled; partial files removed'],
+    ],
+  },
+  list: {
+    examples: ['backup list', 'backup list --dest /mnt/backups --json', 'backup list --s3-bucket my-backups --s3-prefix host1/'],
+    exits: [
+      [0, 'listed'],
+      [1, 'a destination could not be listed (the others are shown)'],
+      [2, 'usage error (no such folder, bad flag or settings)'],
+      [130, 'cancelled'],
+    ],
+  },
+  verify: {
+    examples: [
+      'backup verify backups/data-20261126-020000.tar.gz',
+      'backup verify --all --dest /mnt/backups',
+      'backup verify s3://my-backups/host1/data-20261126-020000.tar.gz --json',
+    ],
+    exits: [
+      [0, 'every backup checked is good'],
+      [1, 'a backup is damaged or does not match its .sha256 / manifest'],
+      [2, 'usage error (no such archive, bad flag)'],
+      [130, 'cancelled'],
+    ],
+  },
+  restore: {
+    examples: [
+      'backup restore backups/data-20261126-020000.tar.gz --to ./restored',
+      'backup restore s3://my-backups/host1/data-20261126-020000.tar.gz --to /srv/data --overwrite',
+      'backup restore backups/data-20261126-020000.tar.gz --to ./restored --include "docs/*.txt"',
+    ],
+    exits: [
+      [0, 'restored, and the archive matches its .sha256'],
+      [1, 'incomplete (entries not restored, existing files kept) or the checksum does not match'],
+      [2, 'usage error (no such archive, no --to)'],
+      [130, 'cancelled'],
+    ],
+  },
+  prune: {
+    examples: ['backup prune --keep-daily 7 --keep-weekly 4 --dry-run', 'backup prune --config config/settings.json --keep-last 10'],
+    exits: [
+      [0, 'pruned (or, with --dry-run, planned)'],
+      [1, 'a delete failed, or a run of the job holds the lock'],
+      [2, 'usage error (no policy, bad flag or settings)'],
+      [130, 'cancelled'],
+    ],
+  },
+};
+
+export function helpAfter(command: string): string {
+  const help = HELP[command];
+  if (!help) return '';
+  const width = Math.max(...help.exits.map(([code]) => String(code).length));
+  return [
+    '',
+    'Examples:',
+    ...help.examples.map((e) => `  $ ${e}`),
+    '',
+    'Exit codes:',
+    ...help.exits.map(([code, meaning]) => `  ${String(code).padStart(width)}  ${meaning}`),
+    '',
+  ].join('\n');
+}
 
 function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
   const program = new Command('backup')
@@ -19,9 +117,10 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
-    });
+      writeOut: (text) => io.stdout.write(humanText(text)),
+      writeErr: (text) => io.stderr.write(humanText(text)),
+    })
+    .addHelpText('after', helpAfter('backup'));
 
   program
     .command('wizard', { isDefault: true })
@@ -140,13 +239,21 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     if (problem) action.error(`error: ${problem}`, { exitCode: ExitCode.usage, code: 'backup.usage' });
   });
 
+  for (const command of program.commands) command.addHelpText('after', helpAfter(command.name()));
   return program;
 }
 
-export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+export async function main(argv: readonly string[], callerIo: CliIO): Promise<number> {
   let exitCode: number = ExitCode.ok;
+  const io: CliIO = { ...callerIo };
+  // Secret values from the environment are redacted wherever they would be printed or logged.
+  registerSecretValues(io.env);
   const program = buildProgram(io, (code) => {
     exitCode = code;
+  });
+  // Log lines and messages name the command they come from.
+  program.hook('preAction', (_program, action) => {
+    io.command = action.name();
   });
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -1,69 +1,59 @@
 /**
- * The progress bar on stderr: bytes and files done, rate and ETA. Only in a
- * terminal; redraws at most ~8 times a second (cli-progress throttles), and
- * the updates in between (one per file and per chunk read: tens of
- * thousands on a tree of small files) are dropped before any formatting.
- * Measured with bench/progress.mjs (bench/RESULTS-progress.md).
+ * The progress bar of `backup run` on stderr: bytes and files done, rate
+ * and ETA, fitted to the terminal's width (progress-line.ts). Only in a
+ * terminal; updates closer together than UPDATE_INTERVAL_MS (one per file
+ * and per chunk read: tens of thousands on a tree of small files) are
+ * dropped before any formatting. Measured with bench/progress.mjs
+ * (bench/RESULTS-progress.md).
  */
-import cliProgress from 'cli-progress';
 import type { ProgressUpdate } from '../backup/run-backup.js';
 import type { TtyWritable } from './io.js';
-import { formatBytes } from './format-bytes.js';
+import { formatBytes, formatDuration } from './format-bytes.js';
+import { formatProgressLine, ProgressLine, type ProgressParts } from './progress-line.js';
 
 export interface ProgressBar {
   update(update: ProgressUpdate): void;
   stop(): void;
 }
 
-/** Updates closer together than this are dropped (the bar redraws every 125 ms). */
+/** Updates closer together than this are dropped (the line redraws every 125 ms). */
 const UPDATE_INTERVAL_MS = 50;
 
+/** The parts of the line for one update, `seconds` after the start. Pure. */
+export function runProgressParts(update: ProgressUpdate, seconds: number): ProgressParts {
+  const total = Math.max(update.totalBytes ?? 0, update.bytes, 1);
+  const rate = update.bytes / Math.max(seconds, 0.001);
+  return {
+    fraction: update.bytes / total,
+    done: formatBytes(update.bytes),
+    total: formatBytes(total),
+    files: `${update.totalFiles !== undefined ? `${update.files}/${update.totalFiles}` : String(update.files)} files`,
+    rate: `${formatBytes(Math.round(rate))}/s`,
+    eta: rate > 0 && seconds >= 1 ? formatDuration(((total - update.bytes) / rate) * 1000) : undefined,
+    extra:
+      update.uploadedBytes !== undefined
+        ? `S3 ${formatBytes(update.uploadedBytes)} sent, ${formatBytes(Math.round(update.uploadedBytes / Math.max(seconds, 0.001)))}/s`
+        : undefined,
+  };
+}
+
 export function createProgressBar(stream: TtyWritable): ProgressBar {
-  const bar = new cliProgress.SingleBar(
-    {
-      stream,
-      format: ' {bar} {percentage}% | {done} of {totalSize} | {files} files | {rate}/s{s3} | ETA {eta_formatted}',
-      barCompleteChar: '\u2588',
-      barIncompleteChar: '\u2591',
-      hideCursor: true,
-      clearOnComplete: true,
-      fps: 8,
-      etaBuffer: 50,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
   const startTime = Date.now();
   let lastUpdate = 0;
+  let latest: ProgressUpdate | undefined;
+  const line = new ProgressLine(stream, (width) => formatProgressLine(runProgressParts(latest!, (Date.now() - startTime) / 1000), width));
   return {
     update(update) {
       // The sources are counted alongside the backup: the bar appears once the total is known.
       if (update.totalBytes === undefined) return;
       const now = Date.now();
-      if (started && now - lastUpdate < UPDATE_INTERVAL_MS) return;
+      if (latest && now - lastUpdate < UPDATE_INTERVAL_MS) return;
       lastUpdate = now;
-      const total = Math.max(update.totalBytes ?? 0, update.bytes, 1);
-      const seconds = Math.max((now - startTime) / 1000, 0.001);
-      const payload = {
-        done: formatBytes(update.bytes),
-        totalSize: formatBytes(total),
-        files: update.totalFiles !== undefined ? `${update.files}/${update.totalFiles}` : String(update.files),
-        rate: formatBytes(Math.round(update.bytes / seconds)),
-        s3:
-          update.uploadedBytes !== undefined
-            ? ` | S3 ${formatBytes(update.uploadedBytes)} sent, ${formatBytes(Math.round(update.uploadedBytes / seconds))}/s`
-            : '',
-      };
-      if (!started) {
-        bar.start(total, update.bytes, payload);
-        started = true;
-      } else {
-        bar.setTotal(total);
-        bar.update(update.bytes, payload);
-      }
+      latest = update;
+      line.update();
     },
     stop() {
-      if (started) bar.stop();
+      line.stop();
     },
   };
 }

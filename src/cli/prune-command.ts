@@ -11,6 +11,7 @@ import type { CliIO } from './io.js';
 import { localDateTime, runCommandFrame, type CommonFlags } from './command-runner.js';
 import { effectiveFor, resolveStores, type StoreFlags } from './stores.js';
 import { parseWait, withJobLock } from './job-lock.js';
+import { oneLine, printable } from '../log/printable.js';
 
 export interface PruneFlags extends CommonFlags, StoreFlags {
   keepLast?: string;
@@ -63,13 +64,13 @@ export function renderPrune(results: StorePruneResult[], dryRun: boolean, policy
   for (const result of results) {
     const ours = result.plan.filter((p) => p.action !== 'ignore');
     const removing = ours.filter((p) => p.action === 'remove').length;
-    lines.push(`${result.location}: policy ${policyText}: keep ${ours.length - removing}, ${dryRun ? 'would remove' : 'remove'} ${removing}${dryRun ? ' (dry run: nothing deleted)' : ''}`);
+    lines.push(`${printable(result.location)}: policy ${policyText}: keep ${ours.length - removing}, ${dryRun ? 'would remove' : 'remove'} ${removing}${dryRun ? ' (dry run: nothing deleted)' : ''}`);
     for (const item of result.plan) {
       const what = item.action === 'keep' ? 'keep  ' : item.action === 'remove' ? 'remove' : 'ignore';
-      lines.push(`  ${what}  ${localDateTime(item.created)}  ${item.archive}${item.reasons.length ? `  (${item.reasons.join(', ')})` : ''}`);
+      lines.push(`  ${what}  ${localDateTime(item.created)}  ${printable(item.archive)}${item.reasons.length ? `  (${item.reasons.join(', ')})` : ''}`);
     }
-    if (result.orphansRemoved.length > 0) lines.push(`  removed sidecars left without their archive: ${result.orphansRemoved.join(', ')}`);
-    for (const f of result.failed) lines.push(`  could not delete ${f.file}: ${f.error}`);
+    if (result.orphansRemoved.length > 0) lines.push(`  removed sidecars left without their archive: ${result.orphansRemoved.map(printable).join(', ')}`);
+    for (const f of result.failed) lines.push(`  could not delete ${printable(f.file)}: ${oneLine(f.error)}`);
   }
   return `${lines.join('\n')}\n`;
 }

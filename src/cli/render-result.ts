@@ -4,35 +4,36 @@
  */
 import path from 'node:path';
 import type { BackupResult } from '../backup/result.js';
-import { redact, redactText } from '../log/redact.js';
+import { oneLine, printable } from '../log/printable.js';
+import { humanText, jsonLine } from './io.js';
 import { formatBytes, formatDuration } from './format-bytes.js';
 
 const MAX_SKIPS_SHOWN = 10;
 
 // Everything printed passes through the same redaction as the log (an endpoint URL with
-// user:password in it, say, must not end up in a cron mail).
+// user:password in it, say, must not end up in a cron mail) and names are escaped (printable).
 export function renderJson(result: BackupResult): string {
-  return `${JSON.stringify(redact(result))}\n`;
+  return jsonLine(result);
 }
 
 export function renderHuman(result: BackupResult, logFile: string | undefined): string {
-  return redactText(humanLines(result, logFile));
+  return humanText(humanLines(result, logFile));
 }
 
 function humanLines(result: BackupResult, logFile: string | undefined): string {
   const lines: string[] = [];
   if (!result.ok) {
-    lines.push(`Backup failed: ${result.error?.message ?? 'unknown error'}`);
+    lines.push(`Backup failed: ${oneLine(result.error?.message ?? 'unknown error')}`);
     if (logFile) lines.push(`Details: ${logFile}`);
     return `${lines.join('\n')}\n`;
   }
   if (result.dryRun) {
     lines.push(
-      `Dry run: would write ${[result.archive, result.s3 && `s3://${result.s3.bucket}/${result.s3.key}`].filter(Boolean).join(' and ')} (${result.format}) from ${result.files} files, ${formatBytes(result.sourceBytes)}. Nothing was written.`,
+      `Dry run: would write ${[result.archive && printable(result.archive), result.s3 && printable(`s3://${result.s3.bucket}/${result.s3.key}`)].filter(Boolean).join(' and ')} (${result.format}) from ${result.files} files, ${formatBytes(result.sourceBytes)}. Nothing was written.`,
     );
   } else {
-    lines.push(`Backup complete: ${result.archive ?? (result.s3 ? `s3://${result.s3.bucket}/${result.s3.key}` : '(no copy)')}`);
-    if (result.archive && result.s3) lines.push(`  uploaded to s3://${result.s3.bucket}/${result.s3.key}`);
+    lines.push(`Backup complete: ${printable(result.archive ?? (result.s3 ? `s3://${result.s3.bucket}/${result.s3.key}` : '(no copy)'))}`);
+    if (result.archive && result.s3) lines.push(`  uploaded to ${printable(`s3://${result.s3.bucket}/${result.s3.key}`)}`);
     lines.push(
       `  ${formatBytes(result.bytes)} ${result.format}, ${result.files} files (${formatBytes(result.sourceBytes)} read)${
         result.durationMs !== undefined ? ` in ${formatDuration(result.durationMs)}` : ''
@@ -48,11 +49,11 @@ function humanLines(result: BackupResult, logFile: string | undefined): string {
   if (result.retention) {
     const removed = result.retention.removed.reduce((n, r) => n + r.files.filter((f) => !/\.(sha256|manifest\.json|verified\.json)$/.test(f)).length, 0);
     lines.push(`  retention (${result.retention.policy}): kept ${result.retention.kept} backup(s), removed ${removed}`);
-    for (const f of result.retention.failed) lines.push(`  retention: could not delete ${f.file}: ${f.error}`);
+    for (const f of result.retention.failed) lines.push(`  retention: could not delete ${printable(f.file)}: ${oneLine(f.error)}`);
   }
   if (result.skipped.length > 0) {
     lines.push(`${result.skipped.length} item(s) could not be backed up:`);
-    for (const skip of result.skipped.slice(0, MAX_SKIPS_SHOWN)) lines.push(`  - ${skip.path}: ${skip.reason}`);
+    for (const skip of result.skipped.slice(0, MAX_SKIPS_SHOWN)) lines.push(`  - ${printable(skip.path)}: ${oneLine(skip.reason)}`);
     if (result.skipped.length > MAX_SKIPS_SHOWN) {
       lines.push(`  ... and ${result.skipped.length - MAX_SKIPS_SHOWN} more${logFile ? ` (all listed in ${logFile})` : ''}`);
     }
@@ -60,7 +61,15 @@ function humanLines(result: BackupResult, logFile: string | undefined): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Quotes a word for a POSIX shell only when it needs it. */
+/**
+ * Quotes a word for a POSIX shell only when it needs it. A word with control
+ * characters becomes a `$'...'` word with them escaped (bash, zsh, ksh, dash 0.5.12+).
+ */
 export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(word)) {
+    return `$'${word.replace(/[\\']/g, (c) => `\\${c}`).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
+  }
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }

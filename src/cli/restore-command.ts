@@ -17,6 +17,7 @@ import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
 import { shellQuote } from './render-result.js';
 import { expandHome } from '../config/expand-home.js';
+import { oneLine, printable } from '../log/printable.js';
 
 export type RestoreFlags = CommonFlags & StoreFlags & { to?: string; overwrite?: boolean; include?: string[] };
 
@@ -24,8 +25,8 @@ const MAX_SHOWN = 10;
 
 function renderRestore(outcome: RestoreOutcome, logFile: string | undefined): string {
   const lines = [
-    `Restored ${outcome.location}`,
-    `  into ${outcome.to}: ${outcome.files} files (${formatBytes(outcome.bytes)}), ${outcome.dirs} folders, ${outcome.symlinks} symlinks${outcome.hardlinks ? `, ${outcome.hardlinks} hard links` : ''}`,
+    `Restored ${printable(outcome.location)}`,
+    `  into ${printable(outcome.to)}: ${outcome.files} files (${formatBytes(outcome.bytes)}), ${outcome.dirs} folders, ${outcome.symlinks} symlinks${outcome.hardlinks ? `, ${outcome.hardlinks} hard links` : ''}`,
   ];
   if (outcome.checksum === 'match') lines.push(`  sha256 ${outcome.sha256} matches its .sha256: the archive read back intact`);
   else if (outcome.checksum === 'mismatch') {
@@ -33,13 +34,13 @@ function renderRestore(outcome: RestoreOutcome, logFile: string | undefined): st
   } else lines.push(`  sha256 ${outcome.sha256} (no .sha256 beside the archive to compare with; the format's own CRCs were checked)`);
   if (outcome.matched === 0) lines.push('  nothing in the archive matched --include');
   if (outcome.existing.length > 0) {
-    lines.push(`${outcome.existing.length} file(s) already exist in ${outcome.to} and were NOT overwritten (add --overwrite to replace them):`);
-    for (const p of outcome.existing.slice(0, MAX_SHOWN)) lines.push(`  - ${p}`);
+    lines.push(`${outcome.existing.length} file(s) already exist in ${printable(outcome.to)} and were NOT overwritten (add --overwrite to replace them):`);
+    for (const p of outcome.existing.slice(0, MAX_SHOWN)) lines.push(`  - ${printable(p)}`);
     if (outcome.existing.length > MAX_SHOWN) lines.push(`  ... and ${outcome.existing.length - MAX_SHOWN} more${logFile ? ` (all in ${logFile})` : ''}`);
   }
   if (outcome.notRestored.length > 0) {
     lines.push(`${outcome.notRestored.length} entries not restored:`);
-    for (const p of outcome.notRestored.slice(0, MAX_SHOWN)) lines.push(`  - ${p.path}: ${p.reason}`);
+    for (const p of outcome.notRestored.slice(0, MAX_SHOWN)) lines.push(`  - ${printable(p.path)}: ${oneLine(p.reason)}`);
     if (outcome.notRestored.length > MAX_SHOWN) lines.push(`  ... and ${outcome.notRestored.length - MAX_SHOWN} more${logFile ? ` (all in ${logFile})` : ''}`);
   }
   return `${lines.join('\n')}\n`;
@@ -56,9 +57,9 @@ async function choose(io: CliIO, ctx: CommandContext, flags: RestoreFlags): Prom
     });
     for (const b of catalog.backups) {
       choices.push({
-        name: `${localDateTime(b.created)}  ${b.archive}  ${formatBytes(b.size)}${b.manifest ? '' : '  (unmanaged)'}${store.kind === 's3' ? '  [S3]' : ''}`,
+        name: `${localDateTime(b.created)}  ${printable(b.archive)}  ${formatBytes(b.size)}${b.manifest ? '' : '  (unmanaged)'}${store.kind === 's3' ? '  [S3]' : ''}`,
         value: { store, name: b.archive },
-        description: store.locationOf(b.archive),
+        description: printable(store.locationOf(b.archive)),
       });
     }
   }
@@ -126,8 +127,8 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
     } finally {
       progress?.stop();
     }
-    for (const p of outcome.existing) ctx.logger.fileOnly.warn(`restore: kept existing ${path.join(target, p)} (no --overwrite)`);
-    for (const p of outcome.notRestored) ctx.logger.fileOnly.warn(`restore: not restored ${p.path}: ${p.reason}`);
+    for (const p of outcome.existing) ctx.logger.fileOnly.warn(`restore: kept existing ${printable(path.join(target, p))} (no --overwrite)`);
+    for (const p of outcome.notRestored) ctx.logger.fileOnly.warn(`restore: not restored ${printable(p.path)}: ${oneLine(p.reason)}`);
     const incomplete = outcome.existing.length > 0 || outcome.notRestored.some((p) => !p.reason.includes('never restored'));
     const failed = outcome.checksum === 'mismatch' || incomplete;
     const message =

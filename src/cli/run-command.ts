@@ -139,6 +139,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
   const logFile = path.resolve(io.cwd, expandHome(flags.logFile ?? settings?.logFile ?? DEFAULT_LOG_FILE, io.home));
   const logger: AppLogger = openLogger(io, logFile, output);
   try {
+    if (logger.fileRefused) throw logger.fileRefused;
     if (settingsError) throw settingsError;
     validateFlags(flags);
     if (settings && settingsFile) {

@@ -14,15 +14,16 @@ import { runCommandFrame, type CommonFlags, type CommandContext } from './comman
 import { resolveStores, storeForArchive, type StoreFlags } from './stores.js';
 import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
+import { oneLine, printable } from '../log/printable.js';
 
 export type VerifyFlags = CommonFlags & StoreFlags & { all?: boolean };
 
 function renderOutcome(outcome: VerifyOutcome): string {
   if (outcome.ok) {
-    return `OK      ${outcome.location}\n        ${outcome.entries} entries, ${outcome.files} files, ${formatBytes(outcome.fileBytes)} unpacked; sha256 ${outcome.sha256} matches its .sha256 and manifest\n`;
+    return `OK      ${printable(outcome.location)}\n        ${outcome.entries} entries, ${outcome.files} files, ${formatBytes(outcome.fileBytes)} unpacked; sha256 ${outcome.sha256} matches its .sha256 and manifest\n`;
   }
   const readOk = outcome.checks.some((c) => c.name === 'read' && c.ok);
-  return `FAILED  ${outcome.location}\n${outcome.problems.map((p) => `        - ${p}\n`).join('')}${
+  return `FAILED  ${printable(outcome.location)}\n${outcome.problems.map((p) => `        - ${oneLine(p)}\n`).join('')}${
     readOk ? `        (the archive itself reads to the end without error: ${outcome.entries} entries, sha256 ${outcome.sha256})\n` : ''
   }`;
 }

@@ -20,7 +20,7 @@ import { expandHome } from '../config/expand-home.js';
 import { DEFAULT_DESTINATION, DEFAULT_LOG_FILE, mergeSettings, toSettingsFile } from '../config/merge-settings.js';
 import type { Settings } from '../config/schema.js';
 import type { AppLogger } from '../log/logger.js';
-import type { CliIO } from './io.js';
+import { humanText, type CliIO } from './io.js';
 import { executeJob, openLogger, reportFailure } from './execute-job.js';
 import {
   askBackupQuestions,
@@ -282,7 +282,7 @@ export async function wizardCommand(
     );
   }
   const say = (line: string): void => {
-    io.stdout.write(`${line}\n`);
+    io.stdout.write(humanText(`${line}\n`));
   };
   // The log file as `backup run` finds it: --log-file, else settings.json's logFile, else logs/backup.log.
   const settingsFile = path.resolve(io.cwd, DEFAULT_SETTINGS_FILE);
@@ -298,6 +298,7 @@ export async function wizardCommand(
   const logFileTyped = options.logFile ?? settingsLogFile;
   const logger = openLogger(io, path.resolve(io.cwd, expandHome(logFileTyped ?? DEFAULT_LOG_FILE, io.home)), output);
   try {
+    if (logger.fileRefused) throw logger.fileRefused;
     say('backup: answer a few questions; Ctrl-C quits at any time.\n');
     if (settingsNote) say(`${settingsNote}\n`);
     const context = {

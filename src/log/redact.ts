@@ -1,20 +1,51 @@
 /**
- * Removes secrets from anything about to be logged or printed: values of
- * keys that name a secret, credentials inside URLs, and AWS-style keys in
- * free text. Pure; used by the logger's format.
+ * Removes secrets from anything about to be logged, printed or persisted:
+ * values of keys that name a secret, credentials inside URLs (user:password
+ * and token-only user info, an '@' inside the password included), AWS-style
+ * keys and signed-URL signatures in free text, and the values of the
+ * secret environment variables (AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
+ * wherever they appear. Pure except for that set of values, which the
+ * program registers once at start (`registerSecretValues`).
  */
 
 const SECRET_KEY = /(secret|password|passwd|token|credential|authorization|session|private.?key|signature)/i;
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]+):([^/\s@]+)@/gi;
+/**
+ * scheme://USERINFO@host: the user info runs to the last '@' before the path, query or
+ * fragment (as URL parsers read it), so a password with '@' in it is covered whole.
+ */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"'<>`]*)@/gi;
 const AWS_ACCESS_KEY_ID = /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g;
 const AWS_SECRET_ASSIGNMENT = /((?:aws_)?secret(?:_access)?_key\s*[=:]\s*)\S+/gi;
-const QUERY_SIGNATURE = /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature)=)[^&\s]+/gi;
+const QUERY_SIGNATURE = /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId)=)[^&\s"'<>]+/gi;
+
+/** Environment variables whose values are secrets wherever they show up. */
+export const SECRET_ENV_VARS = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_SECURITY_TOKEN'] as const;
+/** Shorter values are not searched for (they would blank out ordinary words). */
+const MIN_SECRET_LENGTH = 8;
 
 export const REDACTED = '[redacted]';
 
+const secretValues = new Set<string>();
+
+/** Remembers the values of the secret environment variables, to redact them from any text. */
+export function registerSecretValues(env: NodeJS.ProcessEnv): void {
+  for (const name of SECRET_ENV_VARS) {
+    const value = env[name]?.trim();
+    if (value && value.length >= MIN_SECRET_LENGTH) secretValues.add(value);
+  }
+}
+
+function redactUserinfo(_match: string, scheme: string, userinfo: string): string {
+  const colon = userinfo.indexOf(':');
+  // user:password -> user:[redacted]; a lone token (http://TOKEN@host) is the secret itself.
+  return colon >= 0 ? `${scheme}${userinfo.slice(0, colon)}:${REDACTED}@` : `${scheme}${REDACTED}@`;
+}
+
 export function redactText(text: string): string {
-  return text
-    .replace(URL_USERINFO, `$1$2:${REDACTED}@`)
+  let out = text;
+  for (const value of secretValues) if (out.includes(value)) out = out.split(value).join(REDACTED);
+  return out
+    .replace(URL_USERINFO, redactUserinfo)
     .replace(AWS_ACCESS_KEY_ID, (key) => `${key.slice(0, 4)}…${REDACTED}`)
     .replace(AWS_SECRET_ASSIGNMENT, `$1${REDACTED}`)
     .replace(QUERY_SIGNATURE, `$1${REDACTED}`);

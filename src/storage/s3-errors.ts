@@ -4,7 +4,7 @@
  * error's name, code, HTTP status and the headers the SDK attaches; imports
  * nothing from the SDK.
  */
-import { BackupError, CancelledError, ExitCode } from '../errors.js';
+import { BackupError, CancelledError, ExitCode, type ErrorCode } from '../errors.js';
 
 export interface S3ErrorContext {
   /** The S3 action, as IAM names it: s3:PutObject, s3:ListBucket, ... */
@@ -67,7 +67,7 @@ export function describeS3Error(error: unknown, ctx: S3ErrorContext): BackupErro
   const attempts = e.$metadata?.attempts;
   const afterAttempts = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
   const detail = e.message && e.message !== name && e.message !== 'UnknownError' ? `: ${e.message}` : '';
-  const make = (code: string, message: string): BackupError => new BackupError(message, { code, cause: error });
+  const make = (code: ErrorCode, message: string): BackupError => new BackupError(message, { code, cause: error });
 
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e.message ?? '')) {
     return make(
@@ -79,7 +79,7 @@ export function describeS3Error(error: unknown, ctx: S3ErrorContext): BackupErro
     // A configuration error (exit 2), like any other missing setting: no retry or wait can fix it.
     return new BackupError(
       'No AWS region configured for the bucket: set s3.region in settings.json, or pass --s3-region, or set AWS_REGION (or a region in the AWS profile).',
-      { code: 'S3_NO_REGION', exitCode: ExitCode.usage, cause: error },
+      { code: 'S3_NO_REGION', cause: error },
     );
   }
   if (name === 'InvalidAccessKeyId') {

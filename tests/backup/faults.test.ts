@@ -208,7 +208,7 @@ describe('failures mid-run leave nothing under a final name', () => {
       },
     });
     expect(run.code, run.stderr).toBe(130);
-    expect(run.stderr).toMatch(/Cancelled; partial files were removed/);
+    expect(run.stderr).toMatch(/Backup cancelled; partial files were removed/);
     expect(await listDir(out)).toEqual([]);
   });
 

@@ -246,7 +246,7 @@ describe('log file', () => {
     const run = await runCli(['run', '-s', 'data', '-d', 'out', '--log-file', 'custom/run.log'], { cwd: root });
     expect(run.code, run.stderr).toBe(0);
     const lines = (await fs.readFile(path.join(root, 'custom/run.log'), 'utf8')).trim().split('\n');
-    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO |WARN |ERROR) /);
+    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[run \d+\] (DEBUG|INFO |WARN |ERROR) /);
     expect(lines[0]).toMatch(/backup started .*"sources":\[/);
     expect(lines.at(-1)).toMatch(/backup complete .*"sha256":"[0-9a-f]{64}"/);
   });

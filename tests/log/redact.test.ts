@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, redact, redactText } from '../../src/log/redact.js';
+import { REDACTED, redact, redactText, registerSecretValues } from '../../src/log/redact.js';
 
 describe('redact', () => {
   it.each([
@@ -26,5 +26,26 @@ describe('redact', () => {
       nested: { sessionToken: REDACTED, password: REDACTED, list: [{ authorization: REDACTED }], region: 'eu' },
       empty: '',
     });
+  });
+});
+
+describe('redactText: URL user info, env secrets, signatures', () => {
+  it.each([
+    ['http://u:P@ss@host:9000/b', `http://u:${REDACTED}@host:9000/b`],
+    ['endpoint http://u:p@ss@w0rd@host and more', `endpoint http://u:${REDACTED}@host and more`],
+    ['http://TOKEN1234@host/x', `http://${REDACTED}@host/x`],
+    ['https://:onlypass@host', `https://:${REDACTED}@host`],
+    ['{"endpoint":"http://host:1","owner":"a@b"}', '{"endpoint":"http://host:1","owner":"a@b"}'],
+    ['mail me at someone@example.com', 'mail me at someone@example.com'],
+    ['GET /k?X-Amz-Credential=AK%2F2026&X-Amz-Signature=ff00', `GET /k?X-Amz-Credential=${REDACTED}&X-Amz-Signature=${REDACTED}`],
+  ])('%s', (input, expected) => {
+    expect(redactText(input)).toBe(expected);
+  });
+
+  it('redacts the values of AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN wherever they appear, not short ones', () => {
+    registerSecretValues({ AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMIK7MDENG', AWS_SESSION_TOKEN: 'FwoGZXIvYXdzEBYaDH', AWS_REGION: 'eu-west-1' });
+    registerSecretValues({ AWS_SECRET_ACCESS_KEY: 'short' });
+    expect(redactText('source /srv/wJalrXUtnFEMIK7MDENG/x and FwoGZXIvYXdzEBYaDH')).toBe(`source /srv/${REDACTED}/x and ${REDACTED}`);
+    expect(redactText('eu-west-1 short')).toBe('eu-west-1 short');
   });
 });
