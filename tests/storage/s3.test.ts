@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { S3Destination, createS3Client, type S3Target } from '../../src/storage/s3.js';
 import { silentLogger } from '../../src/log/logger-types.js';
 import { destinationContract } from './destination-contract.js';
-import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server } from '../helpers/s3.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server, testClient } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
 
@@ -51,6 +52,10 @@ destinationContract('S3', {
     const t = targets.get(of as S3Destination)!;
     return getObject(t.bucket, `${t.prefix}${name}`);
   },
+  async plant(of, name) {
+    const t = targets.get(of as S3Destination)!;
+    await testClient().send(new PutObjectCommand({ Bucket: t.bucket, Key: `${t.prefix}${name}`, Body: 'theirs' }));
+  },
 });
 
 async function uploadThrough(d: S3Destination, data: Buffer): Promise<void> {
@@ -68,7 +73,8 @@ describe('S3 destination', () => {
     const sha = createHash('sha256').update(data).digest('hex');
     expect(await d.reserve('big.tar.gz')).toBe(true);
     await uploadThrough(d, data);
-    await d.commit({ sha256: sha, bytes: data.length });
+    await d.verify({ sha256: sha, bytes: data.length });
+    await d.publish({ sha256: sha, bytes: data.length });
     const head = await headObject(bucket, 'host1/big.tar.gz');
     expect(head.ContentLength).toBe(data.length);
     expect(head.Metadata?.sha256).toBe(sha);
@@ -88,7 +94,8 @@ describe('S3 destination', () => {
     const sha = createHash('sha256').update(data).digest('hex');
     expect(await d.reserve('x.zip')).toBe(true);
     await uploadThrough(d, data);
-    await d.commit({ sha256: sha, bytes: data.length });
+    await d.verify({ sha256: sha, bytes: data.length });
+    await d.publish({ sha256: sha, bytes: data.length });
     const head = await headObject(bucket, 'host1/x.zip');
     expect(head.Metadata?.sha256).toBe(sha);
     expect(head.ETag).toMatch(/-3"$/); // copied in three ranges
