@@ -5,7 +5,7 @@
  * a result (and, with --json, a JSON object on stdout).
  */
 import { runBackup, type BackupJob } from '../backup/run-backup.js';
-import { failedResult, type BackupResult } from '../backup/result.js';
+import { failedResult, runDetailsOf, type BackupResult } from '../backup/result.js';
 import { toBackupError, type BackupError } from '../errors.js';
 import { createLogger, type AppLogger } from '../log/logger.js';
 import { redactText } from '../log/redact.js';
@@ -38,7 +38,8 @@ export function reportFailure(io: CliIO, error: unknown, logger: AppLogger | und
       cause: failure.cause instanceof Error ? failure.cause.message : failure.cause,
     });
   }
-  const result = failedResult(failure);
+  // What the run knew when it failed (skipped files, destinations) is part of the result.
+  const result = failedResult(failure, runDetailsOf(error));
   if (output.json) io.stdout.write(renderJson(result));
   else {
     const message = redactText(failure.message);
