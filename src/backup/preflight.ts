@@ -139,7 +139,6 @@ export async function checkDestinations(
     if (failure instanceof UsageError) throw failure;
     failures.push(failure);
     checked.dropped.push(failedOutcome(type, location, failure));
-    logger.error(`destination ${location} cannot be used: ${failure.message}`);
   };
   if (job.destination !== undefined) {
     const local = new LocalDestination(job.destination);
@@ -168,5 +167,7 @@ export async function checkDestinations(
       destinations: checked.dropped,
     });
   }
+  // Said here when the run goes on without them; when none is left, the failure says it.
+  for (const dropped of checked.dropped) logger.error(`destination ${dropped.location} cannot be used: ${dropped.error?.message}`);
   return checked;
 }

@@ -30,6 +30,40 @@ export class EnsureDirError extends Error {
 }
 EnsureDirError.prototype.name = 'EnsureDirError';
 
+/** Kernel file systems where no backup can be kept (statfs f_type, from linux/magic.h). */
+const PSEUDO_FILE_SYSTEMS = new Map<number, string>([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x63677270, 'cgroup2'],
+  [0x27e0eb, 'cgroup'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0x62656570, 'configfs'],
+  [0x6165676c, 'pstore'],
+  [0xcafe4a11, 'bpf'],
+  [0xde5e81e4, 'efivarfs'],
+  [0x1cd1, 'devpts'],
+]);
+
+/** The pseudo file system `existing` (a path that exists) lies on, if it is one. */
+export async function pseudoFileSystem(existing: string): Promise<string | undefined> {
+  const stat = await fs.statfs(existing).catch(() => undefined);
+  return stat ? PSEUDO_FILE_SYSTEMS.get(Number(stat.type)) : undefined;
+}
+
+/** The nearest part of `dir`'s path that exists (bounded: one stat per component). */
+export async function nearestExisting(dir: string): Promise<string> {
+  let current = path.resolve(dir);
+  for (let depth = 0; depth <= MAX_DIR_DEPTH; depth++) {
+    if (await fs.stat(current).then(() => true, () => false)) return current;
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  return current;
+}
+
 /**
  * Makes sure `dir` (absolute) is a folder, creating what is missing with
  * `mode` (before umask). Resolves with the folders it created, outermost first.
@@ -57,6 +91,9 @@ export async function ensureDir(dir: string, mode = 0o700, signal?: AbortSignal)
     missing.unshift(current);
     current = parent;
   }
+  // Checked first: a folder on /proc or /sys cannot hold a backup, whatever mkdir says.
+  const pseudo = await pseudoFileSystem(current);
+  if (pseudo) throw new EnsureDirError(`${current} is on the kernel's ${pseudo} file system, which cannot hold files`, target, 'refused');
   const created: string[] = [];
   for (const folder of missing) {
     signal?.throwIfAborted();

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { DestinationError, UsageError, describeErrno, errnoCode } from '../errors.js';
 import { hashFile } from './hash-file.js';
-import { ensureDir, EnsureDirError, MAX_DIR_DEPTH } from './ensure-dir.js';
+import { ensureDir, EnsureDirError, MAX_DIR_DEPTH, nearestExisting, pseudoFileSystem } from './ensure-dir.js';
 import { SIDECAR_SUFFIXES, type CommitInfo, type Committed, type Destination, type SidecarFile } from './destination.js';
 
 const FILE_MODE = 0o600;
@@ -99,7 +99,7 @@ export class LocalDestination implements Destination {
       if (error.reason === 'not-a-folder') throw notAFolder(error.at === this.dir ? 'it is a file, not a folder' : 'a part of the path is a file');
       if (error.reason === 'refused') {
         throw new DestinationError(
-          `Cannot create the destination folder ${this.dir}: ${error.message} (${errnoCode(error.cause) ?? 'ENOENT'}). Choose a folder on a disk.`,
+          `Cannot create the destination folder ${this.dir}: ${error.message}${error.cause ? ` (${errnoCode(error.cause) ?? 'ENOENT'})` : ''}. Choose a folder on a disk.`,
           { code: 'DESTINATION_NOT_CREATABLE', cause: error },
         );
       }
@@ -118,6 +118,12 @@ export class LocalDestination implements Destination {
    * folder, or the nearest part of its path that exists, is a writable folder.
    */
   async probe(): Promise<void> {
+    const pseudo = await pseudoFileSystem(await nearestExisting(this.dir));
+    if (pseudo) {
+      throw new DestinationError(`Cannot create the destination folder ${this.dir}: it is on the kernel's ${pseudo} file system, which cannot hold files. Choose a folder on a disk.`, {
+        code: 'DESTINATION_NOT_CREATABLE',
+      });
+    }
     let current = path.resolve(this.dir);
     for (let depth = 0; depth <= MAX_DIR_DEPTH; depth++) {
       const stat = await fs.stat(current).catch((error: unknown) => error as NodeJS.ErrnoException);

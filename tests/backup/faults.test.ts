@@ -211,6 +211,31 @@ describe('failures mid-run leave nothing under a final name', () => {
     expect(await listDir(out)).toEqual([]);
   });
 
+  it.each(['zip', 'tar.gz'] as const)('one SIGTERM during a long %s run of one big random file: exit 130, no .partial left', async (format) => {
+    const root = await tempDir();
+    const src = path.join(root, 'data');
+    await fs.mkdir(src);
+    await fs.writeFile(path.join(src, 'big.bin'), randomBytes(96 * 1024 * 1024));
+    const out = path.join(root, 'out');
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-f', format, '-n', 'x', '--json'], {
+      cwd: root,
+      onSpawn: (child) => {
+        const timer = setInterval(() => {
+          void listDir(out).then((files) => {
+            if (files.some((f) => f.endsWith('.partial'))) {
+              clearInterval(timer);
+              child.kill('SIGTERM');
+            }
+          });
+        }, 20);
+        child.on('exit', () => clearInterval(timer));
+      },
+    });
+    expect(run.code, run.stderr).toBe(130);
+    expect(parseJsonResult(run)).toMatchObject({ ok: false, exitCode: 130, error: { code: 'CANCELLED' } });
+    expect((await listDir(out)).filter((f) => !/^\.backup-[0-9a-f]+\.lock$/.test(f))).toEqual([]);
+  });
+
   it('SIGKILL mid-run (no clean-up possible): only a .partial remains, never a final name', async () => {
     const root = await tempDir();
     const src = path.join(root, 'data');

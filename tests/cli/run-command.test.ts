@@ -36,6 +36,22 @@ describe('exit codes and the --json result', () => {
     expect(await fs.readFile(path.join(root, 'afile'), 'utf8')).toBe('x');
   });
 
+  it.each(['/proc/backups', '/proc/backups/deeper', '/sys/backups'])(
+    'a destination on a kernel file system (%s) fails at once with a clear message, real run and dry run alike',
+    async (dest) => {
+      // Node 20's recursive mkdir loops forever there (ENOENT, retry parent, EEXIST, retry ...).
+      const root = await tempDir();
+      await makeRichTree(root);
+      for (const extra of [[], ['--dry-run']]) {
+        const run = await runCli(['run', '-s', 'data', '-d', dest, '--json', ...extra], { cwd: root });
+        expect(run.code, run.stderr).toBe(1);
+        const result = parseJsonResult(run);
+        expect(result.error).toMatchObject({ code: 'DESTINATION_NOT_CREATABLE', message: expect.stringMatching(/Cannot create the destination folder .*(proc|sysfs) file system, which cannot hold files/) });
+        expect(result.destinations).toMatchObject([{ name: 'local', ok: false, location: dest }]);
+      }
+    },
+  );
+
   it('a source that is a dangling symlink: exit 2, names the missing target', async () => {
     const root = await tempDir();
     await fs.symlink('nowhere', path.join(root, 'link'));
