@@ -150,6 +150,19 @@ describe('never overwrites', () => {
     expect(await fs.readFile(path.join(root, 'out/n.tar.gz'), 'utf8')).toBe('precious');
   });
 
+  it('a leftover sidecar (no archive) makes the name taken: the next name is used, the leftover untouched', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    await fs.mkdir(path.join(root, 'out'));
+    await fs.writeFile(path.join(root, 'out/n.tar.gz.manifest.json'), 'theirs');
+    await fs.chmod(path.join(root, 'out/n.tar.gz.manifest.json'), 0o444);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'n', '--json'], { cwd: root });
+    expect(run.code, run.stderr).toBe(0);
+    expect(parseJsonResult(run).archive).toBe('out/n-1.tar.gz');
+    expect(await fs.readFile(path.join(root, 'out/n.tar.gz.manifest.json'), 'utf8')).toBe('theirs');
+    execFileSync('sha256sum', ['-c', 'n-1.tar.gz.sha256'], { cwd: path.join(root, 'out') });
+  });
+
   it('four jobs at the same moment with the same name all get their own complete archive', async () => {
     const root = await tempDir();
     for (const i of [0, 1, 2, 3]) await makeRichTree(root, `data${i}`);
