@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { accessSync, constants } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ParallelGzip } from './parallel-gzip.js';
 import { compressorFailure, compressorNotRun } from './compressor-errors.js';
@@ -36,20 +37,25 @@ export interface Bzip2Program {
 /** lbzip2 (uses every core) if installed, else bzip2, else undefined. */
 export function findBzip2(envPath?: string, threads?: number): Bzip2Program | undefined {
   const lbzip2 = findExecutable('lbzip2', envPath);
-  if (lbzip2) return { kind: 'lbzip2', command: lbzip2, args: threads ? [`-n${threads}`, '-c'] : ['-c'] };
+  if (lbzip2) return { kind: 'lbzip2', command: lbzip2, args: threads ? [`-n${cores(threads)}`, '-c'] : ['-c'] };
   const bzip2 = findExecutable('bzip2', envPath);
   if (bzip2) return { kind: 'bzip2', command: bzip2, args: ['-c'] };
   return undefined;
 }
 
+/** Never more compression workers than cores, whatever was asked: more only costs memory. */
+function cores(threads: number): number {
+  return Math.max(1, Math.min(threads, os.availableParallelism()));
+}
+
 /** A bzip2 compressor stream on `threads` cores. */
 export function createBzip2(program: Bzip2Program, threads: number): Duplex {
-  return program.kind === 'lbzip2' ? spawnFilter(program) : new ParallelBzip2(program.command, threads + 1);
+  return program.kind === 'lbzip2' ? spawnFilter(program) : new ParallelBzip2(program.command, cores(threads) + 1);
 }
 
 /** gzip -6 on `threads` cores (one block more in flight than threads, so none waits for input). */
 export function createGzip(threads: number): Duplex {
-  return new ParallelGzip({ jobs: threads + 1, level: 6 });
+  return new ParallelGzip({ jobs: cores(threads) + 1, level: 6 });
 }
 
 /**

@@ -65,6 +65,9 @@ export function overridesFromFlags(flags: RunFlags): SettingsOverrides {
   };
 }
 
+/** The documented maximum of --threads (and of settings.json's `threads`). */
+const MAX_THREADS = 256;
+
 /** Checks the flag values the schema checks in settings.json. */
 function validateFlags(flags: RunFlags): void {
   const checks: Array<[string, string | undefined, z.ZodType]> = [
@@ -72,8 +75,8 @@ function validateFlags(flags: RunFlags): void {
     ['--s3-endpoint', flags.s3Endpoint, endpointSchema],
     ['--s3-storage-class', flags.s3StorageClass, storageClassSchema],
   ];
-  if (flags.threads !== undefined && !/^[1-9]\d{0,2}$/.test(flags.threads)) {
-    throw new UsageError(`--threads ${JSON.stringify(flags.threads)}: expected a whole number from 1 to 256`, { code: 'USAGE' });
+  if (flags.threads !== undefined && (!/^[1-9]\d{0,2}$/.test(flags.threads) || Number(flags.threads) > MAX_THREADS)) {
+    throw new UsageError(`--threads ${JSON.stringify(flags.threads)}: expected a whole number from 1 to ${MAX_THREADS}`, { code: 'USAGE' });
   }
   for (const [flag, value, schema] of checks) {
     if (value === undefined) continue;

@@ -4,6 +4,7 @@
  * bad input a user can produce.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -112,6 +113,26 @@ describe('exit codes and the --json result', () => {
     expect(parseJsonResult(run)).toMatchObject({ format: 'zip', requestedFormat: 'tar.bz2', archive: 'out/x.zip' });
     expect(run.stderr).toMatch(/neither was found/);
     execFileSync('unzip', ['-tq', path.join(root, 'out/x.zip')]);
+  });
+});
+
+describe('--threads', () => {
+  it.each(['999', '257', '0', 'two'])('--threads %s: exit 2, says the allowed range, writes nothing', async (value) => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--threads', value, '--json'], { cwd: root });
+    expect(run.code).toBe(2);
+    expect(parseJsonResult(run).error).toMatchObject({ code: 'USAGE', message: expect.stringMatching(/--threads .*from 1 to 256/) });
+    expect(await listDir(root)).not.toContain('out');
+  });
+
+  it('--threads 256 is accepted, and never starts more compression workers than cores', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--threads', '256', '-n', 'x', '--json'], { cwd: root });
+    expect(run.code, run.stderr).toBe(0);
+    const started = (await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8')).split('\n').find((l) => l.includes('backup started'))!;
+    expect(JSON.parse(started.slice(started.indexOf('{'))).threads).toBe(os.availableParallelism());
   });
 });
 
