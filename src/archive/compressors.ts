@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ParallelGzip } from './parallel-gzip.js';
 import { compressorFailure, compressorNotRun } from './compressor-errors.js';
-import { ParallelBzip2 } from './parallel-bzip2.js';
+import { ParallelBzip2, exited } from './parallel-bzip2.js';
 
 /** First executable called `name` on PATH, like `command -v`. */
 export function findExecutable(name: string, envPath = process.env.PATH ?? ''): string | undefined {
@@ -62,7 +62,7 @@ export function createGzip(threads: number): Duplex {
  * A child process as a Duplex: writes go to its stdin, its stdout is read.
  * The readable side ends only when the process exits 0; a non-zero exit or
  * a signal destroys the stream with the process's stderr in the message.
- * Destroying the stream kills the process.
+ * Destroying the stream kills the process and waits for it to exit.
  */
 export function spawnFilter(program: Bzip2Program): Duplex {
   const child = spawn(program.command, program.args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -85,8 +85,9 @@ export function spawnFilter(program: Bzip2Program): Duplex {
       child.stdout.resume();
     },
     destroy(error, callback) {
+      // The process is killed and waited for: 'close' on this stream means it is gone.
       if (!finished) child.kill('SIGKILL');
-      callback(error);
+      exited(child).then(() => callback(error));
     },
   });
 
