@@ -121,6 +121,8 @@ async function applyRetentionAfterRun(
     const message = error instanceof Error ? error.message : String(error);
     logger.error(`retention could not be applied: ${message}`);
     summary.failed.push({ file: '(listing)', error: message });
+  } finally {
+    for (const store of stores) store.close?.();
   }
   return summary;
 }
