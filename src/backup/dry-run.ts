@@ -103,7 +103,7 @@ export async function dryRun(input: DryRunInput): Promise<BackupResult> {
     warnings: input.warnings,
     s3: checked.s3 ? { bucket: checked.s3.target.bucket, key: `${checked.s3.target.prefix}${fileName}` } : null,
     destinations,
-    error: checked.dropped.length > 0 ? describeFailedDestinations(destinations) : null,
+    error: checked.dropped.length > 0 ? describeFailedDestinations(destinations, true) : null,
     durationMs: Math.round(performance.now() - input.started),
   };
 }

@@ -76,13 +76,19 @@ const DESTINATION_NAMES = { local: 'Local folder', s3: 'S3' } as const;
  * The run's `error` when some destination failed: names each failed one and
  * why, then where the backup is safe.
  */
-export function describeFailedDestinations(outcomes: readonly DestinationOutcome[]): { code: string; message: string } {
+export function describeFailedDestinations(outcomes: readonly DestinationOutcome[], dryRun = false): { code: string; message: string } {
   const failed = outcomes.filter((o) => !o.ok);
   const first = failed[0];
   if (!first?.error) return { code: 'DESTINATION_FAILED', message: 'A destination failed.' };
   const parts = failed.map((o) => `${DESTINATION_NAMES[o.type]} destination ${o.location} failed: ${o.error?.message ?? 'unknown error'}`);
   const safe = outcomes
     .filter((o) => o.ok)
-    .map((o) => (o.type === 'local' ? ` The local copy is complete and verified: ${o.location}.` : ` The copy on S3 is complete: ${o.location}.`));
+    .map((o) =>
+      dryRun
+        ? ` The backup would still be written to ${o.location}.`
+        : o.type === 'local'
+          ? ` The local copy is complete and verified: ${o.location}.`
+          : ` The copy on S3 is complete: ${o.location}.`,
+    );
   return { code: first.error.code, message: `${parts.join(' ')}${safe.join('')}` };
 }

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { s3Env } from '../helpers/s3.js';
 
 const NOBODY = 65534;
 
@@ -52,5 +53,23 @@ describe('dry run predicts the real run', () => {
     const result = parseJsonResult(run);
     expect(result).toMatchObject({ ok: false, error: { code: 'SOURCE_FILE_UNREADABLE' } });
     expect(result.skipped).toEqual([{ path: path.join(src, 'secret.key'), reason: expect.stringMatching(/permission denied/) }]);
+  });
+
+  it('an S3 bucket that does not exist: the dry run exits 1 as the real run does, naming it, and writes nothing', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const args = ['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', 'no-such-bucket-here', '--json'];
+    const dry = await runCli([...args, '--dry-run'], { cwd: root, env: s3Env() });
+    expect(dry.code, dry.stderr).toBe(1);
+    expect(await listDir(root)).not.toContain('out');
+    const result = parseJsonResult(dry);
+    expect(result).toMatchObject({ ok: false, exitCode: 1, dryRun: true, error: { code: 'S3_NO_SUCH_BUCKET' } });
+    expect(result.error.message).toMatch(/^S3 destination s3:\/\/no-such-bucket-here\/ failed: .*The backup would still be written to .*out\/x\.tar\.gz\.$/);
+    expect(result.destinations.map((d: { name: string; ok: boolean }) => [d.name, d.ok])).toEqual([
+      ['local', true],
+      ['s3', false],
+    ]);
+    const real = await runCli(args, { cwd: root, env: s3Env() });
+    expect(real.code).toBe(1);
   });
 });
