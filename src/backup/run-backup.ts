@@ -130,6 +130,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     throw withRunDetails(toCancelled(error, ctx.signal) as object, { ...details(), dryRun: job.dryRun || undefined });
   });
   let destinations: Destination[] = [];
+  const failures = new Map<Destination, BackupError>();
   // Counting the sources runs alongside the backup: cancelled and awaited at the end, never left walking.
   const counting = new AbortController();
   let count: Promise<unknown> = Promise.resolve();
@@ -181,16 +182,10 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       uploadedBytes = bytes;
       ctx.onProgress?.({ ...progress.snapshot(), totalFiles: totals?.files, totalBytes: totals?.bytes, uploadedBytes });
     });
-    const failures = new Map<Destination, BackupError>();
     const fileName = await reserveName(destinations, failures, rendered.name, chosen.format, signal);
     const live = destinations.filter((d) => !failures.has(d));
     for (const d of live) logger.info(`writing ${fileName} to ${d.label}`);
 
-    const stages = createArchiveStages(
-      { sources: job.sources, exclude: job.exclude, skipInodes },
-      { format: chosen.format, threads, bzip2: chosen.bzip2, onSkip: skips.onSkip, onWarning: warn, progress, signal },
-    );
-    const hash = new HashStream();
     const opened: Array<{ name: string; stream: Writable; d: Destination }> = [];
     for (const d of live) {
       try {
@@ -201,6 +196,11 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       }
     }
     if (opened.length === 0) throw [...failures.values()][0]!;
+    const stages = createArchiveStages(
+      { sources: job.sources, exclude: job.exclude, skipInodes },
+      { format: chosen.format, threads, bzip2: chosen.bzip2, onSkip: skips.onSkip, onWarning: warn, progress, signal },
+    );
+    const hash = new HashStream();
     const fanOut = new FanOut(opened.map(({ name, stream }) => ({ name, stream })));
     try {
       await pipeline([...stages, hash, fanOut], { signal });
@@ -281,7 +281,11 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       await d.abort().catch((cleanup: unknown) => logger.error(`could not clean up ${d.label}: ${describeErrno(cleanup)}`));
     }
     const attach = (e: BackupError): BackupError =>
-      withRunDetails(e, { ...details(), dryRun: job.dryRun || undefined, destinations: runDetailsOf(e).destinations ?? runDestinations(e, checked) });
+      withRunDetails(e, {
+        ...details(),
+        dryRun: job.dryRun || undefined,
+        destinations: runDetailsOf(e).destinations ?? (destinations.length > 0 ? outcomesOf(checked, destinations, failures, new Map(), 0, e) : runDestinations(e, checked)),
+      });
     if (skips.strictFailure) throw attach(skips.strictFailure);
     if (ctx.signal?.aborted || isAbortError(error)) throw attach(new CancelledError(undefined, { cause: error }));
     if (error instanceof BackupError) throw attach(error);
@@ -316,12 +320,14 @@ function outcomesOf(
   failures: Map<Destination, BackupError>,
   published: Map<Destination, string>,
   bytes: number,
+  /** Why a destination without a failure of its own did not get the backup (the run's failure). */
+  runFailure: BackupError = new BackupError('not published', { code: 'DESTINATION_FAILED' }),
 ): DestinationOutcome[] {
   const outcomes: DestinationOutcome[] = [...checked.dropped];
   for (const d of destinations) {
     const location = published.get(d);
     if (location !== undefined) outcomes.push({ name: d.kind, type: d.kind, ok: true, location, bytes, error: null });
-    else outcomes.push(failedOutcome(d.kind, d.label, failures.get(d) ?? new BackupError('not published', { code: 'DESTINATION_FAILED' })));
+    else outcomes.push(failedOutcome(d.kind, d.label, failures.get(d) ?? runFailure));
   }
   return outcomes.sort((a, b) => Number(a.type === 's3') - Number(b.type === 's3'));
 }
