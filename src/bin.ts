@@ -22,12 +22,20 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 process.env.UV_THREADPOOL_SIZE ??= String(Math.min(64, os.availableParallelism() + 2));
 
 const controller = new AbortController();
+/** How long the clean-up after the first Ctrl-C may take (S3 aborts included). */
+const CANCEL_GRACE_MS = 60_000;
 let interrupted = 0;
 const onSignal = (): void => {
   interrupted += 1;
   // A second Ctrl-C means "now": leave without waiting for the clean-up.
   if (interrupted > 1) process.exit(ExitCode.cancelled);
   controller.abort(new CancelledError());
+  // The first Ctrl-C always ends the run: if the clean-up is stuck in a call that cannot be
+  // cancelled (a hung network file system), leave anyway after a bounded wait.
+  setTimeout(() => {
+    process.stderr.write(`Cancelled; the clean-up did not finish within ${CANCEL_GRACE_MS / 1000} s, leaving without it.\n`);
+    process.exit(ExitCode.cancelled);
+  }, CANCEL_GRACE_MS).unref();
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);

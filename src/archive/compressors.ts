@@ -6,10 +6,11 @@
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { accessSync, constants } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ParallelGzip } from './parallel-gzip.js';
 import { compressorFailure, compressorNotRun } from './compressor-errors.js';
-import { ParallelBzip2 } from './parallel-bzip2.js';
+import { ParallelBzip2, exited } from './parallel-bzip2.js';
 
 /** First executable called `name` on PATH, like `command -v`. */
 export function findExecutable(name: string, envPath = process.env.PATH ?? ''): string | undefined {
@@ -36,27 +37,32 @@ export interface Bzip2Program {
 /** lbzip2 (uses every core) if installed, else bzip2, else undefined. */
 export function findBzip2(envPath?: string, threads?: number): Bzip2Program | undefined {
   const lbzip2 = findExecutable('lbzip2', envPath);
-  if (lbzip2) return { kind: 'lbzip2', command: lbzip2, args: threads ? [`-n${threads}`, '-c'] : ['-c'] };
+  if (lbzip2) return { kind: 'lbzip2', command: lbzip2, args: threads ? [`-n${cores(threads)}`, '-c'] : ['-c'] };
   const bzip2 = findExecutable('bzip2', envPath);
   if (bzip2) return { kind: 'bzip2', command: bzip2, args: ['-c'] };
   return undefined;
 }
 
+/** Never more compression workers than cores, whatever was asked: more only costs memory. */
+function cores(threads: number): number {
+  return Math.max(1, Math.min(threads, os.availableParallelism()));
+}
+
 /** A bzip2 compressor stream on `threads` cores. */
 export function createBzip2(program: Bzip2Program, threads: number): Duplex {
-  return program.kind === 'lbzip2' ? spawnFilter(program) : new ParallelBzip2(program.command, threads + 1);
+  return program.kind === 'lbzip2' ? spawnFilter(program) : new ParallelBzip2(program.command, cores(threads) + 1);
 }
 
 /** gzip -6 on `threads` cores (one block more in flight than threads, so none waits for input). */
 export function createGzip(threads: number): Duplex {
-  return new ParallelGzip({ jobs: threads + 1, level: 6 });
+  return new ParallelGzip({ jobs: cores(threads) + 1, level: 6 });
 }
 
 /**
  * A child process as a Duplex: writes go to its stdin, its stdout is read.
  * The readable side ends only when the process exits 0; a non-zero exit or
  * a signal destroys the stream with the process's stderr in the message.
- * Destroying the stream kills the process.
+ * Destroying the stream kills the process and waits for it to exit.
  */
 export function spawnFilter(program: Bzip2Program): Duplex {
   const child = spawn(program.command, program.args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -79,8 +85,9 @@ export function spawnFilter(program: Bzip2Program): Duplex {
       child.stdout.resume();
     },
     destroy(error, callback) {
+      // The process is killed and waited for: 'close' on this stream means it is gone.
       if (!finished) child.kill('SIGKILL');
-      callback(error);
+      exited(child).then(() => callback(error));
     },
   });
 

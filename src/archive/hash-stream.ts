@@ -3,7 +3,6 @@
  * through it: the archive is hashed in the same pass that writes it.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 
 export class HashStream extends Transform {
@@ -29,13 +28,3 @@ export class HashStream extends Transform {
   }
 }
 
-/** SHA-256 and length of a file, streamed. */
-export async function hashFile(file: string, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024, signal })) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), bytes };
-}

@@ -6,29 +6,39 @@
  *
  * At most `jobs` blocks are in flight: memory is about jobs x 8 MiB.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Transform, type TransformCallback } from 'node:stream';
 import { compressorFailure, compressorNotRun } from './compressor-errors.js';
 
 export const BZIP2_BLOCK_SIZE = 4 * 1024 * 1024;
 
-/** Runs `bzip2 -c` on one block, resolving with its output. */
-function compressBlock(command: string, block: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, ['-c', '-9'], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** Runs `bzip2 -c` on one block: its output, and the process (to kill it on cancel). */
+function compressBlock(command: string, block: Buffer): { output: Promise<Buffer>; child: ChildProcess } {
+  const child = spawn(command, ['-c', '-9'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const output = new Promise<Buffer>((resolve, reject) => {
     const out: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
       if (stderr.length < 4096) stderr += text;
     });
-    child.stdin.on('error', () => undefined); // a dying process: its exit status says why
+    child.stdin!.on('error', () => undefined); // a dying process: its exit status says why
     child.on('error', (error) => reject(compressorNotRun(command, error)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve(Buffer.concat(out));
       else reject(compressorFailure(command, code, signal, stderr));
     });
-    child.stdin.end(block);
+    child.stdin!.end(block);
+  });
+  return { output, child };
+}
+
+/** Resolves once `child` has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('close', () => resolve());
+    child.once('error', () => resolve());
   });
 }
 
@@ -36,6 +46,8 @@ export class ParallelBzip2 extends Transform {
   private pieces: Buffer[] = [];
   private pieceBytes = 0;
   private readonly inFlight: Array<Promise<Buffer>> = [];
+  /** bzip2 processes still running: killed and waited for when the stream is destroyed. */
+  private readonly children = new Set<ChildProcess>();
   private started = false;
 
   constructor(
@@ -57,9 +69,11 @@ export class ParallelBzip2 extends Transform {
 
   private start(block: Buffer): void {
     this.started = true;
-    const job = compressBlock(this.command, block);
-    job.catch(() => undefined); // awaited in order below
-    this.inFlight.push(job);
+    const { output, child } = compressBlock(this.command, block);
+    this.children.add(child);
+    child.once('close', () => this.children.delete(child));
+    output.catch(() => undefined); // awaited in order below
+    this.inFlight.push(output);
   }
 
   private async drain(keep: number): Promise<void> {
@@ -71,6 +85,13 @@ export class ParallelBzip2 extends Transform {
     this.pieceBytes += chunk.length;
     while (this.pieceBytes >= this.blockSize) this.start(this.takeBlock(this.blockSize));
     this.drain(this.jobs - 1).then(() => callback(), callback);
+  }
+
+  /** Cancel or failure: no bzip2 of ours outlives the stream ('close' comes after they have exited). */
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const running = [...this.children];
+    for (const child of running) child.kill('SIGKILL');
+    Promise.all(running.map(exited)).then(() => callback(error));
   }
 
   override _flush(callback: TransformCallback): void {

@@ -21,11 +21,42 @@ export interface BackupResult {
   skipped: Skip[];
   warnings: string[];
   s3: { bucket: string; key: string } | null;
+  /** Every destination of the run and how it went (DESIGN.md's `destinations`). */
+  destinations: DestinationOutcome[];
   error: { code: ErrorCode; message: string } | null;
   dryRun?: boolean;
   durationMs?: number;
   /** What the settings' retention policy did after the backup (null: no policy, or not applied). */
   retention?: RetentionSummary | null;
+}
+
+export interface DestinationOutcome {
+  /** `local` or `s3` (settings.json has one of each at most). */
+  name: string;
+  type: 'local' | 's3';
+  /** The archive is there, complete, with its sidecars. */
+  ok: boolean;
+  /** Path or s3:// URL of the archive (the folder or bucket/prefix when it failed before a name was chosen). */
+  location: string;
+  /** Archive bytes stored there (0 when it failed). */
+  bytes: number;
+  error: { code: ErrorCode; message: string } | null;
+}
+
+/**
+ * What a failed run knew when it failed (skipped files, destinations,
+ * warnings), carried with the thrown error to the failure result, so that
+ * `--json` lists them on failure too.
+ */
+const details = new WeakMap<object, Partial<BackupResult>>();
+
+export function withRunDetails<E extends object>(error: E, partial: Partial<BackupResult>): E {
+  details.set(error, { ...details.get(error), ...partial });
+  return error;
+}
+
+export function runDetailsOf(error: unknown): Partial<BackupResult> {
+  return typeof error === 'object' && error !== null ? (details.get(error) ?? {}) : {};
 }
 
 export interface RetentionSummary {
@@ -51,6 +82,7 @@ export function failedResult(error: BackupError, partial: Partial<BackupResult> 
     skipped: [],
     warnings: [],
     s3: null,
+    destinations: [],
     ...partial,
     ok: false,
     exitCode: error.exitCode === ExitCode.ok ? ExitCode.failed : error.exitCode,

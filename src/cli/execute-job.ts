@@ -5,7 +5,7 @@
  * a result (and, with --json, a JSON object on stdout).
  */
 import { runBackup, type BackupJob } from '../backup/run-backup.js';
-import { failedResult, type BackupResult } from '../backup/result.js';
+import { failedResult, runDetailsOf, type BackupResult } from '../backup/result.js';
 import type { BackupError } from '../errors.js';
 import type { AppLogger } from '../log/logger.js';
 import { printable } from '../log/printable.js';
@@ -26,7 +26,7 @@ export { openLogger } from './command-runner.js';
 
 /** Prints a failure (human or JSON) and logs it; returns the exit code. */
 export function reportFailure(io: CliIO, error: unknown, logger: AppLogger | undefined, output: OutputOptions): BackupError['exitCode'] {
-  return reportCommandFailure(io, error, logger, output, (failure, message) => ({ ...failedResult(failure), error: { code: failure.code, message } }));
+  return reportCommandFailure(io, error, logger, output, (failure, message) => ({ ...failedResult(failure, runDetailsOf(error)), error: { code: failure.code, message } }));
 }
 
 export async function executeJob(

@@ -24,6 +24,8 @@ function humanLines(result: BackupResult, logFile: string | undefined): string {
   const lines: string[] = [];
   if (!result.ok) {
     lines.push(`Backup failed: ${oneLine(result.error?.message ?? 'unknown error')}`);
+    // Which destination has the backup and which has not, one line each.
+    for (const d of result.destinations ?? []) lines.push(`  ${d.name}: ${d.ok ? (result.dryRun ? 'would be written' : 'complete') : 'FAILED'} ${printable(d.location)}`);
     if (logFile) lines.push(`Details: ${logFile}`);
     return `${lines.join('\n')}\n`;
   }

@@ -65,6 +65,7 @@ export function overridesFromFlags(flags: RunFlags): SettingsOverrides {
   };
 }
 
+
 /** Checks the flag values the schema checks in settings.json. */
 function validateFlags(flags: RunFlags): void {
   const checks: Array<[string, string | undefined, z.ZodType]> = [
@@ -118,6 +119,8 @@ async function applyRetentionAfterRun(
     const message = error instanceof Error ? error.message : String(error);
     logger.error(`retention could not be applied: ${message}`);
     summary.failed.push({ file: '(listing)', error: message });
+  } finally {
+    for (const store of stores) store.close?.();
   }
   return summary;
 }

@@ -45,4 +45,6 @@ export interface BackupStore {
   writeText(name: string, content: string, signal?: AbortSignal): Promise<void>;
   /** Deletes `name`; a file that is already gone is not an error. */
   remove(name: string, signal?: AbortSignal): Promise<void>;
+  /** Releases connections (S3: destroys the client); the store is not used after this. */
+  close?(): void;
 }

@@ -3,8 +3,11 @@
  * the archive format; it receives bytes, a name and finished sidecar files.
  *
  * Life cycle of one backup on one destination:
- *   reserve(name) -> open() -> (bytes written) -> commit() -> writeSidecars()
- * and abort() at any point before commit's end removes everything partial.
+ *   reserve(name) -> open() -> (bytes written) -> verify() -> writeSidecars() -> publish()
+ * The archive's final name comes last: a complete archive never exists
+ * without its `.sha256` and manifest. abort() at any point before publish's
+ * end removes everything of this run (partial archive and sidecars), and
+ * close() releases connections.
  */
 import type { Writable } from 'node:stream';
 
@@ -20,24 +23,33 @@ export interface CommitInfo {
 }
 
 export interface Committed {
-  /** The archive's final file name (may differ from the reserved one after a clash). */
+  /** The archive's final file name. */
   fileName: string;
   /** Where it is, for people: a path or an s3:// URL. */
   location: string;
 }
 
+/** Sidecar suffixes: a name is free only when the archive and these are all free. */
+export const SIDECAR_SUFFIXES = ['.sha256', '.manifest.json'] as const;
+
 export interface Destination {
   readonly kind: 'local' | 's3';
   /** Folder or bucket/prefix, for messages. */
   readonly label: string;
-  /** Claims `fileName` (atomically where the store allows); false if it is taken. */
+  /** Claims `fileName` (atomically where the store allows); false if it or one of its sidecars is taken. */
   reserve(fileName: string): Promise<boolean>;
+  /** Where the reserved archive will be once published: a path or an s3:// URL. */
+  location(): string;
   /** The stream the archive's bytes are written to. */
   open(signal?: AbortSignal): Promise<Writable>;
-  /** Checks what was stored against `info` and publishes it under its final name. */
-  commit(info: CommitInfo, signal?: AbortSignal): Promise<Committed>;
-  /** Writes sidecar files beside the committed archive, each atomically. */
-  writeSidecars(files: readonly SidecarFile[]): Promise<void>;
-  /** Removes anything partial. Safe to call more than once, and after a failed commit. */
+  /** Checks what was stored against `info`; nothing visible changes. */
+  verify(info: CommitInfo, signal?: AbortSignal): Promise<void>;
+  /** Writes sidecar files beside the (not yet published) archive, never replacing an existing file. */
+  writeSidecars(files: readonly SidecarFile[], signal?: AbortSignal): Promise<void>;
+  /** Publishes the verified archive under its final name: the last step. */
+  publish(info: CommitInfo, signal?: AbortSignal): Promise<Committed>;
+  /** Removes anything of this run not published. Safe to call more than once, and after a failed publish. */
   abort(): Promise<void>;
+  /** Releases connections; the destination is not used after this. */
+  close(): Promise<void>;
 }

@@ -38,6 +38,10 @@ export class S3Store implements BackupStore {
     return `${this.target.prefix}${name}`;
   }
 
+  close(): void {
+    this.client.destroy();
+  }
+
   locationOf(name: string): string {
     return `s3://${this.target.bucket}/${this.key(name)}`;
   }

@@ -8,7 +8,9 @@
  *   confirms its size; a server-side copy then publishes it under its final
  *   key with the SHA-256 (known only at the end) as metadata and the storage
  *   class, and the partial object is deleted. So a final key only ever holds
- *   a complete, checked archive.
+ *   a complete, checked archive. The sidecars are put (If-None-Match: *,
+ *   never replacing) before that copy, so the archive never stands there
+ *   without them; a failed publish deletes them again.
  * - A failed or cancelled upload is aborted (AbortMultipartUpload), and any
  *   upload of ours still listed for the key afterwards is aborted too: no
  *   billed orphan parts.
@@ -37,7 +39,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BackupError, DestinationError } from '../errors.js';
 import type { Logger } from '../log/logger-types.js';
-import type { CommitInfo, Committed, Destination, SidecarFile } from './destination.js';
+import { SIDECAR_SUFFIXES, type CommitInfo, type Committed, type Destination, type SidecarFile } from './destination.js';
 import { describeS3Error, type S3ErrorContext } from './s3-errors.js';
 import { MAX_PART_SIZE } from './part-size.js';
 
@@ -92,6 +94,21 @@ function isNotFound(error: unknown): boolean {
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
+/**
+ * Clean-up requests: tried again after a failure only, with a short bounded
+ * backoff (0.2 s, 0.4 s); the clean-up client itself gives up fast.
+ */
+async function withRetries<T>(request: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+    }
+  }
+}
+
 export function s3Label(target: S3Target): string {
   return `s3://${target.bucket}/${target.prefix}`;
 }
@@ -135,7 +152,7 @@ export interface S3DestinationOptions {
   onProgress?: (uploadedBytes: number) => void;
   /** Objects above this size get their metadata by a multipart copy (S3's CopyObject limit is 5 GiB). */
   multipartCopyThreshold?: number;
-  /** abort() lists and aborts our multipart uploads twice, this far apart (an upload being created may appear late). */
+  /** How long abort() waits for a CreateMultipartUpload still in flight to answer (its id is needed to abort it). */
   abortWaitMs?: number;
   /** Ctrl-C: every request is cancelled with it (clean-up requests excepted). */
   signal?: AbortSignal;
@@ -150,6 +167,7 @@ export interface S3DestinationOptions {
  */
 const PARTS_IN_FLIGHT = 2;
 
+/** The destination owns `options.client`: close() destroys it. */
 export class S3Destination implements Destination {
   readonly kind = 's3' as const;
   readonly label: string;
@@ -171,6 +189,8 @@ export class S3Destination implements Destination {
   /** Versions of NAME.EXT.partial we created (versioned buckets), to delete exactly those. */
   private readonly partialVersions = new Set<string>();
   private cleanup: S3Client | undefined;
+  /** Sidecar keys this run wrote, deleted again unless the archive is published. */
+  private readonly sidecarKeys: string[] = [];
 
   constructor(private readonly options: S3DestinationOptions) {
     this.client = options.client;
@@ -199,8 +219,8 @@ export class S3Destination implements Destination {
     return `${this.target.prefix}${fileName}`;
   }
 
-  /** Where a committed archive is, as an s3:// URL. */
-  location(fileName = this.fileName ?? ''): string {
+  /** Where the archive is (once published), as an s3:// URL. */
+  private location_(fileName = this.fileName ?? ''): string {
     return `s3://${this.target.bucket}/${this.keyFor(fileName)}`;
   }
 
@@ -231,7 +251,9 @@ export class S3Destination implements Destination {
   async reserve(fileName: string): Promise<boolean> {
     const key = this.keyFor(fileName);
     const partialKey = `${key}.partial`;
-    if ((await this.exists(key)) || (await this.exists(partialKey))) return false;
+    for (const taken of [key, partialKey, ...SIDECAR_SUFFIXES.map((suffix) => key + suffix)]) {
+      if (await this.exists(taken)) return false;
+    }
     try {
       const put = await this.send<{ VersionId?: string }>(
         new PutObjectCommand({
@@ -261,6 +283,11 @@ export class S3Destination implements Destination {
     this.key = key;
     this.partialKey = partialKey;
     return true;
+  }
+
+  location(): string {
+    if (!this.fileName) throw new Error('S3Destination.location() before reserve()');
+    return this.location_();
   }
 
   async open(): Promise<Writable> {
@@ -342,9 +369,10 @@ export class S3Destination implements Destination {
     return this.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key }));
   }
 
-  async commit(info: CommitInfo): Promise<Committed> {
-    const { key, partialKey, fileName } = this;
-    if (!key || !partialKey || !fileName || !this.finished) throw new Error('S3Destination.commit() before the upload finished');
+  /** The upload finished and the partial object has every byte that was sent. */
+  async verify(info: CommitInfo): Promise<void> {
+    const { partialKey } = this;
+    if (!partialKey || !this.finished) throw new Error('S3Destination.verify() before the upload finished');
     let head: { ContentLength?: number; VersionId?: string };
     try {
       head = await this.head(partialKey);
@@ -358,13 +386,18 @@ export class S3Destination implements Destination {
         { code: 'VERIFY_FAILED' },
       );
     }
+  }
+
+  async publish(info: CommitInfo): Promise<Committed> {
+    const { key, fileName } = this;
+    if (!key || !fileName || !this.finished) throw new Error('S3Destination.publish() before the upload finished');
     if (await this.exists(key)) {
-      throw new DestinationError(`${this.location()} was created by someone else during the backup; it was not overwritten.`, {
+      throw new DestinationError(`${this.location_()} was created by someone else during the backup; it was not overwritten.`, {
         code: 'NAME_TAKEN',
       });
     }
     try {
-      await this.publish(info);
+      await this.publishCopy(info);
     } catch (error) {
       throw describeS3Error(error, this.ctx('s3:PutObject (CopyObject)'));
     }
@@ -373,19 +406,19 @@ export class S3Destination implements Destination {
     try {
       const published = await this.head(key);
       if (published.ContentLength !== info.bytes) {
-        this.options.logger.error(`${this.location()} has ${published.ContentLength} bytes after the copy, ${info.bytes} expected.`);
+        this.options.logger.error(`${this.location_()} has ${published.ContentLength} bytes after the copy, ${info.bytes} expected.`);
       } else if (published.Metadata?.sha256 !== info.sha256) {
-        this.options.logger.warn(`${this.location()}: this store did not keep the sha256 metadata; the .sha256 sidecar has it.`);
+        this.options.logger.warn(`${this.location_()}: this store did not keep the sha256 metadata; the .sha256 sidecar has it.`);
       }
     } catch (error) {
-      this.options.logger.warn(`Could not re-check ${this.location()} after publishing: ${describeS3Error(error, this.ctx('s3:GetObject (HeadObject)')).message}`);
+      this.options.logger.warn(`Could not re-check ${this.location_()} after publishing: ${describeS3Error(error, this.ctx('s3:GetObject (HeadObject)')).message}`);
     }
     await this.deletePartial(this.client);
-    return { fileName, location: this.location() };
+    return { fileName, location: this.location_() };
   }
 
   /** Server-side copy of the checked partial to the final key, with the SHA-256 as metadata and the storage class. */
-  private async publish(info: CommitInfo): Promise<void> {
+  private async publishCopy(info: CommitInfo): Promise<void> {
     const key = this.key!;
     const storageClass = this.storageClass();
     const common = {
@@ -419,6 +452,7 @@ export class S3Destination implements Destination {
     }
   }
 
+  /** Puts the sidecars before the archive is published; If-None-Match: * so an existing object is never replaced. */
   async writeSidecars(files: readonly SidecarFile[]): Promise<void> {
     for (const file of files) {
       const key = this.keyFor(file.name);
@@ -429,11 +463,20 @@ export class S3Destination implements Destination {
             Bucket: this.target.bucket,
             Key: key,
             Body: file.content,
+            IfNoneMatch: '*',
             ContentType: contentTypeFor(file.name),
             Metadata: this.options.metadata,
           }),
         );
+        this.sidecarKeys.push(key);
       } catch (error) {
+        const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) {
+          throw new DestinationError(`s3://${this.target.bucket}/${key} appeared during the backup; it was not replaced, and the archive was not published.`, {
+            code: 'NAME_TAKEN',
+            cause: error,
+          });
+        }
         throw describeS3Error(error, this.ctx('s3:PutObject', key));
       }
     }
@@ -468,6 +511,11 @@ export class S3Destination implements Destination {
   async abort(): Promise<void> {
     if (this.published || !this.partialKey) return;
     const cleanup = this.cleanupClient();
+    for (const Key of this.sidecarKeys.splice(0)) {
+      await withRetries(() => cleanup.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key }))).catch((error: unknown) =>
+        this.options.logger.error(`Could not delete s3://${this.target.bucket}/${Key}: ${describeS3Error(error, this.ctx('s3:DeleteObject', Key)).message}`),
+      );
+    }
     if (!this.upload) {
       // Only the name was claimed: remove the empty marker.
       await this.deletePartial(cleanup);
@@ -484,28 +532,56 @@ export class S3Destination implements Destination {
     this.aborting = true;
     this.body?.destroy(new BackupError('upload cancelled', { code: 'CANCELLED' }));
     await this.upload.abort();
-    await this.abortLeftoverUploads(cleanup);
-    // A CreateMultipartUpload that was in flight may only now have an id: look once more.
-    await new Promise((resolve) => setTimeout(resolve, this.options.abortWaitMs ?? 1000));
+    // A CreateMultipartUpload in flight answers with the id to abort: wait for that answer
+    // (bounded), instead of sleeping a fixed time and hoping it came.
+    const uploadId = await this.pendingUploadId();
+    if (uploadId) {
+      await withRetries(() => cleanup.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.partialKey, UploadId: uploadId }))).catch(
+        () => undefined, // the listing below reports what is left
+      );
+    }
     await this.abortLeftoverUploads(cleanup);
     // The empty marker, or an upload that completed just as it was cancelled.
     if (await this.exists(this.partialKey, cleanup).catch(() => false)) await this.deletePartial(cleanup);
+  }
+
+  /** The multipart upload's id once its CreateMultipartUpload has answered (waits at most abortWaitMs). */
+  private async pendingUploadId(): Promise<string | undefined> {
+    const upload = this.upload as unknown as { uploadId?: string; createMultiPartPromise?: Promise<{ UploadId?: string }> };
+    if (upload.uploadId) return upload.uploadId;
+    const creating = upload.createMultiPartPromise;
+    if (!creating) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.options.abortWaitMs ?? 15_000);
+    });
+    try {
+      return await Promise.race([creating.then((r) => r.UploadId, () => undefined), gaveUp]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.cleanup?.destroy();
+    this.cleanup = undefined;
   }
 
   /** Aborts every multipart upload of ours still open for this key (the safety net: no billed orphan parts). */
   private async abortLeftoverUploads(client: S3Client): Promise<void> {
     const key = this.partialKey!;
     try {
-      const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key }));
+      const listed = await withRetries(() => client.send(new ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key })));
       for (const upload of listed.Uploads ?? []) {
         const ours = upload.UploadId === this.upload?.uploadId || (upload.Initiated && upload.Initiated.getTime() >= this.startedAt.getTime() - 300_000);
         if (upload.Key !== key || !upload.UploadId || !ours) continue;
-        await client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId }));
+        await withRetries(() => client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId })));
         this.options.logger.info(`aborted multipart upload ${upload.UploadId} of s3://${this.target.bucket}/${key}`);
       }
     } catch (error) {
       this.options.logger.error(
-        `Could not check for unfinished multipart uploads of ${this.location()}: ${describeS3Error(error, this.ctx('s3:ListBucketMultipartUploads')).message} A bucket lifecycle rule (README) removes them.`,
+        `Could not check for unfinished multipart uploads of ${this.location_()}: ${describeS3Error(error, this.ctx('s3:ListBucketMultipartUploads')).message} A bucket lifecycle rule (README) removes them.`,
       );
     }
   }

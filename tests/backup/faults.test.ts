@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
@@ -14,6 +15,26 @@ import { parseJsonResult, runCli, startCli } from '../helpers/cli.js';
 import { itAsRoot } from '../helpers/root.js';
 
 const NOBODY = 65534;
+
+/** Pids of the running children of `pid` (from /proc, as `pgrep -P` reads it). */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there is none
+  }
+}
+
+/** The command name of a live process, undefined once it has exited (zombies count as exited). */
+function commandOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' ? undefined : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  } catch {
+    return undefined;
+  }
+}
 
 /** A temp root owned by nobody, so the CLI running as nobody can write logs and backups there. */
 async function nobodyRoot(): Promise<{ root: string; src: string }> {
@@ -210,6 +231,63 @@ describe('failures mid-run leave nothing under a final name', () => {
     expect(run.code, run.stderr).toBe(130);
     expect(run.stderr).toMatch(/Backup cancelled; partial files were removed/);
     expect(await listDir(out)).toEqual([]);
+  });
+
+  it.each(['zip', 'tar.gz'] as const)('one SIGTERM during a long %s run of one big random file: exit 130, no .partial left', async (format) => {
+    const root = await tempDir();
+    const src = path.join(root, 'data');
+    await fs.mkdir(src);
+    await fs.writeFile(path.join(src, 'big.bin'), randomBytes(96 * 1024 * 1024));
+    const out = path.join(root, 'out');
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-f', format, '-n', 'x', '--json'], {
+      cwd: root,
+      onSpawn: (child) => {
+        const timer = setInterval(() => {
+          void listDir(out).then((files) => {
+            if (files.some((f) => f.endsWith('.partial'))) {
+              clearInterval(timer);
+              child.kill('SIGTERM');
+            }
+          });
+        }, 20);
+        child.on('exit', () => clearInterval(timer));
+      },
+    });
+    expect(run.code, run.stderr).toBe(130);
+    expect(parseJsonResult(run)).toMatchObject({ ok: false, exitCode: 130, error: { code: 'CANCELLED' } });
+    expect((await listDir(out)).filter((f) => !/^\.backup-[0-9a-f]+\.lock$/.test(f))).toEqual([]);
+  });
+
+  it.each(['bzip2', 'lbzip2'])('a cancelled tar.bz2 run through %s leaves no compressor process behind', async (tool) => {
+    const root = await tempDir();
+    const src = path.join(root, 'data');
+    await fs.mkdir(src);
+    for (let i = 0; i < 4; i++) await fs.writeFile(path.join(src, `r${i}.bin`), randomBytes(16 * 1024 * 1024));
+    const bin = path.join(root, 'bin-only');
+    await fs.mkdir(bin);
+    await fs.symlink(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), path.join(bin, tool));
+    // The compressors the run had when it was cancelled.
+    let children: number[] = [];
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-f', 'tar.bz2', '-n', 'x'], {
+      cwd: root,
+      env: { PATH: bin },
+      onSpawn: (child) => {
+        const timer = setInterval(() => {
+          const found = childrenOf(child.pid!).filter((pid) => commandOf(pid) === tool);
+          if (found.length > 0) {
+            clearInterval(timer);
+            children = found;
+            child.kill('SIGTERM');
+          }
+        }, 20);
+        child.on('exit', () => clearInterval(timer));
+      },
+    });
+    expect(run.code, run.stderr).toBe(130);
+    expect(children.length).toBeGreaterThan(0);
+    // Gone by the time the run has exited: not reparented and still compressing.
+    expect(children.filter((pid) => commandOf(pid) === tool)).toEqual([]);
+    expect(await listDir(path.join(root, 'out'))).toEqual([]);
   });
 
   it('SIGKILL mid-run (no clean-up possible): only a .partial remains, never a final name', async () => {

@@ -164,8 +164,8 @@ describe('S3 upload', () => {
     expect(result.exitCode).toBe(1);
     expect(result.archive).toBe('out/x.tar.gz');
     expect(result.s3).toBeNull();
-    expect(result.error.message).toMatch(/^S3 upload failed: .*(reset|ECONNRESET)/i);
-    expect(result.error.message).toMatch(/The local copy is complete and verified: .*out\/x\.tar\.gz/);
+    await expectLocalSafe(root, run, /^S3_/);
+    expect(result.error.message).toMatch(/^S3 destination s3:\/\/\S+ failed: .*(reset|ECONNRESET)/i);
     expect(await listUploads(bucket)).toEqual([]);
     expect(await listKeys(bucket)).toEqual([]);
     // The local copy is whole, and its manifest says which destination failed.
@@ -269,32 +269,108 @@ describe('S3 upload', () => {
   });
 });
 
-describe('S3 errors against the real server', () => {
-  it('a wrong secret key: exit 1, says the secret is wrong, writes nothing', async () => {
+/**
+ * An S3 that cannot be used must never cost the local copy: the local
+ * archive is published with its sidecars (`sha256sum -c` passes), the run
+ * exits 1, and the result names the failed destination.
+ */
+async function expectLocalSafe(root: string, run: Awaited<ReturnType<typeof runCli>>, code: string | RegExp): Promise<Record<string, any>> {
+  expect(run.code, run.stderr).toBe(1);
+  const result = parseJsonResult(run);
+  expect(result).toMatchObject({ ok: false, exitCode: 1, archive: 'out/x.tar.gz', s3: null });
+  expect(result.error.code).toMatch(code);
+  expect(result.error.message).toMatch(/^S3 destination s3:\/\/\S+ failed: .*The local copy is complete and verified: .*out\/x\.tar\.gz\.$/);
+  expect(result.destinations).toEqual([
+    { name: 'local', type: 'local', ok: true, location: path.join(root, 'out/x.tar.gz'), bytes: result.bytes, error: null },
+    { name: 's3', type: 's3', ok: false, location: expect.stringMatching(/^s3:\/\//), bytes: 0, error: { code: expect.stringMatching(code), message: expect.any(String) } },
+  ]);
+  expect((await listDir(path.join(root, 'out'))).filter((f) => !f.startsWith('.backup-'))).toEqual(['x.tar.gz', 'x.tar.gz.manifest.json', 'x.tar.gz.sha256']);
+  execFileSync('sha256sum', ['-c', 'x.tar.gz.sha256'], { cwd: path.join(root, 'out') });
+  const manifest = JSON.parse(await fs.readFile(path.join(root, 'out/x.tar.gz.manifest.json'), 'utf8'));
+  expect(manifest.destinations.map((d: { kind: string; ok: boolean }) => [d.kind, d.ok]).sort()).toEqual([
+    ['local', true],
+    ['s3', false],
+  ]);
+  return result;
+}
+
+describe('S3 errors against the real server: the local copy is still made', () => {
+  it('a wrong secret key: exit 1, says the secret is wrong, the local backup is complete', async () => {
     const root = await tempDir();
     await makeRichTree(root);
     const bucket = await freshBucket();
-    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', bucket, '--json'], {
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', bucket, '--json'], {
       cwd: root,
       env: { ...s3Env(), AWS_SECRET_ACCESS_KEY: 'wrong-secret' },
     });
-    expect(run.code).toBe(1);
-    const result = parseJsonResult(run);
-    expect(result.error.code).toBe('S3_BAD_CREDENTIALS');
+    const result = await expectLocalSafe(root, run, 'S3_BAD_CREDENTIALS');
     expect(result.error.message).toMatch(/secret access key is wrong/);
     expect(run.stderr + JSON.stringify(result)).not.toContain('wrong-secret');
-    expect(await listDir(path.join(root, 'out'))).toEqual([]);
+    expect(await listKeys(bucket)).toEqual([]);
   });
 
-  it('a bucket that does not exist: exit 1 naming it', async () => {
+  it('a bucket that does not exist: exit 1 naming it, the local backup is complete', async () => {
     const root = await tempDir();
     await makeRichTree(root);
-    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'no-such-bucket-here', '--json'], { cwd: root, env: s3Env() });
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', 'no-such-bucket-here', '--json'], { cwd: root, env: s3Env() });
+    const result = await expectLocalSafe(root, run, 'S3_NO_SUCH_BUCKET');
+    expect(result.error.message).toContain('Bucket "no-such-bucket-here" does not exist');
+  });
+
+  it('an endpoint where nothing listens (127.0.0.1:1): exit 1, says it cannot connect, the local backup is complete', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', 'b', '--json'], { cwd: root, env: s3Env('http://127.0.0.1:1') });
+    const result = await expectLocalSafe(root, run, 'S3_UNREACHABLE');
+    expect(result.error.message).toMatch(/connection refused/);
+  });
+
+  it('no credentials at all: exit 1, says where credentials come from, the local backup is complete', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const env = { ...s3Env(), AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', HOME: root, AWS_EC2_METADATA_DISABLED: 'true' };
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', 'b', '--json'], { cwd: root, env });
+    const result = await expectLocalSafe(root, run, 'S3_NO_CREDENTIALS');
+    expect(result.error.message).toMatch(/AWS_ACCESS_KEY_ID/);
+  });
+
+  it('the human output names the failed destination and where the backup is', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', 'no-such-bucket-here'], { cwd: root, env: s3Env() });
     expect(run.code).toBe(1);
-    expect(parseJsonResult(run).error).toMatchObject({
-      code: 'S3_NO_SUCH_BUCKET',
-      message: expect.stringContaining('Bucket "no-such-bucket-here" does not exist'),
-    });
+    expect(run.stdout).toMatch(/^Backup failed: S3 destination s3:\/\/no-such-bucket-here\/ failed: .*does not exist/m);
+    expect(run.stdout).toMatch(/^ {2}local: complete .*out\/x\.tar\.gz$/m);
+    expect(run.stdout).toMatch(/^ {2}s3: FAILED s3:\/\/no-such-bucket-here\/$/m);
+  });
+
+  it('--no-local and no such bucket: exit 1 naming it, nothing written anywhere', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', 'no-such-bucket-here', '--no-local', '--json'], { cwd: root, env: s3Env() });
+    expect(run.code).toBe(1);
+    const result = parseJsonResult(run);
+    expect(result).toMatchObject({ ok: false, archive: null, s3: null, error: { code: 'S3_NO_SUCH_BUCKET' } });
+    expect(result.destinations).toEqual([
+      { name: 's3', type: 's3', ok: false, location: 's3://no-such-bucket-here/', bytes: 0, error: { code: 'S3_NO_SUCH_BUCKET', message: expect.any(String) } },
+    ]);
+    expect(await listDir(root)).not.toContain('out');
+  });
+
+  it('--no-local and the connection cut mid-upload on every attempt: exit 1, no parts, no objects, nothing local', async () => {
+    const root = await tempDir();
+    await bigSource(root);
+    const bucket = await freshBucket();
+    const p = await proxy();
+    p.setRules([{ match: isUploadPart(2), action: 'reset', afterBodyBytes: MiB, times: Infinity }]);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', bucket, '--no-local', '--json'], { cwd: root, env: s3Env(p.url) });
+    expect(run.code, run.stderr).toBe(1);
+    const result = parseJsonResult(run);
+    expect(result).toMatchObject({ ok: false, archive: null, s3: null });
+    expect(result.destinations).toMatchObject([{ name: 's3', type: 's3', ok: false, error: { message: expect.stringMatching(/reset|ECONNRESET/i) } }]);
+    expect(await listUploads(bucket)).toEqual([]);
+    expect(await listKeys(bucket)).toEqual([]);
+    expect(await listDir(root)).not.toContain('out');
   });
 
   it('Ctrl-C while S3 does not answer at all: exit 130 at once, not after the retries', async () => {
@@ -330,26 +406,11 @@ describe('S3 errors against the real server', () => {
     const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--s3-endpoint', endpoint, '--json'], { cwd: root, env: s3Env() });
     expect(run.code).toBe(1);
     const log = await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8');
-    expect(run.stdout + run.stderr + log).not.toContain('hunter2');
+    const manifests = (await listDir(path.join(root, 'out'))).filter((f) => f.endsWith('.manifest.json'));
+    expect(manifests).toHaveLength(1);
+    const manifest = await fs.readFile(path.join(root, 'out', manifests[0]!), 'utf8');
+    expect(run.stdout + run.stderr + log + manifest).not.toContain('hunter2');
     expect(run.stdout).toContain('admin:[redacted]@');
   });
 
-  it('an endpoint where nothing listens: exit 1, says it cannot connect', async () => {
-    const root = await tempDir();
-    await makeRichTree(root);
-    const p = await proxy();
-    await p.close(); // its port is now closed
-    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--json'], { cwd: root, env: s3Env(p.url) });
-    expect(run.code).toBe(1);
-    expect(parseJsonResult(run).error).toMatchObject({ code: 'S3_UNREACHABLE', message: expect.stringMatching(/connection refused/) });
-  });
-
-  it('no credentials at all: exit 1 and says where credentials come from', async () => {
-    const root = await tempDir();
-    await makeRichTree(root);
-    const env = { ...s3Env(), AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', HOME: root, AWS_EC2_METADATA_DISABLED: 'true' };
-    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--json'], { cwd: root, env });
-    expect(run.code).toBe(1);
-    expect(parseJsonResult(run).error).toMatchObject({ code: 'S3_NO_CREDENTIALS', message: expect.stringMatching(/AWS_ACCESS_KEY_ID/) });
-  });
 });

@@ -4,6 +4,7 @@
  * bad input a user can produce.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +36,22 @@ describe('exit codes and the --json result', () => {
     }
     expect(await fs.readFile(path.join(root, 'afile'), 'utf8')).toBe('x');
   });
+
+  it.each(['/proc/backups', '/proc/backups/deeper', '/sys/backups'])(
+    'a destination on a kernel file system (%s) fails at once with a clear message, real run and dry run alike',
+    async (dest) => {
+      // Node 20's recursive mkdir loops forever there (ENOENT, retry parent, EEXIST, retry ...).
+      const root = await tempDir();
+      await makeRichTree(root);
+      for (const extra of [[], ['--dry-run']]) {
+        const run = await runCli(['run', '-s', 'data', '-d', dest, '--json', ...extra], { cwd: root });
+        expect(run.code, run.stderr).toBe(1);
+        const result = parseJsonResult(run);
+        expect(result.error).toMatchObject({ code: 'DESTINATION_NOT_CREATABLE', message: expect.stringMatching(/Cannot create the destination folder .*(proc|sysfs) file system, which cannot hold files/) });
+        expect(result.destinations).toMatchObject([{ name: 'local', ok: false, location: dest }]);
+      }
+    },
+  );
 
   it('a source that is a dangling symlink: exit 2, names the missing target', async () => {
     const root = await tempDir();
@@ -99,6 +116,26 @@ describe('exit codes and the --json result', () => {
   });
 });
 
+describe('--threads', () => {
+  it.each(['999', '257', '0', 'two'])('--threads %s: exit 2, says the allowed range, writes nothing', async (value) => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--threads', value, '--json'], { cwd: root });
+    expect(run.code).toBe(2);
+    expect(parseJsonResult(run).error).toMatchObject({ code: 'USAGE', message: expect.stringMatching(/--threads .*from 1 to 256/) });
+    expect(await listDir(root)).not.toContain('out');
+  });
+
+  it('--threads 256 is accepted, and never starts more compression workers than cores', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '--threads', '256', '-n', 'x', '--json'], { cwd: root });
+    expect(run.code, run.stderr).toBe(0);
+    const started = (await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8')).split('\n').find((l) => l.includes('backup started'))!;
+    expect(JSON.parse(started.slice(started.indexOf('{'))).threads).toBe(os.availableParallelism());
+  });
+});
+
 describe('bzip2 compressors', () => {
   it.each(['lbzip2', 'bzip2'])('tar.bz2 through %s alone on PATH reads back with tar -xjf', async (tool) => {
     const root = await tempDir();
@@ -132,6 +169,19 @@ describe('never overwrites', () => {
     }
     expect(names).toEqual(['out/n-1.tar.gz', 'out/n-2.tar.gz']);
     expect(await fs.readFile(path.join(root, 'out/n.tar.gz'), 'utf8')).toBe('precious');
+  });
+
+  it('a leftover sidecar (no archive) makes the name taken: the next name is used, the leftover untouched', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    await fs.mkdir(path.join(root, 'out'));
+    await fs.writeFile(path.join(root, 'out/n.tar.gz.manifest.json'), 'theirs');
+    await fs.chmod(path.join(root, 'out/n.tar.gz.manifest.json'), 0o444);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'n', '--json'], { cwd: root });
+    expect(run.code, run.stderr).toBe(0);
+    expect(parseJsonResult(run).archive).toBe('out/n-1.tar.gz');
+    expect(await fs.readFile(path.join(root, 'out/n.tar.gz.manifest.json'), 'utf8')).toBe('theirs');
+    execFileSync('sha256sum', ['-c', 'n-1.tar.gz.sha256'], { cwd: path.join(root, 'out') });
   });
 
   it('four jobs at the same moment with the same name all get their own complete archive', async () => {

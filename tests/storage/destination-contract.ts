@@ -16,6 +16,8 @@ export interface DestinationHarness {
   /** Names visible at the destination's location, sorted (partial uploads included where visible). */
   list(of: Destination): Promise<string[]>;
   read(of: Destination, name: string): Promise<Buffer>;
+  /** Creates a file `name` at the destination's location, as another program would. */
+  plant(of: Destination, name: string): Promise<void>;
 }
 
 function sha256(data: Buffer): string {
@@ -37,9 +39,14 @@ export function destinationContract(name: string, harness: DestinationHarness): 
       expect(await dest.reserve('a.tar.gz')).toBe(true);
       await writeAll(dest, data);
       expect(await harness.list(dest)).not.toContain('a.tar.gz');
-      const committed = await dest.commit({ sha256: sha256(data), bytes: data.length });
-      expect(committed.fileName).toBe('a.tar.gz');
+      await dest.verify({ sha256: sha256(data), bytes: data.length });
+      // Sidecars first, the archive's final name last.
       await dest.writeSidecars([{ name: 'a.tar.gz.sha256', content: `${sha256(data)}  a.tar.gz\n` }]);
+      expect(await harness.list(dest)).not.toContain('a.tar.gz');
+      expect(await harness.list(dest)).toContain('a.tar.gz.sha256');
+      const committed = await dest.publish({ sha256: sha256(data), bytes: data.length });
+      expect(committed.fileName).toBe('a.tar.gz');
+      expect(committed.location).toBe(dest.location());
       expect(await harness.list(dest)).toEqual(['a.tar.gz', 'a.tar.gz.sha256']);
       expect(sha256(await harness.read(dest, 'a.tar.gz'))).toBe(sha256(data));
       expect((await harness.read(dest, 'a.tar.gz.sha256')).toString()).toBe(`${sha256(data)}  a.tar.gz\n`);
@@ -54,7 +61,8 @@ export function destinationContract(name: string, harness: DestinationHarness): 
       expect(await second.reserve('b.zip')).toBe(false);
       const data = randomBytes(10);
       await writeAll(first, data);
-      await first.commit({ sha256: sha256(data), bytes: data.length });
+      await first.verify({ sha256: sha256(data), bytes: data.length });
+      await first.publish({ sha256: sha256(data), bytes: data.length });
       const third = await harness.sibling(first);
       expect(await third.reserve('b.zip')).toBe(false);
       expect(await third.reserve('b-1.zip')).toBe(true);
@@ -76,9 +84,42 @@ export function destinationContract(name: string, harness: DestinationHarness): 
       expect(await dest.reserve('d.zip')).toBe(true);
       const data = randomBytes(5000);
       await writeAll(dest, data);
-      await expect(dest.commit({ sha256: sha256(data), bytes: data.length + 1 })).rejects.toThrow(/Verification failed/);
+      await expect(dest.verify({ sha256: sha256(data), bytes: data.length + 1 })).rejects.toThrow(/Verification failed/);
       await dest.abort();
       expect(await harness.list(dest)).toEqual([]);
+    });
+
+    it('a name whose sidecar exists (left by another run) is not reserved', async () => {
+      const first = await harness.create();
+      expect(await first.reserve('e.zip')).toBe(true);
+      const data = randomBytes(10);
+      await writeAll(first, data);
+      await first.verify({ sha256: sha256(data), bytes: data.length });
+      await first.writeSidecars([{ name: 'e.zip.manifest.json', content: '{}\n' }]);
+      const second = await harness.sibling(first);
+      expect(await second.reserve('e.zip')).toBe(false);
+      await first.abort();
+      await second.close();
+      expect(await harness.list(first)).toEqual([]);
+    });
+
+    it('sidecars written, then the publish fails: abort removes the sidecars and the partial', async () => {
+      const dest = await harness.create();
+      expect(await dest.reserve('f.tar.gz')).toBe(true);
+      const data = randomBytes(3000);
+      await writeAll(dest, data);
+      await dest.verify({ sha256: sha256(data), bytes: data.length });
+      await dest.writeSidecars([
+        { name: 'f.tar.gz.sha256', content: `${sha256(data)}  f.tar.gz\n` },
+        { name: 'f.tar.gz.manifest.json', content: '{}\n' },
+      ]);
+      // Someone else takes the final name meanwhile: never overwritten.
+      await harness.plant(dest, 'f.tar.gz');
+      await expect(dest.publish({ sha256: sha256(data), bytes: data.length })).rejects.toThrow(/not overwritten/);
+      await dest.abort();
+      const left = await harness.list(dest);
+      expect(left.filter((n) => n.startsWith('f.tar.gz.') && !n.endsWith('.partial'))).toEqual([]);
+      await dest.close();
     });
   });
 }

@@ -20,6 +20,7 @@ destinationContract('local folder', {
   // Partial files included: after a commit or an abort none may remain.
   list: (of) => listDir((of as LocalDestination).dir),
   read: (of, name) => fs.readFile(path.join((of as LocalDestination).dir, name)),
+  plant: (of, name) => fs.writeFile(path.join((of as LocalDestination).dir, name), 'theirs'),
 });
 
 describe('local folder: verification reads the bytes back', () => {
@@ -29,7 +30,7 @@ describe('local folder: verification reads the bytes back', () => {
     expect(await dest.reserve('x.zip')).toBe(true);
     const sink = await dest.open();
     await pipeline(Readable.from([randomBytes(5000)]), sink);
-    await expect(dest.commit({ sha256: 'f'.repeat(64), bytes: 5000 })).rejects.toThrow(/differs from what was written/);
+    await expect(dest.verify({ sha256: 'f'.repeat(64), bytes: 5000 })).rejects.toThrow(/differs from what was written/);
     await dest.abort();
     expect(await listDir(dest.dir)).toEqual([]);
   });

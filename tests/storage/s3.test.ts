@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { S3Destination, createS3Client, type S3Target } from '../../src/storage/s3.js';
 import { silentLogger } from '../../src/log/logger-types.js';
 import { destinationContract } from './destination-contract.js';
-import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server } from '../helpers/s3.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server, testClient } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
 
@@ -51,6 +53,10 @@ destinationContract('S3', {
     const t = targets.get(of as S3Destination)!;
     return getObject(t.bucket, `${t.prefix}${name}`);
   },
+  async plant(of, name) {
+    const t = targets.get(of as S3Destination)!;
+    await testClient().send(new PutObjectCommand({ Bucket: t.bucket, Key: `${t.prefix}${name}`, Body: 'theirs' }));
+  },
 });
 
 async function uploadThrough(d: S3Destination, data: Buffer): Promise<void> {
@@ -68,7 +74,8 @@ describe('S3 destination', () => {
     const sha = createHash('sha256').update(data).digest('hex');
     expect(await d.reserve('big.tar.gz')).toBe(true);
     await uploadThrough(d, data);
-    await d.commit({ sha256: sha, bytes: data.length });
+    await d.verify({ sha256: sha, bytes: data.length });
+    await d.publish({ sha256: sha, bytes: data.length });
     const head = await headObject(bucket, 'host1/big.tar.gz');
     expect(head.ContentLength).toBe(data.length);
     expect(head.Metadata?.sha256).toBe(sha);
@@ -88,7 +95,8 @@ describe('S3 destination', () => {
     const sha = createHash('sha256').update(data).digest('hex');
     expect(await d.reserve('x.zip')).toBe(true);
     await uploadThrough(d, data);
-    await d.commit({ sha256: sha, bytes: data.length });
+    await d.verify({ sha256: sha, bytes: data.length });
+    await d.publish({ sha256: sha, bytes: data.length });
     const head = await headObject(bucket, 'host1/x.zip');
     expect(head.Metadata?.sha256).toBe(sha);
     expect(head.ETag).toMatch(/-3"$/); // copied in three ranges
@@ -111,5 +119,30 @@ describe('S3 destination', () => {
     sink.destroy();
     expect(await listUploads(bucket)).toEqual([]);
     expect(await listKeys(bucket)).toEqual([]);
+  });
+
+  it('abort while CreateMultipartUpload gets no answer: waits for it only so long, then finds the upload by listing and aborts it', async () => {
+    const bucket = await freshBucket();
+    const server = new URL(s3Server().endpoint);
+    const proxy = await startFaultProxy({ host: server.hostname, port: Number(server.port) });
+    try {
+      // The server gets the request (and creates the upload); its answer never comes back.
+      proxy.setRules([{ match: (req) => req.method === 'POST' && req.query.has('uploads'), action: 'stall', times: 1 }]);
+      const d = destination(target(bucket, { endpoint: proxy.url }), { abortWaitMs: 200 });
+      expect(await d.reserve('s.tar.gz')).toBe(true);
+      const sink = await d.open();
+      sink.on('error', () => undefined);
+      for (let i = 0; i < 12; i++) sink.write(randomBytes(MiB));
+      while (proxy.hits() === 0) await new Promise((resolve) => setImmediate(resolve));
+      // The upload exists on the server, and we never learnt its id.
+      while ((await listUploads(bucket)).length === 0) await new Promise((resolve) => setImmediate(resolve));
+      await d.abort();
+      sink.destroy();
+      await d.close();
+      expect(await listUploads(bucket)).toEqual([]);
+      expect(await listKeys(bucket)).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -9,7 +9,6 @@ import zlib from 'node:zlib';
 import type { Duplex, Readable, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError, errnoCode, isAbortError } from '../../errors.js';
-import type { BackupStore } from '../../storage/backup-store.js';
 import { findBzip2, spawnFilter } from '../compressors.js';
 import { HashStream } from '../hash-stream.js';
 import { TruncatedError } from './byte-reader.js';
@@ -29,8 +28,21 @@ export function formatOfName(name: string): ReadableFormat | undefined {
   return undefined;
 }
 
+/**
+ * Where the archive's bytes come from. A storage BackupStore has this shape;
+ * it is spelled out here because archive code does not import storage.
+ */
+export interface ArchiveSource {
+  locationOf(name: string): string;
+  openRanges(
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<{ size: number; version?: string; read(start: number, length: number): Promise<Buffer>; close(): Promise<void> }>;
+  openRead(name: string, signal?: AbortSignal, version?: string): Promise<Readable>;
+}
+
 export interface ReadArchiveOptions {
-  store: BackupStore;
+  store: ArchiveSource;
   name: string;
   format: ReadableFormat;
   onEntry: EntryHandler;

@@ -1,0 +1,94 @@
+/**
+ * Publish (finalize): after the last byte, on every destination that got
+ * them all: verify what was stored, write the `.sha256` and the manifest,
+ * and only then give the archive its final name. Sidecars first, the
+ * archive's rename last: a complete archive never stands under its final
+ * name without its sidecars (if a sidecar cannot be written, the archive is
+ * not published there and the partial is removed, so nothing unmanaged is
+ * left for prune to miss). Remote destinations are published before the
+ * local one, so the local manifest records how they went.
+ */
+import { toBackupError, type BackupError, type ErrorCode } from '../errors.js';
+import type { CommitInfo, Destination } from '../storage/destination.js';
+import type { Logger } from '../log/logger-types.js';
+import { redactText } from '../log/redact.js';
+import { manifestSidecar, sha256Sidecar, type Manifest, type ManifestDestination } from './manifest.js';
+import type { DestinationOutcome } from './result.js';
+
+export interface PublishInput {
+  /** Every destination the archive was written to, in the run's order. */
+  destinations: readonly Destination[];
+  /** Destinations that already failed (while writing), with why. */
+  failures: Map<Destination, BackupError>;
+  fileName: string;
+  info: CommitInfo;
+  /** The manifest, given what it records about the destinations. */
+  manifest: (destinations: ManifestDestination[]) => Manifest;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/** Publishes where it can; returns the published locations. Failures are added to `input.failures`. */
+export async function publishAll(input: PublishInput): Promise<Map<Destination, string>> {
+  const { destinations, failures, signal } = input;
+  const fail = (d: Destination, error: unknown): void => {
+    if (signal.aborted) throw signal.reason;
+    failures.set(d, toBackupError(error));
+  };
+  for (const d of destinations) {
+    if (failures.has(d)) continue;
+    try {
+      await d.verify(input.info, signal);
+    } catch (error) {
+      fail(d, error);
+    }
+  }
+  const published = new Map<Destination, string>();
+  const order = [...destinations].sort((a, b) => Number(a.kind === 'local') - Number(b.kind === 'local'));
+  for (const d of order) {
+    if (failures.has(d)) continue;
+    const manifest = input.manifest(
+      destinations.map((other) =>
+        failures.has(other)
+          ? { kind: other.kind, location: other.label, ok: false, error: redactText(failures.get(other)!.message) }
+          : { kind: other.kind, location: other.location(), ok: true },
+      ),
+    );
+    try {
+      await d.writeSidecars([sha256Sidecar(input.fileName, input.info.sha256), manifestSidecar(manifest)], signal);
+      // Ctrl-C after the last byte still cancels: nothing more is published from here on.
+      signal.throwIfAborted();
+      published.set(d, (await d.publish(input.info, signal)).location);
+    } catch (error) {
+      fail(d, error);
+    }
+  }
+  // Whatever was not published goes: partial archive, sidecars, unfinished uploads.
+  for (const d of destinations) {
+    if (!published.has(d)) await d.abort().catch((cleanup: unknown) => input.logger.error(`could not clean up ${d.label}: ${String(cleanup)}`));
+  }
+  return published;
+}
+
+const DESTINATION_NAMES = { local: 'Local folder', s3: 'S3' } as const;
+
+/**
+ * The run's `error` when some destination failed: names each failed one and
+ * why, then where the backup is safe.
+ */
+export function describeFailedDestinations(outcomes: readonly DestinationOutcome[], dryRun = false): { code: ErrorCode; message: string } {
+  const failed = outcomes.filter((o) => !o.ok);
+  const first = failed[0];
+  if (!first?.error) return { code: 'DESTINATION_FAILED', message: 'A destination failed.' };
+  const parts = failed.map((o) => `${DESTINATION_NAMES[o.type]} destination ${o.location} failed: ${o.error?.message ?? 'unknown error'}`);
+  const safe = outcomes
+    .filter((o) => o.ok)
+    .map((o) =>
+      dryRun
+        ? ` The backup would still be written to ${o.location}.`
+        : o.type === 'local'
+          ? ` The local copy is complete and verified: ${o.location}.`
+          : ` The copy on S3 is complete: ${o.location}.`,
+    );
+  return { code: first.error.code, message: `${parts.join(' ')}${safe.join('')}` };
+}
