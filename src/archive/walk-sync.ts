@@ -8,7 +8,7 @@
 import fs, { type Stats } from 'node:fs';
 import path from 'node:path';
 import { describeErrno } from '../errors.js';
-import { sourceBaseName } from './naming.js';
+import { archiveRoots } from './archive-roots.js';
 import { byteOrder, inodeKey, makeExcluder, specialKind, toPosix, utf8Names, type Entry, type Skip } from './walk.js';
 
 export interface WalkSyncOptions {
@@ -26,8 +26,7 @@ export function* walkSync(options: WalkSyncOptions): Generator<Entry> {
   const skipInodes = options.skipInodes ?? new Set<string>();
   const { onSkip } = options;
 
-  for (const source of options.sources) {
-    const rootName = sourceBaseName(source);
+  for (const { source, root: rootName } of archiveRoots(options.sources).roots) {
     let rootStat: Stats;
     try {
       // Follow a symlink given as the source itself; never below it.

@@ -17,7 +17,7 @@ import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { describeErrno } from '../errors.js';
-import { sourceBaseName } from './naming.js';
+import { archiveRoots } from './archive-roots.js';
 
 export type Entry =
   | { kind: 'dir'; archivePath: string; absPath: string; stat: Stats }
@@ -98,9 +98,8 @@ export async function* walk(options: WalkOptions): AsyncGenerator<Entry> {
   const excluder = makeExcluder(options.exclude);
   const skipInodes = options.skipInodes ?? new Set<string>();
 
-  for (const source of options.sources) {
+  for (const { source, root: rootName } of archiveRoots(options.sources).roots) {
     options.signal?.throwIfAborted();
-    const rootName = sourceBaseName(source);
     let stat: Stats;
     try {
       // Follow a symlink given as the source itself; never below it.
@@ -210,7 +209,7 @@ export async function countSources(options: Omit<WalkOptions, 'onSkip'>): Promis
   let files = 0;
   let bytes = 0;
   let done = 0;
-  for (const source of options.sources) {
+  for (const { source } of archiveRoots(options.sources).roots) {
     const stat = statSync(source, { throwIfNoEntry: false });
     if (!stat) continue;
     if (stat.isFile()) {

@@ -20,6 +20,7 @@ import {
 } from '../errors.js';
 import { resolveFormat, type Format } from '../archive/formats.js';
 import { candidateFileName, renderName, DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
+import { archiveRoots } from '../archive/archive-roots.js';
 import { countSources, inodeKey, walk, type Entry, type Skip } from '../archive/walk.js';
 import { createArchiveStages } from '../archive/create-archive.js';
 import { findBzip2, type Bzip2Program } from '../archive/compressors.js';
@@ -87,14 +88,13 @@ function displayPath(cwd: string, absolute: string): string {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : absolute;
 }
 
-/** Checks every source exists and can be read before anything is written. */
-async function checkSources(sources: readonly string[], cwd: string): Promise<void> {
+/** Checks every source exists and can be read before anything is written; returns warnings. */
+async function checkSources(sources: readonly string[], cwd: string): Promise<string[]> {
   if (sources.length === 0) {
     throw new UsageError('Nothing to back up: give at least one source (--source PATH, or "sources" in settings.json).', {
       code: 'NO_SOURCE',
     });
   }
-  const seen = new Map<string, string>();
   for (const source of sources) {
     let stat;
     try {
@@ -112,16 +112,9 @@ async function checkSources(sources: readonly string[], cwd: string): Promise<vo
         { code: code === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE', cause: error },
       );
     }
-    const base = path.basename(source) || 'root';
-    const clash = seen.get(base);
-    if (clash !== undefined) {
-      throw new UsageError(
-        `Sources ${clash} and ${source} would both be stored as "${base}/" in the archive. Back them up in separate jobs, or give their common parent folder.`,
-        { code: 'SOURCE_CLASH' },
-      );
-    }
-    seen.set(base, source);
   }
+  // Same base names are stored apart (archive-roots.ts); a source inside another is refused there.
+  return archiveRoots(sources).duplicates.map((source) => `Source ${source} is given more than once; it is stored once.`);
 }
 
 /** Picks the format actually written, with the ZIP fallback for unknown names and a missing bzip2. */
@@ -159,7 +152,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   if (job.destination === undefined && job.s3 === undefined) {
     throw new UsageError('No destination: give a local folder (--dest) or an S3 bucket (--s3-bucket).', { code: 'NO_DESTINATION' });
   }
-  await checkSources(job.sources, ctx.cwd);
+  warnings.push(...(await checkSources(job.sources, ctx.cwd)));
   const threads = job.threads ?? os.availableParallelism();
   const chosen = chooseFormat(job.format, ctx.envPath, threads, warnings);
   const rendered = renderName(job.name, { sources: job.sources, now: ctx.now, host: ctx.host });
@@ -286,6 +279,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       archive: fileName,
       nameTemplate: job.name?.trim() || DEFAULT_NAME_TEMPLATE,
       sources: job.sources,
+      roots: archiveRoots(job.sources).roots,
       exclude: job.exclude,
       formatRequested: chosen.requested,
       format: chosen.format,
