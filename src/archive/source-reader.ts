@@ -24,8 +24,7 @@
  */
 import fs, { constants, type Stats } from 'node:fs';
 import { describeErrno } from '../errors.js';
-import type { Entry, Skip } from './walk.js';
-import { walkSync } from './walk-sync.js';
+import { walkSync, type Entry, type Skip } from './walk-sync.js';
 
 export type ReaderMode = 'tar' | 'zip';
 
@@ -221,6 +220,7 @@ export function* readSources(options: ReaderOptions, encoder: EntryEncoder): Gen
     b.skips.push(skip);
   };
   for (const entry of walkSync({ sources: options.sources, exclude: options.exclude, skipInodes: new Set(options.skipInodes), onSkip })) {
+    if (!entry) continue;
     yield* encoder.entry(b, entry);
     if (b.due) yield b.take();
   }
