@@ -51,6 +51,15 @@ type HeaderType = 'File' | 'Directory' | 'SymbolicLink' | 'Link';
 const header = new Header();
 const headerBlock = Buffer.alloc(BLOCK);
 
+/**
+ * The time for a ustar header. node-tar writes whole seconds, but cannot
+ * encode a negative time with a fraction (before 1970): floored here, the
+ * exact time goes in the pax header (a negative time always needs one).
+ */
+function headerTime(stat: Stats): Date {
+  return stat.mtimeMs < 0 ? new Date(Math.floor(stat.mtimeMs / 1000) * 1000) : stat.mtime;
+}
+
 /** A pax record: `LENGTH key=value\n`, LENGTH counting itself. */
 function paxRecord(key: string, value: string | number): string {
   const rest = ` ${key}=${value}\n`;
@@ -96,7 +105,7 @@ function paxHeader(entryPath: string, stat: Stats, size: number, mtime: bigint, 
     uid: stat.uid,
     gid: stat.gid,
     size: length,
-    mtime: stat.mtime,
+    mtime: headerTime(stat),
     type: 'ExtendedHeader',
     linkpath: '',
     uname: '',
@@ -120,7 +129,7 @@ function tarHeader(entry: Entry, stat: Stats, type: HeaderType, size: number, li
   header.uid = stat.uid;
   header.gid = stat.gid;
   header.size = size;
-  header.mtime = stat.mtime;
+  header.mtime = headerTime(stat);
   header.type = type;
   headerBlock.fill(0);
   if (!header.encode(headerBlock, 0)) return [headerBlock];

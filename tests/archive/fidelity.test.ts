@@ -161,6 +161,9 @@ describe('tar modification times: GNU tar --compare finds no difference', () => 
     // Nanoseconds that milliseconds cannot carry; the directories too.
     for (const name of [...files, 'ünï', '.']) execFileSync('touch', ['-d', '2024-05-06 07:08:09.123456789', path.join(src, name)]);
     execFileSync('touch', ['-h', '-d', '2024-05-06 07:08:09.987654321', path.join(src, 'small.txt')]);
+    // Before 1970 with a fraction: a negative time node-tar cannot put in a ustar header by itself.
+    await fs.writeFile(path.join(src, 'moon.txt'), 'moon\n');
+    execFileSync('touch', ['-d', '1969-07-20 20:17:40.25 UTC', path.join(src, 'moon.txt')]);
     await fs.symlink('small.txt', path.join(src, `link-${long}`));
     const { archive } = await backup(root, 'data', format);
 
@@ -172,5 +175,9 @@ describe('tar modification times: GNU tar --compare finds no difference', () => 
     const compare = spawnSync('tar', ['-C', root, '-d', '-af', archive], { encoding: 'utf8' });
     expect(compare.stdout + compare.stderr).toBe('');
     expect(compare.status).toBe(0);
+    const out = path.join(root, 'by-tar');
+    await fs.mkdir(out);
+    execFileSync('tar', ['-xaf', archive, '-C', out]);
+    expect((await fs.stat(path.join(out, 'data', 'moon.txt'))).mtimeMs).toBe(Date.UTC(1969, 6, 20, 20, 17, 40, 250));
   });
 });
