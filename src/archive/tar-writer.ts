@@ -51,13 +51,17 @@ type HeaderType = 'File' | 'Directory' | 'SymbolicLink' | 'Link';
 const header = new Header();
 const headerBlock = Buffer.alloc(BLOCK);
 
+/** The largest time (ms) a ustar header holds in octal; later ones are written in base-256. */
+const OCTAL_TIME_MS = 0o77777777777 * 1000;
+
 /**
  * The time for a ustar header. node-tar writes whole seconds, but cannot
- * encode a negative time with a fraction (before 1970): floored here, the
- * exact time goes in the pax header (a negative time always needs one).
+ * encode a time with a fraction outside the octal range (before 1970, after
+ * 2242): floored here; the exact time goes in the pax header, which such a
+ * time always needs.
  */
 function headerTime(stat: Stats): Date {
-  return stat.mtimeMs < 0 ? new Date(Math.floor(stat.mtimeMs / 1000) * 1000) : stat.mtime;
+  return stat.mtimeMs < 0 || stat.mtimeMs > OCTAL_TIME_MS ? new Date(Math.floor(stat.mtimeMs / 1000) * 1000) : stat.mtime;
 }
 
 /** A pax record: `LENGTH key=value\n`, LENGTH counting itself. */

@@ -164,6 +164,9 @@ describe('tar modification times: GNU tar --compare finds no difference', () => 
     // Before 1970 with a fraction: a negative time node-tar cannot put in a ustar header by itself.
     await fs.writeFile(path.join(src, 'moon.txt'), 'moon\n');
     execFileSync('touch', ['-d', '1969-07-20 20:17:40.25 UTC', path.join(src, 'moon.txt')]);
+    // After 2242 (past the octal field) with a fraction: the same.
+    await fs.writeFile(path.join(src, 'far.txt'), 'far\n');
+    execFileSync('touch', ['-d', '2300-01-01 00:00:00.5 UTC', path.join(src, 'far.txt')]);
     await fs.symlink('small.txt', path.join(src, `link-${long}`));
     const { archive } = await backup(root, 'data', format);
 
@@ -179,5 +182,6 @@ describe('tar modification times: GNU tar --compare finds no difference', () => 
     await fs.mkdir(out);
     execFileSync('tar', ['-xaf', archive, '-C', out]);
     expect((await fs.stat(path.join(out, 'data', 'moon.txt'))).mtimeMs).toBe(Date.UTC(1969, 6, 20, 20, 17, 40, 250));
+    expect((await fs.stat(path.join(out, 'data', 'far.txt'))).mtimeMs).toBe(Date.UTC(2300, 0, 1, 0, 0, 0, 500));
   });
 });
