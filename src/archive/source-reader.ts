@@ -57,7 +57,7 @@ export interface Batch {
   length: number;
   /** zip only. */
   items: ZipItem[];
-  /** Regular files and entries (files, folders, symlinks) completed in this batch. */
+  /** Regular files (tar hard link entries included) and entries (files, folders, links) completed in this batch. */
   files: number;
   entries: number;
   /** Source bytes read (zeros padded in for a shrunk file included). */

@@ -156,36 +156,6 @@ export function tarEncoder(): EntryEncoder {
   /** First archive path of each file with more than one link, by `dev:ino`. */
   const linked = new Map<string, string>();
 
-  /** Stores a file; false when it could not be read (a skip). */
-  function* file(b: BatchBuilder, entry: Entry): Generator<Batch, boolean> {
-    if (entry.stat.nlink > 1) {
-      const first = linked.get(`${entry.stat.dev}:${entry.stat.ino}`);
-      if (first !== undefined) {
-        yield* addHeader(b, tarHeader(entry, entry.stat, 'Link', 0, first), 0);
-        b.files += 1;
-        return true;
-      }
-    }
-    const opened = openFile(entry.absPath, b.skips);
-    if (!opened) return false;
-    const { fd, stat } = opened;
-    try {
-      // A small file goes into one batch with its header and padding; a large one streams through.
-      const room = stat.size <= SMALL_FILE ? stat.size + padding(stat.size) : 0;
-      yield* addHeader(b, tarHeader(entry, stat, 'File', stat.size, undefined, fd), room);
-      yield* readContents(b, fd, stat, entry.absPath);
-    } finally {
-      fs.closeSync(fd);
-    }
-    const pad = padding(stat.size);
-    if (b.free < pad) yield b.take(pad);
-    b.zeros(pad);
-    b.files += 1;
-    // Only once its data is stored may later paths point to it.
-    if (stat.nlink > 1) linked.set(`${stat.dev}:${stat.ino}`, entry.archivePath);
-    return true;
-  }
-
   return {
     *entry(b, entry) {
       switch (entry.kind) {
@@ -195,10 +165,34 @@ export function tarEncoder(): EntryEncoder {
         case 'symlink':
           yield* addHeader(b, tarHeader(entry, entry.stat, 'SymbolicLink', 0, entry.target), 0);
           break;
-        case 'file':
-          // Not stored (a skip): no entry.
-          if (!(yield* file(b, entry))) return;
+        case 'file': {
+          if (entry.stat.nlink > 1) {
+            const first = linked.get(`${entry.stat.dev}:${entry.stat.ino}`);
+            if (first !== undefined) {
+              yield* addHeader(b, tarHeader(entry, entry.stat, 'Link', 0, first), 0);
+              b.files += 1;
+              break;
+            }
+          }
+          const opened = openFile(entry.absPath, b.skips);
+          if (!opened) return; // a skip: no entry
+          const { fd, stat } = opened;
+          try {
+            // A small file goes into one batch with its header and padding; a large one streams through.
+            const room = stat.size <= SMALL_FILE ? stat.size + padding(stat.size) : 0;
+            yield* addHeader(b, tarHeader(entry, stat, 'File', stat.size, undefined, fd), room);
+            yield* readContents(b, fd, stat, entry.absPath);
+          } finally {
+            fs.closeSync(fd);
+          }
+          const pad = padding(stat.size);
+          if (b.free < pad) yield b.take(pad);
+          b.zeros(pad);
+          b.files += 1;
+          // Only once its data is stored may later paths point to it.
+          if (stat.nlink > 1) linked.set(`${stat.dev}:${stat.ino}`, entry.archivePath);
           break;
+        }
       }
       b.entries += 1;
     },
