@@ -29,7 +29,7 @@ export const ERROR_CODES = {
   NO_SOURCE: { exit: ExitCode.usage, meaning: 'nothing to back up was given' },
   SOURCE_NOT_FOUND: { exit: ExitCode.usage, meaning: 'a source does not exist' },
   SOURCE_UNREADABLE: { exit: ExitCode.usage, meaning: 'a source cannot be read at all' },
-  SOURCE_CLASH: { exit: ExitCode.usage, meaning: 'two sources would be stored under the same name' },
+  SOURCE_NESTED: { exit: ExitCode.usage, meaning: 'one source is inside another' },
   NO_DESTINATION: { exit: ExitCode.usage, meaning: 'neither a local folder nor a bucket was given' },
   DESTINATION_NOT_DIR: { exit: ExitCode.usage, meaning: 'the destination is a file, or below one' },
   DESTINATION_NOT_FOUND: { exit: ExitCode.usage, meaning: 'the backup folder does not exist' },

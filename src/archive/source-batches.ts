@@ -13,14 +13,18 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { readSources, type Batch, type ReaderOptions } from './source-reader.js';
+import { readSources, type Batch, type EntryEncoder, type ReaderOptions } from './source-reader.js';
 import { CONTROL_BYTES, IN_FLIGHT, STOP, deserializeError, type ReaderMessage } from './source-reader-protocol.js';
 
 const YOUNG_MB = 8;
 const WORKER_FILE = fileURLToPath(new URL('./source-reader-worker.js', import.meta.url));
 
-export function sourceBatches(options: ReaderOptions, signal?: AbortSignal): AsyncGenerator<Batch, void> {
-  return existsSync(WORKER_FILE) ? fromWorker(options, signal) : onThisThread(options, signal);
+/**
+ * `encoder` makes the format's EntryEncoder on this thread; the worker makes
+ * the same one from `options.mode` (source-reader-worker.ts).
+ */
+export function sourceBatches(options: ReaderOptions, encoder: () => EntryEncoder, signal?: AbortSignal): AsyncGenerator<Batch, void> {
+  return existsSync(WORKER_FILE) ? fromWorker(options, signal) : onThisThread(options, encoder(), signal);
 }
 
 async function* fromWorker(options: ReaderOptions, signal: AbortSignal | undefined): AsyncGenerator<Batch, void> {
@@ -81,8 +85,8 @@ async function* fromWorker(options: ReaderOptions, signal: AbortSignal | undefin
   }
 }
 
-async function* onThisThread(options: ReaderOptions, signal: AbortSignal | undefined): AsyncGenerator<Batch, void> {
-  const batches = readSources(options);
+async function* onThisThread(options: ReaderOptions, encoder: EntryEncoder, signal: AbortSignal | undefined): AsyncGenerator<Batch, void> {
+  const batches = readSources(options, encoder);
   try {
     for (const batch of batches) {
       signal?.throwIfAborted();

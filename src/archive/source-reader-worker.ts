@@ -1,5 +1,6 @@
 /**
- * The worker thread of the source reader: runs `readSources` and posts each
+ * The worker thread of the source reader: runs `readSources` with the
+ * format's entry encoder (tar-writer.ts, zip-writer.ts) and posts each
  * batch to the main thread, its buffer transferred (no copy). Backpressure:
  * at most MAX_IN_FLIGHT batches are posted and not yet taken; the main
  * thread counts them down in a shared Int32Array and wakes this thread with
@@ -8,12 +9,14 @@
  * the reader then closes its open file and ends.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { readSources, type ReaderOptions } from './source-reader.js';
+import { readSources, type EntryEncoder, type ReaderOptions } from './source-reader.js';
 import { IN_FLIGHT, MAX_IN_FLIGHT, STOP, serializeError, type ReaderMessage } from './source-reader-protocol.js';
 
 const { options, control } = workerData as { options: ReaderOptions; control: SharedArrayBuffer };
 const shared = new Int32Array(control);
 const port = parentPort!;
+// Only the format's own writer is loaded here (the zip writer brings its deflate pool's modules).
+const encoder: EntryEncoder = options.mode === 'tar' ? (await import('./tar-writer.js')).tarEncoder() : (await import('./zip-writer.js')).zipEncoder();
 
 function post(message: ReaderMessage, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -31,7 +34,7 @@ function waitForRoom(): boolean {
 
 try {
   let stopped = false;
-  for (const batch of readSources(options)) {
+  for (const batch of readSources(options, encoder)) {
     Atomics.add(shared, IN_FLIGHT, 1);
     post({ type: 'batch', batch }, [batch.data]);
     if (!waitForRoom()) {

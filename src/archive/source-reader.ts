@@ -1,8 +1,9 @@
 /**
  * Walks the sources and reads every file with synchronous fs calls, packing
- * what it finds into batches of about 512 KiB: for tar, the tar stream
- * itself (headers, contents, padding); for zip, the contents of the files
- * with a list of entries that point into them. Meant to run on a worker
+ * what it finds into batches of about 512 KiB, as the format's EntryEncoder
+ * says: for tar (tar-writer.ts), the tar stream itself (headers, contents,
+ * padding); for zip (zip-writer.ts), the contents of the files with a list
+ * of entries that point into them. Meant to run on a worker
  * thread (source-reader-worker.ts), where a blocking call costs one system
  * call; through the thread pool, each of the ~6 fs calls per file was a
  * round trip with the event loop, and on a tree of small files the main
@@ -22,10 +23,8 @@
  * it can be transferred to the main thread without a copy.
  */
 import fs, { constants, type Stats } from 'node:fs';
-import { Header, Pax } from 'tar';
 import { describeErrno } from '../errors.js';
-import type { Entry, Skip } from './walk.js';
-import { walkSync } from './walk-sync.js';
+import { walkSync, type Entry, type Skip } from './walk-sync.js';
 
 export type ReaderMode = 'tar' | 'zip';
 
@@ -58,7 +57,7 @@ export interface Batch {
   length: number;
   /** zip only. */
   items: ZipItem[];
-  /** Regular files and entries (files, folders, symlinks) completed in this batch. */
+  /** Regular files (tar hard link entries included) and entries (files, folders, links) completed in this batch. */
   files: number;
   entries: number;
   /** Source bytes read (zeros padded in for a shrunk file included). */
@@ -81,9 +80,8 @@ const BATCH_ITEMS = { tar: 4096, zip: 128 } as const;
 const CAPACITY = 1024 * 1024;
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-const BLOCK = 512;
 
-class BatchBuilder {
+export class BatchBuilder {
   buf: Buffer;
   used = 0;
   items: ZipItem[] = [];
@@ -142,7 +140,7 @@ class BatchBuilder {
 }
 
 /** Opens a walked file for reading; undefined (and a skip) when it cannot be read. */
-function openFile(absPath: string, skips: Skip[]): { fd: number; stat: Stats } | undefined {
+export function openFile(absPath: string, skips: Skip[]): { fd: number; stat: Stats } | undefined {
   let fd: number;
   try {
     fd = fs.openSync(absPath, OPEN_FLAGS);
@@ -172,7 +170,7 @@ function openFile(absPath: string, skips: Skip[]): { fd: number; stat: Stats } |
  * batches on the way (for a small zip file the caller has made room first,
  * so it stays in one piece).
  */
-function* readContents(b: BatchBuilder, fd: number, stat: Stats, absPath: string): Generator<Batch, void> {
+export function* readContents(b: BatchBuilder, fd: number, stat: Stats, absPath: string): Generator<Batch, void> {
   let remaining = stat.size;
   while (remaining > 0) {
     if (b.free === 0) yield b.take();
@@ -200,136 +198,32 @@ function* readContents(b: BatchBuilder, fd: number, stat: Stats, absPath: string
   }
 }
 
-// --- tar ---------------------------------------------------------------------------------
-
-type HeaderType = 'File' | 'Directory' | 'SymbolicLink';
-
-/** One Header, refilled for every entry (a fresh one per entry was most of the header cost). */
-const header = new Header();
-const headerBlock = Buffer.alloc(BLOCK);
-
 /**
- * The header blocks of one entry (a pax extended header first when a name is long or
- * not ASCII, or a number does not fit), as node-tar's Header and Pax encode them.
- * The returned buffers are only valid until the next call.
+ * How one archive format stores walked entries in batches: the tar writer's
+ * (tar-writer.ts) and the zip writer's (zip-writer.ts). A new one per
+ * archive (it may remember what it stored, hard links for tar).
  */
-function tarHeader(archivePath: string, stat: Stats, type: HeaderType, size: number, linkpath?: string): Buffer[] {
-  const entryPath = type === 'Directory' ? `${archivePath}/` : archivePath;
-  header.path = entryPath;
-  header.linkpath = linkpath;
-  header.mode = stat.mode & 0o7777;
-  header.uid = stat.uid;
-  header.gid = stat.gid;
-  header.size = size;
-  header.mtime = stat.mtime;
-  header.type = type;
-  headerBlock.fill(0);
-  if (!header.encode(headerBlock, 0)) return [headerBlock];
-  const pax = new Pax({ path: entryPath, linkpath, size, mtime: stat.mtime, uid: stat.uid, gid: stat.gid }).encode();
-  return [pax, headerBlock];
-}
-
-function* addHeader(b: BatchBuilder, blocks: Buffer[], room: number): Generator<Batch, void> {
-  let size = 0;
-  for (const block of blocks) size += block.length;
-  if (b.free < size + room) yield b.take(size + room);
-  for (const block of blocks) b.write(block);
-}
-
-function padding(size: number): number {
-  return size % BLOCK === 0 ? 0 : BLOCK - (size % BLOCK);
-}
-
-function* tarEntry(b: BatchBuilder, entry: Entry): Generator<Batch, void> {
-  switch (entry.kind) {
-    case 'dir':
-      yield* addHeader(b, tarHeader(entry.archivePath, entry.stat, 'Directory', 0), 0);
-      break;
-    case 'symlink':
-      yield* addHeader(b, tarHeader(entry.archivePath, entry.stat, 'SymbolicLink', 0, entry.target), 0);
-      break;
-    case 'file': {
-      const opened = openFile(entry.absPath, b.skips);
-      if (!opened) return;
-      const { fd, stat } = opened;
-      try {
-        // A small file goes into one batch with its header and padding; a large one streams through.
-        const room = stat.size <= SMALL_FILE ? stat.size + padding(stat.size) : 0;
-        yield* addHeader(b, tarHeader(entry.archivePath, stat, 'File', stat.size), room);
-        yield* readContents(b, fd, stat, entry.absPath);
-      } finally {
-        fs.closeSync(fd);
-      }
-      const pad = padding(stat.size);
-      if (b.free < pad) yield b.take(pad);
-      b.zeros(pad);
-      b.files += 1;
-      break;
-    }
-  }
-  b.entries += 1;
-}
-
-// --- zip ---------------------------------------------------------------------------------
-
-function* zipEntry(b: BatchBuilder, entry: Entry): Generator<Batch, void> {
-  const mtime = entry.stat.mtime.getTime();
-  switch (entry.kind) {
-    case 'dir':
-      b.items.push({ k: 'dir', path: entry.archivePath, mode: entry.stat.mode, mtime });
-      break;
-    case 'symlink':
-      b.items.push({ k: 'link', path: entry.archivePath, mode: entry.stat.mode, mtime, target: entry.target });
-      break;
-    case 'file': {
-      const opened = openFile(entry.absPath, b.skips);
-      if (!opened) return;
-      const { fd, stat } = opened;
-      const meta = { path: entry.archivePath, mode: stat.mode, mtime: stat.mtime.getTime() };
-      try {
-        if (stat.size <= SMALL_FILE) {
-          if (b.free < stat.size) yield b.take(stat.size);
-          const at = b.used;
-          yield* readContents(b, fd, stat, entry.absPath);
-          b.items.push({ k: 'file', ...meta, at, size: stat.size });
-        } else {
-          b.items.push({ k: 'begin', ...meta, size: stat.size });
-          b.piece = b.used;
-          try {
-            yield* readContents(b, fd, stat, entry.absPath);
-          } finally {
-            if (b.used > b.piece) b.items.push({ k: 'chunk', at: b.piece, size: b.used - b.piece });
-            b.piece = undefined;
-          }
-          b.items.push({ k: 'end' });
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
-      b.files += 1;
-      break;
-    }
-  }
-  b.entries += 1;
+export interface EntryEncoder {
+  /** Adds one entry, handing out full batches on the way. */
+  entry(b: BatchBuilder, entry: Entry): Generator<Batch, void>;
+  /** Adds what ends the archive content, if anything. */
+  end(b: BatchBuilder): Generator<Batch, void>;
 }
 
 /**
  * The batches of the whole archive content (for tar, the end-of-archive
  * blocks included). Stopping early (`return()`) closes the open file.
  */
-export function* readSources(options: ReaderOptions): Generator<Batch, void> {
+export function* readSources(options: ReaderOptions, encoder: EntryEncoder): Generator<Batch, void> {
   const b = new BatchBuilder(BATCH_ITEMS[options.mode]);
   const onSkip = (skip: Skip): void => {
     b.skips.push(skip);
   };
-  const addEntry = options.mode === 'tar' ? tarEntry : zipEntry;
   for (const entry of walkSync({ sources: options.sources, exclude: options.exclude, skipInodes: new Set(options.skipInodes), onSkip })) {
-    yield* addEntry(b, entry);
+    if (!entry) continue;
+    yield* encoder.entry(b, entry);
     if (b.due) yield b.take();
   }
-  if (options.mode === 'tar') {
-    if (b.free < 2 * BLOCK) yield b.take(2 * BLOCK);
-    b.zeros(2 * BLOCK);
-  }
+  yield* encoder.end(b);
   yield b.take(0);
 }

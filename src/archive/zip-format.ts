@@ -7,7 +7,12 @@
  * were: "made by Unix" with the mode (file type and permission bits) in the
  * external attributes, the UTF-8 flag for non-ASCII names, and the
  * extended-timestamp extra field (0x5455) with the mtime in UTC next to the
- * DOS time.
+ * DOS time. Times: the DOS field holds local time in 2-second steps from
+ * 1980 to 2107 (clamped at both ends); the timestamp field holds whole
+ * seconds, signed 32-bit, 1901-12-13 to 2038-01-19 UTC, and is left out
+ * for a time outside that range, so that readers use the DOS time instead
+ * of a wrong one (Info-ZIP's unzip then restores e.g. 2040-01-01 to the
+ * 2 seconds, in local time).
  */
 
 export const METHOD_STORED = 0;
@@ -52,17 +57,27 @@ export interface ZipEntryInfo {
   zip64: boolean;
 }
 
-/** DOS date and time, local time, 2-second precision; before 1980 is 1980-01-01. */
+/** DOS date and time, local time, 2-second precision; before 1980 is 1980-01-01, after 2107 2107-12-31 23:59:58. */
 export function dosDateTime(date: Date): { date: number; time: number } {
   if (date.getFullYear() < 1980) return { date: (0 << 9) | (1 << 5) | 1, time: 0 };
+  if (date.getFullYear() > 2107) return { date: (127 << 9) | (12 << 5) | 31, time: (23 << 11) | (59 << 5) | 29 };
   return {
-    date: ((Math.min(date.getFullYear(), 2107) - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(),
+    date: ((date.getFullYear() - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(),
     time: (date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1),
   };
 }
 
-function unixSeconds(date: Date): number {
-  return Math.max(0, Math.min(MAX32, Math.floor(date.getTime() / 1000)));
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
+
+/**
+ * Seconds since 1970 for the extended timestamp field, a signed 32-bit
+ * number (1901-12-13 to 2038-01-19 UTC), or undefined outside that range:
+ * the field is then left out, and readers fall back to the DOS time.
+ */
+export function timestampSeconds(date: Date): number | undefined {
+  const seconds = Math.floor(date.getTime() / 1000);
+  return seconds >= INT32_MIN && seconds <= INT32_MAX ? seconds : undefined;
 }
 
 function flags(entry: ZipEntryInfo): number {
@@ -79,12 +94,22 @@ function flags(entry: ZipEntryInfo): number {
 
 const TIMESTAMP_EXTRA = 9;
 
-/** Extended timestamp (0x5455): flags=1 (mtime), mtime in seconds since 1970, UTC. */
+function timestampExtraLength(mtime: Date): number {
+  return timestampSeconds(mtime) === undefined ? 0 : TIMESTAMP_EXTRA;
+}
+
+/**
+ * Extended timestamp (0x5455): flags=1 (mtime), mtime in seconds since 1970,
+ * UTC, signed (Info-ZIP and Python read it so; 1969 is -1...). Nothing when
+ * the time does not fit (see timestampSeconds).
+ */
 function writeTimestampExtra(buffer: Buffer, at: number, mtime: Date): number {
+  const seconds = timestampSeconds(mtime);
+  if (seconds === undefined) return at;
   buffer.writeUInt16LE(0x5455, at);
   buffer.writeUInt16LE(5, at + 2);
   buffer.writeUInt8(1, at + 4);
-  buffer.writeUInt32LE(unixSeconds(mtime), at + 5);
+  buffer.writeInt32LE(seconds, at + 5);
   return at + TIMESTAMP_EXTRA;
 }
 
@@ -101,7 +126,7 @@ export function localHeader(entry: ZipEntryInfo): Buffer {
   const { date, time } = dosDateTime(entry.mtime);
   // With a descriptor the CRC and sizes are not known yet: zero here (zip64: 0xFFFFFFFF + a zip64 field of zeros).
   const known = !entry.descriptor;
-  const extraLength = TIMESTAMP_EXTRA + (entry.zip64 ? 20 : 0);
+  const extraLength = timestampExtraLength(entry.mtime) + (entry.zip64 ? 20 : 0);
   const header = Buffer.allocUnsafe(30 + nameLength + extraLength);
   header.writeUInt32LE(SIG_LOCAL, 0);
   header.writeUInt16LE(entry.zip64 ? NEEDS_ZIP64 : NEEDS_20, 4);
@@ -151,7 +176,7 @@ export function centralHeader(entry: ZipEntryInfo): Buffer {
   if (entry.compressedSize >= MAX32) big.push(entry.compressedSize);
   if (entry.offset >= MAX32) big.push(entry.offset);
   const zip64 = big.length > 0 || entry.zip64;
-  const extraLength = TIMESTAMP_EXTRA + (big.length > 0 ? 4 + 8 * big.length : 0);
+  const extraLength = timestampExtraLength(entry.mtime) + (big.length > 0 ? 4 + 8 * big.length : 0);
   const header = Buffer.allocUnsafe(46 + nameLength + extraLength);
   header.writeUInt32LE(SIG_CENTRAL, 0);
   header.writeUInt16LE(MADE_BY, 4);

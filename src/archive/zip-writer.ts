@@ -2,7 +2,8 @@
  * A streaming zip writer that uses every core.
  *
  * - Small files, folders and symlinks come from the source reader's worker
- *   (source-reader.ts) in batches; each batch is encoded whole on one of
+ *   (source-reader.ts) in batches, as `zipEncoder` lists them: the contents
+ *   of files up to SMALL_FILE whole, larger ones in pieces; each batch is encoded whole on one of
  *   the zip deflate workers (zip-deflate-batch.ts: CRC, deflate or store,
  *   local headers, central records), several batches at once, and written
  *   in walk order. Here only the central records' offsets are filled in.
@@ -13,16 +14,18 @@
  *   than 65,534 entries.
  * - Unix modes (executable bit), symlinks (stored as their target, as
  *   Info-ZIP does), empty folders, mtimes (DOS time and a UTC timestamp
- *   field) are kept; the central directory is kept in memory as encoded
+ *   field) are kept; zip has no hard links, so each path of a hard-linked
+ *   file is stored as a copy; the central directory is kept in memory as encoded
  *   bytes (~100 bytes an entry).
  *
  * This replaces archiver, which deflates one entry at a time on one core
  * and held ~370 MB on a tree of 29k files (PERFORMANCE-NOTES.md).
  */
+import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Skip } from './walk.js';
 import { sourceBatches } from './source-batches.js';
-import type { Batch, ZipItem } from './source-reader.js';
+import { SMALL_FILE, openFile, readContents, type Batch, type EntryEncoder, type ZipItem } from './source-reader.js';
 import { reportBatch, type SourceOptions } from './tar-writer.js';
 import { BlockDeflater } from './block-deflate.js';
 import { ChunkBatcher } from './chunk-batcher.js';
@@ -45,6 +48,55 @@ export interface ZipWriterOptions {
   /** Cores for compression. */
   threads: number;
   signal?: AbortSignal;
+}
+
+/** How zip entries are listed in the reader's batches (on the reader's thread): see ZipItem. */
+export function zipEncoder(): EntryEncoder {
+  return {
+    *entry(b, entry) {
+      const mtime = entry.stat.mtime.getTime();
+      switch (entry.kind) {
+        case 'dir':
+          b.items.push({ k: 'dir', path: entry.archivePath, mode: entry.stat.mode, mtime });
+          break;
+        case 'symlink':
+          b.items.push({ k: 'link', path: entry.archivePath, mode: entry.stat.mode, mtime, target: entry.target });
+          break;
+        case 'file': {
+          const opened = openFile(entry.absPath, b.skips);
+          if (!opened) return;
+          const { fd, stat } = opened;
+          const meta = { path: entry.archivePath, mode: stat.mode, mtime: stat.mtime.getTime() };
+          try {
+            if (stat.size <= SMALL_FILE) {
+              if (b.free < stat.size) yield b.take(stat.size);
+              const at = b.used;
+              yield* readContents(b, fd, stat, entry.absPath);
+              b.items.push({ k: 'file', ...meta, at, size: stat.size });
+            } else {
+              b.items.push({ k: 'begin', ...meta, size: stat.size });
+              b.piece = b.used;
+              try {
+                yield* readContents(b, fd, stat, entry.absPath);
+              } finally {
+                if (b.used > b.piece) b.items.push({ k: 'chunk', at: b.piece, size: b.used - b.piece });
+                b.piece = undefined;
+              }
+              b.items.push({ k: 'end' });
+            }
+          } finally {
+            fs.closeSync(fd);
+          }
+          b.files += 1;
+          break;
+        }
+      }
+      b.entries += 1;
+    },
+    *end() {
+      // The central directory is written by zipChunks, which alone knows the offsets.
+    },
+  };
 }
 
 /**
@@ -137,6 +189,7 @@ async function* zipChunks(source: SourceOptions, options: ZipWriterOptions): Asy
   const queue: Segment[] = [];
   const batches = sourceBatches(
     { mode: 'zip', sources: source.sources, exclude: source.exclude, skipInodes: [...source.skipInodes] },
+    zipEncoder,
     options.signal,
   );
   let exhausted = false;

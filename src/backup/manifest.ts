@@ -2,6 +2,7 @@
  * The manifest written beside every archive (`NAME.EXT.manifest.json`) and
  * the `.sha256` sidecar. Pure: everything comes in as parameters.
  */
+import type { ArchiveRoot } from '../archive/archive-roots.js';
 import type { Skip } from '../archive/walk.js';
 import type { SidecarFile } from '../storage/destination.js';
 
@@ -23,6 +24,8 @@ export interface Manifest {
   archive: string;
   nameTemplate: string;
   sources: string[];
+  /** Where each source is stored inside the archive (its base name, or a longer path suffix when base names clash). */
+  roots: ArchiveRoot[];
   exclude: string[];
   formatRequested: string;
   format: string;

@@ -17,6 +17,8 @@ import type { S3Target } from '../storage/s3.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../log/logger-types.js';
 import { withRunDetails, type DestinationOutcome } from './result.js';
+import { printable } from '../log/printable.js';
+import { archiveRoots } from '../archive/archive-roots.js';
 
 export interface PreflightJob {
   sources: string[];
@@ -26,13 +28,12 @@ export interface PreflightJob {
 }
 
 /** Checks every source exists and can be read before anything is written. */
-export async function checkSources(sources: readonly string[], cwd: string): Promise<void> {
+export async function checkSources(sources: readonly string[], cwd: string): Promise<string[]> {
   if (sources.length === 0) {
     throw new UsageError('Nothing to back up: give at least one source (--source PATH, or "sources" in settings.json).', {
       code: 'NO_SOURCE',
     });
   }
-  const seen = new Map<string, string>();
   for (const source of sources) {
     let stat;
     try {
@@ -43,23 +44,16 @@ export async function checkSources(sources: readonly string[], cwd: string): Pro
       const danglingLink = code === 'ENOENT' && (await fs.lstat(source).then((s) => s.isSymbolicLink(), () => false));
       throw new UsageError(
         danglingLink
-          ? `Source ${source} is a symbolic link to ${await fs.readlink(source).catch(() => '?')}, which does not exist.`
+          ? `Source ${printable(source)} is a symbolic link to ${printable(await fs.readlink(source).catch(() => '?'))}, which does not exist.`
           : code === 'ENOENT'
-            ? `Source ${source} does not exist. Check the path (relative paths are taken from the current folder, ${cwd}).`
-            : `Source ${source} cannot be read: ${describeErrno(error)}.`,
+            ? `Source ${printable(source)} does not exist. Check the path (relative paths are taken from the current folder, ${cwd}).`
+            : `Source ${printable(source)} cannot be read: ${describeErrno(error)}.`,
         { code: code === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE', cause: error },
       );
     }
-    const base = path.basename(source) || 'root';
-    const clash = seen.get(base);
-    if (clash !== undefined) {
-      throw new UsageError(
-        `Sources ${clash} and ${source} would both be stored as "${base}/" in the archive. Back them up in separate jobs, or give their common parent folder.`,
-        { code: 'SOURCE_CLASH' },
-      );
-    }
-    seen.set(base, source);
   }
+  // Same base names are stored apart (archive-roots.ts); a source inside another is refused there.
+  return archiveRoots(sources).duplicates.map((source) => `Source ${printable(source)} is given more than once; it is stored once.`);
 }
 
 /** Picks the format actually written, with the ZIP fallback for unknown names and a missing bzip2. */

@@ -25,6 +25,7 @@ import { checkDestinations, checkSources, chooseFormat, failedOutcome, inodesToL
 import { dryRun } from './dry-run.js';
 import { describeFailedDestinations, publishAll } from './publish.js';
 import { SkipCollector, outcomeExitCode } from './skips.js';
+import { archiveRoots } from '../archive/archive-roots.js';
 
 export interface BackupJob {
   /** Absolute paths. */
@@ -104,7 +105,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   if (job.destination === undefined && job.s3 === undefined) {
     throw new UsageError('No destination: give a local folder (--dest) or an S3 bucket (--s3-bucket).', { code: 'NO_DESTINATION' });
   }
-  await checkSources(job.sources, ctx.cwd);
+  warnings.push(...(await checkSources(job.sources, ctx.cwd)));
   const threads = workerCount(job.threads);
   const chosen = chooseFormat(job.format, ctx.envPath, threads, warnings);
   const rendered = renderName(job.name, { sources: job.sources, now: ctx.now, host: ctx.host });
@@ -225,6 +226,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       archive: fileName,
       nameTemplate: job.name?.trim() || DEFAULT_NAME_TEMPLATE,
       sources: job.sources,
+      roots: archiveRoots(job.sources).roots,
       exclude: job.exclude,
       formatRequested: chosen.requested,
       format: chosen.format,

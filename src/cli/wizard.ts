@@ -8,6 +8,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FORMATS, type Format } from '../archive/formats.js';
+import { archiveRoots } from '../archive/archive-roots.js';
 import { DEFAULT_NAME_TEMPLATE, renderName, sanitizeName, sourceBaseName } from '../archive/naming.js';
 import { checkDestination, checkSource, pathTextProblem, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
@@ -216,23 +217,10 @@ export function checkPrefix(value: string): string | undefined {
   return undefined;
 }
 
-/**
- * How same-named sources are told apart in the archive: each under the
- * shortest path suffix that no other source with its base name shares
- * (/srv/a/data and /srv/b/data: a/data/ and b/data/).
- */
+/** How each source is stored in the archive: the run's own rule (archive-roots.ts), one entry per source. */
 export function storedFolderNames(sources: readonly string[]): string[] {
-  const parts = sources.map((s) => path.resolve(s).split(path.sep).filter((p) => p !== ''));
-  return parts.map((mine, i) => {
-    const base = sourceBaseName(sources[i]!);
-    const others = parts.filter((_, j) => j !== i && sourceBaseName(sources[j]!) === base);
-    if (others.length === 0) return base;
-    for (let k = 2; k <= mine.length; k++) {
-      const suffix = mine.slice(-k).join('/');
-      if (others.every((o) => o.slice(-k).join('/') !== suffix)) return suffix;
-    }
-    return mine.join('/');
-  });
+  const { roots } = archiveRoots(sources);
+  return sources.map((source) => roots.find((r) => r.source === path.resolve(source))?.root ?? sourceBaseName(source));
 }
 
 // ---------------------------------------------------------------------------
@@ -260,7 +248,14 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext, 
         // The same file or folder by another name (a symbolic link to it, or to a folder above it).
         const real = await fs.realpath(abs).catch(() => abs);
         const index = realSources.indexOf(real);
-        return index >= 0 ? `${abs} is the same as ${sources[index]} (${real}), already in the list.` : undefined;
+        if (index >= 0) return `${abs} is the same as ${sources[index]} (${real}), already in the list.`;
+        // One inside another would store its files twice: the run refuses it, so refuse it here.
+        try {
+          archiveRoots([...sources, abs]);
+        } catch (error) {
+          return error instanceof Error ? error.message : String(error);
+        }
+        return undefined;
       }),
     });
     // `~` expanded now: neither settings.json nor a quoted command line would expand it later.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { centralHeader, dosDateTime, endRecords, localHeader, type ZipEntryInfo } from '../../src/archive/zip-format.js';
+import { centralHeader, dosDateTime, endRecords, localHeader, timestampSeconds, type ZipEntryInfo } from '../../src/archive/zip-format.js';
 
 describe('dosDateTime (local time, 2-second steps)', () => {
   it.each([
@@ -51,5 +51,35 @@ describe('headers', () => {
     expect(many.readBigUInt64LE(32)).toBe(70_000n);
     expect(many.readUInt16LE(56 + 20 + 8)).toBe(0xffff);
     expect(endRecords(1, 5 * 2 ** 30, 50).length).toBe(56 + 20 + 22);
+  });
+});
+
+describe('times outside the DOS and 32-bit ranges', () => {
+  it.each([
+    ['1969-07-20T20:17:40Z', -14182940],
+    ['1901-12-13T20:45:52Z', -0x80000000],
+    ['2038-01-19T03:14:07Z', 0x7fffffff],
+    ['1901-12-13T20:45:51Z', undefined],
+    ['2038-01-19T03:14:08Z', undefined],
+    ['2040-01-01T00:00:00Z', undefined],
+    ['1970-01-01T00:00:00.999Z', 0],
+    ['1969-12-31T23:59:59.500Z', -1],
+  ])('timestamp field for %s: %s', (iso, seconds) => {
+    expect(timestampSeconds(new Date(iso))).toBe(seconds);
+  });
+
+  it('writes the timestamp signed, and leaves it out where it does not fit', () => {
+    const moon = localHeader({ ...entry, name: 'a', mtime: new Date('1969-07-20T20:17:40Z') });
+    expect(moon.readUInt16LE(28)).toBe(9);
+    expect(moon.readUInt16LE(30 + 1)).toBe(0x5455);
+    expect(moon.readInt32LE(30 + 1 + 5)).toBe(-14182940);
+    const future = centralHeader({ ...entry, name: 'a', mtime: new Date(2040, 0, 1) });
+    expect(future.readUInt16LE(30)).toBe(0);
+    expect(future.length).toBe(46 + 1);
+    expect(dosDateTime(new Date(2040, 0, 1))).toEqual({ date: (60 << 9) | (1 << 5) | 1, time: 0 });
+  });
+
+  it('clamps the DOS time to 2107-12-31 23:59:58 after 2107', () => {
+    expect(dosDateTime(new Date(2200, 5, 6))).toEqual({ date: (127 << 9) | (12 << 5) | 31, time: (23 << 11) | (59 << 5) | 29 });
   });
 });

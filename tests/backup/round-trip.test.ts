@@ -134,4 +134,58 @@ describe('sources', () => {
     expect(listing).toMatch(/^data\/keep\.tmp\.txt$/m);
     expect(listing).toMatch(/^data\/deep\/a\/b\//m);
   });
+  it.each(['tar.gz', 'zip'] as const)(
+    'stores two sources with the same base name apart (a/data, b/data), records where, and restores both (%s)',
+    async (format) => {
+      const root = await tempDir();
+      const a = await makeRichTree(path.join(root, 'a'));
+      const b = path.join(root, 'b', 'data');
+      await fs.mkdir(b, { recursive: true });
+      await fs.writeFile(path.join(b, 'only-in-b.txt'), 'b\n');
+      const run = await runCli(['run', '-s', a, b, a, '-d', 'out', '-f', format, '-n', 'two', '--json'], { cwd: root });
+      expect(run.code, run.stderr).toBe(0);
+      const result = parseJsonResult(run);
+      expect(result.warnings).toContain(`Source ${a} is given more than once; it is stored once.`);
+      const archive = path.join(root, result.archive);
+      const names = (
+        format === 'zip'
+          ? execFileSync('unzip', ['-Z1', archive], { encoding: 'utf8' })
+          : execFileSync('tar', ['-tzf', archive], { encoding: 'utf8' })
+      )
+        .trim()
+        .split('\n');
+      expect(names).toContain('a/data/readme.txt');
+      expect(names).toContain('b/data/only-in-b.txt');
+      expect(names.every((n) => n.startsWith('a/data/') || n.startsWith('b/data/') || n === 'a/data' || n === 'b/data')).toBe(true);
+      // Stored once, although given twice.
+      expect(names.filter((n) => n === 'a/data/readme.txt')).toHaveLength(1);
+      const manifest = JSON.parse(await fs.readFile(`${archive}.manifest.json`, 'utf8'));
+      expect(manifest.roots).toEqual([
+        { source: a, root: 'a/data' },
+        { source: b, root: 'b/data' },
+      ]);
+
+      // The standard tool and our own restore both recreate the two folders.
+      const bySystem = path.join(root, 'by-system');
+      await fs.mkdir(bySystem);
+      extractWithSystemTool(archive, bySystem);
+      expect(await describeTree(path.join(bySystem, 'a', 'data'))).toEqual(await describeTree(a));
+      const restore = await runCli(['restore', archive, '--to', 'ours', '--json'], { cwd: root });
+      expect(restore.code, restore.stderr).toBe(0);
+      expect(await describeTree(path.join(root, 'ours', 'a', 'data'))).toEqual(await describeTree(a));
+      expect(await describeTree(path.join(root, 'ours', 'b', 'data'))).toEqual(await describeTree(b));
+      const verify = await runCli(['verify', archive], { cwd: root });
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    },
+  );
+
+  it('refuses a source inside another source (exit 2), writing nothing', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    const run = await runCli(['run', '-s', src, path.join(src, 'deep'), '-d', 'out', '-f', 'tar.gz', '--json'], { cwd: root });
+    expect(run.code).toBe(2);
+    expect(parseJsonResult(run).error).toMatchObject({ code: 'SOURCE_NESTED' });
+    expect(parseJsonResult(run).error.message).toContain(`${path.join(src, 'deep')} is inside source ${src}`);
+    expect(await listDir(path.join(root, 'out'))).toEqual([]);
+  });
 });

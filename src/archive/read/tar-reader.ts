@@ -105,7 +105,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
     if (entry.kind === 'file') {
       stats.files += 1;
       stats.fileBytes += size;
-    }
+    } else if (entry.kind === 'hardlink') stats.files += 1; // another path of a file stored before: a file, no bytes
   }
   if (!sawEnd) {
     throw new CorruptArchiveError(`the tar stream ends at byte ${reader.offset} without its end marker (the archive is truncated)`);
