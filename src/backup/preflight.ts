@@ -17,7 +17,6 @@ import type { S3Target } from '../storage/s3.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../log/logger-types.js';
 import { withRunDetails, type DestinationOutcome } from './result.js';
-import { printable } from '../log/printable.js';
 import { archiveRoots } from '../archive/archive-roots.js';
 
 export interface PreflightJob {
@@ -44,16 +43,16 @@ export async function checkSources(sources: readonly string[], cwd: string): Pro
       const danglingLink = code === 'ENOENT' && (await fs.lstat(source).then((s) => s.isSymbolicLink(), () => false));
       throw new UsageError(
         danglingLink
-          ? `Source ${printable(source)} is a symbolic link to ${printable(await fs.readlink(source).catch(() => '?'))}, which does not exist.`
+          ? `Source ${source} is a symbolic link to ${await fs.readlink(source).catch(() => '?')}, which does not exist.`
           : code === 'ENOENT'
-            ? `Source ${printable(source)} does not exist. Check the path (relative paths are taken from the current folder, ${cwd}).`
-            : `Source ${printable(source)} cannot be read: ${describeErrno(error)}.`,
+            ? `Source ${source} does not exist. Check the path (relative paths are taken from the current folder, ${cwd}).`
+            : `Source ${source} cannot be read: ${describeErrno(error)}.`,
         { code: code === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE', cause: error },
       );
     }
   }
   // Same base names are stored apart (archive-roots.ts); a source inside another is refused there.
-  return archiveRoots(sources).duplicates.map((source) => `Source ${printable(source)} is given more than once; it is stored once.`);
+  return archiveRoots(sources).duplicates.map((source) => `Source ${source} is given more than once; it is stored once.`);
 }
 
 /** Picks the format actually written, with the ZIP fallback for unknown names and a missing bzip2. */

@@ -151,7 +151,8 @@ describe('secrets in every output channel', () => {
       const text = await allText(root, run);
       for (const secret of secrets) expect(text, `${extra.join(' ')}: ${secret}`).not.toContain(secret);
       expect(text).toContain('[redacted]@127.0.0.1');
-      if (extra.includes('--verbose') && !extra.includes('--json')) expect(run.stderr).toMatch(/\n\s+at /);
+      // A failed S3 destination no longer fails the run as a whole (the local copy is made), so
+      // `run` prints no stack here; list / verify below still do, and are checked with --verbose.
     }
     // list / verify go through the command frame.
     for (const args of [['list'], ['verify', '--all', '--verbose'], ['list', '--json', '--verbose']]) {
