@@ -43,6 +43,56 @@ function dosToDate(date: number, time: number): Date {
   return new Date(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
 }
 
+/** Extended timestamp (0x5455): flags, then the mtime in seconds since 1970 UTC, SIGNED (1969 is -1 year, not 2105). */
+function extendedTimestamp(buffer: Buffer, data: number, length: number): Date | undefined {
+  if (length < 5 || (buffer.readUInt8(data) & 1) === 0) return undefined;
+  return new Date(buffer.readInt32LE(data + 1) * 1000);
+}
+
+/** 100-nanosecond intervals from 1601-01-01 to 1970-01-01. */
+const FILETIME_1970 = 116444736000000000n;
+
+/** NTFS extra field (0x000a): reserved(4), then tags; tag 1 holds mtime, atime, ctime as Windows FILETIMEs (UTC). */
+function ntfsModified(buffer: Buffer, data: number, length: number): Date | undefined {
+  for (let at = data + 4; at + 4 <= data + length; ) {
+    const tag = buffer.readUInt16LE(at);
+    const size = buffer.readUInt16LE(at + 2);
+    if (tag === 1 && size >= 24 && at + 4 + 8 <= data + length) {
+      const filetime = buffer.readBigUInt64LE(at + 4);
+      if (filetime === 0n) return undefined;
+      const date = new Date(Number((filetime - FILETIME_1970) / 10000n));
+      return Number.isNaN(date.getTime()) ? undefined : date;
+    }
+    at += 4 + size;
+  }
+  return undefined;
+}
+
+/** Unix file types other than file, folder and link, by their S_IFMT bits. */
+const SPECIAL_TYPES: Record<number, string> = { 0o010000: 'FIFO', 0o020000: 'character device', 0o060000: 'block device', 0o140000: 'socket' };
+
+/**
+ * What an entry is. A name ending in '/' is a folder; a symbolic link only
+ * when made by Unix with S_IFLNK; no type bits (Python's `writestr`, or a zip
+ * made on MS-DOS/Windows) is a regular file. FIFO, device and socket bits
+ * make an `other` entry, which restore never creates; its `size` says
+ * whether it carries data, which is then reported as not restored.
+ */
+export function entryOf(name: string, madeBy: number, external: number, size: number, mtime: Date): ArchiveEntry {
+  const unix = madeBy >> 8 === 3;
+  const unixMode = unix ? external >>> 16 : 0;
+  const type = unixMode & S_IFMT;
+  const dosFolder = !unix && (external & 0x10) !== 0;
+  const path = name.replace(/\/+$/, '');
+  const permissions = unixMode & 0o7777;
+  const folder = name.endsWith('/') || type === S_IFDIR || (type === 0 && dosFolder);
+  if (folder && size === 0) return { path, kind: 'dir', mode: permissions || 0o755, mtime, size: 0 };
+  if (type === S_IFLNK) return { path, kind: 'symlink', mode: permissions || 0o777, mtime, size: 0 };
+  if (!folder && (type === 0 || type === S_IFREG)) return { path, kind: 'file', mode: permissions || 0o644, mtime, size };
+  const typeName = folder ? 'folder' : (SPECIAL_TYPES[type] ?? `file of unknown type (mode ${type.toString(8)})`);
+  return { path, kind: 'other', mode: permissions, mtime, size, typeName };
+}
+
 /** Locates the end records: count, offset and size of the central directory. */
 async function readEnd(ra: RandomAccess): Promise<{ count: number; offset: number; size: number }> {
   const tailLength = Math.min(ra.size, 22 + MAX16);
@@ -93,33 +143,28 @@ function parseCentral(buffer: Buffer, at: number): { entry: ZipCentralEntry; len
   let offset = buffer.readUInt32LE(at + 42);
   const nameStart = at + 46;
   const name = buffer.toString('utf8', nameStart, nameStart + nameLength);
-  let mtime = dosToDate(date, time);
+  let extendedTime: Date | undefined;
+  let ntfsTime: Date | undefined;
   for (let x = nameStart + nameLength; x + 4 <= nameStart + nameLength + extraLength; ) {
     const id = buffer.readUInt16LE(x);
     const length = buffer.readUInt16LE(x + 2);
     const data = x + 4;
+    if (data + length > nameStart + nameLength + extraLength) break; // a sloppy writer's padding: ignored, as unzip does
     if (id === 0x0001) {
       let field = data;
       if (size === MAX32) (size = u64(buffer, field)), (field += 8);
       if (compressedSize === MAX32) (compressedSize = u64(buffer, field)), (field += 8);
       if (offset === MAX32) offset = u64(buffer, field);
-    } else if (id === 0x5455 && length >= 5 && (buffer.readUInt8(data) & 1) === 1) {
-      mtime = new Date(buffer.readUInt32LE(data + 1) * 1000);
+    } else if (id === 0x5455) {
+      extendedTime = extendedTimestamp(buffer, data, length);
+    } else if (id === 0x000a) {
+      ntfsTime = ntfsModified(buffer, data, length);
     }
     x = data + length;
   }
-  const unixMode = madeBy >> 8 === 3 ? external >>> 16 : 0;
-  const isDir = name.endsWith('/') || (unixMode & S_IFMT) === S_IFDIR || (unixMode === 0 && (external & 0x10) !== 0);
-  const kind = isDir ? 'dir' : (unixMode & S_IFMT) === S_IFLNK ? 'symlink' : (unixMode & S_IFMT) === S_IFREG || unixMode === 0 ? 'file' : 'other';
-  const mode = unixMode !== 0 ? unixMode & 0o7777 : isDir ? 0o755 : 0o644;
-  const entry: ArchiveEntry = {
-    path: name.replace(/\/+$/, ''),
-    kind,
-    mode,
-    mtime,
-    size: kind === 'file' ? size : 0,
-    typeName: kind === 'other' ? `mode ${(unixMode & S_IFMT).toString(8)}` : undefined,
-  };
+  // NTFS times (7-Zip) are the most precise, then Info-ZIP's extended timestamp; both are UTC.
+  const mtime = ntfsTime ?? extendedTime ?? dosToDate(date, time);
+  const entry = entryOf(name, madeBy, external, size, mtime);
   return {
     entry: { name, method, flags, crc, compressedSize, size, offset, entry },
     length: 46 + nameLength + extraLength + commentLength,
