@@ -123,3 +123,54 @@ describe('a zip made by Python zipfile', () => {
     expect(await fs.readdir(path.join(dir, 'out'))).toEqual(['ok.txt']);
   });
 });
+
+describe('a zip that claims what it does not hold', () => {
+  /** A deflated 3 MB entry, then `patch` (Python, on bytearray `b`) edits the headers. */
+  async function patchedZip(dir: string, patch: string): Promise<string> {
+    const zip = path.join(dir, 'claims.zip');
+    execFileSync('python3', [
+      '-c',
+      [
+        'import zipfile, struct',
+        `p = ${JSON.stringify(zip)}`,
+        "with zipfile.ZipFile(p, 'w', zipfile.ZIP_DEFLATED) as z:",
+        "    z.writestr('first.txt', b'fine')",
+        "    z.writestr('bomb.bin', bytes(3 * 1024 * 1024))",
+        "b = bytearray(open(p, 'rb').read())",
+        "local = b.index(b'PK\\x03\\x04bomb.bin'[:4], b.index(b'bomb.bin') - 30)",
+        "central = b.index(b'PK\\x01\\x02', b.index(b'PK\\x01\\x02') + 1)",
+        "end = b.rindex(b'PK\\x05\\x06')",
+        patch,
+        "open(p, 'wb').write(b)",
+      ].join('\n'),
+    ]);
+    return zip;
+  }
+
+  it('stops inflating an entry at its declared size: damage, exit 1, nothing left behind', async () => {
+    const dir = await tempDir();
+    // Local and central headers both say 10 bytes; the data inflates to 3 MB.
+    const zip = await patchedZip(dir, "struct.pack_into('<I', b, local + 22, 10)\nstruct.pack_into('<I', b, central + 24, 10)");
+    const { code, result } = await restore(dir, zip, path.join(dir, 'out'));
+    expect(code).toBe(1);
+    expect(result.error.code).toBe('ARCHIVE_DAMAGED');
+    expect(result.error.message).toMatch(/entry bomb\.bin: more data than its declared size 10\b/);
+    expect((await fs.readdir(path.join(dir, 'out'))).sort()).toEqual(['first.txt']);
+
+    const run = await runCli(['verify', zip, '--json'], { cwd: dir });
+    expect(run.code).toBe(1);
+    expect(parseJsonResult(run).results[0].problems.join('\n')).toMatch(/more data than its declared size 10\b/);
+  });
+
+  it.each([
+    ['compressed data past the end of the data', "struct.pack_into('<I', b, central + 20, 0x7fffffff)", /claims 2147483647 bytes of data .* past where the data ends/],
+    ['more entries than the directory can hold', "struct.pack_into('<HH', b, end + 8, 60000, 60000)", /claims 60000 entries, more than its \d+-byte central directory can hold/],
+  ])('refuses a central directory that claims %s', async (_what, patch, message) => {
+    const dir = await tempDir();
+    const zip = await patchedZip(dir, patch);
+    const { code, result } = await restore(dir, zip, path.join(dir, 'out'));
+    expect(code).toBe(1);
+    expect(result.error.code).toBe('ARCHIVE_DAMAGED');
+    expect(result.error.message).toMatch(message);
+  });
+});
