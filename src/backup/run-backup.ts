@@ -15,7 +15,6 @@ import {
   UsageError,
   describeErrno,
   errnoCode,
-  isAbortError,
   toBackupError,
 } from '../errors.js';
 import { resolveFormat, type Format } from '../archive/formats.js';
@@ -341,7 +340,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   } catch (error) {
     await abortAll();
     if (strictFailure) throw strictFailure;
-    if (ctx.signal?.aborted || isAbortError(error)) throw new CancelledError(undefined, { cause: error });
+    if (ctx.signal?.aborted) throw new CancelledError(undefined, { cause: error });
     if (error instanceof BackupError) throw error;
     const code = errnoCode(error);
     if (code) {

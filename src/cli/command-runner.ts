@@ -51,7 +51,7 @@ export async function runCommandFrame(io: CliIO, flags: CommonFlags, body: (ctx:
     );
     return output.exitCode;
   } catch (error) {
-    const failure = toBackupError(error);
+    const failure = toBackupError(error, io.signal);
     if (failure.code === 'CANCELLED') logger.fileOnly.warn(failure.message);
     else logger.fileOnly.error(failure.message, { code: failure.code });
     if (flags.json) {

@@ -29,7 +29,7 @@ export function openLogger(io: CliIO, logFile: string | undefined, output: Outpu
 
 /** Prints a failure (human or JSON) and logs it; returns the exit code. */
 export function reportFailure(io: CliIO, error: unknown, logger: AppLogger | undefined, output: OutputOptions): BackupError['exitCode'] {
-  const failure = toBackupError(error);
+  const failure = toBackupError(error, io.signal);
   // The console line is printed below; the log file gets the code and cause too.
   if (failure.code === 'CANCELLED') logger?.fileOnly.warn(failure.message);
   else {

@@ -4,7 +4,7 @@
  * manifest. Exit 0 when every backup checked is good, 1 otherwise.
  */
 import os from 'node:os';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode, UsageError, toBackupError } from '../errors.js';
 import { loadCatalog } from '../lifecycle/catalog.js';
 import { verifyBackup, type VerifyOutcome } from '../lifecycle/verify.js';
 import type { BackupStore } from '../storage/backup-store.js';
@@ -50,6 +50,32 @@ async function verifyOne(io: CliIO, ctx: CommandContext, store: BackupStore, nam
   }
 }
 
+/**
+ * One backup of `--all`: whatever stops it (an unreadable file, a missing
+ * program, an S3 error) is that backup's failure, and the next one is still
+ * checked. Only the user's Ctrl-C / SIGTERM stops the loop.
+ */
+async function verifyOneOf(io: CliIO, ctx: CommandContext, store: BackupStore, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
+  try {
+    return await verifyOne(io, ctx, store, name, size, json);
+  } catch (error) {
+    if (io.signal.aborted) throw error;
+    const failure = toBackupError(error, io.signal);
+    ctx.logger.error(`verify: ${store.locationOf(name)} FAILED`, { problems: [failure.message] });
+    return {
+      location: store.locationOf(name),
+      ok: false,
+      sha256: null,
+      bytes: 0,
+      entries: 0,
+      files: 0,
+      fileBytes: 0,
+      checks: [{ name: 'read', ok: false, detail: failure.message }],
+      problems: [failure.message],
+    };
+  }
+}
+
 export async function verifyCommand(io: CliIO, archive: string | undefined, flags: VerifyFlags): Promise<number> {
   return runCommandFrame(io, flags, async (ctx) => {
     const outcomes: VerifyOutcome[] = [];
@@ -69,7 +95,7 @@ export async function verifyCommand(io: CliIO, archive: string | undefined, flag
         const catalog = await loadCatalog(store, io.signal);
         if (catalog.backups.length === 0) ctx.logger.warn(`no backups in ${store.label}`);
         for (const backup of catalog.backups) {
-          outcomes.push(await verifyOne(io, ctx, store, backup.archive, backup.size, flags.json === true));
+          outcomes.push(await verifyOneOf(io, ctx, store, backup.archive, backup.size, flags.json === true));
           if (!flags.json) io.stdout.write(renderOutcome(outcomes.at(-1)!));
         }
       }

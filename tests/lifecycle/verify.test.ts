@@ -4,6 +4,7 @@
  * edited sidecar, a manifest that disagrees, a missing sidecar.
  */
 import fs from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeRichTree, tempDir } from '../helpers/fixtures.js';
@@ -151,5 +152,68 @@ describe('verify of malformed zips', () => {
     const { code, result } = await verify(dir, 'bad.zip');
     expect(code).toBe(1);
     expect(result.results[0].problems.join('\n')).toMatch(/bad\.zip: the zip64 (end record|locator) points past the end of the archive/);
+  });
+});
+
+describe('verify: only the user cancels', () => {
+  it.each([
+    ['has zero bytes appended', (file: string) => fs.appendFile(file, Buffer.alloc(20_000)), /gzip data ends at byte \d+, but the file goes on/],
+    ['is truncated', async (file: string) => fs.truncate(file, Math.floor((await fs.stat(file)).size / 2)), /ends early|truncated/],
+  ])('--all reports all three backups, exit 1, when the middle one %s', async (_what, damage, message) => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archives: string[] = [];
+    for (const name of ['first', 'middle', 'last']) {
+      const run = parseJsonResult(await runCli(['run', '--source', 'data', '--dest', 'backups', '--format', 'tar.gz', '--name', name, '--json'], { cwd: dir }));
+      expect(run.exitCode).toBe(0);
+      archives.push(path.join(dir, run.archive as string));
+    }
+    await damage(archives[1]!);
+    const run = await runCli(['verify', '--all', '--dest', 'backups', '--json'], { cwd: dir });
+    expect(run.code, run.stderr).toBe(1);
+    const result = parseJsonResult(run);
+    expect(result.error.code).toBe('VERIFY_FAILED');
+    const byLocation = new Map(result.results.map((r: any) => [r.location, r]));
+    expect([...byLocation.keys()].sort()).toEqual([...archives].sort());
+    expect(byLocation.get(archives[0]!)).toMatchObject({ ok: true });
+    expect(byLocation.get(archives[2]!)).toMatchObject({ ok: true });
+    const middle = byLocation.get(archives[1]!) as { ok: boolean; problems: string[] };
+    expect(middle.ok).toBe(false);
+    expect(middle.problems.join('\n')).toMatch(message);
+    expect(middle.problems.join('\n')).toContain(path.basename(archives[1]!));
+    expect(run.stderr).not.toMatch(/Cancelled/);
+  });
+
+  it('--all goes on past a backup that cannot be read at all (no bzip2 on PATH), and names it', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archives: string[] = [];
+    for (const [name, format] of [['first', 'tar.gz'], ['middle', 'tar.bz2'], ['last', 'zip']] as const) {
+      const run = parseJsonResult(await runCli(['run', '--source', 'data', '--dest', 'backups', '--format', format, '--name', name, '--json'], { cwd: dir }));
+      expect(run.exitCode).toBe(0);
+      archives.push(path.join(dir, run.archive as string));
+    }
+    const run = await runCli(['verify', '--all', '--dest', 'backups', '--json'], { cwd: dir, env: { PATH: '/nonexistent' } });
+    expect(run.code, run.stderr).toBe(1);
+    const results = parseJsonResult(run).results as Array<{ location: string; ok: boolean; problems: string[] }>;
+    expect(results.map((r) => [path.basename(r.location), r.ok]).sort()).toEqual(
+      [[path.basename(archives[0]!), true], [path.basename(archives[1]!), false], [path.basename(archives[2]!), true]].sort(),
+    );
+    expect(results.find((r) => !r.ok)!.problems.join('\n')).toMatch(/needs the lbzip2 or bzip2 program/);
+  });
+
+  it.each(['zip', 'tar.gz'])('random bytes named .%s are damage with what and where (exit 1), never "Cancelled"', async (format) => {
+    const dir = await tempDir();
+    for (let i = 0; i < 5; i++) {
+      const name = `random-${i}.${format}`;
+      await fs.writeFile(path.join(dir, name), randomBytes(1000 + i * 70_000));
+      const run = await runCli(['verify', name, '--json'], { cwd: dir });
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      const [outcome] = parseJsonResult(run).results;
+      const read = outcome.checks.find((c: { name: string }) => c.name === 'read');
+      expect(read.ok).toBe(false);
+      expect(read.detail).toContain(name);
+      expect(read.detail).toMatch(/damaged|truncated|not a zip|end record|gzip|bzip2|header/);
+    }
   });
 });

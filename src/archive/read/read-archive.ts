@@ -114,6 +114,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<ReadArch
   // The entry handler may still be finishing (removing a half-written file) when the pipeline
   // fails; it must be done before the error goes up and the process may exit.
   let consumer: Promise<void> | undefined;
+  let inflate: Duplex | undefined;
   const track = (work: Promise<void>): Promise<void> => (consumer = work);
   try {
     if (format === 'zip') {
@@ -129,7 +130,7 @@ export async function readArchive(options: ReadArchiveOptions): Promise<ReadArch
       await pipeline(source, hash, async (data: AsyncIterable<Buffer>) => track(readZip(data, entries, options.onEntry, stats)), { signal });
     } else {
       source = await store.openRead(name, signal);
-      const inflate = decompressor(format, options.envPath, options.threads);
+      inflate = decompressor(format, options.envPath, options.threads);
       const read = async (data: AsyncIterable<Buffer>): Promise<void> => track(readTar(data, options.onEntry, stats));
       if (inflate) await pipeline(source, hash, inflate, read, { signal });
       else await pipeline(source, hash, read, { signal });
@@ -137,8 +138,22 @@ export async function readArchive(options: ReadArchiveOptions): Promise<ReadArch
   } catch (error) {
     source?.destroy();
     await consumer?.catch(() => undefined);
-    if (signal?.aborted || isAbortError(error)) throw signal?.reason ?? error;
+    // Only the user cancels: a stream torn down by a failing stage is not a cancellation.
+    if (signal?.aborted) throw signal.reason ?? error;
+    if (inflate instanceof zlib.Gunzip && inflate.readableEnded && !inflate.writableFinished) throw gzipEndsEarly(location, inflate, error);
+    if (isAbortError(error)) {
+      throw new ArchiveDamagedError(`${location}: reading stopped at byte ${hash.bytes}, the data stream was torn down (${(error as Error).message}).`, { cause: error });
+    }
     throw explain(error, location, hash.bytes);
   }
+  // zlib stops at the end of the gzip data and ignores what follows: whether that tears the
+  // pipeline down or not depends on how the bytes arrived, so it is checked here too.
+  if (inflate instanceof zlib.Gunzip && inflate.bytesWritten !== hash.bytes) throw gzipEndsEarly(location, inflate);
   return { sha256: hash.digest(), bytes: hash.bytes, stats };
+}
+
+function gzipEndsEarly(location: string, gunzip: zlib.Gunzip, cause?: unknown): ArchiveDamagedError {
+  return new ArchiveDamagedError(`${location}: the gzip data ends at byte ${gunzip.bytesWritten}, but the file goes on (bytes were appended to it, or it is damaged).`, {
+    cause,
+  });
 }
