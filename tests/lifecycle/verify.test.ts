@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { symlinkSync } from 'node:fs';
 
 const FORMATS = ['zip', 'tar.gz', 'tar.bz2'] as const;
 
@@ -215,5 +216,33 @@ describe('verify: only the user cancels', () => {
       expect(read.detail).toContain(name);
       expect(read.detail).toMatch(/damaged|truncated|not a zip|end record|gzip|bzip2|header/);
     }
+  });
+});
+
+describe('verify records its outcome without following planted links', () => {
+  it('a symlink at the old predictable temporary name, or at the final name, never makes it write another file', async () => {
+    const { dir, archive } = await backup('tar.gz');
+    const victim = path.join(dir, 'victim.txt');
+    await fs.writeFile(victim, 'precious\n');
+    const record = `${archive}.verified.json`;
+    await fs.symlink(victim, record);
+    // The name used to be NAME.verified.json.tmp-PID: planted as soon as the process exists, long
+    // before it has read the archive; and a guess of other pids.
+    for (let pid = 2; pid < 400; pid++) await fs.symlink(victim, `${record}.tmp-${pid}`);
+    const run = await runCli(['verify', archive, '--json'], {
+      cwd: dir,
+      onSpawn: (child) => {
+        try {
+          symlinkSync(victim, `${record}.tmp-${child.pid}`);
+        } catch {
+          // already planted by the guess
+        }
+      },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(await fs.readFile(victim, 'utf8')).toBe('precious\n');
+    // The link at the final name was replaced by the record itself.
+    expect((await fs.lstat(record)).isFile()).toBe(true);
+    expect(JSON.parse(await fs.readFile(record, 'utf8')).ok).toBe(true);
   });
 });
