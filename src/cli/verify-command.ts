@@ -11,7 +11,8 @@ import type { BackupStore } from '../storage/backup-store.js';
 import { toolVersion } from '../version.js';
 import type { CliIO } from './io.js';
 import { runCommandFrame, type CommonFlags, type CommandContext } from './command-runner.js';
-import { resolveStores, storeForArchive, type StoreFlags } from './stores.js';
+import { resolveStores, type StoreFlags } from './stores.js';
+import { resolveBackupName } from './resolve-backup-name.js';
 import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
 
@@ -81,7 +82,7 @@ export async function verifyCommand(io: CliIO, archive: string | undefined, flag
     const outcomes: VerifyOutcome[] = [];
     if (archive !== undefined) {
       if (flags.all) throw new UsageError('Give either an archive or --all, not both.', { code: 'USAGE' });
-      const { store, name } = await storeForArchive(io, ctx.loaded, archive, flags);
+      const { store, name } = await resolveBackupName(io, ctx.loaded, archive, flags);
       const stat = await store.stat(name, io.signal);
       if (!stat) throw new UsageError(`${store.locationOf(name)} does not exist. See \`backup list\` for the backups there.`, { code: 'ARCHIVE_NOT_FOUND' });
       outcomes.push(await verifyOne(io, ctx, store, name, stat.size, flags.json === true));

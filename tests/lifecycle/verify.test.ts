@@ -246,3 +246,30 @@ describe('verify records its outcome without following planted links', () => {
     expect(JSON.parse(await fs.readFile(record, 'utf8')).ok).toBe(true);
   });
 });
+
+describe('verify NAME: the names `backup list` prints', () => {
+  it('are looked up in --dest from any working folder, and in the settings\' destination', async () => {
+    const { dir, archive } = await backup('zip');
+    const dest = path.join(dir, 'backups');
+    const listed = parseJsonResult(await runCli(['list', '--dest', dest, '--json'], { cwd: dir }));
+    const name: string = listed.locations[0].backups[0].name;
+    expect(name).toBe(path.basename(archive));
+
+    const elsewhere = await tempDir();
+    let run = await runCli(['verify', name, '--dest', dest, '--json'], { cwd: elsewhere });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(parseJsonResult(run).results[0].location).toBe(archive);
+
+    // No --dest: the settings file's destination.
+    await fs.mkdir(path.join(elsewhere, 'config'));
+    await fs.writeFile(path.join(elsewhere, 'config', 'settings.json'), JSON.stringify({ sources: [path.join(dir, 'data')], destination: dest }));
+    run = await runCli(['verify', name, '--json'], { cwd: elsewhere });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(parseJsonResult(run).results[0].location).toBe(archive);
+
+    // Not there: a usage error that says where it looked.
+    run = await runCli(['verify', 'nope-20260101-000000.zip', '--dest', dest], { cwd: elsewhere });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`nope-20260101-000000.zip is not in ${dest}`);
+  });
+});
