@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
 import { symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const FORMATS = ['zip', 'tar.gz', 'tar.bz2'] as const;
 
@@ -158,7 +159,8 @@ describe('verify of malformed zips', () => {
 
 describe('verify: only the user cancels', () => {
   it.each([
-    ['has zero bytes appended', (file: string) => fs.appendFile(file, Buffer.alloc(20_000)), /gzip data ends at byte \d+, but the file goes on/],
+    // Zeros after the gzip data are read (gzip ignores them); the file is not the one the sidecar and manifest describe.
+    ['has zero bytes appended', (file: string) => fs.appendFile(file, Buffer.alloc(20_000)), /\.sha256 says[\s\S]*archive size: the archive has/],
     ['is truncated', async (file: string) => fs.truncate(file, Math.floor((await fs.stat(file)).size / 2)), /ends early|truncated/],
   ])('--all reports all three backups, exit 1, when the middle one %s', async (_what, damage, message) => {
     const dir = await tempDir();
@@ -201,6 +203,28 @@ describe('verify: only the user cancels', () => {
       [[path.basename(archives[0]!), true], [path.basename(archives[1]!), false], [path.basename(archives[2]!), true]].sort(),
     );
     expect(results.find((r) => !r.ok)!.problems.join('\n')).toMatch(/needs the lbzip2 or bzip2 program/);
+  });
+
+  it('zero padding after the gzip data (what bsdtar -czf - writes) reads to the end; anything else after it is damage, with where', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    execFileSync('sh', ['-c', 'bsdtar -czf - data > padded.tar.gz && sha256sum padded.tar.gz > padded.tar.gz.sha256'], { cwd: dir });
+    const padded = await fs.readFile(path.join(dir, 'padded.tar.gz'));
+    expect(padded.subarray(-16)).toEqual(Buffer.alloc(16));
+    let run = await runCli(['verify', 'padded.tar.gz', '--json'], { cwd: dir });
+    let [outcome] = parseJsonResult(run).results;
+    expect(outcome.checks.find((c: { name: string }) => c.name === 'read')).toMatchObject({ ok: true });
+    expect(outcome.checks.find((c: { name: string }) => c.name === 'sha256')).toMatchObject({ ok: true });
+    expect(outcome.bytes).toBe(padded.length);
+    expect(outcome.problems).toEqual([expect.stringMatching(/no manifest/)]);
+
+    await fs.writeFile(path.join(dir, 'garbage.tar.gz'), Buffer.concat([padded, Buffer.from('appended')]));
+    run = await runCli(['verify', 'garbage.tar.gz', '--json'], { cwd: dir });
+    expect(run.code).toBe(1);
+    [outcome] = parseJsonResult(run).results;
+    expect(outcome.checks.find((c: { name: string }) => c.name === 'read').detail).toMatch(
+      new RegExp(`garbage\\.tar\\.gz: the gzip data ends at byte \\d+, and what follows it is not zeros \\(from byte ${padded.length}\\)`),
+    );
   });
 
   it.each(['zip', 'tar.gz'])('random bytes named .%s are damage with what and where (exit 1), never "Cancelled"', async (format) => {
