@@ -101,6 +101,23 @@ describe('a zip made by Python zipfile', () => {
     expect((await fs.stat(path.join(dir, 'out', 'folder', 'dos.txt'))).mtime.toISOString()).toBe('2020-05-17T14:20:30.000Z');
   });
 
+  it('reads an extended timestamp past 2038 that a writer stored unsigned (told apart by the DOS date)', async () => {
+    const dir = await tempDir();
+    const later = Date.UTC(2040, 0, 2, 3, 4, 5) / 1000;
+    const zip = await pythonZip(
+      dir,
+      [
+        'import struct',
+        "i = zipfile.ZipInfo('future.txt', (2040, 1, 2, 3, 4, 6)); i.create_system = 3; i.external_attr = 0o100644 << 16",
+        `i.extra = struct.pack('<HHBI', 0x5455, 5, 1, ${later})`,
+        "z.writestr(i, b'from the future')",
+      ].join('\n'),
+    );
+    const { code } = await restore(dir, zip, path.join(dir, 'out'));
+    expect(code).toBe(0);
+    expect((await fs.stat(path.join(dir, 'out', 'future.txt'))).mtime.getTime()).toBe(later * 1000);
+  });
+
   it('does not drop the data of an entry typed as a FIFO quietly: not restored, named with why, exit 1', async () => {
     const dir = await tempDir();
     const zip = await pythonZip(

@@ -46,10 +46,17 @@ function dosToDate(date: number, time: number): Date {
   return new Date(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
 }
 
-/** Extended timestamp (0x5455): flags, then the mtime in seconds since 1970 UTC, SIGNED (1969 is -1 year, not 2105). */
-function extendedTimestamp(buffer: Buffer, data: number, length: number): Date | undefined {
+/**
+ * Extended timestamp (0x5455): flags, then the mtime in seconds since 1970
+ * UTC, read as SIGNED (1969 is -1 year, not 2105). Past 2038 a writer that
+ * stores it unsigned is told apart by the DOS date (years 1980-2107): a
+ * negative time with a DOS year of 2038 or later is the unsigned reading.
+ */
+function extendedTimestamp(buffer: Buffer, data: number, length: number, dosDate: number): Date | undefined {
   if (length < 5 || (buffer.readUInt8(data) & 1) === 0) return undefined;
-  return new Date(buffer.readInt32LE(data + 1) * 1000);
+  const signed = buffer.readInt32LE(data + 1);
+  const dosYear = 1980 + (dosDate >> 9);
+  return new Date((signed < 0 && dosYear >= 2038 ? signed + 2 ** 32 : signed) * 1000);
 }
 
 /** 100-nanosecond intervals from 1601-01-01 to 1970-01-01. */
@@ -159,7 +166,7 @@ function parseCentral(buffer: Buffer, at: number): { entry: ZipCentralEntry; len
       if (compressedSize === MAX32) (compressedSize = u64(buffer, field)), (field += 8);
       if (offset === MAX32) offset = u64(buffer, field);
     } else if (id === 0x5455) {
-      extendedTime = extendedTimestamp(buffer, data, length);
+      extendedTime = extendedTimestamp(buffer, data, length, date);
     } else if (id === 0x000a) {
       ntfsTime = ntfsModified(buffer, data, length);
     }
