@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { describeTree, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { entryOf } from '../../src/archive/read/zip-reader.js';
 
 /** 1969-07-20T20:17:40Z: before 1970, a negative Unix time. */
 const MOON = new Date('1969-07-20T20:17:40Z');
@@ -190,5 +191,28 @@ describe('a zip that claims what it does not hold', () => {
     expect(code).toBe(1);
     expect(result.error.code).toBe('ARCHIVE_DAMAGED');
     expect(result.error.message).toMatch(message);
+  });
+});
+
+describe('what a zip entry is (made-by, external attributes, name)', () => {
+  const UNIX = 3 << 8;
+  const DOS = 0;
+  const t = new Date(0);
+  it.each([
+    ['Unix, no attributes at all', 'a', UNIX, 0, 5, { kind: 'file', mode: 0o644 }],
+    ['Unix, permissions only (writestr)', 'a', UNIX, 0o600 << 16, 5, { kind: 'file', mode: 0o600 }],
+    ['Unix regular file', 'a', UNIX, 0o100755 << 16, 5, { kind: 'file', mode: 0o755 }],
+    ['Unix symlink', 'a', UNIX, 0o120777 << 16, 3, { kind: 'symlink' }],
+    ['S_IFLNK bits from MS-DOS are not a link', 'a', DOS, 0o120777 << 16, 3, { kind: 'file', mode: 0o644 }],
+    ['MS-DOS file', 'a', DOS, 0x20, 5, { kind: 'file', mode: 0o644 }],
+    ['MS-DOS folder attribute', 'a', DOS, 0x10, 0, { kind: 'dir', mode: 0o755 }],
+    ['a name ending in /', 'a/', UNIX, 0o100644 << 16, 0, { kind: 'dir', path: 'a' }],
+    ['Unix folder', 'a/', UNIX, 0o040700 << 16, 0, { kind: 'dir', mode: 0o700 }],
+    ['FIFO with data', 'a', UNIX, 0o010644 << 16, 7, { kind: 'other', typeName: 'FIFO', size: 7 }],
+    ['character device', 'a', UNIX, 0o020644 << 16, 0, { kind: 'other', typeName: 'character device', size: 0 }],
+    ['socket', 'a', UNIX, 0o140644 << 16, 0, { kind: 'other', typeName: 'socket' }],
+    ['a folder entry with data', 'a/', UNIX, 0o040755 << 16, 9, { kind: 'other', typeName: 'folder', size: 9 }],
+  ])('%s', (_what, name, madeBy, external, size, expected) => {
+    expect(entryOf(name as string, madeBy as number, (external as number) >>> 0, size as number, t)).toMatchObject(expected as object);
   });
 });
