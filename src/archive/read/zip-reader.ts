@@ -260,7 +260,8 @@ async function parseDirectory(ra: RandomAccess): Promise<CentralDirectory> {
     if (entry.offset + 30 + entry.compressedSize > end.offset) {
       throw new CorruptArchiveError(`${entry.name} claims ${entry.compressedSize} bytes of data at byte ${entry.offset}, past where the data ends (byte ${end.offset})`);
     }
-    if (entry.method === 0 && entry.compressedSize !== entry.size) {
+    // (An encrypted entry has a header before its data; it is refused with its own message later.)
+    if (entry.method === 0 && (entry.flags & 1) === 0 && entry.compressedSize !== entry.size) {
       throw new CorruptArchiveError(`${entry.name} is stored uncompressed but claims ${entry.compressedSize} bytes stored and ${entry.size} bytes of content`);
     }
     records[i] = at;
