@@ -177,11 +177,22 @@ export function describeErrno(error: unknown): string {
   return String(error);
 }
 
-/** Wraps anything thrown into a BackupError, keeping BackupErrors as they are. */
-export function toBackupError(error: unknown): BackupError {
+/**
+ * Wraps anything thrown into a BackupError, keeping BackupErrors as they are.
+ * An AbortError is a cancellation only when `signal` (the command's own, which
+ * Ctrl-C / SIGTERM abort) was aborted: a stream torn down under a read by
+ * damage is not the user cancelling (exit 1, not 130).
+ */
+export function toBackupError(error: unknown, signal?: AbortSignal): BackupError {
   if (error instanceof BackupError) return error;
-  if (isAbortError(error)) return new CancelledError(undefined, { cause: error });
   const message = error instanceof Error ? error.message : String(error);
+  if (isAbortError(error)) {
+    if (signal === undefined || signal.aborted) return new CancelledError(undefined, { cause: error });
+    return new BackupError(`Stopped: an operation was aborted, but not by Ctrl-C or a signal (${message}); nothing was cancelled by you.`, {
+      code: 'INTERNAL',
+      cause: error,
+    });
+  }
   return new BackupError(`Unexpected error: ${message}`, { code: 'INTERNAL', cause: error });
 }
 

@@ -128,7 +128,7 @@ export async function checkDestinations(
   const failures: BackupError[] = [];
   const drop = (type: 'local' | 's3', location: string, error: unknown): void => {
     if (signal.aborted) throw signal.reason;
-    const failure = toBackupError(error);
+    const failure = toBackupError(error, signal);
     if (failure instanceof UsageError) throw failure;
     failures.push(failure);
     checked.dropped.push(failedOutcome(type, location, failure));

@@ -33,7 +33,7 @@ export async function publishAll(input: PublishInput): Promise<Map<Destination, 
   const { destinations, failures, signal } = input;
   const fail = (d: Destination, error: unknown): void => {
     if (signal.aborted) throw signal.reason;
-    failures.set(d, toBackupError(error));
+    failures.set(d, toBackupError(error, signal));
   };
   for (const d of destinations) {
     if (failures.has(d)) continue;

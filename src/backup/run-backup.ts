@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { ArchiveError, BackupError, CancelledError, UsageError, describeErrno, errnoCode, isAbortError, toBackupError } from '../errors.js';
+import { ArchiveError, BackupError, CancelledError, UsageError, describeErrno, errnoCode, toBackupError } from '../errors.js';
 import { candidateFileName, renderName, DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
 import { countSources, type Entry } from '../archive/walk.js';
 import { createArchiveStages } from '../archive/create-archive.js';
@@ -193,7 +193,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
         opened.push({ name: d.label, stream: await d.open(signal), d });
       } catch (error) {
         if (signal.aborted) throw signal.reason;
-        failures.set(d, toBackupError(error));
+        failures.set(d, toBackupError(error, ctx.signal));
       }
     }
     if (opened.length === 0) throw [...failures.values()][0]!;
@@ -214,7 +214,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     signal.throwIfAborted();
     for (const { name, d } of opened) {
       const failure = fanOut.failures.get(name);
-      if (failure) failures.set(d, toBackupError(failure));
+      if (failure) failures.set(d, toBackupError(failure, ctx.signal));
     }
 
     const manifest = (manifestDestinations: ManifestDestination[]): Manifest => ({
@@ -289,11 +289,11 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
         destinations: runDetailsOf(e).destinations ?? (destinations.length > 0 ? outcomesOf(checked, destinations, failures, new Map(), 0, e) : runDestinations(e, checked)),
       });
     if (skips.strictFailure) throw attach(skips.strictFailure);
-    if (ctx.signal?.aborted || isAbortError(error)) throw attach(new CancelledError(undefined, { cause: error }));
+    if (ctx.signal?.aborted) throw attach(new CancelledError(undefined, { cause: error }));
     if (error instanceof BackupError) throw attach(error);
     const code = errnoCode(error);
     if (code) throw attach(new ArchiveError(`Reading the sources failed: ${describeErrno(error)}. Nothing was published.`, { cause: error }));
-    throw attach(toBackupError(error));
+    throw attach(toBackupError(error, ctx.signal));
   } finally {
     counting.abort();
     await count;
@@ -399,7 +399,7 @@ async function reserveName(
         claimed.push(d);
       } catch (error) {
         if (signal.aborted) throw signal.reason;
-        failures.set(d, toBackupError(error));
+        failures.set(d, toBackupError(error, signal));
       }
     }
     if (destinations.every((d) => failures.has(d))) throw [...failures.values()][0]!;

@@ -83,7 +83,7 @@ export function reportFailure(
   output: { json?: boolean; verbose?: boolean },
   jsonBody?: (failure: BackupError, message: string) => Record<string, unknown>,
 ): ExitCodeValue {
-  const failure = toBackupError(error);
+  const failure = toBackupError(error, io.signal);
   const message = failureMessage(failure, io.command);
   if (failure.code === 'CANCELLED') logger?.fileOnly.warn(message);
   else {

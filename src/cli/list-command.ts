@@ -72,7 +72,7 @@ export async function listCommand(io: CliIO, flags: ListFlags): Promise<number> 
         text.push(renderList(store.label, catalog.backups));
       } catch (error) {
         // One destination that cannot be listed (no credentials, folder gone) does not hide the others.
-        const problem = toBackupError(error);
+        const problem = toBackupError(error, io.signal);
         if (stores.length === 1 || problem.code === 'CANCELLED') throw problem;
         failure ??= problem;
         logger.fileOnly.error(`cannot list ${store.label}: ${problem.message}`);

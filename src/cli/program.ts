@@ -193,7 +193,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     program
       .command('verify')
       .description('read a backup to its end and check it against its .sha256 and manifest (exit 1 if anything is wrong)')
-      .argument('[archive]', 'archive path or s3://bucket/key')
+      .argument('[archive]', 'archive path, s3://bucket/key, or a NAME as `backup list` prints it (looked up in --dest / the destinations)')
       .option('--all', 'verify every backup of the destination'),
   ).action(async (archive: string | undefined, flags) => {
     const { verifyCommand } = await import('./verify-command.js');

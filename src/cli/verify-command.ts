@@ -4,14 +4,15 @@
  * manifest. Exit 0 when every backup checked is good, 1 otherwise.
  */
 import os from 'node:os';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode, UsageError, toBackupError } from '../errors.js';
 import { loadCatalog } from '../lifecycle/catalog.js';
 import { verifyBackup, type VerifyOutcome } from '../lifecycle/verify.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import { toolVersion } from '../version.js';
 import type { CliIO } from './io.js';
 import { runCommandFrame, type CommonFlags, type CommandContext } from './command-runner.js';
-import { resolveStores, storeForArchive, type StoreFlags } from './stores.js';
+import { resolveStores, type StoreFlags } from './stores.js';
+import { resolveBackupName } from './resolve-backup-name.js';
 import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
 import { oneLine, printable } from '../log/printable.js';
@@ -51,12 +52,38 @@ async function verifyOne(io: CliIO, ctx: CommandContext, store: BackupStore, nam
   }
 }
 
+/**
+ * One backup of `--all`: whatever stops it (an unreadable file, a missing
+ * program, an S3 error) is that backup's failure, and the next one is still
+ * checked. Only the user's Ctrl-C / SIGTERM stops the loop.
+ */
+async function verifyOneOf(io: CliIO, ctx: CommandContext, store: BackupStore, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
+  try {
+    return await verifyOne(io, ctx, store, name, size, json);
+  } catch (error) {
+    if (io.signal.aborted) throw error;
+    const failure = toBackupError(error, io.signal);
+    ctx.logger.error(`verify: ${store.locationOf(name)} FAILED`, { problems: [failure.message] });
+    return {
+      location: store.locationOf(name),
+      ok: false,
+      sha256: null,
+      bytes: 0,
+      entries: 0,
+      files: 0,
+      fileBytes: 0,
+      checks: [{ name: 'read', ok: false, detail: failure.message }],
+      problems: [failure.message],
+    };
+  }
+}
+
 export async function verifyCommand(io: CliIO, archive: string | undefined, flags: VerifyFlags): Promise<number> {
   return runCommandFrame(io, flags, async (ctx) => {
     const outcomes: VerifyOutcome[] = [];
     if (archive !== undefined) {
       if (flags.all) throw new UsageError('Give either an archive or --all, not both.', { code: 'USAGE' });
-      const { store, name } = await storeForArchive(io, ctx.loaded, archive, flags);
+      const { store, name } = await resolveBackupName(io, ctx.loaded, archive, flags);
       const stat = await store.stat(name, io.signal);
       if (!stat) throw new UsageError(`${store.locationOf(name)} does not exist. See \`backup list\` for the backups there.`, { code: 'ARCHIVE_NOT_FOUND' });
       outcomes.push(await verifyOne(io, ctx, store, name, stat.size, flags.json === true));
@@ -70,7 +97,7 @@ export async function verifyCommand(io: CliIO, archive: string | undefined, flag
         const catalog = await loadCatalog(store, io.signal);
         if (catalog.backups.length === 0) ctx.logger.warn(`no backups in ${store.label}`);
         for (const backup of catalog.backups) {
-          outcomes.push(await verifyOne(io, ctx, store, backup.archive, backup.size, flags.json === true));
+          outcomes.push(await verifyOneOf(io, ctx, store, backup.archive, backup.size, flags.json === true));
           if (!flags.json) io.stdout.write(renderOutcome(outcomes.at(-1)!));
         }
       }

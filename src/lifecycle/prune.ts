@@ -11,7 +11,7 @@
  */
 import type { BackupStore } from '../storage/backup-store.js';
 import type { Logger } from '../log/logger-types.js';
-import { BackupError, isAbortError } from '../errors.js';
+import { BackupError } from '../errors.js';
 import { applyRetention, type RetentionPolicy, type RetentionOptions } from './retention.js';
 import { loadCatalog, readManifest, type Catalog, type CatalogEntry, type StoredManifest } from './catalog.js';
 
@@ -103,7 +103,7 @@ export async function executePrune(
       options.logger.info(`prune: deleted ${store.locationOf(file)}`);
       return true;
     } catch (error) {
-      if (options.signal?.aborted || isAbortError(error)) throw error;
+      if (options.signal?.aborted) throw error;
       const message = error instanceof BackupError ? error.message : String(error);
       result.failed.push({ file, error: message });
       options.logger.error(`prune: could not delete ${store.locationOf(file)}: ${message}`);

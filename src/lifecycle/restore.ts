@@ -209,7 +209,15 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
           return;
         }
         default:
-          outcome.notRestored.push({ path: rel, reason: `${entry.typeName ?? 'special file'}: not restored (FIFOs and devices are never restored)` });
+          // An entry typed as a FIFO or device that holds data (some zip writers) is data lost if skipped
+          // quietly: reported without "never restored", so the restore exits 1.
+          outcome.notRestored.push({
+            path: rel,
+            reason:
+              entry.size > 0
+                ? `a ${entry.typeName ?? 'special file'} entry that holds ${entry.size} bytes of data: not restored (its type is not a regular file; extract it with unzip and check it)`
+                : `${entry.typeName ?? 'special file'}: not restored (FIFOs and devices are never restored)`,
+          });
       }
     } catch (error) {
       const code = errnoCode(error);

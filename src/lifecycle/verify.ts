@@ -6,7 +6,7 @@
  * Streamed: from S3 without a temporary file.
  */
 import { createHash } from 'node:crypto';
-import { UsageError, isAbortError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import { readArchive, formatOfName, ArchiveDamagedError } from '../archive/read/read-archive.js';
 import { readManifest, type StoredManifest, type VerifiedRecord } from './catalog.js';
@@ -108,7 +108,8 @@ export async function verifyBackup(store: BackupStore, name: string, options: Ve
       onBytes: options.onBytes && ((bytes) => options.onBytes?.(bytes, options.size)),
     });
   } catch (error) {
-    if (options.signal?.aborted || isAbortError(error)) throw error;
+    // Only the user cancels: an abort is a cancellation only if the command's own signal was aborted.
+    if (options.signal?.aborted) throw error;
     if (!(error instanceof ArchiveDamagedError)) throw error;
     checks.push({ name: 'read', ok: false, detail: error.message });
     // The read stopped at the damage; the whole file's SHA-256 still says whether it changed
@@ -158,7 +159,7 @@ export async function verifyBackup(store: BackupStore, name: string, options: Ve
     try {
       await store.writeText(`${name}.verified.json`, `${JSON.stringify(record, null, 2)}\n`, options.signal);
     } catch (error) {
-      if (options.signal?.aborted || isAbortError(error)) throw error;
+      if (options.signal?.aborted) throw error;
       // A read-only store (or credentials) can still be verified; only `backup list` misses the date.
       outcome.recordProblem = error instanceof Error ? error.message : String(error);
     }

@@ -2,7 +2,8 @@
  * The read side of a local backup folder (see backup-store.ts).
  */
 import fs from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BackupError, UsageError, describeErrno, errnoCode } from '../errors.js';
@@ -103,14 +104,28 @@ export class LocalStore implements BackupStore {
     }
   }
 
+  /**
+   * A small file (sidecar, verification record) written whole or not at all:
+   * to an unpredictable temporary name beside it, created exclusively and
+   * never through a symbolic link (a link planted in a folder other users can
+   * write to must not make a root-run verify write over another file), then
+   * renamed over the final name (which replaces a link there, never follows it).
+   */
   async writeText(name: string, content: string): Promise<void> {
     const file = this.locationOf(name);
-    const temp = `${file}.tmp-${process.pid}`;
+    const temp = `${file}.tmp-${randomBytes(8).toString('hex')}`;
+    let created = false;
     try {
-      await fs.writeFile(temp, content, { mode: 0o600 });
+      const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      created = true;
+      try {
+        await handle.writeFile(content);
+      } finally {
+        await handle.close();
+      }
       await fs.rename(temp, file);
     } catch (error) {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
+      if (created) await fs.rm(temp, { force: true }).catch(() => undefined);
       throw failure(`Cannot write ${file}`, error);
     }
   }

@@ -5,7 +5,6 @@
  * restore, for a local file or an S3 object alike (streamed: no temporary
  * file, memory flat).
  */
-import zlib from 'node:zlib';
 import type { Duplex, Readable, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError, errnoCode, isAbortError } from '../../errors.js';
@@ -14,6 +13,7 @@ import { HashStream } from '../hash-stream.js';
 import { TruncatedError } from './byte-reader.js';
 import { CorruptArchiveError, emptyStats, type EntryHandler, type ReadStats } from './archive-entry.js';
 import { readTar } from './tar-reader.js';
+import { gunzipSink } from './gunzip-sink.js';
 import { readCentralDirectory, readZip } from './zip-reader.js';
 
 export type ReadableFormat = 'zip' | 'tar.gz' | 'tar.bz2' | 'tar';
@@ -81,7 +81,6 @@ class ReportingHash extends HashStream {
 }
 
 function decompressor(format: ReadableFormat, envPath: string | undefined, threads: number | undefined): Duplex | undefined {
-  if (format === 'tar.gz') return zlib.createGunzip({ chunkSize: 256 * 1024 });
   if (format !== 'tar.bz2') return undefined;
   const program = findBzip2(envPath, threads);
   if (!program) {
@@ -141,15 +140,30 @@ export async function readArchive(options: ReadArchiveOptions): Promise<ReadArch
       await pipeline(source, hash, async (data: AsyncIterable<Buffer>) => track(readZip(data, entries, options.onEntry, stats)), { signal });
     } else {
       source = await store.openRead(name, signal);
-      const inflate = decompressor(format, options.envPath, options.threads);
       const read = async (data: AsyncIterable<Buffer>): Promise<void> => track(readTar(data, options.onEntry, stats));
-      if (inflate) await pipeline(source, hash, inflate, read, { signal });
-      else await pipeline(source, hash, read, { signal });
+      if (format === 'tar.gz') {
+        // The gzip data may be followed by zero padding; the file is still read and hashed to its end.
+        const gunzip = gunzipSink();
+        const stop = (error: unknown): never => {
+          gunzip.input.destroy(error as Error);
+          gunzip.output.destroy(error as Error);
+          throw error;
+        };
+        await Promise.all([pipeline(source, hash, gunzip.input, { signal }).catch(stop), read(gunzip.output.iterator({ destroyOnReturn: false })).catch(stop)]);
+      } else {
+        const inflate = decompressor(format, options.envPath, options.threads);
+        if (inflate) await pipeline(source, hash, inflate, read, { signal });
+        else await pipeline(source, hash, read, { signal });
+      }
     }
   } catch (error) {
     source?.destroy();
     await consumer?.catch(() => undefined);
-    if (signal?.aborted || isAbortError(error)) throw signal?.reason ?? error;
+    // Only the user cancels: a stream torn down by a failing stage is not a cancellation.
+    if (signal?.aborted) throw signal.reason ?? error;
+    if (isAbortError(error)) {
+      throw new ArchiveDamagedError(`${location}: reading stopped at byte ${hash.bytes}, the data stream was torn down (${(error as Error).message}).`, { cause: error });
+    }
     throw explain(error, location, hash.bytes);
   }
   return { sha256: hash.digest(), bytes: hash.bytes, stats };

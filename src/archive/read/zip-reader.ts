@@ -7,7 +7,10 @@
  * pass then knows where each entry starts and how long its data is, which
  * entries written with data descriptors (sizes after the data) need.
  * Supports zip64, stored and deflated entries, Unix modes and symlinks,
- * the extended-timestamp field; refuses encryption and other methods.
+ * the extended-timestamp and NTFS time fields; refuses encryption and other
+ * methods. Every size the archive claims is bounded: an entry never yields
+ * more than its declared size, its data must lie before the central
+ * directory, and the directory's size and entry count are capped.
  */
 import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
@@ -41,6 +44,63 @@ function u64(buffer: Buffer, at: number): number {
 
 function dosToDate(date: number, time: number): Date {
   return new Date(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
+}
+
+/**
+ * Extended timestamp (0x5455): flags, then the mtime in seconds since 1970
+ * UTC, read as SIGNED (1969 is -1 year, not 2105). Past 2038 a writer that
+ * stores it unsigned is told apart by the DOS date (years 1980-2107): a
+ * negative time with a DOS year of 2038 or later is the unsigned reading.
+ */
+function extendedTimestamp(buffer: Buffer, data: number, length: number, dosDate: number): Date | undefined {
+  if (length < 5 || (buffer.readUInt8(data) & 1) === 0) return undefined;
+  const signed = buffer.readInt32LE(data + 1);
+  const dosYear = 1980 + (dosDate >> 9);
+  return new Date((signed < 0 && dosYear >= 2038 ? signed + 2 ** 32 : signed) * 1000);
+}
+
+/** 100-nanosecond intervals from 1601-01-01 to 1970-01-01. */
+const FILETIME_1970 = 116444736000000000n;
+
+/** NTFS extra field (0x000a): reserved(4), then tags; tag 1 holds mtime, atime, ctime as Windows FILETIMEs (UTC). */
+function ntfsModified(buffer: Buffer, data: number, length: number): Date | undefined {
+  for (let at = data + 4; at + 4 <= data + length; ) {
+    const tag = buffer.readUInt16LE(at);
+    const size = buffer.readUInt16LE(at + 2);
+    if (tag === 1 && size >= 24 && at + 4 + 8 <= data + length) {
+      const filetime = buffer.readBigUInt64LE(at + 4);
+      if (filetime === 0n) return undefined;
+      const date = new Date(Number((filetime - FILETIME_1970) / 10000n));
+      return Number.isNaN(date.getTime()) ? undefined : date;
+    }
+    at += 4 + size;
+  }
+  return undefined;
+}
+
+/** Unix file types other than file, folder and link, by their S_IFMT bits. */
+const SPECIAL_TYPES: Record<number, string> = { 0o010000: 'FIFO', 0o020000: 'character device', 0o060000: 'block device', 0o140000: 'socket' };
+
+/**
+ * What an entry is. A name ending in '/' is a folder; a symbolic link only
+ * when made by Unix with S_IFLNK; no type bits (Python's `writestr`, or a zip
+ * made on MS-DOS/Windows) is a regular file. FIFO, device and socket bits
+ * make an `other` entry, which restore never creates; its `size` says
+ * whether it carries data, which is then reported as not restored.
+ */
+export function entryOf(name: string, madeBy: number, external: number, size: number, mtime: Date): ArchiveEntry {
+  const unix = madeBy >> 8 === 3;
+  const unixMode = unix ? external >>> 16 : 0;
+  const type = unixMode & S_IFMT;
+  const dosFolder = !unix && (external & 0x10) !== 0;
+  const path = name.replace(/\/+$/, '');
+  const permissions = unixMode & 0o7777;
+  const folder = name.endsWith('/') || type === S_IFDIR || (type === 0 && dosFolder);
+  if (folder && size === 0) return { path, kind: 'dir', mode: permissions || 0o755, mtime, size: 0 };
+  if (type === S_IFLNK) return { path, kind: 'symlink', mode: permissions || 0o777, mtime, size: 0 };
+  if (!folder && (type === 0 || type === S_IFREG)) return { path, kind: 'file', mode: permissions || 0o644, mtime, size };
+  const typeName = folder ? 'folder' : (SPECIAL_TYPES[type] ?? `file of unknown type (mode ${type.toString(8)})`);
+  return { path, kind: 'other', mode: permissions, mtime, size, typeName };
 }
 
 /** Locates the end records: count, offset and size of the central directory. */
@@ -93,41 +153,68 @@ function parseCentral(buffer: Buffer, at: number): { entry: ZipCentralEntry; len
   let offset = buffer.readUInt32LE(at + 42);
   const nameStart = at + 46;
   const name = buffer.toString('utf8', nameStart, nameStart + nameLength);
-  let mtime = dosToDate(date, time);
+  let extendedTime: Date | undefined;
+  let ntfsTime: Date | undefined;
   for (let x = nameStart + nameLength; x + 4 <= nameStart + nameLength + extraLength; ) {
     const id = buffer.readUInt16LE(x);
     const length = buffer.readUInt16LE(x + 2);
     const data = x + 4;
+    if (data + length > nameStart + nameLength + extraLength) break; // a sloppy writer's padding: ignored, as unzip does
     if (id === 0x0001) {
       let field = data;
       if (size === MAX32) (size = u64(buffer, field)), (field += 8);
       if (compressedSize === MAX32) (compressedSize = u64(buffer, field)), (field += 8);
       if (offset === MAX32) offset = u64(buffer, field);
-    } else if (id === 0x5455 && length >= 5 && (buffer.readUInt8(data) & 1) === 1) {
-      mtime = new Date(buffer.readUInt32LE(data + 1) * 1000);
+    } else if (id === 0x5455) {
+      extendedTime = extendedTimestamp(buffer, data, length, date);
+    } else if (id === 0x000a) {
+      ntfsTime = ntfsModified(buffer, data, length);
     }
     x = data + length;
   }
-  const unixMode = madeBy >> 8 === 3 ? external >>> 16 : 0;
-  const isDir = name.endsWith('/') || (unixMode & S_IFMT) === S_IFDIR || (unixMode === 0 && (external & 0x10) !== 0);
-  const kind = isDir ? 'dir' : (unixMode & S_IFMT) === S_IFLNK ? 'symlink' : (unixMode & S_IFMT) === S_IFREG || unixMode === 0 ? 'file' : 'other';
-  const mode = unixMode !== 0 ? unixMode & 0o7777 : isDir ? 0o755 : 0o644;
-  const entry: ArchiveEntry = {
-    path: name.replace(/\/+$/, ''),
-    kind,
-    mode,
-    mtime,
-    size: kind === 'file' ? size : 0,
-    typeName: kind === 'other' ? `mode ${(unixMode & S_IFMT).toString(8)}` : undefined,
-  };
+  // NTFS times (7-Zip) are the most precise, then Info-ZIP's extended timestamp; both are UTC.
+  const mtime = ntfsTime ?? extendedTime ?? dosToDate(date, time);
+  const entry = entryOf(name, madeBy, external, size, mtime);
   return {
     entry: { name, method, flags, crc, compressedSize, size, offset, entry },
     length: 46 + nameLength + extraLength + commentLength,
   };
 }
 
+/**
+ * Bounds on what a central directory may claim. Its records are kept as the
+ * raw bytes read (one buffer) plus 12 bytes an entry (where each record
+ * starts, where its data lies), not as objects: a million entries take about
+ * the directory's own size (60-150 MB), not gigabytes. Each entry is parsed
+ * again when the sequential pass reaches it.
+ */
+export const MAX_CENTRAL_BYTES = 1024 * 1024 * 1024;
+/** Every record is at least 46 bytes, so 1 GiB holds at most ~23 million; a count past this is damage. */
+export const MAX_ENTRIES = 20_000_000;
+
+/** The central directory, in the order the entries' data lies in the archive. */
+export class CentralDirectory {
+  constructor(
+    private readonly bytes: Buffer,
+    /** Where each record starts in `bytes`, in data order. */
+    private readonly records: Uint32Array,
+  ) {}
+
+  get count(): number {
+    return this.records.length;
+  }
+
+  entry(i: number): ZipCentralEntry {
+    return parseCentral(this.bytes, this.records[i]!).entry;
+  }
+
+  *[Symbol.iterator](): IterableIterator<ZipCentralEntry> {
+    for (let i = 0; i < this.records.length; i++) yield this.entry(i);
+  }
+}
+
 /** The central directory, sorted by where each entry's data lies. */
-export async function readCentralDirectory(ra: RandomAccess): Promise<ZipCentralEntry[]> {
+export async function readCentralDirectory(ra: RandomAccess): Promise<CentralDirectory> {
   try {
     return await parseDirectory(ra);
   } catch (error) {
@@ -144,34 +231,55 @@ async function exactly(ra: RandomAccess, start: number, length: number, what: st
   return buffer;
 }
 
-async function parseDirectory(ra: RandomAccess): Promise<ZipCentralEntry[]> {
+async function parseDirectory(ra: RandomAccess): Promise<CentralDirectory> {
   const end = await readEnd(ra);
-  const entries: ZipCentralEntry[] = [];
-  const CHUNK = 1024 * 1024;
-  let buffer = Buffer.alloc(0);
-  let position = end.offset;
-  const limit = end.offset + end.size;
-  while (entries.length < end.count) {
-    // Enough bytes for the fixed part and then the variable part of the next record.
-    const need = async (n: number): Promise<void> => {
-      while (buffer.length < n) {
-        if (position >= limit) throw new CorruptArchiveError(`the central directory lists ${end.count} entries but holds only ${entries.length}`);
-        const piece = await ra.read(position, Math.min(CHUNK, limit - position));
-        position += piece.length;
-        buffer = Buffer.concat([buffer, piece]);
-      }
-    };
-    await need(46);
-    await need(46 + buffer.readUInt16LE(28) + buffer.readUInt16LE(30) + buffer.readUInt16LE(32));
-    const { entry, length } = parseCentral(buffer, 0);
-    entries.push(entry);
-    buffer = buffer.subarray(length);
+  if (end.size > MAX_CENTRAL_BYTES) {
+    throw new CorruptArchiveError(`the central directory claims ${end.size} bytes; this tool reads at most ${MAX_CENTRAL_BYTES} (about 10 million entries)`);
   }
-  entries.sort((a, b) => a.offset - b.offset);
-  for (let i = 1; i < entries.length; i++) {
-    if (entries[i]!.offset === entries[i - 1]!.offset) throw new CorruptArchiveError(`two entries share the same data (${entries[i]!.name})`);
+  if (end.count > MAX_ENTRIES || end.count * 46 > end.size) {
+    throw new CorruptArchiveError(`the end record claims ${end.count} entries, more than its ${end.size}-byte central directory can hold`);
   }
-  return entries;
+  // Read in pieces into one buffer: never twice its size in memory.
+  const bytes = Buffer.alloc(end.size);
+  for (let done = 0; done < end.size; ) {
+    const piece = await exactly(ra, end.offset + done, Math.min(8 * 1024 * 1024, end.size - done), 'the central directory');
+    piece.copy(bytes, done);
+    done += piece.length;
+  }
+  const records = new Uint32Array(end.count);
+  const offsets = new Float64Array(end.count);
+  let at = 0;
+  let sorted = true;
+  for (let i = 0; i < end.count; i++) {
+    if (at + 46 > bytes.length) throw new CorruptArchiveError(`the central directory lists ${end.count} entries but holds only ${i}`);
+    const length = 46 + bytes.readUInt16LE(at + 28) + bytes.readUInt16LE(at + 30) + bytes.readUInt16LE(at + 32);
+    if (at + length > bytes.length) throw new CorruptArchiveError(`the central directory lists ${end.count} entries but holds only ${i}`);
+    // Parsed whole once now, so damage anywhere in it stops the read before any entry is handed on.
+    const { entry } = parseCentral(bytes, at);
+    // An entry's data lies before the central directory: a larger claim is damage, whatever it says.
+    if (entry.offset + 30 + entry.compressedSize > end.offset) {
+      throw new CorruptArchiveError(`${entry.name} claims ${entry.compressedSize} bytes of data at byte ${entry.offset}, past where the data ends (byte ${end.offset})`);
+    }
+    // (An encrypted entry has a header before its data; it is refused with its own message later.)
+    if (entry.method === 0 && (entry.flags & 1) === 0 && entry.compressedSize !== entry.size) {
+      throw new CorruptArchiveError(`${entry.name} is stored uncompressed but claims ${entry.compressedSize} bytes stored and ${entry.size} bytes of content`);
+    }
+    records[i] = at;
+    offsets[i] = entry.offset;
+    if (i > 0 && entry.offset < offsets[i - 1]!) sorted = false;
+    at += length;
+  }
+  let order = records;
+  if (!sorted) {
+    const index = new Uint32Array(end.count).map((_, i) => i);
+    index.sort((a, b) => offsets[a]! - offsets[b]!);
+    order = index.map((i) => records[i]!);
+    offsets.set(Float64Array.from(index, (i) => offsets[i]!));
+  }
+  for (let i = 1; i < end.count; i++) {
+    if (offsets[i] === offsets[i - 1]) throw new CorruptArchiveError(`two entries share the data at byte ${offsets[i]}`);
+  }
+  return new CentralDirectory(bytes, order);
 }
 
 async function* inflated(input: AsyncIterable<Buffer>, item: ZipCentralEntry): AsyncGenerator<Buffer> {
@@ -179,15 +287,22 @@ async function* inflated(input: AsyncIterable<Buffer>, item: ZipCentralEntry): A
   let length = 0;
   let source: AsyncIterable<Buffer> = input;
   let feeder: Readable | undefined;
+  let inflater: zlib.InflateRaw | undefined;
   if (item.method !== 0) {
     feeder = Readable.from(input);
-    const inflater = zlib.createInflateRaw();
-    feeder.on('error', (error) => inflater.destroy(error));
-    feeder.pipe(inflater);
-    source = inflater;
+    const inflate = zlib.createInflateRaw();
+    inflater = inflate;
+    feeder.on('error', (error) => inflate.destroy(error));
+    feeder.pipe(inflate);
+    source = inflate;
   }
   try {
     for await (const piece of source) {
+      // Never more than the entry claims (yauzl's validateEntrySizes): a small zip whose header says
+      // 10 bytes must not inflate gigabytes into a temporary file before its CRC is checked.
+      if (length + piece.length > item.size) {
+        throw new CorruptArchiveError(`entry ${item.name}: more data than its declared size ${item.size} (the archive is damaged or hostile)`);
+      }
       crc = crc32(piece, crc);
       length += piece.length;
       yield piece;
@@ -197,6 +312,7 @@ async function* inflated(input: AsyncIterable<Buffer>, item: ZipCentralEntry): A
     throw new CorruptArchiveError(`the compressed data of ${item.name} is damaged (${(error as Error).message})`);
   } finally {
     feeder?.destroy();
+    inflater?.destroy();
   }
   if (length !== item.size) throw new CorruptArchiveError(`${item.name}: ${length} bytes instead of ${item.size} (the archive is damaged)`);
   if (crc >>> 0 !== item.crc >>> 0) throw new CorruptArchiveError(`${item.name}: CRC-32 mismatch (the archive is damaged)`);
@@ -216,7 +332,7 @@ async function collect(body: AsyncIterable<Buffer>, limit: number): Promise<Buff
 /** The sequential pass: every entry's data, in order, checked; the rest of the stream drained. */
 export async function readZip(
   source: AsyncIterable<Buffer>,
-  central: readonly ZipCentralEntry[],
+  central: Iterable<ZipCentralEntry>,
   onEntry: EntryHandler,
   stats: ReadStats,
 ): Promise<void> {
