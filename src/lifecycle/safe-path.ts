@@ -18,15 +18,6 @@ export function checkEntryPath(raw: string): PathCheck {
   return { ok: true, parts };
 }
 
-/**
- * A name as it may be printed or logged: control characters (C0, DEL, C1)
- * escaped as `\xNN` / `\u00NN`, so an archive's names cannot move the cursor,
- * clear the screen or forge a line.
- */
-export function printable(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  return name.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x80 ? `\\x${code.toString(16).toUpperCase().padStart(2, '0')}` : `\\u${code.toString(16).toUpperCase().padStart(4, '0')}`;
-  });
-}
+
+/** Names as they may be printed: control characters escaped (defined beside the readers that decode names). */
+export { printable } from '../archive/read/archive-entry.js';

@@ -15,7 +15,7 @@
  * The stream handling is pull-based, so a slow consumer holds the stream back.
  */
 import { ByteReader } from './byte-reader.js';
-import { CorruptArchiveError, decodeName, holePieces, type ArchiveEntry, type ArchiveEntryKind, type EntryHandler, type ReadStats } from './archive-entry.js';
+import { CorruptArchiveError, decodeName, holePieces, printable, type ArchiveEntry, type ArchiveEntryKind, type EntryHandler, type ReadStats } from './archive-entry.js';
 
 const BLOCK = 512;
 
@@ -387,7 +387,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
     }
     if (kind === 'other') entry.typeName = OTHER_NAMES[type] ?? `an entry of unknown type '${type}'`;
     if (map) entry.sparse = true;
-    const dataWhat = `the data of ${name.text}`;
+    const dataWhat = `the data of ${printable(name.text)}`;
     const take = async function* (n: number): AsyncGenerator<Buffer> {
       for await (const piece of reader.take(n, dataWhat)) {
         taken += piece.length;
@@ -413,7 +413,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
     await onEntry(entry, body);
     // Whatever the handler left (and anything that is not content) is skipped, with the padding.
     await reader.skip(size - taken, dataWhat);
-    await reader.skip(padded(size) - size, `the padding of ${name.text}`);
+    await reader.skip(padded(size) - size, `the padding of ${printable(name.text)}`);
     stats.entries += 1;
     if (kind === 'file') {
       stats.files += 1;
