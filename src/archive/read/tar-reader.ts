@@ -279,8 +279,9 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
     if (!checksumValid(block)) throw damaged(where, 'the header has a wrong checksum (the archive is damaged)');
     const type = typeChar(block[156]!);
     const magic = block.toString('latin1', 257, 265);
-    const ustar = magic === 'ustar\x0000';
     const gnu = magic === 'ustar  \0';
+    // POSIX ustar (and pax): the name may continue in the prefix field. GNU uses that room for other things.
+    const ustar = magic.startsWith('ustar\0');
     const headerSize = numeric(block.subarray(124, 136)) ?? 0;
     if (!Number.isSafeInteger(headerSize) || headerSize < 0) throw damaged(where, 'the header has an invalid size');
 
