@@ -277,9 +277,9 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
       // archive, an unsafe entry or Ctrl-C ends the restore.
       if (code === undefined || error instanceof BackupError || options.signal?.aborted || isAbortError(error)) throw error;
       if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'EIO') {
-        throw new BackupError(`Cannot restore ${shown(rel)} into ${printable(root)}: ${describeErrno(error)}.`, { code: 'RESTORE_FAILED', cause: error });
+        throw new BackupError(`Cannot restore ${shown(rel)} into ${printable(root)}: ${printable(describeErrno(error))}.`, { code: 'RESTORE_FAILED', cause: error });
       }
-      notRestored(describeErrno(error));
+      notRestored(printable(describeErrno(error)));
     }
   };
 
