@@ -209,6 +209,9 @@ for n, raw in enumerate(${NAMES} + [b'data/evil\\x1b[2J.txt']):
 l = tarfile.TarInfo('data/link'); l.type = tarfile.SYMTYPE
 l.linkname = os.fsdecode(deep + b'caf\\xe9.txt') if t.encoding == 'utf-8' else (deep + b'caf\\xe9.txt').decode('latin-1')
 t.addfile(l)
+h = tarfile.TarInfo('data/hard'); h.type = tarfile.LNKTYPE
+h.linkname = os.fsdecode(b'data/' + deep + b'caf\\xe9.txt') if t.encoding == 'utf-8' else (b'data/' + deep + b'caf\\xe9.txt').decode('latin-1')
+t.addfile(h)
 t.close()
 `,
       dir,
@@ -219,13 +222,14 @@ t.close()
     expect(result.files).toBe(3);
     const long = script.includes('LONG');
     const folder = Buffer.from(path.join(dir, 'out/data', long ? `${'d'.repeat(120)}` : ''));
-    const names = (await fs.readdir(folder, { encoding: 'buffer' })).map((b) => b.toString('latin1')).filter((n) => n !== 'link').sort();
+    const names = (await fs.readdir(folder, { encoding: 'buffer' })).map((b) => b.toString('latin1')).filter((n) => n !== 'link' && n !== 'hard').sort();
     expect(names).toEqual(['caf\xe8.txt', 'caf\xe9.txt', 'evil\x1b[2J.txt']);
     const at = (name: string): Buffer => Buffer.concat([folder, Buffer.from('/'), Buffer.from(name, 'latin1')]);
     expect(await fs.readFile(at('caf\xe9.txt'), 'utf8')).toBe('content 0');
     expect(await fs.readFile(at('caf\xe8.txt'), 'utf8')).toBe('content 1');
     const link = await fs.readlink(Buffer.from(path.join(dir, 'out/data/link')), { encoding: 'buffer' });
     expect(link.toString('latin1')).toBe(`${long ? `${'d'.repeat(120)}/` : ''}caf\xe9.txt`);
+    expect((await fs.stat(Buffer.from(path.join(dir, 'out/data/hard')))).ino).toBe((await fs.stat(at('caf\xe9.txt'))).ino);
 
     // Listed (kept, no --overwrite): the bytes are shown escaped, control characters never raw.
     const run = await runCli(['restore', archive, '--to', 'out'], { cwd: dir });
