@@ -206,10 +206,12 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
       }
       // Two names in the archive for one file: never one silently over the other. The same name
       // again is a later version of the file (`tar -r` appends one): it replaces the earlier, as in tar.
+      // (`./` in front, as `tar -C dir .` writes every name, is how the name is spelled, not another name.)
+      const spelling = raw.replace(/^(\.\/+)+/, '');
       let own = false;
       if (placed.has(rel)) {
         const earlier = placedFrom.get(rel) ?? rel;
-        if (earlier !== raw) {
+        if (earlier !== spelling) {
           notRestored(`the archive entries "${shown(earlier)}" and "${label}" are the same file on disk; the first was restored, this one was not`);
           return;
         }
@@ -270,7 +272,7 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
         }
       }
       placed.add(rel);
-      if (raw !== rel) placedFrom.set(rel, raw);
+      if (spelling !== rel) placedFrom.set(rel, spelling);
     } catch (error) {
       const code = errnoCode(error);
       // Only a file system problem with this one entry is reported and passed over; damage in the
