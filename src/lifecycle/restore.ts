@@ -183,6 +183,12 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
     const raw = (entry.pathBytes ?? Buffer.from(entry.path, 'utf8')).toString('latin1');
     const label = printable(entry.path);
     const checked = checkEntryPath(raw);
+    if (!checked.ok && raw.split('/').every((part) => part === '' || part === '.') && !raw.startsWith('/')) {
+      // A file with no name at all: nothing is written anywhere for it.
+      outcome.matched += 1;
+      outcome.notRestored.push({ path: label === '' ? '(no name)' : label, reason: `${entry.kind === 'file' ? 'a file' : `an entry (${entry.kind})`} with no name: not restored` });
+      return;
+    }
     if (!checked.ok) {
       throw new UnsafeArchiveError(
         `Refused: the archive entry "${label}" ${checked.reason}; restoring it would write outside ${printable(root)}. Nothing was written outside ${printable(root)}; the restore stopped here (this archive was not made by this tool, or was tampered with).`,

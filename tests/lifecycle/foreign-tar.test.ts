@@ -131,7 +131,7 @@ describe('sparse files from other tools', () => {
 });
 
 describe('entries this tool does not restore', () => {
-  it('FIFOs, devices and unknown types are listed with what they are, and the restore exits 1', async () => {
+  it('FIFOs, devices, unknown types and a nameless file are listed with what they are, and the restore exits 1', async () => {
     const dir = await tempDir();
     python(
       `
@@ -145,6 +145,7 @@ with tarfile.open('special.tar.gz', 'w:gz', format=tarfile.GNU_FORMAT) as t:
     add('data/tty', tarfile.CHRTYPE, devmajor=4, devminor=1)
     add('data/disk', tarfile.BLKTYPE, devmajor=8, devminor=0)
     add('data/odd', b'Q', b'abc')
+    add('', tarfile.REGTYPE, b'nameless')
     add('data/ok.txt', tarfile.REGTYPE, b'fine\\n')
 `,
       dir,
@@ -157,6 +158,7 @@ with tarfile.open('special.tar.gz', 'w:gz', format=tarfile.GNU_FORMAT) as t:
       { path: 'data/tty', reason: expect.stringMatching(/^a character device: not restored/) },
       { path: 'data/disk', reason: expect.stringMatching(/^a block device: not restored/) },
       { path: 'data/odd', reason: expect.stringMatching(/^an entry of unknown type 'Q': not restored/) },
+      { path: '(no name)', reason: 'a file with no name: not restored' },
     ]);
     // The entry after them (past the unknown entry's data) is restored.
     expect(await fs.readFile(path.join(dir, 'out/data/ok.txt'), 'utf8')).toBe('fine\n');
