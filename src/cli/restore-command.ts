@@ -170,7 +170,8 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
       json: { ...outcome, error },
       human:
         renderRestore(outcome, ctx.logger.file) +
-        (error ? `${error.code === 'NOTHING_MATCHED' ? 'error' : 'incomplete'}: ${error.message}\n` : '') +
+        // (A checksum mismatch is already said, as a WARNING, by renderRestore.)
+        (error && error.code !== 'CHECKSUM_MISMATCH' ? `${error.code === 'NOTHING_MATCHED' ? 'error' : 'incomplete'}: ${error.message}\n` : '') +
         (failed && error?.code !== 'NOTHING_MATCHED' ? hint : '') +
         (chosen ? `Without prompts: npx backup restore ${shellQuote(store.kind === 'local' ? path.relative(io.cwd, store.locationOf(name)) || name : store.locationOf(name))} --to ${shellQuote(to)}\n` : ''),
     };
