@@ -374,11 +374,13 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
       realSize = checkSparseMap(map, pax.sparseRealSize, size, where);
     }
 
+    const mtime = new Date(1000 * (pax.mtime ?? global.mtime ?? (numeric(block.subarray(136, 148)) || 0)));
+    if (Number.isNaN(mtime.getTime())) throw damaged(where, 'the modification time is out of any possible range');
     const entry: ArchiveEntry = {
       path: name.text,
       kind,
       mode: modeOf(numeric(block.subarray(100, 108))),
-      mtime: new Date(1000 * (pax.mtime ?? global.mtime ?? (numeric(block.subarray(136, 148)) || 0))),
+      mtime,
       size: kind === 'file' ? realSize : 0,
     };
     if (name.raw) entry.pathBytes = name.raw;
