@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   NOT_AN_ARCHIVE: { exit: ExitCode.usage, meaning: 'the path named is a folder, not an archive' },
   UNKNOWN_FORMAT: { exit: ExitCode.usage, meaning: 'not an archive format this tool reads' },
   RESTORE_TARGET: { exit: ExitCode.usage, meaning: 'the folder to restore into cannot be used' },
+  NOTHING_MATCHED: { exit: ExitCode.usage, meaning: 'restore --include matched no entry of the archive' },
   EMPTY_POLICY: { exit: ExitCode.usage, meaning: 'prune was given no --keep-* rule' },
   LOG_FILE_UNSAFE: { exit: ExitCode.usage, meaning: 'the log path is a symlink or not a regular file' },
   // Failures (exit 1).

@@ -79,7 +79,10 @@ export function spawnFilter(program: Bzip2Program): Duplex {
       else child.stdin.once('drain', () => callback());
     },
     final(callback) {
-      child.stdin.end(callback);
+      // A program that stopped early (bad input) has closed its stdin: ending it then fails with
+      // "Cannot call end after a stream was destroyed". Its exit status says what went wrong.
+      if (child.stdin.destroyed) callback();
+      else child.stdin.end(() => callback());
     },
     read() {
       child.stdout.resume();

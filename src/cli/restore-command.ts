@@ -6,13 +6,14 @@
 import os from 'node:os';
 import path from 'node:path';
 import { input, select } from '@inquirer/prompts';
-import { ExitCode, UsageError, CancelledError } from '../errors.js';
+import { ExitCode, UsageError, CancelledError, type ErrorCode, type ExitCodeValue } from '../errors.js';
 import { loadCatalog } from '../lifecycle/catalog.js';
-import { restoreBackup, type RestoreOutcome } from '../lifecycle/restore.js';
+import { counted, restoreBackup, type RestoreOutcome } from '../lifecycle/restore.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import type { CliIO } from './io.js';
 import { localDateTime, runCommandFrame, type CommandContext, type CommonFlags } from './command-runner.js';
-import { resolveStores, storeForArchive, type StoreFlags } from './stores.js';
+import { resolveStores, type StoreFlags } from './stores.js';
+import { resolveBackupName } from './resolve-backup-name.js';
 import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
 import { shellQuote } from './render-result.js';
@@ -24,26 +25,53 @@ export type RestoreFlags = CommonFlags & StoreFlags & { to?: string; overwrite?:
 const MAX_SHOWN = 10;
 
 function renderRestore(outcome: RestoreOutcome, logFile: string | undefined): string {
+  const links = outcome.hardlinks ? `, ${counted(outcome.hardlinks, 'hard link')}` : '';
   const lines = [
     `Restored ${printable(outcome.location)}`,
-    `  into ${printable(outcome.to)}: ${outcome.files} files (${formatBytes(outcome.bytes)}), ${outcome.dirs} folders, ${outcome.symlinks} symlinks${outcome.hardlinks ? `, ${outcome.hardlinks} hard links` : ''}`,
+    `  into ${printable(outcome.to)}: ${counted(outcome.files, 'file')} (${formatBytes(outcome.bytes)}), ${counted(outcome.dirs, 'folder')}, ${counted(outcome.symlinks, 'symlink')}${links}`,
   ];
   if (outcome.checksum === 'match') lines.push(`  sha256 ${outcome.sha256} matches its .sha256: the archive read back intact`);
   else if (outcome.checksum === 'mismatch') {
     lines.push(`  WARNING: sha256 ${outcome.sha256} does NOT match its .sha256 (${outcome.expectedSha256}): the archive was changed or damaged; check the restored files`);
   } else lines.push(`  sha256 ${outcome.sha256} (no .sha256 beside the archive to compare with; the format's own CRCs were checked)`);
-  if (outcome.matched === 0) lines.push('  nothing in the archive matched --include');
   if (outcome.existing.length > 0) {
-    lines.push(`${outcome.existing.length} file(s) already exist in ${printable(outcome.to)} and were NOT overwritten (add --overwrite to replace them):`);
+    const n = outcome.existing.length;
+    lines.push(`${counted(n, 'file')} already ${n === 1 ? 'exists' : 'exist'} in ${printable(outcome.to)} and ${n === 1 ? 'was' : 'were'} NOT overwritten (add --overwrite to replace ${n === 1 ? 'it' : 'them'}):`);
     for (const p of outcome.existing.slice(0, MAX_SHOWN)) lines.push(`  - ${printable(p)}`);
-    if (outcome.existing.length > MAX_SHOWN) lines.push(`  ... and ${outcome.existing.length - MAX_SHOWN} more${logFile ? ` (all in ${logFile})` : ''}`);
+    if (n > MAX_SHOWN) lines.push(`  ... and ${n - MAX_SHOWN} more${logFile ? ` (all in ${logFile})` : ''}`);
   }
   if (outcome.notRestored.length > 0) {
-    lines.push(`${outcome.notRestored.length} entries not restored:`);
+    const n = outcome.notRestored.length;
+    lines.push(`${counted(n, 'entry', 'entries')} not restored:`);
     for (const p of outcome.notRestored.slice(0, MAX_SHOWN)) lines.push(`  - ${printable(p.path)}: ${oneLine(p.reason)}`);
-    if (outcome.notRestored.length > MAX_SHOWN) lines.push(`  ... and ${outcome.notRestored.length - MAX_SHOWN} more${logFile ? ` (all in ${logFile})` : ''}`);
+    if (n > MAX_SHOWN) lines.push(`  ... and ${n - MAX_SHOWN} more${logFile ? ` (all in ${logFile})` : ''}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The result's verdict, from the outcome's facts (never from message text). */
+function verdict(outcome: RestoreOutcome, include: string[]): { exitCode: ExitCodeValue; error: { code: ErrorCode; message: string } | null } {
+  if (include.length > 0 && outcome.matched === 0) {
+    return {
+      exitCode: ExitCode.usage,
+      error: {
+        code: 'NOTHING_MATCHED',
+        message: `nothing in the archive matched --include ${include.map((p) => shellQuote(p)).join(' ')}; nothing was restored (patterns match paths inside the archive, e.g. data/docs or *.txt: see \`tar -tf\` or \`unzip -l\`)`,
+      },
+    };
+  }
+  if (outcome.checksum === 'mismatch') {
+    return { exitCode: ExitCode.failed, error: { code: 'CHECKSUM_MISMATCH', message: "the archive's SHA-256 does not match its .sha256; the restored files may be damaged" } };
+  }
+  const missing = outcome.existing.length + outcome.notRestored.length;
+  if (missing > 0) {
+    const why = [
+      outcome.existing.length > 0 ? `${counted(outcome.existing.length, 'existing file')} kept (no --overwrite)` : '',
+      outcome.notRestored.length > 0 ? `${counted(outcome.notRestored.length, 'entry', 'entries')} that could not be restored` : '',
+    ].filter(Boolean);
+    return { exitCode: ExitCode.failed, error: { code: 'RESTORE_INCOMPLETE', message: `${counted(missing, 'entry', 'entries')} of the archive ${missing === 1 ? 'was' : 'were'} not restored: ${why.join(', ')}` } };
+  }
+  return { exitCode: ExitCode.ok, error: null };
 }
 
 /** The backup to restore and where, asked in a terminal. */
@@ -95,7 +123,7 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
     let to = flags.to;
     let chosen = false;
     if (archive !== undefined) {
-      ({ store, name } = await storeForArchive(io, ctx.loaded, archive, flags));
+      ({ store, name } = await resolveBackupName(io, ctx.loaded, archive, flags));
     } else {
       if (io.stdin.isTTY !== true || flags.json) {
         throw new UsageError('Which backup? Give an archive path or s3://bucket/key, e.g. `backup restore backups/data-20261126-020000.tar.gz --to ./restored` (`backup list` shows them). Without one, a terminal is needed to choose.', {
@@ -129,15 +157,9 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
     }
     for (const p of outcome.existing) ctx.logger.fileOnly.warn(`restore: kept existing ${printable(path.join(target, p))} (no --overwrite)`);
     for (const p of outcome.notRestored) ctx.logger.fileOnly.warn(`restore: not restored ${printable(p.path)}: ${oneLine(p.reason)}`);
-    const incomplete = outcome.existing.length > 0 || outcome.notRestored.some((p) => !p.reason.includes('never restored'));
-    const failed = outcome.checksum === 'mismatch' || incomplete;
-    const message =
-      outcome.checksum === 'mismatch'
-        ? `the archive's SHA-256 does not match its .sha256; the restored files may be damaged`
-        : incomplete
-          ? `${outcome.existing.length + outcome.notRestored.length} entries were not restored (existing files are kept without --overwrite)`
-          : undefined;
-    ctx.logger.fileOnly[failed ? 'error' : 'info'](`restore: ${failed ? `incomplete: ${message}` : 'complete'}`, {
+    const { exitCode, error } = verdict(outcome, flags.include ?? []);
+    const failed = exitCode !== ExitCode.ok;
+    ctx.logger.fileOnly[failed ? 'error' : 'info'](`restore: ${error ? `incomplete: ${error.message}` : 'complete'}`, {
       files: outcome.files,
       bytes: outcome.bytes,
       sha256: outcome.sha256,
@@ -145,11 +167,13 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
     });
     const hint = outcome.checksum === 'match' ? '' : `  check: backup verify ${shellQuote(store.locationOf(name))}\n`;
     return {
-      exitCode: failed ? ExitCode.failed : ExitCode.ok,
-      json: { ...outcome, error: message ? { code: outcome.checksum === 'mismatch' ? 'CHECKSUM_MISMATCH' : 'RESTORE_INCOMPLETE', message } : null },
+      exitCode,
+      json: { ...outcome, error },
       human:
         renderRestore(outcome, ctx.logger.file) +
-        (failed ? hint : '') +
+        // (A checksum mismatch is already said, as a WARNING, by renderRestore.)
+        (error && error.code !== 'CHECKSUM_MISMATCH' ? `${error.code === 'NOTHING_MATCHED' ? 'error' : 'incomplete'}: ${error.message}\n` : '') +
+        (failed && error?.code !== 'NOTHING_MATCHED' ? hint : '') +
         (chosen ? `Without prompts: npx backup restore ${shellQuote(store.kind === 'local' ? path.relative(io.cwd, store.locationOf(name)) || name : store.locationOf(name))} --to ${shellQuote(to)}\n` : ''),
     };
   });

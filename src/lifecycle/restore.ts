@@ -27,9 +27,9 @@ import ignore from 'ignore';
 import { BackupError, UsageError, describeErrno, errnoCode, isAbortError } from '../errors.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import { ArchiveDamagedError, readArchive, formatOfName } from '../archive/read/read-archive.js';
-import type { ArchiveEntry } from '../archive/read/archive-entry.js';
+import { decodeName, isHole, type ArchiveEntry } from '../archive/read/archive-entry.js';
 import type { Logger } from '../log/logger-types.js';
-import { checkEntryPath } from './safe-path.js';
+import { checkEntryPath, printable } from './safe-path.js';
 import { parseShaSidecar } from './verify.js';
 
 export interface RestoreOptions {
@@ -78,9 +78,29 @@ export class UnsafeArchiveError extends BackupError {
 }
 UnsafeArchiveError.prototype.name = 'UnsafeArchiveError';
 
+/** "1 file", "2 files": a count with its noun. */
+export function counted(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}
+
+/** A byte-string path (see restoreBackup) as the Buffer the fs calls take. */
+function fsPath(bytes: string): Buffer {
+  return Buffer.from(bytes, 'latin1');
+}
+
+/** A path as a byte string: its UTF-8 bytes, one character each. */
+function byteString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** A byte-string path as it is printed: UTF-8 where it is, `\xNN` for other bytes and control characters. */
+function shown(bytes: string): string {
+  return printable(decodeName(fsPath(bytes)).text);
+}
+
 async function lstatOrUndefined(file: string): Promise<import('node:fs').Stats | undefined> {
   try {
-    return await fs.lstat(file);
+    return await fs.lstat(fsPath(file));
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
@@ -120,31 +140,38 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
     checksum: 'no-sidecar',
     expectedSha256: expected,
   };
+  /**
+   * Paths on disk are byte strings (latin1: one character per byte), so a name that is not UTF-8
+   * is restored with its exact bytes; fsPath() gives the Buffer the fs calls take.
+   */
+  const rootBytes = byteString(root);
   /** Folders known to be real folders below root (created or checked by us). */
   const safeDirs = new Set<string>(['']);
   /** Folders this restore created: only these (or any, with --overwrite) get the archive's mode and time. */
   const createdDirs = new Set<string>();
   const dirTimes: Array<{ rel: string; mode: number; mtime: Date }> = [];
+  /** Files and links this restore put in place, and (only where it differs) the name each came from. */
+  const placed = new Set<string>();
+  const placedFrom = new Map<string, string>();
 
   /** Makes sure every folder on the way to `parts` exists and is a real folder, not a link. */
-  const ensureFolders = async (parts: string[], entryPath: string): Promise<void> => {
+  const ensureFolders = async (parts: string[], label: string): Promise<void> => {
     let rel = '';
     for (const part of parts) {
       rel = rel === '' ? part : `${rel}/${part}`;
       if (safeDirs.has(rel)) continue;
-      const abs = path.join(root, rel);
+      const abs = path.join(rootBytes, rel);
       const stat = await lstatOrUndefined(abs);
       if (!stat) {
-        await fs.mkdir(abs, { mode: 0o700 });
+        await fs.mkdir(fsPath(abs), { mode: 0o700 });
         createdDirs.add(rel);
-      }
-      else if (stat.isSymbolicLink()) {
-        const target = await fs.readlink(abs).catch(() => '?');
+      } else if (stat.isSymbolicLink()) {
+        const target = await fs.readlink(fsPath(abs), { encoding: 'buffer' }).then((t) => shown(t.toString('latin1')), () => '?');
         throw new UnsafeArchiveError(
-          `Refused: the entry "${entryPath}" would be written through the symbolic link ${rel} -> ${target}, which could lead outside ${root}. Nothing was written outside ${root}; the restore stopped here.`,
+          `Refused: the entry "${label}" would be written through the symbolic link ${shown(rel)} -> ${target}, which could lead outside ${printable(root)}. Nothing was written outside ${printable(root)}; the restore stopped here.`,
         );
       } else if (!stat.isDirectory()) {
-        throw new BackupError(`${entryPath}: ${abs} is in the way (a file where a folder is needed)`, { code: 'RESTORE_CONFLICT' });
+        throw new BackupError(`${label}: ${shown(abs)} is in the way (a file where a folder is needed); the restore stopped here.`, { code: 'RESTORE_CONFLICT' });
       }
       safeDirs.add(rel);
     }
@@ -153,81 +180,119 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
   const restoreEntry = async (entry: ArchiveEntry, body: AsyncIterable<Buffer>): Promise<void> => {
     // `tar -C dir -cf x.tar .` starts with a `./` entry: the target folder itself, nothing to restore.
     if (entry.kind === 'dir' && entry.path.split('/').every((part) => part === '' || part === '.')) return;
-    const checked = checkEntryPath(entry.path);
+    const raw = (entry.pathBytes ?? Buffer.from(entry.path, 'utf8')).toString('latin1');
+    const label = printable(entry.path);
+    const checked = checkEntryPath(raw);
+    if (!checked.ok && raw.split('/').every((part) => part === '' || part === '.') && !raw.startsWith('/')) {
+      // A file with no name at all: nothing is written anywhere for it.
+      outcome.matched += 1;
+      outcome.notRestored.push({ path: label === '' ? '(no name)' : label, reason: `${entry.kind === 'file' ? 'a file' : `an entry (${entry.kind})`} with no name: not restored` });
+      return;
+    }
     if (!checked.ok) {
       throw new UnsafeArchiveError(
-        `Refused: the archive entry "${entry.path}" ${checked.reason}; restoring it would write outside ${root}. Nothing was written outside ${root}; the restore stopped here (this archive was not made by this tool, or was tampered with).`,
+        `Refused: the archive entry "${label}" ${checked.reason}; restoring it would write outside ${printable(root)}. Nothing was written outside ${printable(root)}; the restore stopped here (this archive was not made by this tool, or was tampered with).`,
       );
     }
     const rel = checked.parts.join('/');
-    if (include && !include.ignores(entry.kind === 'dir' ? `${rel}/` : rel)) return;
+    const relText = decodeName(fsPath(rel)).text;
+    if (include && !include.ignores(entry.kind === 'dir' ? `${relText}/` : relText)) return;
     outcome.matched += 1;
-    const abs = path.join(root, ...checked.parts);
+    const notRestored = (reason: string): void => {
+      outcome.notRestored.push({ path: shown(rel), reason });
+    };
+    const abs = path.join(rootBytes, ...checked.parts);
     try {
       if (entry.kind === 'dir') {
-        await ensureFolders(checked.parts, entry.path);
+        await ensureFolders(checked.parts, label);
         // An existing folder keeps its own mode without --overwrite (think of ~/.ssh).
         if (createdDirs.has(rel) || options.overwrite) dirTimes.push({ rel, mode: entry.mode, mtime: entry.mtime });
         outcome.dirs += 1;
         return;
       }
-      await ensureFolders(checked.parts.slice(0, -1), entry.path);
-      const existing = await lstatOrUndefined(abs);
-      if (existing?.isDirectory()) {
-        outcome.notRestored.push({ path: rel, reason: `a folder ${abs} is in the way` });
-        return;
-      }
-      if (existing && !options.overwrite) {
-        outcome.existing.push(rel);
-        return;
-      }
-      switch (entry.kind) {
-        case 'file':
-          await writeFile(abs, entry, body, existing !== undefined, options.signal);
-          outcome.files += 1;
-          outcome.bytes += entry.size;
-          return;
-        case 'symlink':
-          if (existing) await fs.unlink(abs);
-          await fs.symlink(entry.linkTarget ?? '', abs);
-          await fs.lutimes(abs, entry.mtime, entry.mtime).catch(() => undefined);
-          outcome.symlinks += 1;
-          return;
-        case 'hardlink': {
-          const target = checkEntryPath(entry.linkTarget ?? '');
-          if (!target.ok) throw new UnsafeArchiveError(`Refused: the hard link "${entry.path}" points to "${entry.linkTarget}", and ${target.reason}. Nothing was written outside ${root}.`);
-          await ensureFolders(target.parts.slice(0, -1), entry.path);
-          const source = path.join(root, ...target.parts);
-          const sourceStat = await lstatOrUndefined(source);
-          if (!sourceStat?.isFile()) {
-            outcome.notRestored.push({ path: rel, reason: `hard link to ${entry.linkTarget}, which was not restored` });
-            return;
-          }
-          if (existing) await fs.unlink(abs);
-          await fs.link(source, abs);
-          outcome.hardlinks += 1;
+      // Two names in the archive for one file: never one silently over the other. The same name
+      // again is a later version of the file (`tar -r` appends one): it replaces the earlier, as in tar.
+      // (`./` in front, as `tar -C dir .` writes every name, is how the name is spelled, not another name.)
+      const spelling = raw.replace(/^(\.\/+)+/, '');
+      let own = false;
+      if (placed.has(rel)) {
+        const earlier = placedFrom.get(rel) ?? rel;
+        if (earlier !== spelling) {
+          notRestored(`the archive entries "${shown(earlier)}" and "${label}" are the same file on disk; the first was restored, this one was not`);
           return;
         }
-        default:
-          // An entry typed as a FIFO or device that holds data (some zip writers) is data lost if skipped
-          // quietly: reported without "never restored", so the restore exits 1.
-          outcome.notRestored.push({
-            path: rel,
-            reason:
-              entry.size > 0
-                ? `a ${entry.typeName ?? 'special file'} entry that holds ${entry.size} bytes of data: not restored (its type is not a regular file; extract it with unzip and check it)`
-                : `${entry.typeName ?? 'special file'}: not restored (FIFOs and devices are never restored)`,
-          });
+        own = true;
       }
+      await ensureFolders(checked.parts.slice(0, -1), label);
+      if (entry.kind === 'other') {
+        // A zip entry typed as a FIFO or device may hold data (some writers): say so, it is data not restored.
+        notRestored(
+          entry.size > 0
+            ? `a ${entry.typeName ?? 'special file'} entry that holds ${entry.size} bytes of data: not restored (its type is not a regular file; extract it with unzip or tar and check it)`
+            : `${entry.typeName ?? 'a special file'}: not restored (this tool restores files, folders and links only)`,
+        );
+        return;
+      }
+      const existing = await lstatOrUndefined(abs);
+      if (existing?.isDirectory()) {
+        notRestored(`a folder ${shown(abs)} is in the way`);
+        return;
+      }
+      if (existing && !options.overwrite && !own) {
+        outcome.existing.push(shown(rel));
+        return;
+      }
+      const replace = existing !== undefined;
+      switch (entry.kind) {
+        case 'file':
+          await writeFile(abs, entry, body, replace, options.signal);
+          outcome.files += 1;
+          outcome.bytes += entry.size;
+          break;
+        case 'symlink': {
+          const target = entry.linkTargetBytes ?? Buffer.from(entry.linkTarget ?? '', 'utf8');
+          await putInPlace(abs, replace, async (at) => {
+            await fs.symlink(target, at);
+            await fs.lutimes(at, entry.mtime, entry.mtime).catch(() => undefined);
+          });
+          outcome.symlinks += 1;
+          break;
+        }
+        case 'hardlink': {
+          const targetLabel = printable(entry.linkTarget ?? '');
+          const target = checkEntryPath((entry.linkTargetBytes ?? Buffer.from(entry.linkTarget ?? '', 'utf8')).toString('latin1'));
+          if (!target.ok) throw new UnsafeArchiveError(`Refused: the hard link "${label}" points to "${targetLabel}", and ${target.reason}. Nothing was written outside ${printable(root)}.`);
+          const targetRel = target.parts.join('/');
+          if (targetRel === rel) {
+            notRestored('a hard link to itself (the archive is damaged)');
+            return;
+          }
+          await ensureFolders(target.parts.slice(0, -1), label);
+          const source = path.join(rootBytes, ...target.parts);
+          const sourceStat = await lstatOrUndefined(source);
+          if (!sourceStat?.isFile()) {
+            notRestored(`a hard link to ${targetLabel}, which ${sourceStat ? 'is not a regular file' : 'was not restored'}`);
+            return;
+          }
+          // Already that very file (restored twice): a rename would do nothing and leave the temporary name.
+          if (!(existing && existing.ino === sourceStat.ino && existing.dev === sourceStat.dev)) {
+            await putInPlace(abs, replace, (at) => fs.link(fsPath(source), at));
+          }
+          outcome.hardlinks += 1;
+          break;
+        }
+      }
+      placed.add(rel);
+      if (spelling !== rel) placedFrom.set(rel, spelling);
     } catch (error) {
       const code = errnoCode(error);
       // Only a file system problem with this one entry is reported and passed over; damage in the
       // archive, an unsafe entry or Ctrl-C ends the restore.
       if (code === undefined || error instanceof BackupError || options.signal?.aborted || isAbortError(error)) throw error;
       if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'EIO') {
-        throw new BackupError(`Cannot restore ${rel} into ${root}: ${describeErrno(error)}.`, { code: 'RESTORE_FAILED', cause: error });
+        throw new BackupError(`Cannot restore ${shown(rel)} into ${printable(root)}: ${printable(describeErrno(error))}.`, { code: 'RESTORE_FAILED', cause: error });
       }
-      outcome.notRestored.push({ path: rel, reason: describeErrno(error) });
+      notRestored(printable(describeErrno(error)));
     }
   };
 
@@ -249,51 +314,105 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
     // end of the stream and bzip2 per block of up to 900 kB, so files written before may be bad.
     const already =
       format === 'zip'
-        ? `The ${outcome.files} file(s) restored before it passed their CRC-32 check.`
-        : `The ${outcome.files} file(s) already restored into ${root} were read before the damage was detected and may contain damaged data.`;
+        ? `The ${counted(outcome.files, 'file')} restored before it passed ${outcome.files === 1 ? 'its' : 'their'} CRC-32 check.`
+        : `The ${counted(outcome.files, 'file')} already restored into ${printable(root)} ${outcome.files === 1 ? 'was' : 'were'} read before the damage was detected and may contain damaged data.`;
     throw new ArchiveDamagedError(`${error.message} The restore stopped there. ${already}`, { cause: error });
   }
   // Deepest first: a folder's own time changes when something is created in it.
   for (const dir of dirTimes.sort((a, b) => b.rel.length - a.rel.length)) {
-    const abs = path.join(root, dir.rel);
+    const abs = path.join(rootBytes, dir.rel);
     // chmod and utimes follow symlinks: only a real folder is touched.
     if (!(await lstatOrUndefined(abs).catch(() => undefined))?.isDirectory()) continue;
-    await fs.chmod(abs, dir.mode & 0o1777).catch(() => undefined);
-    await fs.utimes(abs, dir.mtime, dir.mtime).catch(() => undefined);
+    await fs.chmod(fsPath(abs), dir.mode & 0o1777).catch(() => undefined);
+    await fs.utimes(fsPath(abs), dir.mtime, dir.mtime).catch(() => undefined);
   }
   outcome.sha256 = read.sha256;
   outcome.checksum = expected === undefined ? 'no-sidecar' : expected === read.sha256 ? 'match' : 'mismatch';
   return outcome;
 }
 
+/** The target folder: created if missing; a file there, or a folder this user cannot write to, said plainly. */
 async function prepareTarget(root: string): Promise<void> {
+  const refuse = (why: string, cause?: unknown): UsageError =>
+    new UsageError(`Cannot restore into ${printable(root)}: ${why}.`, { code: 'RESTORE_TARGET', cause });
+  const who = typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : '';
+  let stat: import('node:fs').Stats | undefined;
   try {
-    await fs.mkdir(root, { recursive: true, mode: 0o755 });
-    const stat = await fs.stat(root);
-    if (!stat.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    stat = await fs.stat(root);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOTDIR') throw refuse('a part of that path is a file, not a folder', error);
+    if (code !== 'ENOENT') throw refuse(describeErrno(error), error);
+  }
+  if (stat && !stat.isDirectory()) {
+    throw refuse(`it is ${stat.isFile() ? 'a file' : 'not a folder (a device, FIFO or socket)'}; --to takes a folder (created if missing), e.g. --to ${printable(root)}-restored`);
+  }
+  if (!stat) {
+    try {
+      await fs.mkdir(root, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === 'EACCES' || code === 'EPERM') throw refuse(`it does not exist, and this user${who} may not create it there (the folder above it is not writable)`, error);
+      if (code === 'EROFS') throw refuse('it does not exist, and the file system it would be on is read-only', error);
+      if (code === 'ENOTDIR' || code === 'EEXIST') throw refuse('a part of that path is a file, not a folder', error);
+      throw refuse(describeErrno(error), error);
+    }
+  }
+  try {
     await fs.access(root, constants.W_OK | constants.X_OK);
   } catch (error) {
-    throw new UsageError(`Cannot restore into ${root}: ${describeErrno(error)}.`, { code: 'RESTORE_TARGET', cause: error });
+    const code = errnoCode(error);
+    if (code === 'EROFS') throw refuse('it is on a read-only file system', error);
+    if (code === 'EACCES' || code === 'EPERM') throw refuse(`it is not writable by this user${who} (check its owner and mode)`, error);
+    throw refuse(describeErrno(error), error);
   }
 }
 
-/** Writes to a temporary name beside `target`, then links (or with `replace`, renames) it into place. */
-async function writeFile(target: string, entry: ArchiveEntry, body: AsyncIterable<Buffer>, replace: boolean, signal?: AbortSignal): Promise<void> {
-  // Short whatever the name's length (a 255-byte name must still fit), created exclusively.
-  const temp = path.join(path.dirname(target), `.restore-${randomBytes(6).toString('hex')}`);
-  // Opened before the body is read: a file that cannot be created costs no archive bytes.
-  const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+/**
+ * Creates an entry at a fresh, unpredictable name beside `target` with `make`, then puts it in
+ * place: with `replace`, renamed over what is there only once it is complete, so a failure leaves
+ * the existing file as it was; else linked in, which never replaces anything.
+ */
+async function putInPlace(target: string, replace: boolean, make: (temp: Buffer) => Promise<void>): Promise<void> {
+  // Short whatever the name's length (a 255-byte name must still fit), created exclusively by `make`.
+  const temp = fsPath(path.join(path.dirname(target), `.restore-${randomBytes(8).toString('hex')}`));
   try {
-    await pipeline(Readable.from(body), createWriteStream('', { fd: handle, autoClose: true }), { signal });
-    await fs.chmod(temp, entry.mode & 0o777);
-    await fs.utimes(temp, entry.mtime, entry.mtime);
-    if (replace) await fs.rename(temp, target);
+    await make(temp);
+    if (replace) await fs.rename(temp, fsPath(target));
     else {
-      await fs.link(temp, target);
+      await fs.link(temp, fsPath(target));
       await fs.unlink(temp);
     }
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+/** Writes a file's content at a temporary name and puts it in place (see putInPlace). */
+async function writeFile(target: string, entry: ArchiveEntry, body: AsyncIterable<Buffer>, replace: boolean, signal?: AbortSignal): Promise<void> {
+  await putInPlace(target, replace, async (temp) => {
+    // Opened before the body is read: a file that cannot be created costs no archive bytes.
+    const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    if (entry.sparse) {
+      // Holes stay holes: skipped over, not written; the size is set at the end.
+      try {
+        let position = 0;
+        for await (const piece of body) {
+          signal?.throwIfAborted();
+          for (let done = 0; !isHole(piece) && done < piece.length; ) {
+            done += (await handle.write(piece, done, piece.length - done, position + done)).bytesWritten;
+          }
+          position += piece.length;
+        }
+        await handle.truncate(position);
+      } finally {
+        await handle.close();
+      }
+    } else {
+      await pipeline(Readable.from(body), createWriteStream('', { fd: handle, autoClose: true }), { signal });
+    }
+    await fs.chmod(temp, entry.mode & 0o777);
+    await fs.utimes(temp, entry.mtime, entry.mtime);
+  });
 }

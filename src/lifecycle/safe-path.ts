@@ -17,3 +17,7 @@ export function checkEntryPath(raw: string): PathCheck {
   if (parts.length === 0) return { ok: false, reason: 'its path is empty' };
   return { ok: true, parts };
 }
+
+
+/** Names as they may be printed: control characters escaped (defined beside the readers that decode names). */
+export { printable } from '../archive/read/archive-entry.js';

@@ -263,3 +263,123 @@ describe('restore details', () => {
     expect(await listDir(path.join(dir, 'out'))).toEqual([]);
   });
 });
+
+describe('restore --overwrite never loses the file it would replace', () => {
+  const LINKS: Array<{ name: string; script: string; reason: RegExp }> = [
+    {
+      name: 'a hard link to a file that is not in the archive',
+      script: `l = tarfile.TarInfo('data/keep.txt'); l.type = tarfile.LNKTYPE; l.linkname = 'data/missing.txt'; t.addfile(l)`,
+      reason: /^a hard link to data\/missing\.txt, which was not restored$/,
+    },
+    {
+      name: 'a hard link to itself',
+      script: `l = tarfile.TarInfo('data/keep.txt'); l.type = tarfile.LNKTYPE; l.linkname = 'data/keep.txt'; t.addfile(l)`,
+      reason: /hard link to itself/,
+    },
+    {
+      name: 'a symlink the file system refuses (a 5000-byte target)',
+      script: `l = tarfile.TarInfo('data/keep.txt'); l.type = tarfile.SYMTYPE; l.linkname = 'x' * 5000; t.addfile(l)`,
+      reason: /name is too long/,
+    },
+  ];
+
+  it.each(LINKS)('$name: the existing file is intact, exit 1, nothing left behind', async ({ script, reason }) => {
+    const dir = await tempDir();
+    python(`import tarfile\nt = tarfile.open('links.tar.gz', 'w:gz', format=tarfile.PAX_FORMAT)\n${script}\nt.close()`, dir);
+    await fs.mkdir(path.join(dir, 'out/data'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'out/data/keep.txt'), 'precious\n');
+    const { code, result } = await restore(dir, path.join(dir, 'links.tar.gz'), '--to', 'out', '--overwrite');
+    expect(code).toBe(1);
+    expect(result.error.code).toBe('RESTORE_INCOMPLETE');
+    expect(result.notRestored).toEqual([{ path: 'data/keep.txt', reason: expect.stringMatching(reason) }]);
+    expect(await fs.readFile(path.join(dir, 'out/data/keep.txt'), 'utf8')).toBe('precious\n');
+    expect(await listDir(path.join(dir, 'out/data'))).toEqual(['keep.txt']);
+  });
+
+  it('a hard link and a symlink that can be made replace the existing files', async () => {
+    const dir = await tempDir();
+    python(
+      `
+import tarfile, io
+with tarfile.open('links.tar.gz', 'w:gz') as t:
+    i = tarfile.TarInfo('data/a.txt'); i.size = 3; t.addfile(i, io.BytesIO(b'new'))
+    l = tarfile.TarInfo('data/hard.txt'); l.type = tarfile.LNKTYPE; l.linkname = 'data/a.txt'; t.addfile(l)
+    s = tarfile.TarInfo('data/soft.txt'); s.type = tarfile.SYMTYPE; s.linkname = 'a.txt'; t.addfile(s)
+`,
+      dir,
+    );
+    await fs.mkdir(path.join(dir, 'out/data'), { recursive: true });
+    for (const name of ['a.txt', 'hard.txt', 'soft.txt']) await fs.writeFile(path.join(dir, 'out/data', name), 'old\n');
+    for (let round = 0; round < 2; round += 1) {
+      // Twice: the second time the hard link is already that very file.
+      const { code } = await restore(dir, path.join(dir, 'links.tar.gz'), '--to', 'out', '--overwrite');
+      expect(code).toBe(0);
+      expect(await fs.readFile(path.join(dir, 'out/data/hard.txt'), 'utf8')).toBe('new');
+      expect((await fs.stat(path.join(dir, 'out/data/hard.txt'))).ino).toBe((await fs.stat(path.join(dir, 'out/data/a.txt'))).ino);
+      expect(await fs.readlink(path.join(dir, 'out/data/soft.txt'))).toBe('a.txt');
+      expect(await listDir(path.join(dir, 'out/data'))).toEqual(['a.txt', 'hard.txt', 'soft.txt']);
+    }
+  });
+});
+
+describe('restore says what happened', () => {
+  it('--include that matches nothing is exit 2 and says so; nothing is written', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archive = await backup(dir, 'tar.gz');
+    const { code, result } = await restore(dir, archive, '--to', 'out', '--include', 'no-such-thing');
+    expect(code).toBe(2);
+    expect(result.error.code).toBe('NOTHING_MATCHED');
+    expect(result.error.message).toMatch(/^nothing in the archive matched --include no-such-thing; nothing was restored/);
+    expect(await listDir(path.join(dir, 'out'))).toEqual([]);
+    const run = await runCli(['restore', archive, '--to', 'out', '--include', 'no-such-thing'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain('error: nothing in the archive matched --include no-such-thing');
+  });
+
+  it('counts are singular for one: "1 file", "1 folder", "1 symlink"', async () => {
+    const dir = await tempDir();
+    await fs.mkdir(path.join(dir, 'data'));
+    await fs.writeFile(path.join(dir, 'data/one.txt'), 'one\n');
+    await fs.symlink('one.txt', path.join(dir, 'data/link'));
+    const archive = await backup(dir, 'tar.gz');
+    const run = await runCli(['restore', archive, '--to', 'out'], { cwd: dir });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/: 1 file \(4 B\), 1 folder, 1 symlink\n/);
+    const again = await runCli(['restore', archive, '--to', 'out'], { cwd: dir });
+    expect(again.code).toBe(1);
+    expect(again.stdout).toContain('2 files already exist in');
+    expect(again.stdout).toContain('incomplete: 2 entries of the archive were not restored: 2 existing files kept (no --overwrite)');
+  });
+
+  it('--to an existing file says it is a file (exit 2), not EEXIST', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archive = await backup(dir, 'zip');
+    await fs.writeFile(path.join(dir, 'target'), 'a file\n');
+    const run = await runCli(['restore', archive, '--to', 'target'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`Cannot restore into ${path.join(dir, 'target')}: it is a file; --to takes a folder`);
+    expect(run.stderr).not.toContain('EEXIST');
+    const below = await runCli(['restore', archive, '--to', 'target/sub'], { cwd: dir });
+    expect(below.code).toBe(2);
+    expect(below.stderr).toContain('a part of that path is a file, not a folder');
+  });
+
+  it('a target this user may not write to says so (exit 2)', async () => {
+    const dir = await tempDir();
+    await makeRichTree(dir);
+    const archive = await backup(dir, 'tar.gz');
+    // Run as nobody: root may write anywhere. Its working folder (for the log) is its own.
+    const work = path.join(dir, 'work');
+    await fs.mkdir(work);
+    await fs.chown(work, 65534, 65534);
+    await fs.mkdir(path.join(dir, 'root-only'));
+    let run = await runCli(['restore', archive, '--to', path.join(dir, 'root-only')], { cwd: work, asUser: 65534 });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`Cannot restore into ${path.join(dir, 'root-only')}: it is not writable by this user (uid 65534)`);
+    run = await runCli(['restore', archive, '--to', path.join(dir, 'root-only/new')], { cwd: work, asUser: 65534 });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('it does not exist, and this user (uid 65534) may not create it there');
+  });
+});

@@ -107,7 +107,9 @@ function explain(error: unknown, location: string, hashed: number): unknown {
           ? 'does not match its CRC-32 (the archive is damaged somewhere; found at its end)'
           : /incorrect length check/.test(message)
             ? 'does not match its recorded length (the archive is damaged somewhere; found at its end)'
-            : `is damaged around byte ${hashed} (${message})`;
+            : /incorrect header check/.test(message)
+              ? 'does not start with a gzip header (this is not a gzip file, or its start is damaged)'
+              : `is damaged around byte ${hashed} (${message})`;
     return new ArchiveDamagedError(`${location}: the gzip data ${what}.`, { cause: error });
   }
   if (error instanceof BackupError && error.code === 'COMPRESSOR_FAILED') {
