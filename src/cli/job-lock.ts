@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { acquireLock, type HeldLock } from '../lifecycle/lock.js';
 import { lockFileFor } from '../lifecycle/job-lock-file.js';
-import { makeFolders } from '../config/make-folders.js';
+import { ensureDir } from '../fs/ensure-dir.js';
 import type { Logger } from '../log/logger-types.js';
 import type { CliIO } from './io.js';
 import { UsageError } from '../errors.js';
@@ -34,7 +34,7 @@ export function jobLock(io: CliIO, logger: Logger, options: JobLockOptions): { a
       const isDir = async (dir: string | undefined): Promise<boolean> =>
         dir !== undefined && (await fs.stat(dir).then((s) => s.isDirectory(), () => false));
       const local = (await isDir(options.localDestination)) ? options.localDestination : undefined;
-      if (!local) await makeFolders(fallbackDir, 0o755).catch(() => undefined);
+      if (!local) await ensureDir(fallbackDir, 0o755, io.signal).catch(() => undefined);
       held = await acquireLock({
         file: lockFileFor(options.job, local, fallbackDir),
         host: io.host,

@@ -15,6 +15,7 @@ import { expandHome } from '../config/expand-home.js';
 import { DEFAULT_DESTINATION, type EffectiveS3 } from '../config/merge-settings.js';
 import { STORAGE_CLASSES, endpointSchema } from '../config/schema.js';
 import { CancelledError } from '../errors.js';
+import { pseudoFileSystem } from '../fs/ensure-dir.js';
 
 export interface Choice<T> {
   name: string;
@@ -93,20 +94,9 @@ export function checkPathText(value: string, what: string): string | undefined {
   return undefined;
 }
 
-/** Kernel filesystems where a folder of backups makes no sense (and Node's recursive mkdir can loop). */
+/** Paths that are kernel file systems on every Linux, refused before looking at the disk. */
 const VIRTUAL_ROOTS = ['/proc', '/sys'];
-const VIRTUAL_FS_TYPES = new Map<number, string>([
-  [0x9fa0, 'proc'],
-  [0x62656572, 'sysfs'],
-  [0x27e0eb, 'cgroup'],
-  [0x63677270, 'cgroup2'],
-  [0x64626720, 'debugfs'],
-  [0x74726163, 'tracefs'],
-  [0x73636673, 'securityfs'],
-  [0x62656570, 'configfs'],
-]);
 
-/** Refuses a destination on /proc, /sys or another kernel filesystem (checked on the nearest existing folder, links resolved). */
 export async function checkNotVirtualFs(abs: string): Promise<string | undefined> {
   const under = (root: string, p: string): boolean => p === root || p.startsWith(`${root}/`);
   for (const root of VIRTUAL_ROOTS) {
@@ -120,7 +110,7 @@ export async function checkNotVirtualFs(abs: string): Promise<string | undefined
       for (const root of VIRTUAL_ROOTS) {
         if (under(root, real)) return `${abs} leads to ${leadsTo}, under ${root}, a kernel filesystem that cannot hold files; choose a folder on a disk.`;
       }
-      const type = await fs.statfs(real).then((s) => VIRTUAL_FS_TYPES.get(Number(s.type)), () => undefined);
+      const type = await pseudoFileSystem(real);
       if (type !== undefined) return `${abs} is on a ${type} filesystem (${real}), which cannot hold files; choose a folder on a disk.`;
       return undefined;
     }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ConfigError, describeErrno } from '../errors.js';
 import { validateSettings } from './load-settings.js';
 import type { Settings } from './schema.js';
-import { makeFolders } from './make-folders.js';
+import { ensureDir } from '../fs/ensure-dir.js';
 
 export async function saveSettings(file: string, settings: Settings): Promise<void> {
   // Never write what we would refuse to read.
@@ -18,7 +18,7 @@ export async function saveSettings(file: string, settings: Settings): Promise<vo
   // An unpredictable name, created exclusively and never through a symlink.
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
   try {
-    await makeFolders(path.dirname(file), 0o755);
+    await ensureDir(path.dirname(file), 0o755);
     const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
       await handle.writeFile(`${JSON.stringify(settings, null, 2)}\n`);

@@ -31,6 +31,7 @@ import { decodeName, isHole, type ArchiveEntry } from '../archive/read/archive-e
 import type { Logger } from '../log/logger-types.js';
 import { checkEntryPath, printable } from './safe-path.js';
 import { parseShaSidecar } from './verify.js';
+import { ensureDir } from '../fs/ensure-dir.js';
 
 export interface RestoreOptions {
   /** Absolute target folder (created if missing). */
@@ -113,7 +114,7 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
   if (!format) throw new UsageError(`${location}: not an archive this tool reads (expected .zip, .tar.gz or .tar.bz2).`, { code: 'UNKNOWN_FORMAT' });
   const { logger } = options;
   const root = options.to;
-  await prepareTarget(root);
+  await prepareTarget(root, options.signal);
 
   const shaText = await store.readText(`${name}.sha256`, 64 * 1024, options.signal);
   const expected = shaText === undefined ? undefined : parseShaSidecar(shaText)?.sha256;
@@ -332,7 +333,7 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
 }
 
 /** The target folder: created if missing; a file there, or a folder this user cannot write to, said plainly. */
-async function prepareTarget(root: string): Promise<void> {
+async function prepareTarget(root: string, signal?: AbortSignal): Promise<void> {
   const refuse = (why: string, cause?: unknown): UsageError =>
     new UsageError(`Cannot restore into ${printable(root)}: ${why}.`, { code: 'RESTORE_TARGET', cause });
   const who = typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : '';
@@ -349,7 +350,7 @@ async function prepareTarget(root: string): Promise<void> {
   }
   if (!stat) {
     try {
-      await fs.mkdir(root, { recursive: true, mode: 0o755 });
+      await ensureDir(root, 0o755, signal);
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'EACCES' || code === 'EPERM') throw refuse(`it does not exist, and this user${who} may not create it there (the folder above it is not writable)`, error);

@@ -22,6 +22,7 @@ import type { Logger, LogMeta } from './logger-types.js';
 import { redact, redactText } from './redact.js';
 import { escapeControls } from './printable.js';
 import { describeErrno, UsageError } from '../errors.js';
+import { ensureDirSync } from '../fs/ensure-dir.js';
 
 const MAX_LOG_BYTES = 5 * 1024 * 1024;
 const MAX_LOG_FILES = 5;
@@ -142,7 +143,8 @@ function refuse(file: string, what: string): Opened {
 /** Creates the log folder (0750) and opens the log file for appending, never through a symlink. */
 function openLogFile(file: string): Opened {
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: LOG_DIR_MODE });
+    // Bounded, one folder at a time: Node's recursive mkdir loops forever under /proc.
+    ensureDirSync(path.dirname(file), LOG_DIR_MODE);
     let stat = lstatOrUndefined(file);
     if (stat?.isSymbolicLink()) return refuse(file, `a symbolic link (to ${fs.readlinkSync(file)})`);
     if (stat && !stat.isFile()) return refuse(file, 'not a regular file');

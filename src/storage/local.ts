@@ -20,7 +20,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { DestinationError, UsageError, describeErrno, errnoCode } from '../errors.js';
 import { hashFile } from './hash-file.js';
-import { ensureDir, EnsureDirError, MAX_DIR_DEPTH, nearestExisting, pseudoFileSystem } from './ensure-dir.js';
+import { ensureDir, EnsureDirError, MAX_DIR_DEPTH, nearestExisting, pseudoFileSystem } from '../fs/ensure-dir.js';
 import { SIDECAR_SUFFIXES, type CommitInfo, type Committed, type Destination, type SidecarFile } from './destination.js';
 
 const FILE_MODE = 0o600;

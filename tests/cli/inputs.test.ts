@@ -14,6 +14,7 @@ import { MAX_THREADS } from '../../src/config/schema.js';
 import { lockFileFor } from '../../src/lifecycle/job-lock-file.js';
 import { DEFAULT_NAME_TEMPLATE } from '../../src/archive/naming.js';
 import { checkS3Region } from '../../src/cli/stores.js';
+import { itAsRoot } from '../helpers/root.js';
 
 /** A working folder with a source, a secret in .env, and nothing else. */
 async function workdir(): Promise<string> {
@@ -326,7 +327,7 @@ describe('list and prune on a destination that is missing or read-only: plain wo
     }
   });
 
-  it('a folder this user may read but not write: list works, prune says it is read-only (not a bare EACCES)', async () => {
+  itAsRoot('a folder this user may read but not write: list works, prune says it is read-only (not a bare EACCES)', async () => {
     const dir = await workdir();
     await fs.chmod(dir, 0o777); // the log folder may be created by nobody
     await fs.mkdir(path.join(dir, 'backups'), { mode: 0o755 }); // root's

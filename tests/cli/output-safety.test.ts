@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/fixtures.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
+import { itAsRoot } from '../helpers/root.js';
 
 const NOBODY = 65534;
 const FORGED = '\n2026-12-01T00:00:00.000Z ERROR forged';
@@ -40,7 +41,7 @@ function expectAllClean(run: CliRun, log: string): void {
 }
 
 describe('hostile names in what the tool prints and logs', () => {
-  it('backup run: unreadable files with newline / escape names are escaped in stdout, stderr and the log', async () => {
+  itAsRoot('backup run: unreadable files with newline / escape names are escaped in stdout, stderr and the log', async () => {
     const root = await tempDir();
     const src = path.join(root, 'data');
     await fs.mkdir(src);

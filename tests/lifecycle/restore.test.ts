@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { describeTree, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { itAsRoot } from '../helpers/root.js';
 
 const FORMATS = ['zip', 'tar.gz', 'tar.bz2'] as const;
 
@@ -366,10 +367,12 @@ describe('restore says what happened', () => {
     expect(below.stderr).toContain('a part of that path is a file, not a folder');
   });
 
-  it('a target this user may not write to says so (exit 2)', async () => {
+  itAsRoot('a target this user may not write to says so (exit 2)', async () => {
     const dir = await tempDir();
     await makeRichTree(dir);
     const archive = await backup(dir, 'tar.gz');
+    // The backup folder is created 0700 (backups hold everything): let nobody read this one.
+    await fs.chmod(path.dirname(path.resolve(dir, archive)), 0o755);
     // Run as nobody: root may write anywhere. Its working folder (for the log) is its own.
     const work = path.join(dir, 'work');
     await fs.mkdir(work);

@@ -8,7 +8,15 @@
  * signal). Here every component is created at most once, non-recursively,
  * with a bound on the depth, and ENOENT after the parent was seen to exist
  * is reported as what it is: this file system does not allow the folder.
+ *
+ * The one way this tool creates folders (the destination, the log folder,
+ * config/, the folder a restore writes into): each folder it creates gets
+ * exactly the mode asked, whatever the umask (under umask 000, mkdir's
+ * default made them writable by every user). Folders that exist are left
+ * as they are. The log is opened synchronously, so there is a synchronous
+ * twin, `ensureDirSync`, with the same rules.
  */
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
@@ -26,7 +34,11 @@ export class EnsureDirError extends Error {
     options: { cause?: unknown } = {},
   ) {
     super(message, options);
+    this.code = errnoCode(options.cause) ?? (reason === 'not-a-folder' ? 'ENOTDIR' : reason === 'too-deep' ? 'ENAMETOOLONG' : 'ENOENT');
   }
+
+  /** The errno code of the failure (`describeErrno` words it), or the nearest one for our own checks. */
+  readonly code: string;
 }
 EnsureDirError.prototype.name = 'EnsureDirError';
 
@@ -50,6 +62,14 @@ const PSEUDO_FILE_SYSTEMS = new Map<number, string>([
 export async function pseudoFileSystem(existing: string): Promise<string | undefined> {
   const stat = await fs.statfs(existing).catch(() => undefined);
   return stat ? PSEUDO_FILE_SYSTEMS.get(Number(stat.type)) : undefined;
+}
+
+function pseudoFileSystemSync(existing: string): string | undefined {
+  try {
+    return PSEUDO_FILE_SYSTEMS.get(Number(fsSync.statfsSync(existing).type));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The nearest part of `dir`'s path that exists (bounded: one stat per component). */
@@ -100,22 +120,65 @@ export async function ensureDir(dir: string, mode = 0o700, signal?: AbortSignal)
     try {
       await fs.mkdir(folder, { mode });
       created.push(folder);
+      await fs.chmod(folder, mode);
     } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'EEXIST') {
-        // Created by someone else meanwhile: fine if it is a folder.
-        const stat = await fs.stat(folder).catch(() => undefined);
-        if (stat?.isDirectory()) continue;
-        throw new EnsureDirError(`${folder} is not a folder`, folder, 'not-a-folder', { cause: error });
-      }
-      if (code === 'ENOTDIR') throw new EnsureDirError(`a part of ${folder} is a file`, folder, 'not-a-folder', { cause: error });
-      // The parent exists (found above, or just created): ENOENT means this file system
-      // (/proc, /sys, a read-only pseudo file system) does not let a folder be made here.
-      if (code === 'ENOENT') {
-        throw new EnsureDirError(`the file system at ${path.dirname(folder)} does not allow creating folders`, folder, 'refused', { cause: error });
-      }
-      throw new EnsureDirError(`cannot create ${folder}`, folder, 'errno', { cause: error });
+      // EEXIST: made by someone else meanwhile, fine if it is a folder (theirs, with their mode).
+      const isFolder = errnoCode(error) === 'EEXIST' && (await fs.stat(folder).then((st) => st.isDirectory(), () => false));
+      const failure = mkdirFailure(folder, error, () => isFolder);
+      if (failure) throw failure;
     }
   }
   return created;
+}
+
+/** What a failed mkdir of `folder` (whose parent exists) means; undefined: someone made the folder meanwhile. */
+function mkdirFailure(folder: string, error: unknown, isFolder: () => boolean): EnsureDirError | undefined {
+  const code = errnoCode(error);
+  if (code === 'EEXIST') {
+    if (isFolder()) return undefined;
+    return new EnsureDirError(`${folder} is not a folder`, folder, 'not-a-folder', { cause: error });
+  }
+  if (code === 'ENOTDIR') return new EnsureDirError(`a part of ${folder} is a file`, folder, 'not-a-folder', { cause: error });
+  // The parent exists (found, or just created): ENOENT means this file system
+  // (/proc, /sys, a read-only pseudo file system) does not let a folder be made here.
+  if (code === 'ENOENT') {
+    return new EnsureDirError(`the file system at ${path.dirname(folder)} does not allow creating folders`, folder, 'refused', { cause: error });
+  }
+  return new EnsureDirError(`cannot create ${folder}`, folder, 'errno', { cause: error });
+}
+
+/** ensureDir for the one synchronous caller (the log file, opened before anything else runs). */
+export function ensureDirSync(dir: string, mode: number): void {
+  const target = path.resolve(dir);
+  const missing: string[] = [];
+  let current = target;
+  for (let depth = 0; ; depth++) {
+    if (depth > MAX_DIR_DEPTH) throw new EnsureDirError(`${target} is more than ${MAX_DIR_DEPTH} folders deep`, target, 'too-deep');
+    let stat: fsSync.Stats | undefined;
+    try {
+      stat = fsSync.statSync(current);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new EnsureDirError(`cannot look at ${current}`, current, 'errno', { cause: error });
+    }
+    if (stat) {
+      if (!stat.isDirectory()) throw new EnsureDirError(`${current} is not a folder`, current, 'not-a-folder');
+      break;
+    }
+    const parent = path.dirname(current);
+    if (parent === current) throw new EnsureDirError(`${current} does not exist`, current, 'refused');
+    missing.unshift(current);
+    current = parent;
+  }
+  const pseudo = pseudoFileSystemSync(current);
+  if (pseudo) throw new EnsureDirError(`${current} is on the kernel's ${pseudo} file system, which cannot hold files`, target, 'refused');
+  for (const folder of missing) {
+    try {
+      fsSync.mkdirSync(folder, { mode });
+      fsSync.chmodSync(folder, mode);
+    } catch (error) {
+      const failure = mkdirFailure(folder, error, () => fsSync.statSync(folder, { throwIfNoEntry: false })?.isDirectory() === true);
+      if (failure) throw failure;
+    }
+  }
 }
