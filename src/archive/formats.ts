@@ -2,10 +2,12 @@
  * The archive formats this tool writes, and the ZIP fallback for anything else.
  */
 
+import { DEFAULT_FORMAT as DEFAULT } from '../config/defaults.js';
+
 export const FORMATS = ['zip', 'tar.gz', 'tar.bz2'] as const;
 export type Format = (typeof FORMATS)[number];
 
-export const DEFAULT_FORMAT: Format = 'tar.gz';
+export const DEFAULT_FORMAT: Format = DEFAULT;
 
 export function isFormat(value: string): value is Format {
   return (FORMATS as readonly string[]).includes(value);

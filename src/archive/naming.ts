@@ -3,9 +3,10 @@
  * Pure: the clock and host name are parameters.
  */
 import path from 'node:path';
+import { DEFAULT_NAME_TEMPLATE } from '../config/defaults.js';
 import { FORMATS } from './formats.js';
 
-export const DEFAULT_NAME_TEMPLATE = '{source}-{date}-{time}';
+export { DEFAULT_NAME_TEMPLATE } from '../config/defaults.js';
 
 /** Longest base name we produce, so `NAME.tar.bz2.manifest.json` and `-NNN` still fit in 255 bytes. */
 const MAX_NAME_BYTES = 200;

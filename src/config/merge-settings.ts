@@ -6,8 +6,7 @@
  * Pure.
  */
 import path from 'node:path';
-import { DEFAULT_FORMAT } from '../archive/formats.js';
-import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
+import { DEFAULT_FORMAT, DEFAULT_NAME_TEMPLATE } from './defaults.js';
 import { REGION_RULE, bucketNameProblem, bucketSchema, endpointSchema, regionSchema, type Settings } from './schema.js';
 import { ConfigError, UsageError } from '../errors.js';
 import { expandHome } from './expand-home.js';

@@ -5,7 +5,7 @@
  * a warning, not an error.
  */
 import { z } from 'zod';
-import { parseDuration } from '../lifecycle/retention.js';
+import { parseDuration } from './duration.js';
 import { pathTextProblem } from './check-paths.js';
 
 /** A path as written: not blank, kept as is (a name may end in a space; it is not trimmed away). */

@@ -46,6 +46,9 @@
  * - restic's `unlimited` (-1) counts, `--keep-tag` and `--keep-within-daily`
  *   and friends are not offered.
  */
+import { parseDuration, type Duration } from '../config/duration.js';
+
+export { parseDuration, type Duration };
 
 export interface RetentionPolicy {
   keepLast?: number;
@@ -72,13 +75,6 @@ export interface RetentionDecision<T extends Dated> {
 export interface RetentionOptions {
   /** Calendar buckets in local time (default) or UTC. */
   timeZone?: 'local' | 'utc';
-}
-
-export interface Duration {
-  years: number;
-  months: number;
-  days: number;
-  hours: number;
 }
 
 type TimeZone = 'local' | 'utc';
@@ -168,42 +164,6 @@ export function describePolicy(policy: RetentionPolicy): string {
   }
   if (hasWithin(policy)) parts.push(`within ${policy.keepWithin}`);
   return parts.length > 0 ? parts.join(', ') : 'no rules';
-}
-
-const DURATION_HELP = 'expected a duration like 30d, 1y6m or 36h (y = years, m = months, d = days, h = hours)';
-
-/**
- * Parses restic's duration syntax: one or more `<number><unit>` with units
- * y (years), m (months), d (days), h (hours), in any order, e.g. `1y5m7d2h`.
- * Stricter than restic: a unit may appear once, numbers are not negative, and
- * an all-zero duration is refused (it would keep nothing).
- */
-export function parseDuration(text: string): Duration {
-  const input = text.trim();
-  if (input === '') throw new Error(`the duration is empty: ${DURATION_HELP}`);
-  if (/^\d+w$/i.test(input)) {
-    throw new Error(`invalid duration "${input}": ${DURATION_HELP}; weeks (w) are not supported, write ${Number.parseInt(input, 10) * 7}d instead`);
-  }
-  if (!/^(\d+[ymdh])+$/.test(input)) {
-    const hint = /[MWHDY]|min|w/.test(input) ? '; units are lower case and "m" means months (there are no minutes or weeks)' : '';
-    throw new Error(`invalid duration "${input}": ${DURATION_HELP}${hint}`);
-  }
-  const result: Duration = { years: 0, months: 0, days: 0, hours: 0 };
-  const field = { y: 'years', m: 'months', d: 'days', h: 'hours' } as const;
-  const seen = new Set<string>();
-  for (const match of input.matchAll(/(\d+)([ymdh])/g)) {
-    const digits = match[1] ?? '';
-    const unit = match[2] as keyof typeof field;
-    if (seen.has(unit)) throw new Error(`invalid duration "${input}": the unit "${unit}" appears twice; ${DURATION_HELP}`);
-    seen.add(unit);
-    const value = Number(digits);
-    if (!Number.isSafeInteger(value)) throw new Error(`invalid duration "${input}": ${digits} is too large`);
-    result[field[unit]] = value;
-  }
-  if (result.years === 0 && result.months === 0 && result.days === 0 && result.hours === 0) {
-    throw new Error(`invalid duration "${input}": it must be longer than zero, e.g. 30d`);
-  }
-  return result;
 }
 
 /**

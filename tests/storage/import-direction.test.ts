@@ -1,6 +1,7 @@
 /**
  * Imports go one way (DESIGN.md): storage knows nothing of archive formats,
- * and the archive code nothing of where bytes end up.
+ * the archive code nothing of where bytes end up, config (settings) nothing
+ * of archives or the lifecycle, and the log nothing of either.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +27,10 @@ describe('import direction', () => {
   it.each([
     ['storage', 'archive'],
     ['archive', 'storage'],
+    ['config', 'archive'],
+    ['config', 'lifecycle'],
+    ['log', 'archive'],
+    ['log', 'storage'],
   ])('src/%s does not import src/%s', async (from, forbidden) => {
     const wrong = (await importsOf(from)).filter((i) => i.target.split(path.sep)[0] === forbidden);
     expect(wrong).toEqual([]);
