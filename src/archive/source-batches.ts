@@ -6,34 +6,25 @@
  * destination) tells the worker to stop and waits for it, so no file is left
  * open. Errors from the worker keep their errno `code`.
  *
- * Run from the TypeScript sources (vitest), there is no compiled worker file
- * to start; the same reader then runs on this thread, one batch per turn of
- * the event loop.
+ * Run from the TypeScript sources (vitest), the worker is the built one in
+ * dist/ (worker-file.ts): there is no second, main-thread code path.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { readSources, type Batch, type EntryEncoder, type ReaderOptions } from './source-reader.js';
+import type { Batch, ReaderOptions } from './source-reader.js';
 import { CONTROL_BYTES, IN_FLIGHT, STOP, deserializeError, type ReaderMessage } from './source-reader-protocol.js';
+import { workerFile } from './worker-file.js';
 
 const YOUNG_MB = 8;
-const WORKER_FILE = fileURLToPath(new URL('./source-reader-worker.js', import.meta.url));
 
-/**
- * `encoder` makes the format's EntryEncoder on this thread; the worker makes
- * the same one from `options.mode` (source-reader-worker.ts).
- */
-export function sourceBatches(options: ReaderOptions, encoder: () => EntryEncoder, signal?: AbortSignal): AsyncGenerator<Batch, void> {
-  return existsSync(WORKER_FILE) ? fromWorker(options, signal) : onThisThread(options, encoder(), signal);
-}
-
-async function* fromWorker(options: ReaderOptions, signal: AbortSignal | undefined): AsyncGenerator<Batch, void> {
+/** The batches of `options.sources`, encoded for `options.mode` by the worker (source-reader-worker.ts). */
+export async function* sourceBatches(options: ReaderOptions, signal?: AbortSignal): AsyncGenerator<Batch, void> {
   signal?.throwIfAborted();
+  const file = workerFile('./source-reader-worker.js', import.meta.url);
   const control = new SharedArrayBuffer(CONTROL_BYTES);
   const shared = new Int32Array(control);
   // A small young generation: the reader's garbage (stats, entries, names) is collected
   // early instead of growing each isolate's heap by tens of MB (the peak RSS counts all).
-  const worker = new Worker(WORKER_FILE, { workerData: { options, control }, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } });
+  const worker = new Worker(file, { workerData: { options, control }, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } });
   const queue: ReaderMessage[] = [];
   let failure: Error | undefined;
   let exited = false;
@@ -82,18 +73,5 @@ async function* fromWorker(options: ReaderOptions, signal: AbortSignal | undefin
       Atomics.notify(shared, IN_FLIGHT);
       await exit;
     }
-  }
-}
-
-async function* onThisThread(options: ReaderOptions, encoder: EntryEncoder, signal: AbortSignal | undefined): AsyncGenerator<Batch, void> {
-  const batches = readSources(options, encoder);
-  try {
-    for (const batch of batches) {
-      signal?.throwIfAborted();
-      yield batch;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  } finally {
-    batches.return();
   }
 }

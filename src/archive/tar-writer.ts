@@ -215,7 +215,6 @@ export function reportBatch(batch: Batch, options: TarWriterOptions): void {
 async function* tarChunks(source: SourceOptions, options: TarWriterOptions): AsyncGenerator<Buffer> {
   const batches = sourceBatches(
     { mode: 'tar', sources: source.sources, exclude: source.exclude, skipInodes: [...source.skipInodes] },
-    tarEncoder,
     options.signal,
   );
   for await (const batch of batches) {

@@ -6,17 +6,15 @@
  * back as promises, which the writer awaits in archive order. Workers hold
  * no files or other state, so closing the pool just terminates them.
  *
- * Run from the TypeScript sources (vitest), there is no compiled worker file;
- * jobs are then encoded on this thread.
+ * Run from the TypeScript sources (vitest), the workers are the built ones
+ * in dist/ (worker-file.ts): there is no second, main-thread code path.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { deflateBatch, type DeflateJob, type DeflateResult } from './zip-deflate-batch.js';
+import type { DeflateJob, DeflateResult } from './zip-deflate-batch.js';
+import { workerFile } from './worker-file.js';
 
 /** As for the source reader (source-batches.ts): garbage collected early, the peak RSS stays down. */
 const YOUNG_GENERATION_MB = 8;
-const WORKER_FILE = fileURLToPath(new URL('./zip-deflate-worker.js', import.meta.url));
 
 interface Slot {
   worker: Worker;
@@ -29,9 +27,9 @@ export class ZipDeflatePool {
   private failure: Error | undefined;
 
   constructor(size: number) {
-    if (!existsSync(WORKER_FILE)) return;
+    const file = workerFile('./zip-deflate-worker.js', import.meta.url);
     for (let i = 0; i < Math.max(1, size); i++) {
-      const slot: Slot = { worker: new Worker(WORKER_FILE, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } }), pending: new Map() };
+      const slot: Slot = { worker: new Worker(file, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } }), pending: new Map() };
       slot.worker.on('message', ({ id, result }: { id: number; result: DeflateResult }) => {
         const waiter = slot.pending.get(id);
         slot.pending.delete(id);
@@ -50,13 +48,6 @@ export class ZipDeflatePool {
 
   /** Encodes `job`; its data buffer is transferred to the worker (unusable here afterwards). */
   run(job: DeflateJob): Promise<DeflateResult> {
-    if (this.slots.length === 0) {
-      try {
-        return Promise.resolve(deflateBatch(job));
-      } catch (error) {
-        return Promise.reject(error as Error);
-      }
-    }
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.slots[0]!;
     for (const candidate of this.slots) if (candidate.pending.size < slot.pending.size) slot = candidate;

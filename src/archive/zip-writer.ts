@@ -189,7 +189,6 @@ async function* zipChunks(source: SourceOptions, options: ZipWriterOptions): Asy
   const queue: Segment[] = [];
   const batches = sourceBatches(
     { mode: 'zip', sources: source.sources, exclude: source.exclude, skipInodes: [...source.skipInodes] },
-    zipEncoder,
     options.signal,
   );
   let exhausted = false;

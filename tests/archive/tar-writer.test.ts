@@ -22,7 +22,7 @@ describe('paxTime (pax mtime records, to the nanosecond)', () => {
   });
 });
 
-describe('createTarStream on this thread (the reader without its worker, as run from the sources)', () => {
+describe('createTarStream (its reader on the built worker thread, as everywhere)', () => {
   it('stores later paths of a hard-linked file as link entries and pax times to the nanosecond', async () => {
     const root = await tempDir();
     const src = path.join(root, 'data');

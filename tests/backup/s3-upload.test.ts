@@ -377,19 +377,24 @@ describe('S3 errors against the real server: the local copy is still made', () =
     const root = await tempDir();
     await makeRichTree(root);
     // A server that accepts connections and never says a word.
-    const silent = net.createServer(() => undefined);
+    let connected!: () => void;
+    const asked = new Promise<void>((resolve) => (connected = resolve));
+    const silent = net.createServer(() => connected());
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const { port } = silent.address() as net.AddressInfo;
     try {
       // Without the signal reaching the SDK this run would take minutes (5 attempts x 30 s idle
-      // timeout) and outlive the test's timeout; with it, it ends as cancelled.
+      // timeout) and outlive the test's timeout; with it, it ends as cancelled. The signal
+      // comes once the run has connected: it is waiting for an answer.
+      let signalled = false;
       const run = await runCli(['run', '-s', 'data', '-d', 'out', '--s3-bucket', 'b', '--json'], {
         cwd: root,
         env: s3Env(`http://127.0.0.1:${port}`),
         onSpawn: (child) => {
-          setTimeout(() => child.kill('SIGINT'), 1500);
+          void asked.then(() => (signalled = child.kill('SIGINT')));
         },
       });
+      expect(signalled, run.stderr).toBe(true);
       expect(run.code, run.stderr).toBe(130);
       expect(parseJsonResult(run).error.code).toBe('CANCELLED');
     } finally {

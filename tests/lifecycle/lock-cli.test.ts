@@ -75,13 +75,26 @@ describe('one run of a job at a time', () => {
   it('--wait starts once the other run ends', async () => {
     const { dir, lock } = await job();
     const other = await holdLock(lock);
-    const waiting = runCli(['run', '-s', 'data', '-d', 'backups', '--wait', '--json'], { cwd: dir });
-    // Let it find the lock taken, then end the other run.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    await other.release();
-    const run = await waiting;
+    // Once it says it waits (it found the lock taken), the other run ends.
+    let released: Promise<void> | undefined;
+    const run = await runCli(['run', '-s', 'data', '-d', 'backups', '--wait', '--json'], {
+      cwd: dir,
+      onSpawn: (child) => {
+        let stderr = '';
+        const onData = (text: string): void => {
+          stderr += text;
+          if (!stderr.includes('Waiting for the lock')) return;
+          child.stderr!.off('data', onData);
+          released = other.release();
+        };
+        child.stderr!.on('data', onData);
+      },
+    });
+    const saidItWaits = released !== undefined;
+    await (released ?? other.release());
+    expect(saidItWaits, run.stderr).toBe(true);
     expect(parseJsonResult(run).exitCode).toBe(0);
-    expect(run.stderr).toMatch(/wait/i);
+    expect(run.stderr).toContain(`Waiting for the lock ${lock}`);
   });
 
   it('a different job (other sources) is not blocked', async () => {

@@ -11,7 +11,8 @@ import { S3Destination, createS3Client, type S3Target } from '../../src/storage/
 import { silentLogger } from '../../src/log/logger-types.js';
 import { destinationContract } from './destination-contract.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { waitFor } from '../helpers/wait-for.js';
 import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server, testClient } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
@@ -25,6 +26,15 @@ function destination(t: S3Target, extra: Partial<ConstructorParameters<typeof S3
   // Credentials from the environment, as the CLI gets them.
   Object.assign(process.env, s3Env());
   return new S3Destination({ client: createS3Client(t), target: t, logger: silentLogger, partSize: 5 * MiB, ...extra });
+}
+
+/** Parts S3 holds of the bucket's one unfinished multipart upload (0 before it exists). */
+async function partsOnServer(bucket: string): Promise<number> {
+  const client = testClient();
+  const upload = (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.[0];
+  if (!upload) return 0;
+  const parts = await client.send(new ListPartsCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+  return parts.Parts?.length ?? 0;
 }
 
 const targets = new WeakMap<S3Destination, S3Target>();
@@ -110,11 +120,12 @@ describe('S3 destination', () => {
     const d = destination(target(bucket));
     expect(await d.reserve('c.tar.gz')).toBe(true);
     const sink = await d.open();
-    // 12 MiB: at least two parts are sent before the abort.
+    // 12 MiB: two 5 MiB parts are sent; the last 2 MiB wait for the end, which never comes.
     for (let i = 0; i < 12; i++) {
       if (!sink.write(randomBytes(MiB))) await new Promise((resolve) => sink.once('drain', resolve));
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The abort comes once S3 holds both parts: in the middle of the upload.
+    await waitFor('S3 to hold two parts of the upload', async () => ((await partsOnServer(bucket)) >= 2 ? true : undefined));
     await d.abort();
     sink.destroy();
     expect(await listUploads(bucket)).toEqual([]);
