@@ -187,7 +187,7 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
     if (!checked.ok && raw.split('/').every((part) => part === '' || part === '.') && !raw.startsWith('/')) {
       // A file with no name at all: nothing is written anywhere for it.
       outcome.matched += 1;
-      outcome.notRestored.push({ path: label === '' ? '(no name)' : label, reason: `${entry.kind === 'file' ? 'a file' : `an entry (${entry.kind})`} with no name: not restored` });
+      outcome.notRestored.push({ path: entry.path === '' ? '(no name)' : label, reason: `${entry.kind === 'file' ? 'a file' : `an entry (${entry.kind})`} with no name: not restored` });
       return;
     }
     if (!checked.ok) {

@@ -88,7 +88,7 @@ export function decodeName(bytes: Buffer): { text: string; raw?: Buffer } {
       text += bytes.toString('utf8', i, i + len);
       i += len;
     } else {
-      text += `\\x${b.toString(16).toUpperCase().padStart(2, '0')}`;
+      text += `\\x${b.toString(16).padStart(2, '0')}`;
       i += 1;
     }
   }
