@@ -29,6 +29,23 @@ function tooLarge(file: string, size: number, maxBytes: number): BackupError {
   return new BackupError(`${file} is ${size} bytes, more than a sidecar file can be (${maxBytes}): it was not read.`, { code: 'SIDECAR_TOO_LARGE' });
 }
 
+/**
+ * Which part of `dir` is a file (the first one from the root down that
+ * exists and is not a folder), for ENOTDIR: in `file/sub` it is `file`, not
+ * `sub`. Undefined if none is (any more).
+ */
+async function notAFolderIn(dir: string): Promise<string | undefined> {
+  const absolute = path.resolve(dir);
+  let current = path.parse(absolute).root;
+  for (const part of absolute.slice(current.length).split(path.sep).filter(Boolean)) {
+    current = path.join(current, part);
+    const stat = await fs.stat(current).catch(() => undefined);
+    if (!stat) return undefined;
+    if (!stat.isDirectory()) return current;
+  }
+  return undefined;
+}
+
 export class LocalStore implements BackupStore {
   readonly kind = 'local' as const;
   readonly label: string;
@@ -61,7 +78,14 @@ export class LocalStore implements BackupStore {
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'ENOENT') throw new UsageError(`The backup folder ${this.dir} does not exist.`, { code: 'DESTINATION_NOT_FOUND', cause: error });
-      if (code === 'ENOTDIR') throw new UsageError(`${this.dir} is a file, not a backup folder.`, { code: 'DESTINATION_NOT_DIR', cause: error });
+      if (code === 'ENOTDIR') {
+        const file = await notAFolderIn(this.dir);
+        const message =
+          file === undefined || file === path.resolve(this.dir)
+            ? `${this.dir} is a file, not a backup folder.`
+            : `${this.dir} is not a backup folder: ${file} is a file, not a folder.`;
+        throw new UsageError(message, { code: 'DESTINATION_NOT_DIR', cause: error });
+      }
       throw failure(`Cannot read the backup folder ${this.dir}`, error);
     }
     const files: StoredFile[] = [];
