@@ -58,7 +58,7 @@ export const ERROR_CODES = {
   STORE_FAILED: { exit: ExitCode.failed, meaning: 'a backup folder could not be read or changed' },
   NOT_FOUND: { exit: ExitCode.failed, meaning: 'an object is not (or no longer) there' },
   SIDECAR_TOO_LARGE: { exit: ExitCode.failed, meaning: 'a .sha256 / manifest file is too large to be one' },
-  SIDECAR_INVALID: { exit: ExitCode.failed, meaning: 'a .sha256 file cannot be used' },
+  SIDECAR_INVALID: { exit: ExitCode.failed, meaning: 'a sidecar cannot be used (not a regular file, or not a sha256sum line)' },
   ARCHIVE_DAMAGED: { exit: ExitCode.failed, meaning: 'the archive is damaged' },
   ARCHIVE_UNSAFE: { exit: ExitCode.failed, meaning: 'an archive entry would write outside the target' },
   CHECKSUM_MISMATCH: { exit: ExitCode.failed, meaning: "the archive's SHA-256 does not match its .sha256" },

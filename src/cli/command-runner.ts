@@ -13,7 +13,7 @@ import { DEFAULT_LOG_FILE } from '../config/merge-settings.js';
 import { expandHome } from '../config/expand-home.js';
 import { createLogger, type AppLogger } from '../log/logger.js';
 import { humanText, jsonLine, type CliIO } from './io.js';
-import { loadOptionalSettings, type LoadedSettings } from './stores.js';
+import { closeStores, loadOptionalSettings, type LoadedSettings } from './stores.js';
 import { oneLine } from '../log/printable.js';
 import { writeAbove } from './progress-line.js';
 
@@ -128,6 +128,7 @@ export async function runCommandFrame(io: CliIO, flags: CommonFlags, body: (ctx:
   } catch (error) {
     return reportFailure(io, error, logger, flags);
   } finally {
+    closeStores(io);
     await logger.close();
   }
 }

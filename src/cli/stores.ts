@@ -93,6 +93,27 @@ export async function checkS3Region(target: S3Target): Promise<void> {
   }
 }
 
+/** The stores each command opened, closed by `closeStores` when the command ends (runCommandFrame). */
+const opened = new WeakMap<CliIO, Set<BackupStore>>();
+
+function track(io: CliIO, store: BackupStore): BackupStore {
+  let stores = opened.get(io);
+  if (!stores) opened.set(io, (stores = new Set()));
+  stores.add(store);
+  return store;
+}
+
+/**
+ * Closes every store `resolveStores` / `storeForArchive` opened for this
+ * command (S3: destroys the client and its sockets), whether it succeeded or
+ * failed; the in-process callers (wizard, tests) keep no connection behind.
+ */
+export function closeStores(io: CliIO): void {
+  const stores = opened.get(io);
+  opened.delete(io);
+  for (const store of stores ?? []) store.close?.();
+}
+
 /**
  * The stores to look at. Flags name them explicitly (--dest and/or
  * --s3-bucket); otherwise the settings' local folder (unless it keeps no
@@ -108,7 +129,7 @@ export async function resolveStores(io: CliIO, loaded: LoadedSettings, flags: St
   const explicit = flags.dest !== undefined || flags.s3Bucket !== undefined;
   const stores: BackupStore[] = [];
   if (explicit ? flags.dest !== undefined : !effective.s3 || effective.s3.keepLocal) stores.push(new LocalStore(effective.destination));
-  if (effective.s3 && (!explicit || flags.s3Bucket !== undefined)) stores.push(await s3Store(effective.s3));
+  if (effective.s3 && (!explicit || flags.s3Bucket !== undefined)) stores.push(track(io, await s3Store(effective.s3)));
   return stores;
 }
 
@@ -129,7 +150,7 @@ export async function storeForArchive(io: CliIO, loaded: LoadedSettings, archive
     const sameBucket = loaded.settings?.s3?.bucket === url.bucket ? loaded : {};
     const effective = effectiveFor(io, sameBucket, { ...flags, s3Bucket: url.bucket, s3Prefix: prefix });
     checkS3Target(effective.s3, { ...s3Origin(flags, loaded.file), flag: archive }, io.env);
-    return { store: await s3Store(effective.s3!), name: url.key.slice(slash + 1) };
+    return { store: track(io, await s3Store(effective.s3!)), name: url.key.slice(slash + 1) };
   }
   const absolute = path.resolve(io.cwd, expandHome(archive, io.home));
   return { store: new LocalStore(path.dirname(absolute)), name: path.basename(absolute) };

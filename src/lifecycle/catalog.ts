@@ -6,10 +6,35 @@
  */
 import { z } from 'zod';
 import type { BackupStore, StoredFile } from '../storage/backup-store.js';
+import { BackupError } from '../errors.js';
 import { formatOfName, type ReadableFormat } from '../archive/read/read-archive.js';
 
 export const SIDECAR_SUFFIXES = ['.sha256', '.manifest.json', '.verified.json'] as const;
-const MAX_SIDECAR_BYTES = 64 * 1024 * 1024;
+/** The largest manifest read (README: "Sidecar files"); a larger one is refused, not read. */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/** The largest .sha256 read (one sha256sum line). */
+export const MAX_SHA256_BYTES = 64 * 1024;
+/** The largest .verified.json read. */
+export const MAX_VERIFIED_BYTES = 1024 * 1024;
+
+/**
+ * A sidecar that cannot be one (not a regular file, a symlink, too large) as
+ * the reason why, so that one planted file makes its archive unmanaged
+ * instead of stopping list / verify / prune.
+ */
+export async function readSidecar(
+  store: BackupStore,
+  name: string,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<{ text?: string; problem?: string }> {
+  try {
+    return { text: await store.readText(name, maxBytes, signal) };
+  } catch (error) {
+    if (error instanceof BackupError && (error.code === 'SIDECAR_INVALID' || error.code === 'SIDECAR_TOO_LARGE')) return { problem: error.message };
+    throw error;
+  }
+}
 
 /** The manifest fields list/verify/prune rely on; other fields are kept as they are. */
 export const ManifestSchema = z.looseObject({
@@ -119,7 +144,8 @@ export async function readManifest(
   signal?: AbortSignal,
   loose = false,
 ): Promise<{ manifest?: StoredManifest; problem?: string }> {
-  const text = await store.readText(`${archive}.manifest.json`, MAX_SIDECAR_BYTES, signal);
+  const { text, problem } = await readSidecar(store, `${archive}.manifest.json`, MAX_MANIFEST_BYTES, signal);
+  if (problem !== undefined) return { problem };
   if (text === undefined) return { problem: 'no manifest beside it' };
   return parseManifest(text, archive, loose);
 }
@@ -132,11 +158,14 @@ export async function loadCatalog(store: BackupStore, signal?: AbortSignal): Pro
   const worker = async (): Promise<void> => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const archive = next;
-      const { manifest, problem } = archive.sidecars.includes(`${archive.name}.manifest.json`)
-        ? await readManifest(store, archive.name, signal)
-        : { manifest: undefined, problem: 'no manifest beside it' };
+      // The listing holds regular files only: in a local folder, a manifest name that is not one
+      // (a FIFO, a link planted there) is read to say what it is, at the cost of one open.
+      const { manifest, problem } =
+        archive.sidecars.includes(`${archive.name}.manifest.json`) || store.kind === 'local'
+          ? await readManifest(store, archive.name, signal)
+          : { manifest: undefined, problem: 'no manifest beside it' };
       const verified = archive.sidecars.includes(`${archive.name}.verified.json`)
-        ? parseVerified(await store.readText(`${archive.name}.verified.json`, 1024 * 1024, signal))
+        ? parseVerified((await readSidecar(store, `${archive.name}.verified.json`, MAX_VERIFIED_BYTES, signal)).text)
         : undefined;
       backups.push({
         archive: archive.name,

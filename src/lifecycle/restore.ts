@@ -32,6 +32,7 @@ import type { Logger } from '../log/logger-types.js';
 import { checkEntryPath, printable } from './safe-path.js';
 import { parseShaSidecar } from './verify.js';
 import { ensureDir } from '../fs/ensure-dir.js';
+import { MAX_SHA256_BYTES } from './catalog.js';
 
 export interface RestoreOptions {
   /** Absolute target folder (created if missing). */
@@ -116,7 +117,7 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
   const root = options.to;
   await prepareTarget(root, options.signal);
 
-  const shaText = await store.readText(`${name}.sha256`, 64 * 1024, options.signal);
+  const shaText = await store.readText(`${name}.sha256`, MAX_SHA256_BYTES, options.signal);
   const expected = shaText === undefined ? undefined : parseShaSidecar(shaText)?.sha256;
   if (shaText !== undefined && !expected) {
     throw new BackupError(`${location}.sha256 is not a sha256sum line (it was edited or damaged); nothing was restored. Check it, or move it away to restore without it.`, {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { UsageError } from '../errors.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import { readArchive, formatOfName, ArchiveDamagedError } from '../archive/read/read-archive.js';
-import { readManifest, type StoredManifest, type VerifiedRecord } from './catalog.js';
+import { MAX_SHA256_BYTES, readManifest, readSidecar, type StoredManifest, type VerifiedRecord } from './catalog.js';
 
 export interface VerifyCheck {
   name: string;
@@ -83,9 +83,10 @@ export async function verifyBackup(store: BackupStore, name: string, options: Ve
   }
   const checks: VerifyCheck[] = [];
 
-  const shaText = await store.readText(`${name}.sha256`, 64 * 1024, options.signal);
+  const { text: shaText, problem: shaProblem } = await readSidecar(store, `${name}.sha256`, MAX_SHA256_BYTES, options.signal);
   const sidecar = shaText === undefined ? undefined : parseShaSidecar(shaText);
-  if (shaText === undefined) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 is missing` });
+  if (shaProblem !== undefined) checks.push({ name: 'sidecar', ok: false, detail: shaProblem });
+  else if (shaText === undefined) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 is missing` });
   else if (!sidecar) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 is not a sha256sum line` });
   else if (!sameArchive(name, sidecar.name)) checks.push({ name: 'sidecar', ok: false, detail: `${name}.sha256 names ${sidecar.name}, not ${name}` });
 

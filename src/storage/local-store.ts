@@ -2,7 +2,7 @@
  * The read side of a local backup folder (see backup-store.ts).
  */
 import fs from 'node:fs/promises';
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -11,6 +11,39 @@ import type { BackupStore, RangeReader, StoredFile } from './backup-store.js';
 
 function failure(what: string, error: unknown): BackupError {
   return new BackupError(`${what}: ${describeErrno(error)}.`, { code: 'STORE_FAILED', cause: error });
+}
+
+function kindOf(stat: Stats): string {
+  if (stat.isFIFO()) return 'a FIFO (named pipe)';
+  if (stat.isDirectory()) return 'a folder';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'of an unknown kind';
+}
+
+function notRegular(file: string, kind: string, cause: unknown): BackupError {
+  return new BackupError(`${file} is ${kind}, not a regular file: it was not read (a sidecar must be a regular file).`, { code: 'SIDECAR_INVALID', cause });
+}
+
+function tooLarge(file: string, size: number, maxBytes: number): BackupError {
+  return new BackupError(`${file} is ${size} bytes, more than a sidecar file can be (${maxBytes}): it was not read.`, { code: 'SIDECAR_TOO_LARGE' });
+}
+
+/**
+ * Which part of `dir` is a file (the first one from the root down that
+ * exists and is not a folder), for ENOTDIR: in `file/sub` it is `file`, not
+ * `sub`. Undefined if none is (any more).
+ */
+async function notAFolderIn(dir: string): Promise<string | undefined> {
+  const absolute = path.resolve(dir);
+  let current = path.parse(absolute).root;
+  for (const part of absolute.slice(current.length).split(path.sep).filter(Boolean)) {
+    current = path.join(current, part);
+    const stat = await fs.stat(current).catch(() => undefined);
+    if (!stat) return undefined;
+    if (!stat.isDirectory()) return current;
+  }
+  return undefined;
 }
 
 export class LocalStore implements BackupStore {
@@ -45,7 +78,14 @@ export class LocalStore implements BackupStore {
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'ENOENT') throw new UsageError(`The backup folder ${this.dir} does not exist.`, { code: 'DESTINATION_NOT_FOUND', cause: error });
-      if (code === 'ENOTDIR') throw new UsageError(`${this.dir} is a file, not a backup folder.`, { code: 'DESTINATION_NOT_DIR', cause: error });
+      if (code === 'ENOTDIR') {
+        const file = await notAFolderIn(this.dir);
+        const message =
+          file === undefined || file === path.resolve(this.dir)
+            ? `${this.dir} is a file, not a backup folder.`
+            : `${this.dir} is not a backup folder: ${file} is a file, not a folder.`;
+        throw new UsageError(message, { code: 'DESTINATION_NOT_DIR', cause: error });
+      }
       throw failure(`Cannot read the backup folder ${this.dir}`, error);
     }
     const files: StoredFile[] = [];
@@ -91,16 +131,41 @@ export class LocalStore implements BackupStore {
     };
   }
 
+  /**
+   * A sidecar is read only if it is a regular file of at most `maxBytes`:
+   * opened without following a symbolic link and without blocking (a FIFO
+   * planted there would hang list / verify for ever), checked on the open
+   * handle, and read no further than the limit (a file that grows meanwhile
+   * cannot make it read more).
+   */
   async readText(name: string, maxBytes: number): Promise<string | undefined> {
     const file = this.locationOf(name);
+    let handle: fs.FileHandle;
     try {
-      const stat = await fs.stat(file);
-      if (stat.size > maxBytes) throw new BackupError(`${file} is ${stat.size} bytes, more than a sidecar file can be (${maxBytes}).`, { code: 'SIDECAR_TOO_LARGE' });
-      return await fs.readFile(file, 'utf8');
+      handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return undefined;
+      const code = errnoCode(error);
+      if (code === 'ENOENT') return undefined;
+      if (code === 'ELOOP') throw notRegular(file, 'a symbolic link', error);
+      throw failure(`Cannot read ${file}`, error);
+    }
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile()) throw notRegular(file, kindOf(stat), undefined);
+      if (stat.size > maxBytes) throw tooLarge(file, stat.size, maxBytes);
+      const buffer = Buffer.alloc(stat.size + 1);
+      let done = 0;
+      for (let bytesRead = -1; bytesRead !== 0 && done < buffer.length; done += bytesRead) {
+        ({ bytesRead } = await handle.read(buffer, done, buffer.length - done, done));
+      }
+      if (done > maxBytes) throw tooLarge(file, done, maxBytes);
+      // It may have shrunk meanwhile; a sidecar is read as it is now.
+      return buffer.subarray(0, Math.min(done, stat.size)).toString('utf8');
+    } catch (error) {
       if (error instanceof BackupError) throw error;
       throw failure(`Cannot read ${file}`, error);
+    } finally {
+      await handle.close().catch(() => undefined);
     }
   }
 

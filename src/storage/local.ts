@@ -96,7 +96,7 @@ export class LocalDestination implements Destination {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (!(error instanceof EnsureDirError)) throw error;
-      if (error.reason === 'not-a-folder') throw notAFolder(error.at === this.dir ? 'it is a file, not a folder' : 'a part of the path is a file');
+      if (error.reason === 'not-a-folder') throw notAFolder(error.at === this.dir ? 'it is a file, not a folder' : error.message);
       if (error.reason === 'refused') {
         throw new DestinationError(
           `Cannot create the destination folder ${this.dir}: ${error.message}${error.cause ? ` (${errnoCode(error.cause) ?? 'ENOENT'})` : ''}. Choose a folder on a disk.`,
@@ -130,7 +130,7 @@ export class LocalDestination implements Destination {
       if (!(stat instanceof Error)) {
         if (!stat.isDirectory()) {
           throw new UsageError(
-            `The destination ${this.dir} cannot be used: ${current === path.resolve(this.dir) ? 'it is a file, not a folder' : 'a part of the path is a file'}. Choose a folder (it is created if missing).`,
+            `The destination ${this.dir} cannot be used: ${current === path.resolve(this.dir) ? 'it is a file, not a folder' : `${current} is not a folder`}. Choose a folder (it is created if missing).`,
             { code: 'DESTINATION_NOT_DIR' },
           );
         }

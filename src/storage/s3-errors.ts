@@ -13,6 +13,12 @@ export interface S3ErrorContext {
   key?: string;
   region?: string;
   endpoint?: string;
+  /**
+   * The command's own signal (Ctrl-C / SIGTERM). An SDK AbortError is a
+   * cancellation only when this signal was aborted; any other abort (a
+   * timeout, a socket torn down under the request) is an S3 failure.
+   */
+  signal?: AbortSignal;
 }
 
 interface SdkLikeError {
@@ -61,13 +67,18 @@ function regionOf(error: SdkLikeError): string | undefined {
 export function describeS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
   if (error instanceof BackupError) return error;
   const e = (error ?? {}) as SdkLikeError;
-  if (e.name === 'AbortError') return new CancelledError(undefined, { cause: error });
   const name = e.name ?? e.Code ?? e.code ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
   const attempts = e.$metadata?.attempts;
   const afterAttempts = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
   const detail = e.message && e.message !== name && e.message !== 'UnknownError' ? `: ${e.message}` : '';
   const make = (code: ErrorCode, message: string): BackupError => new BackupError(message, { code, cause: error });
+
+  if (name === 'AbortError') {
+    if (ctx.signal?.aborted) return new CancelledError(undefined, { cause: error });
+    // Not the user: nothing of ours was cancelled, the request just did not finish.
+    return make('S3_FAILED', `${ctx.action} on ${where(ctx)} failed${afterAttempts}: the request was aborted before S3 answered (not by Ctrl-C or a signal).`);
+  }
 
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e.message ?? '')) {
     return make(

@@ -46,9 +46,11 @@ export class S3Store implements BackupStore {
     return `s3://${this.target.bucket}/${this.key(name)}`;
   }
 
-  private fail(error: unknown, action: string, name?: string): BackupError {
+  /** `signal`: the command's own, so that only its abort reads as a cancellation. */
+  private fail(error: unknown, signal: AbortSignal | undefined, action: string, name?: string): BackupError {
     return describeS3Error(error, {
       action,
+      signal,
       bucket: this.target.bucket,
       key: name === undefined ? undefined : this.key(name),
       region: this.target.region,
@@ -62,7 +64,7 @@ export class S3Store implements BackupStore {
       return { name, size: head.ContentLength ?? 0, modified: head.LastModified ?? new Date(0) };
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw this.fail(error, 's3:GetObject', name);
+      throw this.fail(error, signal, 's3:GetObject', name);
     }
   }
 
@@ -77,7 +79,7 @@ export class S3Store implements BackupStore {
           { abortSignal: signal },
         );
       } catch (error) {
-        throw this.fail(error, 's3:ListBucket');
+        throw this.fail(error, signal, 's3:ListBucket');
       }
       for (const object of page.Contents ?? []) {
         if (!object.Key || object.Key.length <= this.target.prefix.length) continue;
@@ -97,7 +99,7 @@ export class S3Store implements BackupStore {
       return answer.Body;
     } catch (error) {
       if (isNotFound(error)) throw new BackupError(`${this.locationOf(name)} does not exist.`, { code: 'NOT_FOUND', cause: error });
-      throw this.fail(error, 's3:GetObject', name);
+      throw this.fail(error, signal, 's3:GetObject', name);
     }
   }
 
@@ -107,7 +109,7 @@ export class S3Store implements BackupStore {
       head = await this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.key(name) }), { abortSignal: signal });
     } catch (error) {
       if (isNotFound(error)) throw new BackupError(`${this.locationOf(name)} does not exist.`, { code: 'NOT_FOUND', cause: error });
-      throw this.fail(error, 's3:GetObject', name);
+      throw this.fail(error, signal, 's3:GetObject', name);
     }
     const etag = head.ETag;
     return {
@@ -122,7 +124,7 @@ export class S3Store implements BackupStore {
           );
           return Buffer.from(await answer.Body!.transformToByteArray());
         } catch (error) {
-          throw this.fail(error, 's3:GetObject', name);
+          throw this.fail(error, signal, 's3:GetObject', name);
         }
       },
       close: async () => undefined,
@@ -142,7 +144,7 @@ export class S3Store implements BackupStore {
     } catch (error) {
       if (isNotFound(error)) return undefined;
       if (error instanceof BackupError) throw error;
-      throw this.fail(error, 's3:GetObject', name);
+      throw this.fail(error, signal, 's3:GetObject', name);
     }
   }
 
@@ -158,7 +160,7 @@ export class S3Store implements BackupStore {
         { abortSignal: signal },
       );
     } catch (error) {
-      throw this.fail(error, 's3:PutObject', name);
+      throw this.fail(error, signal, 's3:PutObject', name);
     }
   }
 
@@ -168,7 +170,7 @@ export class S3Store implements BackupStore {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: this.key(name) }), { abortSignal: signal });
     } catch (error) {
       if (isNotFound(error)) return;
-      throw this.fail(error, 's3:DeleteObject', name);
+      throw this.fail(error, signal, 's3:DeleteObject', name);
     }
   }
 }

@@ -115,7 +115,7 @@ export function s3Label(target: S3Target): string {
 
 /** HeadBucket: the bucket exists, and these credentials may use it. */
 export async function checkBucket(client: S3Client, target: S3Target, signal?: AbortSignal): Promise<void> {
-  const ctx = { action: 's3:ListBucket', bucket: target.bucket, region: target.region, endpoint: target.endpoint };
+  const ctx = { action: 's3:ListBucket', bucket: target.bucket, region: target.region, endpoint: target.endpoint, signal };
   try {
     await client.send(new HeadBucketCommand({ Bucket: target.bucket }), { abortSignal: signal });
   } catch (error) {
@@ -199,7 +199,7 @@ export class S3Destination implements Destination {
   }
 
   private ctx(action: string, key = this.key): S3ErrorContext {
-    return { action, bucket: this.target.bucket, key, region: this.target.region, endpoint: this.target.endpoint };
+    return { action, bucket: this.target.bucket, key, region: this.target.region, endpoint: this.target.endpoint, signal: this.options.signal };
   }
 
   private send<T = unknown>(command: object): Promise<T> {

@@ -1,16 +1,20 @@
 /**
  * A run leaves nothing running behind it, in-process (the wizard, the
  * daemon and the web UI run backups without exiting): no S3 connections
- * (clients destroyed), no source count still walking.
+ * (clients destroyed), no source count still walking. Nor do list, verify,
+ * restore and prune, whether they succeed or fail.
  */
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import fs from 'node:fs/promises';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runBackup, type BackupJob } from '../../src/backup/run-backup.js';
 import { silentLogger } from '../../src/log/logger-types.js';
 import { makeRichTree, tempDir } from '../helpers/fixtures.js';
-import { freshBucket, s3Env, s3Server, testClient } from '../helpers/s3.js';
+import { freshBucket, listKeys, s3Env, s3Server, testClient } from '../helpers/s3.js';
+import { main } from '../../src/cli/program.js';
+import type { CliIO } from '../../src/cli/io.js';
 
 /** This process's established TCP connections to `port` (from /proc, as `ss -tnp` reads them). */
 function connectionsTo(port: number): number {
@@ -85,5 +89,54 @@ describe('nothing left running after a run', () => {
     await expect(runBackup(job, { now: new Date(), host: 'h', toolVersion: '0', cwd: root, logger: silentLogger, onProgress })).rejects.toThrow(/progress display broke/);
     // The count pauses with setImmediate between slices: none of its pauses is pending any more.
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length).toBe(before);
+  });
+});
+
+/** Runs one command in-process (as the wizard does); its exit code. */
+async function command(argv: string[], cwd: string): Promise<number> {
+  const io: CliIO = {
+    stdin: new PassThrough(),
+    stdout: new PassThrough().resume(),
+    stderr: new PassThrough().resume(),
+    env: { ...process.env },
+    cwd,
+    signal: new AbortController().signal,
+    now: () => new Date(),
+    host: 'h',
+    home: cwd,
+  };
+  return main(argv, io);
+}
+
+describe('nothing left open after list / verify / restore / prune', () => {
+  it('each command destroys the S3 clients it made, success or failure', async () => {
+    const root = await tempDir();
+    const src = await makeRichTree(root);
+    const client = testClient();
+    const bucket = await freshBucket(client);
+    Object.assign(process.env, s3Env());
+    const s3 = { bucket, prefix: 'p/', endpoint: s3Server().endpoint, region: s3Server().region, keepLocal: false };
+    const job: BackupJob = { sources: [src], destination: path.join(root, 'out'), s3, exclude: [], strict: false, dryRun: false };
+    const made = await runBackup(job, { now: new Date(), host: 'h', toolVersion: '0', cwd: root, logger: silentLogger, onProgress: () => undefined });
+    expect(made.exitCode).toBe(0);
+    const archive = (await listKeys(bucket, client)).find((k) => /\.(zip|tar\.gz|tar\.bz2)$/.test(k))!;
+    client.destroy();
+    expect(archive).toBeDefined();
+    expect(await openToS3()).toBe(0);
+    const where = ['--s3-bucket', bucket, '--s3-prefix', 'p/', '--log-file', path.join(root, 'log.txt')];
+    const cases: Array<[string[], number]> = [
+      [['list', ...where], 0],
+      [['verify', '--all', ...where], 0],
+      [['verify', path.basename(archive), ...where], 0],
+      [['verify', 'missing.zip', ...where], 2],
+      [['verify', `s3://${bucket}/${archive}`, '--log-file', path.join(root, 'log.txt')], 0],
+      [['restore', `s3://${bucket}/${archive}`, '--to', path.join(root, 'restored'), '--log-file', path.join(root, 'log.txt')], 0],
+      [['restore', `s3://${bucket}/p/missing.zip`, '--to', path.join(root, 'restored2'), '--log-file', path.join(root, 'log.txt')], 2],
+      [['prune', '--keep-last', '1', '--dry-run', '-s', src, ...where], 0],
+    ];
+    for (const [argv, exitCode] of cases) {
+      expect({ argv, code: await command(argv, root) }).toEqual({ argv, code: exitCode });
+      expect({ argv, open: await openToS3() }).toEqual({ argv, open: 0 });
+    }
   });
 });

@@ -16,7 +16,9 @@ import { publishAll } from '../../src/backup/publish.js';
 import type { Manifest } from '../../src/backup/manifest.js';
 import type { BackupError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log/logger-types.js';
-import { listDir, tempDir } from '../helpers/fixtures.js';
+import { symlinkSync } from 'node:fs';
+import { listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
+import { parseJsonResult, runCli } from '../helpers/cli.js';
 
 /** A real local folder where another program puts `name` just before the sidecars are written. */
 class Planted extends LocalDestination {
@@ -79,5 +81,38 @@ describe('publish: sidecars before the archive', () => {
       { kind: 'local', location: bad.dir, ok: false, error: expect.stringMatching(/not published/) },
       { kind: 'local', location: path.join(good.dir, 'x.tar.gz'), ok: true },
     ]);
+  });
+});
+
+describe('sidecars are written without predictable temporary names', () => {
+  it('symlinks planted at NAME.sha256.tmp-PID / NAME.manifest.json.tmp-PID neither stop the run nor touch their target', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const out = path.join(root, 'out');
+    await fs.mkdir(out, { mode: 0o700 });
+    const victim = path.join(root, 'victim.txt');
+    await fs.writeFile(victim, 'precious\n');
+    const archive = path.join(out, 'data.tar.gz');
+    const plant = (pid: number): void => {
+      for (const sidecar of ['.sha256', '.manifest.json']) {
+        try {
+          symlinkSync(victim, `${archive}${sidecar}.tmp-${pid}`);
+        } catch {
+          // already planted by the guess
+        }
+      }
+    };
+    // The names used to be NAME.sha256.tmp-PID (opened 'wx'): a guess of pids, and the run's own once it exists.
+    for (let pid = 2; pid < 400; pid++) plant(pid);
+    const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'data', '-f', 'tar.gz', '--json'], { cwd: root, onSpawn: (child) => plant(child.pid!) });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(parseJsonResult(run).ok).toBe(true);
+    expect(await fs.readFile(victim, 'utf8')).toBe('precious\n');
+    for (const sidecar of ['.sha256', '.manifest.json']) {
+      const stat = await fs.lstat(archive + sidecar);
+      expect(stat.isFile()).toBe(true);
+      expect(stat.mode & 0o777).toBe(0o600);
+    }
+    expect((await fs.readFile(`${archive}.sha256`, 'utf8')).endsWith('  data.tar.gz\n')).toBe(true);
   });
 });

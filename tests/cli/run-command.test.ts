@@ -28,11 +28,14 @@ describe('exit codes and the --json result', () => {
     await fs.writeFile(path.join(root, 'afile'), 'x');
     for (const [dest, why] of [
       ['afile', /afile cannot be used: it is a file, not a folder/],
-      ['afile/sub', /afile\/sub cannot be used: a part of the path is a file/],
+      ['afile/sub', new RegExp(`afile/sub cannot be used: ${path.join(root, 'afile')} is not a folder\\.`)],
+      ['afile/sub/deeper', new RegExp(`afile/sub/deeper cannot be used: ${path.join(root, 'afile')} is not a folder\\.`)],
     ] as const) {
-      const run = await runCli(['run', '-s', 'data', '-d', dest, '--json'], { cwd: root });
-      expect(run.code).toBe(2);
-      expect(parseJsonResult(run).error).toMatchObject({ code: 'DESTINATION_NOT_DIR', message: expect.stringMatching(why) });
+      for (const dryRun of [[], ['--dry-run']]) {
+        const run = await runCli(['run', '-s', 'data', '-d', dest, '--json', ...dryRun], { cwd: root });
+        expect(run.code).toBe(2);
+        expect(parseJsonResult(run).error).toMatchObject({ code: 'DESTINATION_NOT_DIR', message: expect.stringMatching(why) });
+      }
     }
     expect(await fs.readFile(path.join(root, 'afile'), 'utf8')).toBe('x');
   });

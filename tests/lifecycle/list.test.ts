@@ -46,6 +46,24 @@ describe('backup list', () => {
   });
 });
 
+describe('a backup folder below a file', () => {
+  it('says which part of the path is the file (exit 2), for list, verify --all and prune', async () => {
+    const dir = await tempDir();
+    await fs.writeFile(path.join(dir, 'file'), 'x');
+    const file = path.join(dir, 'file');
+    for (const dest of ['file/sub', 'file/sub/deeper']) {
+      const wanted = `error: ${path.join(dir, dest)} is not a backup folder: ${file} is a file, not a folder.\n`;
+      for (const args of [['list'], ['verify', '--all'], ['prune', '--keep-last', '1', '-s', '.']]) {
+        const run = await runCli([...args, '-d', dest], { cwd: dir });
+        expect({ args, code: run.code, stderr: run.stderr }).toEqual({ args, code: 2, stderr: wanted });
+      }
+    }
+    const run = await runCli(['list', '-d', 'file', '--json'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(parseJsonResult(run).error).toEqual({ code: 'DESTINATION_NOT_DIR', message: `${file} is a file, not a backup folder.` });
+  });
+});
+
 describe('groupFiles (pure)', () => {
   const file = (name: string): { name: string; size: number; modified: Date } => ({ name, size: 1, modified: new Date(0) });
   it.each([

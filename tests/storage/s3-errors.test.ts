@@ -8,6 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { describeS3Error } from '../../src/storage/s3-errors.js';
 import { S3Destination, checkBucket } from '../../src/storage/s3.js';
+import { S3Store } from '../../src/storage/s3-store.js';
 import { silentLogger } from '../../src/log/logger-types.js';
 
 function awsError(name: string, status: number, message: string, extra: Record<string, unknown> = {}): S3ServiceException {
@@ -36,6 +37,47 @@ describe('describeS3Error', () => {
     expect(described.exitCode).toBe(1);
     expect(described.message).toMatch(message);
     expect(described.cause).toBe(error);
+  });
+});
+
+describe('an AbortError is a cancellation only when the command\'s own signal aborted', () => {
+  const abortError = (): Error => Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+
+  it('the command\'s signal aborted: cancelled (exit 130)', () => {
+    const controller = new AbortController();
+    controller.abort();
+    const described = describeS3Error(abortError(), { ...ctx, signal: controller.signal });
+    expect(described.code).toBe('CANCELLED');
+    expect(described.exitCode).toBe(130);
+  });
+
+  it.each([
+    ['a signal that was not aborted', new AbortController().signal],
+    ['no signal of the command at all', undefined],
+  ])('%s: an S3 failure (exit 1) that says nobody cancelled', (_name, signal) => {
+    const error = abortError();
+    const described = describeS3Error(error, { ...ctx, signal });
+    expect(described.code).toBe('S3_FAILED');
+    expect(described.exitCode).toBe(1);
+    expect(described.message).toBe('s3:PutObject on s3://backup-prod/host1/a.tar.gz failed: the request was aborted before S3 answered (not by Ctrl-C or a signal).');
+    expect(described.cause).toBe(error);
+  });
+
+  it('through the store list / verify read: the signal given to the call decides', async () => {
+    const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const mock = mockClient(client);
+    mock.on(ListObjectsV2Command).rejects(abortError());
+    mock.on(HeadObjectCommand).rejects(abortError());
+    const store = new S3Store(client, { bucket: 'backup-prod', prefix: 'host1/', region: 'us-east-1' });
+    const running = new AbortController().signal;
+    await expect(store.list(running)).rejects.toMatchObject({ code: 'S3_FAILED', exitCode: 1 });
+    await expect(store.stat('a.zip', running)).rejects.toMatchObject({ code: 'S3_FAILED', message: expect.stringMatching(/s3:\/\/backup-prod\/host1\/a\.zip failed: the request was aborted/) });
+    const cancelled = new AbortController();
+    cancelled.abort();
+    await expect(store.list(cancelled.signal)).rejects.toMatchObject({ code: 'CANCELLED', exitCode: 130 });
+    mock.on(HeadBucketCommand).rejects(abortError());
+    await expect(checkBucket(client, { bucket: 'backup-prod', prefix: '', region: 'us-east-1' }, running)).rejects.toMatchObject({ code: 'S3_FAILED' });
+    await expect(checkBucket(client, { bucket: 'backup-prod', prefix: '', region: 'us-east-1' }, cancelled.signal)).rejects.toMatchObject({ code: 'CANCELLED' });
   });
 });
 
