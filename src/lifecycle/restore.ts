@@ -219,6 +219,11 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
       let own = false;
       if (placed.has(rel)) {
         const earlier = placedFrom.get(rel) ?? rel;
+        // A zip has no appending: the same name twice is two files, and one would be lost.
+        if (format === 'zip') {
+          notRestored(`the archive holds "${label}" more than once; the first was restored, this one was not (extract it with unzip to choose)`);
+          return;
+        }
         if (earlier !== spelling) {
           notRestored(`the archive entries "${shown(earlier)}" and "${label}" are the same file on disk; the first was restored, this one was not`);
           return;
@@ -271,6 +276,12 @@ export async function restoreBackup(store: BackupStore, name: string, options: R
           }
           await ensureFolders(target.parts.slice(0, -1), label);
           const source = path.join(rootBytes, ...target.parts);
+          // Only onto a file this restore wrote: never onto one that was there already (kept
+          // without --overwrite) or that --include left out, which would give it other contents.
+          if (!placed.has(targetRel)) {
+            notRestored(`a hard link to ${targetLabel}, which this restore did not write (it was not in the archive before this link, was kept as an existing file, or was left out by --include)`);
+            return;
+          }
           const sourceStat = await lstatOrUndefined(source);
           if (!sourceStat?.isFile()) {
             notRestored(`a hard link to ${targetLabel}, which ${sourceStat ? 'is not a regular file' : 'was not restored'}`);

@@ -216,3 +216,34 @@ describe('what a zip entry is (made-by, external attributes, name)', () => {
     expect(entryOf(name as string, madeBy as number, (external as number) >>> 0, size as number, t)).toMatchObject(expected as object);
   });
 });
+
+describe('zip names that are not UTF-8, and names given twice', () => {
+  it('Info-ZIP under LANG=C (no UTF-8 flag): each file restored under its exact bytes, none lost', async () => {
+    const dir = await tempDir();
+    const src = Buffer.from(path.join(dir, 'src'));
+    await fs.mkdir(src);
+    const at = (name: string): Buffer => Buffer.concat([src, Buffer.from('/'), Buffer.from(name, 'latin1')]);
+    await fs.writeFile(at('caf\xe9'), 'one');
+    await fs.writeFile(at('caf\xe8'), 'two');
+    execFileSync('sh', ['-c', 'cd src && zip -q ../names.zip *'], { cwd: dir, env: { ...process.env, LANG: 'C', LC_ALL: 'C' } });
+    const { code, result } = await restore(dir, path.join(dir, 'names.zip'), path.join(dir, 'out'));
+    expect(code, JSON.stringify(result)).toBe(0);
+    expect(result.files).toBe(2);
+    const out = Buffer.from(path.join(dir, 'out'));
+    const names = (await fs.readdir(out, { encoding: 'buffer' })).map((b) => b.toString('latin1')).sort();
+    expect(names).toEqual(['caf\xe8', 'caf\xe9']);
+    const read = (name: string): Promise<string> => fs.readFile(Buffer.concat([out, Buffer.from('/'), Buffer.from(name, 'latin1')]), 'utf8');
+    expect(await read('caf\xe9')).toBe('one');
+    expect(await read('caf\xe8')).toBe('two');
+  });
+
+  it('the same name twice (zip has no appending): the second is not restored, said, exit 1', async () => {
+    const dir = await tempDir();
+    execFileSync('python3', ['-c', "import zipfile, warnings\nwarnings.simplefilter('ignore')\nz = zipfile.ZipFile('twice.zip', 'w')\nz.writestr('report.txt', b'first')\nz.writestr('report.txt', b'second')\nz.close()"], { cwd: dir });
+    const { code, result } = await restore(dir, path.join(dir, 'twice.zip'), path.join(dir, 'out'));
+    expect(code).toBe(1);
+    expect(result.files).toBe(1);
+    expect(result.notRestored).toEqual([{ path: 'report.txt', reason: expect.stringMatching(/holds "report.txt" more than once/) }]);
+    expect(await fs.readFile(path.join(dir, 'out/report.txt'), 'utf8')).toBe('first');
+  });
+});

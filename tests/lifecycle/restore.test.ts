@@ -270,7 +270,7 @@ describe('restore --overwrite never loses the file it would replace', () => {
     {
       name: 'a hard link to a file that is not in the archive',
       script: `l = tarfile.TarInfo('data/keep.txt'); l.type = tarfile.LNKTYPE; l.linkname = 'data/missing.txt'; t.addfile(l)`,
-      reason: /^a hard link to data\/missing\.txt, which was not restored$/,
+      reason: /^a hard link to data\/missing\.txt, which this restore did not write/,
     },
     {
       name: 'a hard link to itself',
@@ -319,6 +319,26 @@ with tarfile.open('links.tar.gz', 'w:gz') as t:
       expect((await fs.stat(path.join(dir, 'out/data/hard.txt'))).ino).toBe((await fs.stat(path.join(dir, 'out/data/a.txt'))).ino);
       expect(await fs.readlink(path.join(dir, 'out/data/soft.txt'))).toBe('a.txt');
       expect(await listDir(path.join(dir, 'out/data'))).toEqual(['a.txt', 'hard.txt', 'soft.txt']);
+    }
+  });
+});
+
+describe('a hard link is made only onto a file this restore wrote', () => {
+  it('--include of the link alone, or the target kept as an existing file: the link is not made onto the file found there; exit 1', async () => {
+    const dir = await tempDir();
+    await fs.mkdir(path.join(dir, 'data'));
+    await fs.writeFile(path.join(dir, 'data/a.txt'), 'ARCHIVE-DATA');
+    await fs.link(path.join(dir, 'data/a.txt'), path.join(dir, 'data/b.txt'));
+    const archive = await backup(dir, 'tar.gz');
+    // The target folder already has its own a.txt.
+    await fs.mkdir(path.join(dir, 'out/data'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'out/data/a.txt'), "user's own file");
+    for (const extra of [['--include', 'data/b.txt'], []]) {
+      const { code, result } = await restore(dir, archive, '--to', 'out', ...extra);
+      expect(code).toBe(1);
+      expect(result.notRestored).toEqual([{ path: 'data/b.txt', reason: expect.stringMatching(/a hard link to data\/a.txt, which this restore did not write/) }]);
+      await expect(fs.lstat(path.join(dir, 'out/data/b.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await fs.readFile(path.join(dir, 'out/data/a.txt'), 'utf8')).toBe("user's own file");
     }
   });
 });

@@ -100,6 +100,21 @@ export class ByteReader {
     return count;
   }
 
+  /**
+   * Reads the rest of the source, which must be zeros (tar's end-of-archive
+   * padding): resolves with the offset of the first byte that is not, or
+   * undefined when all of it is.
+   */
+  async drainZeros(): Promise<number | undefined> {
+    for (;;) {
+      const i = this.pending.findIndex((b) => b !== 0);
+      if (i >= 0) return this.offset + i;
+      this.offset += this.pending.length;
+      this.pending = Buffer.alloc(0);
+      if (!(await this.fill())) return undefined;
+    }
+  }
+
   /** Stops reading the source (closes it). */
   async close(): Promise<void> {
     await this.iterator.return?.();

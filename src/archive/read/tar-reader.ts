@@ -27,8 +27,12 @@ export const TAR_LIMITS = {
   paxBytes: 1024 * 1024,
   /** Entries in one sparse file's map. */
   sparseEntries: 1024 * 1024,
-  /** A sparse file's real size (1 PiB): holes cost no archive bytes, so this is bounded separately. */
-  sparseRealSize: 2 ** 50,
+  /**
+   * The real size of all sparse files of one archive together (16 TiB, ext4's largest file):
+   * holes cost no archive bytes but every hole byte is still walked (restore seeks past it,
+   * verify counts it), so a few KB of headers claiming petabytes would keep us busy for days.
+   */
+  sparseRealSize: 2 ** 44,
 } as const;
 
 const KINDS: Record<string, ArchiveEntryKind> = {
@@ -240,7 +244,7 @@ function gnuSparsePairs(block: Buffer, at: number, count: number, map: number[],
  * pieces in order, not overlapping, inside the real size, and no more data
  * than is stored.
  */
-function checkSparseMap(map: number[], realSize: number | undefined, stored: number, where: string): number {
+function checkSparseMap(map: number[], realSize: number | undefined, stored: number, where: string, budget: { sparseLeft: number }): number {
   let end = 0;
   let data = 0;
   for (let i = 0; i < map.length; i += 2) {
@@ -252,7 +256,10 @@ function checkSparseMap(map: number[], realSize: number | undefined, stored: num
   }
   const real = realSize ?? end;
   if (!Number.isSafeInteger(real) || real < end) throw damaged(where, `the sparse map reaches byte ${end}, past the file's size of ${real} bytes`);
-  if (real > TAR_LIMITS.sparseRealSize) throw damaged(where, `the sparse file claims a size of ${real} bytes, over the limit of ${TAR_LIMITS.sparseRealSize} bytes`);
+  budget.sparseLeft -= real;
+  if (budget.sparseLeft < 0) {
+    throw damaged(where, `the sparse files claim ${TAR_LIMITS.sparseRealSize - budget.sparseLeft} bytes together, over the limit of ${TAR_LIMITS.sparseRealSize} bytes for one archive`);
+  }
   if (data > stored) throw damaged(where, `the sparse map lists ${data} bytes of data, but only ${stored} are stored`);
   return real;
 }
@@ -266,6 +273,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
   let longLink: Buffer | undefined;
   let sawEnd = false;
   let index = 0;
+  const budget = { sparseLeft: TAR_LIMITS.sparseRealSize };
 
   for (;;) {
     const at = reader.offset;
@@ -344,7 +352,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
       }
       const declared = gnu ? numeric(block.subarray(483, 495)) : undefined;
       if (declared !== undefined && Number.isNaN(declared)) throw damaged(where, 'the GNU sparse header has an invalid real size');
-      realSize = checkSparseMap(map, declared || undefined, size, where);
+      realSize = checkSparseMap(map, declared || undefined, size, where, budget);
     } else if (kind === 'file' && pax.sparseMajor === 1) {
       map = [];
       let text = '';
@@ -368,10 +376,10 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
           throw damaged(where, 'the sparse map (format 1.0) has a line that is not a number');
         }
       }
-      realSize = checkSparseMap(map, pax.sparseRealSize, size - taken, where);
+      realSize = checkSparseMap(map, pax.sparseRealSize, size - taken, where, budget);
     } else if (kind === 'file' && pax.sparseMap !== undefined) {
       map = pax.sparseMap;
-      realSize = checkSparseMap(map, pax.sparseRealSize, size, where);
+      realSize = checkSparseMap(map, pax.sparseRealSize, size, where, budget);
     }
 
     const mtime = new Date(1000 * (pax.mtime ?? global.mtime ?? (numeric(block.subarray(136, 148)) || 0)));
@@ -426,6 +434,14 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: EntryHandl
   if (!sawEnd) {
     throw new CorruptArchiveError(`the tar stream ends at byte ${reader.offset} without its end marker (the archive is truncated)`);
   }
-  // The rest is the second zero block and padding to the record size.
-  await reader.drain();
+  // The rest is the second zero block and padding to the record size: zeros. Anything else is
+  // entries after a lone zero block, or another archive appended: tar stops at the marker too
+  // (GNU tar warns), so they would be dropped without a word. Damage, said where.
+  const end = reader.offset - BLOCK;
+  const more = await reader.drainZeros();
+  if (more !== undefined) {
+    throw new CorruptArchiveError(
+      `the tar stream has more data at byte ${more}, after its end-of-archive marker at byte ${end} (entries after a lone zero block, or another archive appended); they were not read: list them with \`tar -i -tvf\``,
+    );
+  }
 }

@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { crc32 } from '../block-deflate.js';
 import { MAX16, MAX32, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SIG_CENTRAL, SIG_END, SIG_LOCAL, SIG_ZIP64_END, SIG_ZIP64_LOCATOR } from '../zip-format.js';
 import { ByteReader } from './byte-reader.js';
-import { CorruptArchiveError, type ArchiveEntry, type EntryHandler, type ReadStats } from './archive-entry.js';
+import { CorruptArchiveError, decodeName, type ArchiveEntry, type EntryHandler, type ReadStats } from './archive-entry.js';
 
 /** Random access to the archive's bytes (a file, or ranged GETs). */
 export interface RandomAccess {
@@ -152,7 +152,10 @@ function parseCentral(buffer: Buffer, at: number): { entry: ZipCentralEntry; len
   const external = buffer.readUInt32LE(at + 38);
   let offset = buffer.readUInt32LE(at + 42);
   const nameStart = at + 46;
-  const name = buffer.toString('utf8', nameStart, nameStart + nameLength);
+  // Names that are not UTF-8 (CP437 or Latin-1 zips from writers that do not set the UTF-8 flag)
+  // keep their bytes: restored under exactly those bytes, shown escaped, never two folded into one.
+  const decoded = decodeName(Buffer.from(buffer.subarray(nameStart, nameStart + nameLength)));
+  const name = decoded.text;
   let extendedTime: Date | undefined;
   let ntfsTime: Date | undefined;
   for (let x = nameStart + nameLength; x + 4 <= nameStart + nameLength + extraLength; ) {
@@ -175,6 +178,11 @@ function parseCentral(buffer: Buffer, at: number): { entry: ZipCentralEntry; len
   // NTFS times (7-Zip) are the most precise, then Info-ZIP's extended timestamp; both are UTC.
   const mtime = ntfsTime ?? extendedTime ?? dosToDate(date, time);
   const entry = entryOf(name, madeBy, external, size, mtime);
+  if (decoded.raw) {
+    let end = decoded.raw.length;
+    while (end > 0 && decoded.raw[end - 1] === 0x2f) end -= 1;
+    entry.pathBytes = decoded.raw.subarray(0, end);
+  }
   return {
     entry: { name, method, flags, crc, compressedSize, size, offset, entry },
     length: 46 + nameLength + extraLength + commentLength,
@@ -349,7 +357,7 @@ export async function readZip(
     }
     const nameLength = local.readUInt16LE(26);
     const extraLength = local.readUInt16LE(28);
-    const localName = (await reader.readExactly(nameLength, `the name of ${item.name}`)).toString('utf8');
+    const localName = decodeName(Buffer.from(await reader.readExactly(nameLength, `the name of ${item.name}`))).text;
     if (localName !== item.name) throw new CorruptArchiveError(`the local header at byte ${item.offset} names ${localName}, the directory ${item.name}`);
     await reader.skip(extraLength, `the header of ${item.name}`);
     if ((item.flags & 1) !== 0) throw new CorruptArchiveError(`${item.name} is encrypted; encrypted zip archives are not supported`);
