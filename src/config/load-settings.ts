@@ -4,10 +4,11 @@
  * first problem; never half-applied.
  */
 import fs from 'node:fs/promises';
-import { constants, existsSync, type Stats } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expandHome } from './expand-home.js';
 import { ConfigError, describeErrno, errnoCode } from '../errors.js';
+import { SmallFileError, readSmallFile } from '../fs/read-small-file.js';
 import { SettingsSchema, describeIssue, type Settings } from './schema.js';
 import { locateJsonError } from './json-error.js';
 
@@ -98,47 +99,24 @@ export async function checkSettingsPaths(
  * most MAX_SETTINGS_BYTES, whatever its size claims.
  */
 async function readSettingsText(file: string): Promise<string> {
-  let handle: fs.FileHandle;
+  let read;
   try {
-    handle = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    read = await readSmallFile(file, { maxBytes: MAX_SETTINGS_BYTES });
   } catch (error) {
-    throw new ConfigError(
-      file,
-      errnoCode(error) === 'ENOENT'
-        ? 'settings file not found (run `npx backup` to create one, or check the --config path)'
-        : `cannot read the settings file: ${describeErrno(error)}`,
-      { cause: error },
-    );
-  }
-  try {
-    const stat = await handle.stat();
-    if (stat.isDirectory()) throw new ConfigError(file, `cannot read the settings file: ${describeErrno(Object.assign(new Error('is a folder'), { code: 'EISDIR' }))}`);
-    if (!stat.isFile()) throw new ConfigError(file, `not a regular file (it is ${kindOf(stat)}); give the path of a settings.json file`);
-    if (stat.size > MAX_SETTINGS_BYTES) throw new ConfigError(file, `is ${stat.size} bytes; a settings file is at most 1 MiB`);
-    const buffer = Buffer.alloc(MAX_SETTINGS_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > MAX_SETTINGS_BYTES) throw new ConfigError(file, 'is larger than 1 MiB (it grew while being read); a settings file is at most 1 MiB');
+    if (!(error instanceof SmallFileError)) throw error;
+    if (error.reason === 'not-regular' && error.detail === 'a folder') {
+      throw new ConfigError(file, `cannot read the settings file: ${describeErrno(Object.assign(new Error('is a folder'), { code: 'EISDIR' }))}`);
     }
-    return buffer.toString('utf8', 0, length);
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError(file, `cannot read the settings file: ${describeErrno(error)}`, { cause: error });
-  } finally {
-    await handle.close();
+    if (error.reason === 'not-regular') throw new ConfigError(file, `not a regular file (it is ${error.detail}); give the path of a settings.json file`);
+    if (error.reason === 'too-large') throw new ConfigError(file, `is ${error.detail} bytes; a settings file is at most 1 MiB`);
+    throw new ConfigError(file, `cannot read the settings file: ${describeErrno(error.cause)}`, { cause: error.cause });
   }
+  if (read === undefined) {
+    throw new ConfigError(file, 'settings file not found (run `npx backup` to create one, or check the --config path)');
+  }
+  return read.text;
 }
 
-function kindOf(stat: Stats): string {
-  if (stat.isFIFO()) return 'a FIFO (named pipe)';
-  if (stat.isCharacterDevice()) return 'a character device';
-  if (stat.isBlockDevice()) return 'a block device';
-  if (stat.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
 
 /** Reads and validates the file; paths are checked separately (checkSettingsPaths), once flags are known. */
 export async function loadSettings(file: string): Promise<Settings> {

@@ -18,11 +18,12 @@
  * never missing meanwhile, so a run starting just then cannot slip in).
  */
 import { randomUUID } from 'node:crypto';
-import { constants, readFileSync, type Stats } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { open, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackupError, LockedError, UsageError, describeErrno, errnoCode } from '../errors.js';
+import { SmallFileError, readSmallFile } from '../fs/read-small-file.js';
 import { silentLogger, type Logger } from '../log/logger-types.js';
 
 /** What a lock file holds (one JSON object). */
@@ -79,7 +80,6 @@ const MAX_LOCK_BYTES = 64 * 1024;
  * one without following a symlink or blocking on a FIFO.
  */
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 type Look =
   | { kind: 'gone' }
@@ -321,41 +321,16 @@ async function readIfPresent(file: string): Promise<string | undefined> {
  * any file, opening a FIFO would wait forever. Reads at most MAX_LOCK_BYTES.
  */
 async function readLockFile(file: string): Promise<{ raw: string; mtimeMs: number } | undefined> {
-  let handle;
   try {
-    handle = await open(file, READ_FLAGS);
+    const read = await readSmallFile(file, { maxBytes: MAX_LOCK_BYTES, noFollow: true, truncate: true });
+    return read && { raw: read.text, mtimeMs: read.stat.mtimeMs };
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') throw notALock(file, 'a symbolic link', error);
-    throw lockFailed(`Cannot read the lock file ${file}: ${describeErrno(error)}.`, error);
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw notALock(file, kindOf(stat));
-    const buffer = Buffer.alloc(MAX_LOCK_BYTES);
-    let length = 0;
-    while (length < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-    }
-    return { raw: buffer.toString('utf8', 0, length), mtimeMs: stat.mtimeMs };
-  } catch (error) {
-    if (error instanceof BackupError) throw error;
-    throw lockFailed(`Cannot read the lock file ${file}: ${describeErrno(error)}.`, error);
-  } finally {
-    await handle.close();
+    if (!(error instanceof SmallFileError)) throw error;
+    if (error.reason === 'symlink' || error.reason === 'not-regular') throw notALock(file, error.detail, error.cause);
+    throw lockFailed(`Cannot read the lock file ${file}: ${describeErrno(error.cause)}.`, error.cause);
   }
 }
 
-function kindOf(stat: Stats): string {
-  if (stat.isDirectory()) return 'a folder';
-  if (stat.isFIFO()) return 'a FIFO (named pipe)';
-  if (stat.isSocket()) return 'a socket';
-  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
-  return 'not a regular file';
-}
 
 function notALock(file: string, kind: string, cause?: unknown): BackupError {
   return lockFailed(

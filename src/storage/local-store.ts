@@ -2,23 +2,16 @@
  * The read side of a local backup folder (see backup-store.ts).
  */
 import fs from 'node:fs/promises';
-import { constants, createReadStream, type Stats } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BackupError, UsageError, describeErrno, errnoCode } from '../errors.js';
+import { SmallFileError, readSmallFile } from '../fs/read-small-file.js';
 import type { BackupStore, RangeReader, StoredFile } from './backup-store.js';
 
 function failure(what: string, error: unknown): BackupError {
   return new BackupError(`${what}: ${describeErrno(error)}.`, { code: 'STORE_FAILED', cause: error });
-}
-
-function kindOf(stat: Stats): string {
-  if (stat.isFIFO()) return 'a FIFO (named pipe)';
-  if (stat.isDirectory()) return 'a folder';
-  if (stat.isSocket()) return 'a socket';
-  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
-  return 'of an unknown kind';
 }
 
 function notRegular(file: string, kind: string, cause: unknown): BackupError {
@@ -140,34 +133,16 @@ export class LocalStore implements BackupStore {
    */
   async readText(name: string, maxBytes: number): Promise<string | undefined> {
     const file = this.locationOf(name);
-    let handle: fs.FileHandle;
     try {
-      handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      return (await readSmallFile(file, { maxBytes, noFollow: true }))?.text;
     } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'ENOENT') return undefined;
-      if (code === 'ELOOP') throw notRegular(file, 'a symbolic link', error);
-      throw failure(`Cannot read ${file}`, error);
-    }
-    try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw notRegular(file, kindOf(stat), undefined);
-      if (stat.size > maxBytes) throw tooLarge(file, stat.size, maxBytes);
-      const buffer = Buffer.alloc(stat.size + 1);
-      let done = 0;
-      for (let bytesRead = -1; bytesRead !== 0 && done < buffer.length; done += bytesRead) {
-        ({ bytesRead } = await handle.read(buffer, done, buffer.length - done, done));
-      }
-      if (done > maxBytes) throw tooLarge(file, done, maxBytes);
-      // It may have shrunk meanwhile; a sidecar is read as it is now.
-      return buffer.subarray(0, Math.min(done, stat.size)).toString('utf8');
-    } catch (error) {
-      if (error instanceof BackupError) throw error;
-      throw failure(`Cannot read ${file}`, error);
-    } finally {
-      await handle.close().catch(() => undefined);
+      if (!(error instanceof SmallFileError)) throw error;
+      if (error.reason === 'symlink' || error.reason === 'not-regular') throw notRegular(file, error.detail, error.cause);
+      if (error.reason === 'too-large') throw tooLarge(file, Number.parseInt(error.detail, 10), maxBytes);
+      throw failure(`Cannot read ${file}`, error.cause);
     }
   }
+
 
   /**
    * A small file (sidecar, verification record) written whole or not at all:

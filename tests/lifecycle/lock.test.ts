@@ -31,7 +31,7 @@ let lockModule: string;
 beforeAll(async () => {
   moduleDir = await fs.mkdtemp(path.join(os.tmpdir(), 'lock-module-'));
   await fs.chmod(moduleDir, 0o755); // a child running as nobody imports it too
-  for (const rel of ['src/lifecycle/lock.ts', 'src/errors.ts', 'src/log/logger-types.ts']) {
+  for (const rel of ['src/lifecycle/lock.ts', 'src/errors.ts', 'src/log/logger-types.ts', 'src/fs/read-small-file.ts']) {
     const source = await fs.readFile(path.join(ROOT, rel), 'utf8');
     const { outputText } = ts.transpileModule(source, {
       fileName: rel,
