@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
-import { parseJsonResult, runCli, startCli } from '../helpers/cli.js';
+import { hasPartial, parseJsonResult, runCli, signalWhen, startCli } from '../helpers/cli.js';
 import { itAsRoot } from '../helpers/root.js';
 
 const NOBODY = 65534;
@@ -216,17 +216,7 @@ describe('failures mid-run leave nothing under a final name', () => {
     const out = path.join(root, 'out');
     const run = await runCli(['run', '-s', 'data', '-d', 'out', '-f', 'tar.bz2', '-n', 'x'], {
       cwd: root,
-      onSpawn: (child) => {
-        const timer = setInterval(() => {
-          void listDir(out).then((files) => {
-            if (files.some((f) => f.endsWith('.partial'))) {
-              clearInterval(timer);
-              child.kill(signal);
-            }
-          });
-        }, 20);
-        child.on('exit', () => clearInterval(timer));
-      },
+      onSpawn: signalWhen(() => hasPartial(out), signal),
     });
     expect(run.code, run.stderr).toBe(130);
     expect(run.stderr).toMatch(/Backup cancelled; partial files were removed/);
@@ -241,17 +231,7 @@ describe('failures mid-run leave nothing under a final name', () => {
     const out = path.join(root, 'out');
     const run = await runCli(['run', '-s', 'data', '-d', 'out', '-f', format, '-n', 'x', '--json'], {
       cwd: root,
-      onSpawn: (child) => {
-        const timer = setInterval(() => {
-          void listDir(out).then((files) => {
-            if (files.some((f) => f.endsWith('.partial'))) {
-              clearInterval(timer);
-              child.kill('SIGTERM');
-            }
-          });
-        }, 20);
-        child.on('exit', () => clearInterval(timer));
-      },
+      onSpawn: signalWhen(() => hasPartial(out), 'SIGTERM'),
     });
     expect(run.code, run.stderr).toBe(130);
     expect(parseJsonResult(run)).toMatchObject({ ok: false, exitCode: 130, error: { code: 'CANCELLED' } });

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
-import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { parseJsonResult, runCli, signalWhen } from '../helpers/cli.js';
 import { ListObjectVersionsCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { freshBucket, getObject, headObject, listKeys, listUploads, s3Env, s3Server, testClient } from '../helpers/s3.js';
 import { startFaultProxy, type FaultProxy, type FaultRequest } from '../helpers/fault-proxy.js';
@@ -251,15 +251,7 @@ describe('S3 upload', () => {
     const run = await runCli(['run', '-s', 'data', '-d', 'out', '-n', 'x', '--s3-bucket', bucket, '--json'], {
       cwd: root,
       env: s3Env(p.url),
-      onSpawn: (child) => {
-        const timer = setInterval(() => {
-          if (p.hits() > 0) {
-            clearInterval(timer);
-            child.kill('SIGINT');
-          }
-        }, 20);
-        child.on('exit', () => clearInterval(timer));
-      },
+      onSpawn: signalWhen(() => p.hits() > 0, 'SIGINT'),
     });
     expect(run.code, run.stderr).toBe(130);
     expect(parseJsonResult(run)).toMatchObject({ ok: false, exitCode: 130, error: { code: 'CANCELLED' } });

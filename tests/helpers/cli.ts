@@ -4,6 +4,7 @@
  * (setpriv), since root reads everything.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -57,4 +58,30 @@ export function parseJsonResult(run: CliRun): Record<string, any> {
   const text = run.stdout.trim();
   if (text.split('\n').length !== 1) throw new Error(`expected exactly one line of JSON on stdout, got:\n${run.stdout}\nstderr:\n${run.stderr}`);
   return JSON.parse(text) as Record<string, any>;
+}
+
+/**
+ * An `onSpawn` that sends `signal` to the child as soon as `ready()` says so
+ * (checked every 20 ms): the fault is injected at the moment the test needs,
+ * not after a guessed delay.
+ */
+export function signalWhen(ready: () => boolean | Promise<boolean>, signal: NodeJS.Signals): (child: ChildProcess) => void {
+  return (child) => {
+    let sent = false;
+    const timer = setInterval(() => {
+      void Promise.resolve(ready()).then((yes) => {
+        if (yes && !sent) {
+          sent = true;
+          clearInterval(timer);
+          child.kill(signal);
+        }
+      });
+    }, 20);
+    child.on('exit', () => clearInterval(timer));
+  };
+}
+
+/** Is there a `*.partial` in `dir` (a run is writing its archive)? */
+export async function hasPartial(dir: string): Promise<boolean> {
+  return (await fs.readdir(dir).catch(() => [])).some((f) => f.endsWith('.partial'));
 }

@@ -98,3 +98,20 @@ export function extractWithSystemTool(archive: string, into: string): void {
 export async function listDir(dir: string): Promise<string[]> {
   return (await fs.readdir(dir).catch(() => [] as string[])).sort();
 }
+
+/** Relative path -> mtime in whole seconds, for files and folders (symlinks left out). */
+export async function mtimes(root: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  async function visit(dir: string, rel: string): Promise<void> {
+    for (const name of await fs.readdir(dir)) {
+      const abs = path.join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const stat = await fs.lstat(abs);
+      if (stat.isSymbolicLink()) continue;
+      out.set(r, Math.floor(stat.mtimeMs / 1000));
+      if (stat.isDirectory()) await visit(abs, r);
+    }
+  }
+  await visit(root, '');
+  return out;
+}

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { describeTree, makeRichTree, tempDir } from '../helpers/fixtures.js';
+import { describeTree, makeRichTree, mtimes, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
 
 async function restore(cwd: string, archive: string, ...args: string[]): Promise<{ code: number | null; result: Record<string, any>; stderr: string }> {
@@ -403,23 +403,6 @@ describe('damaged input', () => {
     }
   });
 });
-
-/** Relative path -> mtime in whole seconds, for files and folders. */
-async function mtimes(root: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  async function visit(dir: string, rel: string): Promise<void> {
-    for (const name of await fs.readdir(dir)) {
-      const abs = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const stat = await fs.lstat(abs);
-      if (stat.isSymbolicLink()) continue;
-      out.set(r, Math.floor(stat.mtimeMs / 1000));
-      if (stat.isDirectory()) await visit(abs, r);
-    }
-  }
-  await visit(root, '');
-  return out;
-}
 
 const PY = (format: string, ext: string): string[] => [
   'python3',

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { describeTree, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
+import { describeTree, listDir, makeRichTree, mtimes, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
 import { itAsRoot } from '../helpers/root.js';
 
@@ -24,23 +24,6 @@ async function backup(dir: string, format: string): Promise<string> {
 async function restore(dir: string, ...args: string[]): Promise<{ code: number | null; result: Record<string, any>; stderr: string }> {
   const run = await runCli(['restore', ...args, '--json'], { cwd: dir });
   return { code: run.code, result: parseJsonResult(run), stderr: run.stderr };
-}
-
-/** Relative path -> mtime in whole seconds, for files and folders. */
-async function mtimes(root: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  async function visit(dir: string, rel: string): Promise<void> {
-    for (const name of await fs.readdir(dir)) {
-      const abs = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const stat = await fs.lstat(abs);
-      if (stat.isSymbolicLink()) continue;
-      out.set(r, Math.floor(stat.mtimeMs / 1000));
-      if (stat.isDirectory()) await visit(abs, r);
-    }
-  }
-  await visit(root, '');
-  return out;
 }
 
 describe.each(FORMATS)('restore %s', (format) => {
