@@ -7,6 +7,8 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { pathTextProblem } from './check-paths.js';
+import { scheduleProblem } from '../automation/schedule.js';
+import { NotifyChannelSchema } from './notify-schema.js';
 
 /** A path as written: not blank, kept as is (a name may end in a space; it is not trimmed away). */
 export const pathTextSchema = z.string().superRefine((value, ctx) => {
@@ -122,6 +124,18 @@ export const SettingsSchema = z.strictObject({
   threads: z.number().int('expected a whole number').min(1, `expected a whole number from 1 to ${MAX_THREADS}`).max(MAX_THREADS, `expected a whole number from 1 to ${MAX_THREADS}`).optional(),
   s3: S3SettingsSchema.nullable().optional(),
   retention: RetentionSchema.nullable().optional(),
+  /** The job's name in history, status and alerts (default: from the settings file's path). */
+  job: z.string().trim().min(1, 'must not be empty').max(80, 'at most 80 characters').regex(/^[^\u0000-\u001f\u007f/\\]+$/, 'no slashes or control characters').optional(),
+  /** When the job runs by itself (backup schedule install / backup daemon). */
+  schedule: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = scheduleProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .nullable()
+    .optional(),
+  notify: z.array(NotifyChannelSchema).max(20, 'at most 20 channels').optional(),
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;
