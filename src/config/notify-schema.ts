@@ -18,7 +18,7 @@ export const envNameSchema = z
 const common = {
   /** A name for messages and `backup notify test` ("slack", "ops-mail"); default: the type. */
   name: z.string().trim().min(1).max(64).optional(),
-  on: z.array(z.enum(NOTIFY_EVENTS)).min(1, 'list at least one event, or remove the channel').optional(),
+  on: z.array(z.enum(NOTIFY_EVENTS, { error: `expected one of ${NOTIFY_EVENTS.map((e) => `"${e}"`).join(', ')}` })).min(1, 'list at least one event, or remove the channel').optional(),
   /** Per attempt; a few attempts are made. */
   timeoutSeconds: z.number().positive().max(120).optional(),
 };
@@ -47,7 +47,9 @@ export const EmailChannelSchema = z.strictObject({
   ...common,
 });
 
-export const NotifyChannelSchema = z.discriminatedUnion('type', [SlackChannelSchema, EmailChannelSchema, WebhookChannelSchema, HealthchecksChannelSchema], {
+export const NOTIFY_CHANNEL_SCHEMAS = [SlackChannelSchema, EmailChannelSchema, WebhookChannelSchema, HealthchecksChannelSchema] as const;
+
+export const NotifyChannelSchema = z.discriminatedUnion('type', [...NOTIFY_CHANNEL_SCHEMAS], {
   error: 'expected a channel with "type": "slack", "email", "webhook" or "healthchecks"',
 });
 

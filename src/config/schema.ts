@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { pathTextProblem } from './check-paths.js';
 import { scheduleProblem } from '../automation/schedule.js';
-import { NotifyChannelSchema } from './notify-schema.js';
+import { NotifyChannelSchema, NOTIFY_CHANNEL_SCHEMAS, SmtpSchema } from './notify-schema.js';
 
 /** A path as written: not blank, kept as is (a name may end in a space; it is not trimmed away). */
 export const pathTextSchema = z.string().superRefine((value, ctx) => {
@@ -177,13 +177,18 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     case 'invalid_type': {
       let value: unknown = input;
       for (const part of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[part];
+      const last = issue.path[issue.path.length - 1];
+      if (value === undefined && typeof last === 'string' && last.endsWith('Env')) {
+        return `${where}: missing: the NAME of the environment variable (or .env entry) that holds the secret, e.g. "${last}": "${last === 'passwordEnv' ? 'SMTP_PASSWORD' : 'SLACK_WEBHOOK_URL'}"; the secret itself never goes in settings.json`;
+      }
       return `${where}: expected ${TYPE_WORDS[issue.expected] ?? issue.expected}, got ${value === undefined ? 'nothing' : describeValue(value)}`;
     }
     case 'unrecognized_keys': {
-      const known = knownKeys(issue.path);
+      const known = knownKeys(issue.path, input);
       return issue.keys
         .map((key) => {
-          const guess = closest(key, known);
+          // "password": "..." or "url": "..." in a channel: the secret goes in .env, named by passwordEnv / urlEnv.
+          const guess = closest(key, known) ?? closest(`${key}Env`, known);
           const at = issue.path.length > 0 ? `${formatJsonPath(issue.path)}.${key}` : key;
           return `${at}: unknown setting${guess ? ` (did you mean "${guess}"?)` : ''}`;
         })
@@ -194,8 +199,15 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   }
 }
 
-function knownKeys(pathParts: ReadonlyArray<PropertyKey>): string[] {
+function knownKeys(pathParts: ReadonlyArray<PropertyKey>, input: unknown): string[] {
   if (pathParts.length === 1 && pathParts[0] === 's3') return Object.keys(S3SettingsSchema.shape);
+  if (pathParts[0] === 'notify' && typeof pathParts[1] === 'number') {
+    if (pathParts[2] === 'smtp') return Object.keys(SmtpSchema.shape);
+    const channels = (input as { notify?: unknown[] } | undefined)?.notify;
+    const type = (channels?.[pathParts[1]] as { type?: unknown } | undefined)?.type;
+    const schema = NOTIFY_CHANNEL_SCHEMAS.find((c) => c.shape.type.value === type);
+    return schema ? Object.keys(schema.shape) : [];
+  }
   if (pathParts.length === 1 && pathParts[0] === 'retention') return Object.keys(RetentionSchema.shape);
   return Object.keys(SettingsSchema.shape);
 }
