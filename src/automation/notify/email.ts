@@ -42,13 +42,15 @@ function describe(error: unknown, where: string, timeoutSeconds: number): Attemp
   const e = (error ?? {}) as { code?: unknown; responseCode?: unknown; message?: unknown };
   const raw = typeof e.message === 'string' ? e.message : String(error);
   let why: string;
+  // A certificate that is not trusted now will not be trusted on the next attempt.
+  const certificate = /self[- ]signed|unable to verify|certificate/i.test(raw);
   if (e.code === 'ETIMEDOUT') why = `no answer within ${timeoutSeconds} s`;
   else if (e.code === 'EAUTH') why = `login refused (${raw.replace(/^Invalid login:\s*/i, '')})`;
-  else if (/self[- ]signed|unable to verify|certificate/i.test(raw)) {
+  else if (certificate) {
     why = `${raw}; for a private relay with its own certificate set "allowSelfSigned": true`;
   } else why = raw;
   // The password is registered for redaction already; the message is redacted again to be sure.
-  return new AttemptError(`${where}: ${redactText(why).split('\n')[0]}`, retryable(e));
+  return new AttemptError(`${where}: ${redactText(why).split('\n')[0]}`, !certificate && retryable(e));
 }
 
 export function prepareEmail(channel: EmailChannel, message: NotifyMessage, env: NodeJS.ProcessEnv): ChannelAttempt {
@@ -66,7 +68,7 @@ export function prepareEmail(channel: EmailChannel, message: NotifyMessage, env:
       port,
       ...tlsOptions(tls, port),
       ...(user && pass !== undefined ? { auth: { user, pass } } : {}),
-      tls: { rejectUnauthorized: smtp.allowSelfSigned !== true, servername: smtp.host },
+      tls: { rejectUnauthorized: smtp.allowSelfSigned !== true },
       connectionTimeout: ms,
       greetingTimeout: ms,
       socketTimeout: ms,
