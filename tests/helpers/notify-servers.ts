@@ -77,6 +77,8 @@ export interface SmtpOptions {
   starttls?: { key: Buffer; cert: Buffer };
   /** Accept only this user/password (else any login, or none). */
   credentials?: { user: string; password: string };
+  /** The refusal's text for a wrong login (a careless server quoting the password, say). */
+  refusal?: (username: string, password: string) => string;
 }
 
 export async function startSmtp(options: SmtpOptions = {}): Promise<SmtpRecorder> {
@@ -95,7 +97,7 @@ export async function startSmtp(options: SmtpOptions = {}): Promise<SmtpRecorder
       const password = auth.password ?? '';
       logins.push({ username, password });
       const want = options.credentials;
-      if (want && (username !== want.user || password !== want.password)) callback(new Error('Invalid username or password'));
+      if (want && (username !== want.user || password !== want.password)) callback(new Error(options.refusal ? options.refusal(username, password) : 'Invalid username or password'));
       else callback(null, { user: username });
     },
     onData(stream, session, callback) {

@@ -5,6 +5,7 @@
  * is its own credential.
  */
 import { errnoCode } from '../../errors.js';
+import { redactText } from '../../log/redact.js';
 
 /** A failed attempt: its message (host only) and whether another attempt may help. */
 export class AttemptError extends Error {
@@ -62,6 +63,18 @@ function networkCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** The deepest cause's message, first line, redacted (the URL is registered as a secret), for errors without a code (fetch's "bad port"). */
+function innermostMessage(error: unknown): string {
+  let current: unknown = error;
+  let message = 'unknown';
+  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth += 1) {
+    const text = (current as { message?: unknown }).message;
+    if (typeof text === 'string' && text !== '') message = text;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return redactText(message.split('\n')[0]!).slice(0, 200);
+}
+
 export interface PostOptions {
   url: URL;
   body: string;
@@ -92,7 +105,7 @@ export async function postOnce(options: PostOptions): Promise<void> {
       throw new AttemptError(timedOut ? `no answer from ${where} within ${options.timeoutSeconds} s` : `cancelled while sending to ${where}`, timedOut);
     }
     const code = networkCode(error);
-    const words = code ? (NETWORK_WORDS[code] ?? code) : 'network error';
+    const words = code ? (NETWORK_WORDS[code] ?? code) : `network error (${innermostMessage(error)})`;
     throw new AttemptError(`cannot reach ${where}: ${words}`, !(code && PERMANENT.has(code)));
   }
   // The body is not needed (and must not keep the connection busy); a slow body is not waited for.
