@@ -134,3 +134,23 @@ describe('channel payloads', () => {
     expect(payload.endpoint).toBe('http://user:[redacted]@s3.local');
   });
 });
+
+describe('buildMessage: what the last run says', () => {
+  it('late with the last run: when it ran and how it ended, its error', () => {
+    const last: HistoryRecord = { ...run, outcome: 'failed', exitCode: 1, error: { code: 'DISK_FULL', message: 'no space left on /backups' } };
+    const body = buildMessage({ event: 'late', job: 'www', host: 'host1', at, reason: 'no successful run since 2026-11-28 02:30 UTC', run: last }).body;
+    expect(body).toContain('Last run: 2026-11-30 02:30:00 UTC, failed\n');
+    expect(body).toContain('Error:    no space left on /backups [DISK_FULL]\n');
+  });
+
+  it('a failed run without an archive size of its own shows the size a destination holds', () => {
+    const body = buildMessage({
+      event: 'failure',
+      job: 'www',
+      host: 'host1',
+      at,
+      run: { ...run, bytes: null, destinations: [{ name: 's3', type: 's3', ok: true, location: 's3://b/x', bytes: 3 * 1024 * 1024, error: null }] },
+    }).body;
+    expect(body).toContain('Archive:  www-20261130-023000.tar.gz (3.0 MiB, 10 files)\n');
+  });
+});

@@ -82,7 +82,9 @@ function archiveOf(event: NotifyEvent): ArchiveInfo {
   const run = event.run;
   const result = event.result;
   const name = run?.archive ?? (typeof result?.archive === 'string' ? result.archive : null);
-  const bytes = run?.bytes ?? (typeof result?.bytes === 'number' ? result.bytes : null);
+  // A failed run may have no archive size of its own while a destination holds a complete copy.
+  const stored = (run?.destinations ?? []).map((d) => d.bytes ?? 0).filter((b) => b > 0);
+  const bytes = run?.bytes ?? (typeof result?.bytes === 'number' && result.bytes > 0 ? result.bytes : stored.length > 0 ? Math.max(...stored) : null);
   const files = run?.files ?? (typeof result?.files === 'number' ? result.files : null);
   return { name, bytes, files };
 }
@@ -143,6 +145,10 @@ export function buildMessage(event: NotifyEvent): NotifyMessage {
   if (event.event === 'late' || event.event === 'test') lines.push(`Checked:  ${formatUtc(event.at)}`);
   else lines.push(`When:     ${formatUtc(Number.isNaN(when.getTime()) ? event.at : when)}${duration !== undefined ? ` (took ${formatDuration(duration)})` : ''}`);
   if (event.event === 'late' && event.reason) lines.push(`Why:      ${oneLine(event.reason)}`);
+  if (event.event === 'late' && event.run) {
+    const start = new Date(event.run.start);
+    if (!Number.isNaN(start.getTime())) lines.push(`Last run: ${formatUtc(start)}, ${event.run.outcome}`);
+  }
   if (event.event === 'recovered' && event.reason) lines.push(`Was:      ${oneLine(event.reason)}`);
   if (event.event === 'test') lines.push('', oneLine(event.reason ?? 'This is a test message: alerts of this job will arrive here.'));
   if (error && (event.event === 'failure' || event.event === 'warning' || event.event === 'recovered' || event.event === 'late')) {
