@@ -372,3 +372,43 @@ describe('email (a real SMTP server)', () => {
     expect(server.mails).toEqual([]);
   });
 });
+
+describe('many channels at once', () => {
+  it('20 channels retrying in parallel: every outcome returned, no listener-leak warnings', async () => {
+    const server = await http((_r, i) => (i < 20 ? 503 : 200));
+    const channels: NotifyChannel[] = Array.from({ length: 20 }, (_v, i) => ({ type: 'webhook', urlEnv: 'H', name: `hook-${i}` }));
+    const outcomes = await sendNotifications(channels, failure, ctx({ H: `${server.origin}/h` }, capture().logger));
+    expect(outcomes).toHaveLength(20);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(server.requests).toHaveLength(40);
+  });
+});
+
+describe('email: an SMTP server that never answers, or is not there', () => {
+  it('a server that accepts the connection and never greets: failed within its timeouts, bounded', async () => {
+    const net = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    try {
+      const channel: NotifyChannel = { type: 'email', timeoutSeconds: 1, smtp: { host: '127.0.0.1', port, tls: 'none' }, from: 'b@example.com', to: ['ops@example.com'] };
+      const [outcome] = await sendNotifications([channel], failure, ctx({}, capture().logger));
+      expect(outcome).toMatchObject({ ok: false, attempts: 3 });
+      expect(outcome!.error).toMatch(/^SMTP 127\.0\.0\.1:\d+: no answer within 1 s \(after 3 attempts\)$/);
+      expect(sockets.length).toBe(3);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('nothing listening: "connection refused", in words', async () => {
+    const closed = await startSmtp();
+    const port = closed.port;
+    await closed.close();
+    const channel: NotifyChannel = { type: 'email', smtp: { host: '127.0.0.1', port, tls: 'none' }, from: 'b@example.com', to: ['ops@example.com'] };
+    const [outcome] = await sendNotifications([channel], failure, ctx({}, capture().logger));
+    expect(outcome!.error).toBe(`SMTP 127.0.0.1:${port}: connection refused (after 3 attempts)`);
+  });
+});

@@ -9,7 +9,7 @@
 import nodemailer from 'nodemailer';
 import type { EmailChannel } from '../../config/notify-schema.js';
 import type { NotifyMessage } from './message.js';
-import { AttemptError } from './http.js';
+import { AttemptError, NETWORK_WORDS } from './http.js';
 import type { ChannelAttempt } from './channel.js';
 import { secretFromEnv } from './secrets.js';
 import { redactText } from '../../log/redact.js';
@@ -48,7 +48,11 @@ function describe(error: unknown, where: string, timeoutSeconds: number): Attemp
   else if (e.code === 'EAUTH') why = `login refused (${raw.replace(/^Invalid login:\s*/i, '')})`;
   else if (certificate) {
     why = `${raw}; for a private relay with its own certificate set "allowSelfSigned": true`;
-  } else why = raw;
+  } else {
+    // "connect ECONNREFUSED 127.0.0.1:25", "getaddrinfo ENOTFOUND smtp.example.com": in words.
+    const errno = /\b(E[A-Z_]{3,})\b/.exec(raw)?.[1];
+    why = errno && NETWORK_WORDS[errno] ? NETWORK_WORDS[errno] : raw;
+  }
   // The password is registered for redaction already; the message is redacted again to be sure.
   return new AttemptError(`${where}: ${redactText(why).split('\n')[0]}`, !certificate && retryable(e));
 }

@@ -29,7 +29,7 @@ export function parseSecretUrl(value: string, envName: string): URL {
   return url;
 }
 
-const NETWORK_WORDS: Record<string, string> = {
+export const NETWORK_WORDS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset',
   ENOTFOUND: 'host not found',

@@ -10,6 +10,7 @@
  * deadline (every attempt and backoff of the slowest channel, plus a little),
  * and the caller's signal cancels it.
  */
+import { setMaxListeners } from 'node:events';
 import type { NotifyChannel } from '../../config/notify-schema.js';
 import { DEFAULT_NOTIFY_ON, type NotifyOn } from '../../config/notify-schema.js';
 import type { Logger } from '../../log/logger-types.js';
@@ -157,6 +158,8 @@ export async function sendNotifications(channels: readonly NotifyChannel[], even
     const deadlineMs = Math.max(...wanted.map((c) => budgetMs(c, delays))) + DEADLINE_GRACE_MS;
     const deadline = new AbortController();
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, deadline.signal]) : deadline.signal;
+    // Every channel's attempts and pauses listen to this one signal at once (up to 20 channels): not a leak.
+    setMaxListeners(Math.max(10, wanted.length * 4), signal);
     let timer: NodeJS.Timeout | undefined;
     // Whatever a channel does, the call returns by the deadline: a channel still busy then is failed.
     const giveUp = new Promise<'deadline'>((resolve) => {
