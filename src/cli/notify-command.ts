@@ -59,7 +59,7 @@ export async function notifyTestCommand(io: CliIO, flags: NotifyTestFlags): Prom
     }
     const job = settings.job ?? jobNameFromFile(file);
     const outcomes = await sendTestMessage(io, channels, job, ctx.logger.fileOnly);
-    if (io.signal.aborted) throw new CancelledError('Cancelled; the test messages not yet sent were not sent.');
+    if (io.signal.aborted) throw new CancelledError('Cancelled before every channel had answered.');
     for (const o of outcomes) {
       if (o.ok) ctx.logger.fileOnly.info(`notify test: ${printable(o.channel)} (${o.type}) ok`);
     }

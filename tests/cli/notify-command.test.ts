@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseJsonResult, runCli } from '../helpers/cli.js';
+import { parseJsonResult, runCli, signalWhen } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { startHttp, startSmtp, type HttpRecorder, type SmtpRecorder } from '../helpers/notify-servers.js';
 
@@ -152,5 +152,19 @@ describe('backup notify test', () => {
       // The server's echo was there, and was redacted.
       expect(run.stdout).toContain('with password [redacted]');
     }
+  });
+
+  it('Ctrl-C while a server keeps it waiting: exit 130 at once, says so', async () => {
+    const silent = await startHttp(() => 'hang');
+    servers.push(silent);
+    const root = await project({ notify: [{ type: 'webhook', urlEnv: 'ALERT_HOOK', timeoutSeconds: 60 }] });
+    const run = await runCli(['notify', 'test'], {
+      cwd: root,
+      env: cleanEnv({ ALERT_HOOK: `${silent.origin}/slow` }),
+      onSpawn: signalWhen(() => silent.requests.length > 0, 'SIGINT'),
+    });
+    expect(run.code).toBe(130);
+    expect(run.stderr).toBe('Notify cancelled before every channel had answered.\n');
+    expect(run.stdout).toBe('');
   });
 });
