@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   NOTHING_MATCHED: { exit: ExitCode.usage, meaning: 'restore --include matched no entry of the archive' },
   EMPTY_POLICY: { exit: ExitCode.usage, meaning: 'prune was given no --keep-* rule' },
   LOG_FILE_UNSAFE: { exit: ExitCode.usage, meaning: 'the log path is a symlink or not a regular file' },
+  NOTIFY_NOT_CONFIGURED: { exit: ExitCode.usage, meaning: 'the settings have no notify channels to test' },
   // Failures (exit 1).
   INTERNAL: { exit: ExitCode.failed, meaning: 'an unexpected error (a bug)' },
   ARCHIVE_FAILED: { exit: ExitCode.failed, meaning: 'reading the sources or building the archive failed' },
@@ -81,6 +82,7 @@ export const ERROR_CODES = {
   S3_NOT_S3: { exit: ExitCode.failed, meaning: 'the endpoint does not answer as S3' },
   S3_NO_BODY: { exit: ExitCode.failed, meaning: 'S3 returned no body' },
   S3_FAILED: { exit: ExitCode.failed, meaning: 'another S3 error' },
+  NOTIFY_FAILED: { exit: ExitCode.failed, meaning: 'a notification channel could not be sent to (backup notify test)' },
   // The user stopped it (exit 130).
   CANCELLED: { exit: ExitCode.cancelled, meaning: 'Ctrl-C or SIGTERM' },
 } as const satisfies Record<string, { readonly exit: ExitCodeValue; readonly meaning: string }>;

@@ -91,6 +91,25 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'cancelled'],
     ],
   },
+  // notify part (issue 10): backup notify test
+  notify: {
+    examples: ['backup notify test', 'backup notify test --config /etc/backup/www.json --json'],
+    exits: [
+      [0, 'every channel took the test message'],
+      [1, 'a channel failed (each one is listed with why)'],
+      [2, 'no settings, or the settings have no "notify" channels'],
+      [130, 'cancelled'],
+    ],
+  },
+  'notify test': {
+    examples: ['backup notify test', 'backup notify test --config /etc/backup/www.json --json'],
+    exits: [
+      [0, 'every channel took the test message'],
+      [1, 'a channel failed (each one is listed with why)'],
+      [2, 'no settings, or the settings have no "notify" channels'],
+      [130, 'cancelled'],
+    ],
+  },
 };
 
 export function helpAfter(command: string): string {
@@ -232,6 +251,24 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     const { pruneCommand } = await import('./prune-command.js');
     setExit(await pruneCommand(io, flags));
   });
+
+  // notify part (issue 10): `backup notify test` sends a test message on every channel of the settings.
+  const notify = program
+    .command('notify')
+    .description('alert channels of a job (settings.json "notify"): `backup notify test` sends a test message on each');
+  notify
+    .command('test')
+    .description('send a test message on every channel of the settings\' "notify" and say how each went (one line per channel)')
+    .option('-c, --config <file>', 'settings file (default: config/settings.json when present)')
+    .option('--json', 'print one JSON object on stdout: {ok, exitCode, job, host, channels: [{channel, type, ok, attempts, error}], error}')
+    .option('--log-file <file>', 'log file (default: the settings\' logFile, else logs/backup.log)')
+    .option('--verbose', 'show details and stack traces')
+    .addHelpText('after', helpAfter('notify test'))
+    .action(async (flags: { config?: string; json?: boolean; verbose?: boolean; logFile?: string }) => {
+      io.command = 'notify';
+      const { notifyTestCommand } = await import('./notify-command.js');
+      setExit(await notifyTestCommand(io, flags));
+    });
 
   // An empty path (`-s "$DIR"` with DIR unset) is a usage error for every command, before it runs.
   program.hook('preAction', (_program, action) => {

@@ -5,7 +5,9 @@
  * keys and signed-URL signatures in free text, and the values of the
  * secret environment variables (AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
  * wherever they appear. Pure except for that set of values, which the
- * program registers once at start (`registerSecretValues`).
+ * program registers once at start (`registerSecretValues`), plus any other
+ * secret read later (a notification channel's webhook URL or SMTP password:
+ * `registerSecretValue`).
  */
 
 const SECRET_KEY = /(secret|password|passwd|token|credential|authorization|session|private.?key|signature)/i;
@@ -35,6 +37,18 @@ export function registerSecretValues(env: NodeJS.ProcessEnv): void {
   }
 }
 
+/**
+ * Remembers one secret value (a webhook URL is a credential whole, an SMTP
+ * password) so that no log line, output or history record shows it. Values
+ * shorter than 8 characters are not searched for (they would blank out
+ * ordinary words).
+ */
+export function registerSecretValue(value: string | undefined): void {
+  const trimmed = value?.trim();
+  if (trimmed && trimmed.length >= MIN_SECRET_LENGTH) secretValues.add(trimmed);
+  if (value && value !== trimmed && value.length >= MIN_SECRET_LENGTH) secretValues.add(value);
+}
+
 function redactUserinfo(_match: string, scheme: string, userinfo: string): string {
   const colon = userinfo.indexOf(':');
   // user:password -> user:[redacted]; a lone token (http://TOKEN@host) is the secret itself.
@@ -43,7 +57,8 @@ function redactUserinfo(_match: string, scheme: string, userinfo: string): strin
 
 export function redactText(text: string): string {
   let out = text;
-  for (const value of secretValues) if (out.includes(value)) out = out.split(value).join(REDACTED);
+  // Longest first: a URL is redacted whole before its path (also registered) could be.
+  for (const value of [...secretValues].sort((a, b) => b.length - a.length)) if (out.includes(value)) out = out.split(value).join(REDACTED);
   return out
     .replace(URL_USERINFO, redactUserinfo)
     .replace(AWS_ACCESS_KEY_ID, (key) => `${key.slice(0, 4)}…${REDACTED}`)

@@ -49,3 +49,17 @@ describe('redactText: URL user info, env secrets, signatures', () => {
     expect(redactText('eu-west-1 short')).toBe('eu-west-1 short');
   });
 });
+
+describe('registerSecretValue', () => {
+  it('redacts a registered value (a webhook URL) wherever it appears, longest first', async () => {
+    const { registerSecretValue } = await import('../../src/log/redact.js');
+    const url = 'https://hooks.example.test/services/T0SECRET/B0SECRET/xyzTOKENxyz';
+    registerSecretValue(url);
+    registerSecretValue('/services/T0SECRET/B0SECRET/xyzTOKENxyz');
+    registerSecretValue('short');
+    expect(redactText(`posting to ${url} failed`)).toBe(`posting to ${REDACTED} failed`);
+    expect(redactText('path /services/T0SECRET/B0SECRET/xyzTOKENxyz')).toBe(`path ${REDACTED}`);
+    expect(redactText('a short word')).toBe('a short word');
+    expect(redact({ note: `url=${url}` })).toEqual({ note: `url=${REDACTED}` });
+  });
+});
