@@ -91,6 +91,16 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'cancelled'],
     ],
   },
+  // daemon part (issue 10)
+  daemon: {
+    examples: ['backup daemon', 'backup daemon --config config/web.json --config config/db.json'],
+    exits: [
+      [0, 'stopped by SIGTERM or Ctrl-C (running backups cancelled, partial files removed)'],
+      [1, 'the daemon itself could not work (e.g. its own files are missing); a failed backup never stops it'],
+      [2, 'a settings file is missing, invalid, or has no "schedule"'],
+      [130, 'a second SIGTERM / Ctrl-C: left at once, without waiting for the running backups'],
+    ],
+  },
 };
 
 export function helpAfter(command: string): string {
@@ -232,6 +242,18 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     const { pruneCommand } = await import('./prune-command.js');
     setExit(await pruneCommand(io, flags));
   });
+
+  // daemon part (issue 10): `backup daemon`, the in-process scheduler.
+  program
+    .command('daemon')
+    .description("run each settings file's job at its \"schedule\" until stopped (for containers without cron or systemd)")
+    .option('-c, --config <file...>', 'settings files, each with a "schedule" (default: config/settings.json)')
+    .option('--log-file <file>', "the daemon's own log (default: the first settings file's logFile, else logs/backup.log)")
+    .option('--verbose', 'show details and stack traces')
+    .action(async (flags: { config?: string[]; logFile?: string; verbose?: boolean }) => {
+      const { daemonCommand } = await import('./daemon-command.js');
+      setExit(await daemonCommand(io, flags));
+    });
 
   // An empty path (`-s "$DIR"` with DIR unset) is a usage error for every command, before it runs.
   program.hook('preAction', (_program, action) => {
