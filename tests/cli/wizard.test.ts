@@ -33,7 +33,7 @@ class Act {
 type Scripted = string | boolean | typeof ENTER | Error | Act;
 
 interface Asked {
-  kind: 'input' | 'select' | 'confirm';
+  kind: 'input' | 'select' | 'confirm' | 'password';
   message: string;
   default?: unknown;
   choices?: Array<Choice<unknown>>;
@@ -76,6 +76,18 @@ class ScriptedPrompter implements Prompter {
     }
   }
 
+  /** Like input without a default; what is typed is never recorded in `rejected` (a secret). */
+  async password(config: Parameters<Prompter['password']>[0]): Promise<string> {
+    this.asked.push({ kind: 'password', message: config.message });
+    for (;;) {
+      const answer = await this.next(config.message);
+      if (typeof answer !== 'string') throw new Error(`scripted ${String(answer)} for the password prompt "${config.message}"`);
+      const verdict = config.validate ? await config.validate(answer) : true;
+      if (verdict === true) return answer;
+      this.rejected.push({ message: config.message, typed: '(hidden)', problem: verdict === false ? '(refused without a message)' : verdict });
+    }
+  }
+
   async select<T>(config: { message: string; choices: Array<Choice<T>>; default?: T }): Promise<T> {
     this.asked.push({ kind: 'select', message: config.message, default: config.default, choices: config.choices });
     const answer = await this.next(config.message);
@@ -102,7 +114,11 @@ const refusingPrompter: Prompter = {
   input: () => Promise.reject(new Error('input() must not be called')),
   select: () => Promise.reject(new Error('select() must not be called')),
   confirm: () => Promise.reject(new Error('confirm() must not be called')),
+  password: () => Promise.reject(new Error('password() must not be called')),
 };
+
+/** The answers to the steps after the save: not scheduled, no alert channel. */
+const NO_AUTOMATION: Scripted[] = [false, 'none'];
 
 function promptExit(name: 'ExitPromptError' | 'AbortPromptError'): Error {
   const error = new Error('User force closed the prompt with 0 null');
@@ -461,15 +477,17 @@ describe('wizardCommand', () => {
     const root = await tempDir();
     const src = await makeRichTree(root);
     const term = fakeTerminal(root, true);
-    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, ENTER, false, true, true]);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, ENTER, false, true, true, ...NO_AUTOMATION]);
 
     const code = await wizardCommand(term.io, { verbose: false }, prompts);
 
     expect(code, term.stderr()).toBe(0);
     expect(prompts.unused).toEqual([]);
-    expect(prompts.asked.map((q) => q.message).slice(-2)).toEqual([
+    expect(prompts.asked.map((q) => q.message).slice(-4)).toEqual([
       'Start the backup now?',
       'Save these answers to config/settings.json for unattended runs?',
+      'Run this backup automatically?',
+      'Send an alert when a backup fails or is late?',
     ]);
 
     // The archive, its checksum and manifest.
@@ -545,7 +563,7 @@ describe('wizardCommand', () => {
     await fs.mkdir(path.dirname(settingsFile));
     await fs.writeFile(settingsFile, '{ "sources": ["elsewhere"] }\n');
     const term = fakeTerminal(root, true);
-    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', 'nightly', false, false, true, 'overwrite']);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', 'nightly', false, false, true, 'overwrite', ...NO_AUTOMATION]);
 
     expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
 
@@ -726,7 +744,7 @@ describe('after a failed run', () => {
       'change',
       // Enter keeps each previous answer; the destination (now a file) is refused at its prompt and retyped.
       ENTER, ENTER, ENTER, 'backups2', ENTER, ENTER, ENTER,
-      true, true,
+      true, true, ...NO_AUTOMATION,
     ]);
 
     const code = await wizardCommand(term.io, { verbose: false }, prompts);
@@ -807,11 +825,12 @@ describe('the save step and the end of the wizard', () => {
     await fs.mkdir(path.dirname(settingsFile));
     await fs.writeFile(settingsFile, '{"format": "tar.gz", "destination": "./backups", "sources": ["data"]}');
     const term = fakeTerminal(root, true);
-    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, ENTER, false, false, true]);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, ENTER, false, false, true, ...NO_AUTOMATION]);
 
     expect(await wizardCommand(term.io, { verbose: false }, prompts)).toBe(0);
 
     expect(prompts.unused).toEqual([]);
+    expect(prompts.asked.some((q) => q.message.startsWith('Replace'))).toBe(false);
     expect(term.stdout()).toContain('config/settings.json already holds these settings; nothing to save.');
     expect(await listDir(path.dirname(settingsFile))).toEqual(['settings.json']);
   });
@@ -823,7 +842,7 @@ describe('the save step and the end of the wizard', () => {
     await fs.mkdir(path.dirname(settingsFile));
     await fs.writeFile(settingsFile, JSON.stringify({ sources: ['data'], format: 'zip', logFile: 'var/wizard.log' }));
     const term = fakeTerminal(root, true);
-    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', ENTER, false, true, true, 'overwrite']);
+    const prompts = new ScriptedPrompter(['data', false, ENTER, 'zip', ENTER, false, true, true, 'overwrite', ...NO_AUTOMATION]);
 
     expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
 
