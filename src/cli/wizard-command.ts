@@ -366,7 +366,7 @@ async function automationStep(step: AutomationStep): Promise<void> {
     for (const outcome of outcomes) {
       if (outcome.ok) say(`  ${outcome.channel}: test message sent`);
       else {
-        step.logger.warn(`test message on ${outcome.channel} failed: ${outcome.error ?? 'unknown error'}`);
+        step.logger.fileOnly.warn(`test message on ${outcome.channel} failed: ${outcome.error ?? 'unknown error'}`);
         say(`  ${outcome.channel}: failed: ${outcome.error ?? 'unknown error'}; fix it later and run npx backup notify test --config ${quoted}`);
       }
     }
