@@ -9,8 +9,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
-import { hasPartial, runCli, startCli } from '../helpers/cli.js';
+import os from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { PROJECT_ROOT, hasPartial, runCli, startCli } from '../helpers/cli.js';
+import { lockFileFor } from '../../src/lifecycle/job-lock-file.js';
 import { listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { runDaemon } from '../../src/automation/daemon.js';
@@ -105,6 +107,35 @@ describe('backup daemon', () => {
     expect(out.trimEnd()).toMatch(/ stopped$/);
     expect(await hasPartial(path.join(root, 'backups'))).toBe(false);
     expect((await listDir(path.join(root, 'backups'))).filter((f) => f.includes('.lock'))).toEqual([]);
+  }, 120_000);
+
+  it('a run started elsewhere holds the job lock: the daemon\'s runs are refused (exit 1, logged), and once it is released the next run goes ahead', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    await fs.mkdir(path.join(root, 'backups'));
+    await writeJson(path.join(root, 'config/settings.json'), { job: 'nightly', sources: ['data'], destination: './backups', schedule: '* * * * * *' });
+    const lock = lockFileFor({ sources: [path.join(root, 'data')], nameTemplate: '{source}-{date}-{time}' }, path.join(root, 'backups'), path.join(root, 'logs'));
+    // Another run of the job (a person, cron): a real process holding the job's lock.
+    const holder = spawn(process.execPath, [path.join(PROJECT_ROOT, 'tests/helpers/hold-lock.mjs'), path.join(PROJECT_ROOT, 'dist/lifecycle/lock.js'), JSON.stringify({ file: lock, host: os.hostname(), command: 'backup run (by hand)' })], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let held = '';
+    holder.stdout!.setEncoding('utf8').on('data', (d: string) => (held += d));
+    await waitFor('the lock held', () => held.includes('"event":"held"'));
+    const daemon = watch(startCli(['daemon'], { cwd: root }));
+
+    await waitFor('a refused run', () => daemon.stdout().includes('nightly: run finished'), 60_000);
+    const holderExit = new Promise((resolve) => holder.on('exit', resolve));
+    holder.stdin!.end('release\n');
+    await holderExit;
+    await waitFor('a backup once the lock is free', async () => (await archives(path.join(root, 'backups'))).length >= 1 && daemon.stdout().includes('exit 0: ok'), 60_000);
+    daemon.child.kill('SIGTERM');
+    const end = await daemon.exited;
+
+    expect(end, daemon.stderr()).toEqual({ code: 0, signal: null });
+    expect(daemon.stdout()).toMatch(/ error: nightly: run finished after [\d.]+ s, exit 1: failed \(or another run of the job holds its lock\); next run /);
+    expect(daemon.stderr()).toMatch(/\[nightly\] error: .*backup run \(by hand\)/);
+    expect(daemon.stdout()).toMatch(/ nightly: run finished after [\d.]+ s, exit 0: ok/);
   }, 120_000);
 
   it('a settings file without a schedule: exit 2, naming the file and how to add one; nothing is run', async () => {
