@@ -148,7 +148,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     void start('check', 'check', args, 'the missed-run check (backup status --alert)').then((end) => {
       if (!end) return;
       // status exits 0 only when every job is ok; anything else is what it printed.
-      if (end.code === 0) say('info', 'missed-run check: every job is ok');
+      if (stopping && end.code !== 0) say('info', 'missed-run check: cancelled (stopping)');
+      else if (end.code === 0) say('info', 'missed-run check: every job is ok');
       else say('warn', `missed-run check: ${describeExit(end.code, end.signal)} (see the [check] lines)`);
     });
   };
