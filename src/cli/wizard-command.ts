@@ -317,11 +317,12 @@ async function automationStep(step: AutomationStep): Promise<void> {
   const secretNames = Object.keys(answers.secrets);
   if (secretNames.length > 0) {
     const envFile = path.join(io.cwd, '.env');
-    await setEnvValues(envFile, answers.secrets);
+    const before = await setEnvValues(envFile, answers.secrets);
     step.logger.info(`${secretNames.join(', ')} set in ${envFile}`);
     say(`Saved ${secretNames.join(' and ')} in .env (readable by you only; its other lines are kept). settings.json names it, never holds it.`);
     for (const name of secretNames) {
-      if (io.env[name] !== undefined && io.env[name] !== answers.secrets[name]) {
+      // This process's environment holds the old .env too (loaded at start): only a value from elsewhere wins over the file.
+      if (io.env[name] !== undefined && io.env[name] !== answers.secrets[name] && io.env[name] !== before[name]) {
         say(`Note: ${name} is also set in this shell's environment, which wins over .env: unset it, or set it to the new value.`);
       }
     }

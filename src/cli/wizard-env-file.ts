@@ -52,8 +52,8 @@ function envLineOrThrow(key: string, value: string): string {
   return line;
 }
 
-/** Sets `values` in the .env file `file` (see the module comment). */
-export async function setEnvValues(file: string, values: Record<string, string>): Promise<void> {
+/** Sets `values` in the .env file `file` (see the module comment); returns what the file held before (every key). */
+export async function setEnvValues(file: string, values: Record<string, string>): Promise<Record<string, string>> {
   let text = '';
   try {
     const stat = await fs.lstat(file);
@@ -81,4 +81,5 @@ export async function setEnvValues(file: string, values: Record<string, string>)
     await fs.rm(temp, { force: true });
     throw new ConfigError(file, `cannot be written: ${describeErrno(error)}`, { cause: error });
   }
+  return dotenv.parse(text);
 }

@@ -1017,6 +1017,8 @@ describe('after the save: run it automatically, and alerts', () => {
     const envFile = path.join(root, '.env');
     await fs.writeFile(envFile, 'AWS_REGION=eu-west-1\n# the team\'s keys\nSLACK_WEBHOOK_URL=https://hooks.slack.com/services/OLD\nOTHER="x y"\n', { mode: 0o644 });
     const secret = 'https://127.0.0.1:1/services/T0SECRET/B0SECRET/xoxSECRETtoken';
+    // As src/bin.ts does at start: the .env's variables are in the environment.
+    vi.stubEnv('SLACK_WEBHOOK_URL', 'https://hooks.slack.com/services/OLD');
     const term = fakeTerminal(root, true);
     const prompts = new ScriptedPrompter(upToSave([false, 'slack', 'http://hooks.slack.com/services/T0SECRET/B0SECRET/plain', 'not a url', secret]));
 
@@ -1035,10 +1037,24 @@ describe('after the save: run it automatically, and alerts', () => {
     expect(JSON.stringify(settings)).not.toContain('SECRET');
     const out = term.stdout();
     expect(out).toContain('Saved SLACK_WEBHOOK_URL in .env (readable by you only; its other lines are kept).');
+    expect(out).not.toContain('also set in this shell');
     // The test message: sent, or (no receiver there) the failure and what to run once fixed.
     expect(out).toMatch(/\n {2}slack: (test message sent|failed: .+; fix it later and run npx backup notify test --config config\/settings\.json)\n/);
     const log = await fs.readFile(path.join(root, 'logs', 'backup.log'), 'utf8');
     for (const text of [out, term.stderr(), log]) expect(text).not.toContain('SECRET');
+  });
+
+  it('Slack: a SLACK_WEBHOOK_URL set in the environment (not from .env) wins over .env, and the wizard says so', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    vi.stubEnv('SLACK_WEBHOOK_URL', 'https://hooks.slack.com/services/FROM/THE/SHELL');
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter(upToSave([false, 'slack', 'https://127.0.0.1:1/services/T0SECRET/B0SECRET/x']));
+
+    expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
+
+    expect(term.stdout()).toContain("Note: SLACK_WEBHOOK_URL is also set in this shell's environment, which wins over .env: unset it, or set it to the new value.");
+    expect(term.stdout()).not.toContain('SECRET');
   });
 
   it('Slack: a .env that is a link is refused, not written through', async () => {
