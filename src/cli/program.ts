@@ -108,6 +108,16 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [1, 'a channel failed (each one is listed with why)'],
       [2, 'no settings, or the settings have no "notify" channels'],
       [130, 'cancelled'],
+      ],
+    },
+  // daemon part (issue 10)
+  daemon: {
+    examples: ['backup daemon', 'backup daemon --config config/web.json --config config/db.json'],
+    exits: [
+      [0, 'stopped by SIGTERM or Ctrl-C (running backups cancelled, partial files removed)'],
+      [1, 'the daemon itself could not work (e.g. its own files are missing); a failed backup never stops it'],
+      [2, 'a settings file is missing, invalid, or has no "schedule"'],
+      [130, 'a second SIGTERM / Ctrl-C: left at once, without waiting for the running backups'],
     ],
   },
 };
@@ -268,6 +278,18 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
       io.command = 'notify';
       const { notifyTestCommand } = await import('./notify-command.js');
       setExit(await notifyTestCommand(io, flags));
+    });
+
+  // daemon part (issue 10): `backup daemon`, the in-process scheduler.
+  program
+    .command('daemon')
+    .description("run each settings file's job at its \"schedule\" until stopped (for containers without cron or systemd)")
+    .option('-c, --config <file...>', 'settings files, each with a "schedule" (default: config/settings.json)')
+    .option('--log-file <file>', "the daemon's own log (default: the first settings file's logFile, else logs/backup.log)")
+    .option('--verbose', 'show details and stack traces')
+    .action(async (flags: { config?: string[]; logFile?: string; verbose?: boolean }) => {
+      const { daemonCommand } = await import('./daemon-command.js');
+      setExit(await daemonCommand(io, flags));
     });
 
   // An empty path (`-s "$DIR"` with DIR unset) is a usage error for every command, before it runs.

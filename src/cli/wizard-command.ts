@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { confirm, input, select } from '@inquirer/prompts';
+import { confirm, input, password, select } from '@inquirer/prompts';
 import { ExitCode, UsageError } from '../errors.js';
 import { findBzip2 } from '../archive/compressors.js';
 import { DEFAULT_SETTINGS_FILE, loadSettings } from '../config/load-settings.js';
@@ -36,6 +36,11 @@ import type { S3Target } from '../storage/s3.js';
 import { shellQuote } from './render-result.js';
 import { jobLock } from './job-lock.js';
 import { DEFAULT_NAME_TEMPLATE, sourceBaseName } from '../archive/naming.js';
+import { askAutomation, withChannel } from './wizard-automation.js';
+import { setEnvValues } from './wizard-env-file.js';
+import { sendNotifications } from '../automation/notify/send.js';
+import { jobNameFromFile } from '../automation/job.js';
+import type { NotifyOutcome } from '../automation/types.js';
 
 function isPromptExit(error: unknown): boolean {
   return error instanceof Error && (error.name === 'ExitPromptError' || error.name === 'AbortPromptError');
@@ -47,6 +52,7 @@ export function inquirerPrompter(io: CliIO): Prompter {
     input: (config) => input(config, context),
     select: (config) => select(config, context),
     confirm: (config) => confirm(config, context),
+    password: (config) => password(config, context),
   };
 }
 
@@ -138,7 +144,10 @@ function stableJson(value: unknown): string {
 }
 
 /** The settings the wizard's answers decide (a missing one means the default). */
-const WIZARD_KEYS = new Set(['sources', 'destination', 'format', 'name', 's3', 'logFile']);
+const WIZARD_KEYS = new Set(['sources', 'destination', 'format', 'name', 's3', 'logFile', 'schedule', 'notify']);
+
+/** Settings the backup questions do not ask but the later steps do (or that name the job): kept when the file is replaced. */
+const CARRIED_KEYS = ['job', 'schedule', 'notify'] as const;
 
 /** One line per top-level setting that differs: `key: old -> new`. */
 export function settingsDifferences(old: Record<string, unknown>, next: Record<string, unknown>): string[] {
@@ -184,9 +193,10 @@ interface SaveStep {
   failed: boolean;
 }
 
-/** Where the settings went (absolute), or undefined when nothing was saved. */
-async function saveStep(step: SaveStep): Promise<string | undefined> {
-  const { io, prompts, say, settings, failed } = step;
+/** Where the settings are (absolute) and whether this step wrote them; undefined when nothing was saved. */
+async function saveStep(step: SaveStep): Promise<{ file: string; wrote: boolean } | undefined> {
+  const { io, prompts, say, failed } = step;
+  let settings = step.settings;
   const settingsFile = path.resolve(io.cwd, DEFAULT_SETTINGS_FILE);
   const shown = (file: string): string => {
     const rel = path.relative(io.cwd, file);
@@ -202,11 +212,16 @@ async function saveStep(step: SaveStep): Promise<string | undefined> {
     } catch (error) {
       unreadable = error instanceof Error ? error.message : String(error);
     }
+    if (old) {
+      // Asked again after the save (schedule, alerts) or not asked at all (job): not dropped by a replace.
+      const carried = Object.fromEntries(CARRIED_KEYS.filter((k) => old[k] !== undefined).map((k) => [k, old[k]]));
+      settings = { ...settings, ...carried };
+    }
     const differences = old ? settingsDifferences(old, settings as Record<string, unknown>) : [];
     if (old && differences.length === 0) {
       say(`${shown(settingsFile)} already holds these settings; nothing to save.`);
       say('');
-      return settingsFile;
+      return { file: settingsFile, wrote: false };
     }
     say('');
     if (old) {
@@ -259,7 +274,105 @@ async function saveStep(step: SaveStep): Promise<string | undefined> {
   } else say(`Saved ${shown(target)}. Run it without prompts (cron, systemd):`);
   say(`  npx backup run --config ${shellQuote(shown(target))}`);
   say('');
-  return target;
+  return { file: target, wrote: true };
+}
+
+/** `file` relative to the working folder when it is inside it. */
+function shownPath(io: CliIO, file: string): string {
+  const rel = path.relative(io.cwd, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+interface AutomationStep {
+  io: CliIO;
+  prompts: Prompter;
+  logger: AppLogger;
+  say: (line: string) => void;
+  /** The saved settings file. */
+  file: string;
+  /** The wizard wrote it a moment ago (its .bak, if any, is the user's older file: not replaced). */
+  wrote: boolean;
+}
+
+/**
+ * After the save: whether and when the job runs by itself, and one alert
+ * channel; the secret goes to ./.env, the settings file gets `schedule` and
+ * `notify` (the change shown, the file replaced atomically, the previous one
+ * kept as .bak unless the wizard just wrote it); then the command that makes
+ * the schedule real and a test message on the new channel.
+ */
+async function automationStep(step: AutomationStep): Promise<void> {
+  const { io, prompts, say, file } = step;
+  const shown = shownPath(io, file);
+  const quoted = shellQuote(shown);
+  const current = await loadSettings(file);
+  const answers = await askAutomation(prompts, { now: io.now(), say }, current);
+
+  const next: Settings = { ...current };
+  if (answers.schedule !== undefined) next.schedule = answers.schedule;
+  else delete next.schedule;
+  if (answers.channel) next.notify = withChannel(current.notify, answers.channel);
+
+  say('');
+  const secretNames = Object.keys(answers.secrets);
+  if (secretNames.length > 0) {
+    const envFile = path.join(io.cwd, '.env');
+    const before = await setEnvValues(envFile, answers.secrets);
+    step.logger.info(`${secretNames.join(', ')} set in ${envFile}`);
+    say(`Saved ${secretNames.join(' and ')} in .env (readable by you only; its other lines are kept). settings.json names it, never holds it.`);
+    for (const name of secretNames) {
+      // This process's environment holds the old .env too (loaded at start): only a value from elsewhere wins over the file.
+      if (io.env[name] !== undefined && io.env[name] !== answers.secrets[name] && io.env[name] !== before[name]) {
+        say(`Note: ${name} is also set in this shell's environment, which wins over .env: unset it, or set it to the new value.`);
+      }
+    }
+  }
+  const differences = settingsDifferences(current as Record<string, unknown>, next as Record<string, unknown>);
+  if (differences.length > 0) {
+    if (!step.wrote) {
+      const bak = await keepBackupCopy(file);
+      step.logger.info(`previous settings kept as ${bak}`);
+    }
+    await saveSettings(file, next);
+    step.logger.info(`settings saved to ${file} (${differences.join('; ')})`);
+    say(`Updated ${shown}${step.wrote ? '' : ` (the previous one is in ${shown}.bak)`}:`);
+    for (const line of differences) say(`  ${line}`);
+  }
+
+  if (answers.schedule !== undefined) {
+    say('Make it run at these times on this machine (a systemd timer, else a crontab entry):');
+    say(`  npx backup schedule install --config ${quoted}`);
+    say('In a container without cron or systemd, keep this running instead:');
+    say(`  npx backup daemon --config ${quoted}`);
+  } else {
+    say(`Not scheduled. To add it later: put "schedule": "daily 02:30" in ${shown} (or run npx backup again and answer yes),`);
+    say(`then: npx backup schedule install --config ${quoted}`);
+  }
+
+  if (answers.channel) {
+    const channel = answers.channel;
+    const name = channel.name ?? channel.type;
+    say('');
+    say(`Sending a test message (${name})...`);
+    let outcomes: NotifyOutcome[];
+    try {
+      outcomes = await sendNotifications(
+        [channel],
+        { event: 'test', job: current.job ?? jobNameFromFile(file), host: io.host, at: io.now() },
+        { env: { ...io.env, ...answers.secrets }, logger: step.logger, signal: io.signal },
+      );
+    } catch (error) {
+      outcomes = [{ channel: name, type: channel.type, event: 'test', ok: false, error: error instanceof Error ? error.message : String(error) }];
+    }
+    for (const outcome of outcomes) {
+      if (outcome.ok) say(`  ${outcome.channel}: test message sent`);
+      else {
+        step.logger.fileOnly.warn(`test message on ${outcome.channel} failed: ${outcome.error ?? 'unknown error'}`);
+        say(`  ${outcome.channel}: failed: ${outcome.error ?? 'unknown error'}; fix it later and run npx backup notify test --config ${quoted}`);
+      }
+    }
+  }
+  say('');
 }
 
 type AfterFailure = 'change' | 'save' | 'quit';
@@ -390,7 +503,9 @@ export async function wizardCommand(
 
     let saved: string | undefined;
     if (await prompts.confirm({ message: `Save these answers to ${DEFAULT_SETTINGS_FILE} for unattended runs?`, default: true })) {
-      saved = await saveStep({ io, prompts, logger, say, settings: answersToSettings(answers, logFileTyped), failed: false });
+      const save = await saveStep({ io, prompts, logger, say, settings: answersToSettings(answers, logFileTyped), failed: false });
+      saved = save?.file;
+      if (save) await automationStep({ io, prompts, logger, say, file: save.file, wrote: save.wrote });
     }
     say('The same backup as one command line:');
     say(`  ${equivalentCommand(answers)}`);

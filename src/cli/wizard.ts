@@ -32,6 +32,8 @@ export interface Prompter {
   }): Promise<string>;
   select<T>(config: { message: string; choices: Array<Choice<T>>; default?: T }): Promise<T>;
   confirm(config: { message: string; default?: boolean }): Promise<boolean>;
+  /** A secret (webhook URL, SMTP password): shown masked while typed, never echoed. */
+  password(config: { message: string; mask?: string; validate?: (value: string) => boolean | string | Promise<boolean | string> }): Promise<string>;
 }
 
 export interface WizardAnswers {

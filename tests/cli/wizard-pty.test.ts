@@ -13,7 +13,7 @@ import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } f
 
 const STEP_TIMEOUT_MS = 20_000;
 
-const KEY = { enter: '\r', down: '\x1b[B', ctrlC: '\x03', backspace: '\x7f' } as const;
+const KEY = { enter: '\r', down: '\x1b[B', up: '\x1b[A', ctrlC: '\x03', backspace: '\x7f' } as const;
 
 /** CSI / OSC / two-character escape sequences, as inquirer and cli-progress write them. */
 const ANSI = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()#][0-9A-Za-z]|[0-~])/g;
@@ -169,6 +169,25 @@ describe('the wizard in a real terminal', () => {
     const sha256 = (await wizard.waitFor(/sha256 [0-9a-f]{64}/)).slice('sha256 '.length);
     await wizard.answer('Save these answers to config/settings.json for unattended runs? (Y/n)', `y${KEY.enter}`);
     await wizard.waitFor('npx backup run --config config/settings.json');
+    // Run it automatically: yes, at the suggested night-time minute.
+    await wizard.answer('Run this backup automatically? (Y/n)', KEY.enter);
+    const suggested = (await wizard.waitFor(/Suggested: daily 0[1-4]:[0-5]\d/)).slice('Suggested: '.length);
+    await wizard.answer(`When should it run? (${suggested})`, KEY.enter);
+    // One alert channel: Slack (the default is No).
+    await wizard.waitFor('Send an alert when a backup fails or is late?');
+    await wizard.waitFor(/[❯>] No/);
+    wizard.send(KEY.up);
+    await wizard.waitFor(/[❯>] Email/);
+    wizard.send(KEY.up);
+    await wizard.answer(/[❯>] Slack/, KEY.enter);
+    // The URL is masked as it is typed.
+    await wizard.answer('Slack webhook URL (hidden):', `https://127.0.0.1:1/services/T0SECRET/B0SECRET/token${KEY.enter}`);
+    await wizard.waitFor('Saved SLACK_WEBHOOK_URL in .env');
+    await wizard.waitFor(`schedule: (not set) -> "${suggested}"`);
+    await wizard.waitFor('Make it run at these times on this machine');
+    await wizard.waitFor('npx backup schedule install --config config/settings.json');
+    await wizard.waitFor('npx backup daemon --config config/settings.json');
+    await wizard.waitFor(/slack: (test message sent|failed: [^\n]+; fix it later and run npx backup notify test --config config\/settings\.json)/);
     await wizard.waitFor('npx backup run --source data --dest ./backups --format tar.bz2 --name nightly');
     // How to see, check and restore: three commands, one a line, each with a comment; no pipeline.
     await wizard.waitFor(/\n {2}npx backup list +# [^\n|]+\n {2}npx backup verify --all +# [^\n|]+\n {2}npx backup restore --to restored +# [^\n|]+\n/);
@@ -189,7 +208,12 @@ describe('the wizard in a real terminal', () => {
     expect(await describeTree(path.join(extracted, 'data'))).toEqual(await describeTree(src));
 
     const settings = JSON.parse(await fs.readFile(path.join(root, 'config', 'settings.json'), 'utf8')) as Record<string, unknown>;
-    expect(settings).toStrictEqual({ sources: ['data'], destination: './backups', format: 'tar.bz2', name: 'nightly' });
+    expect(settings).toStrictEqual({
+      sources: ['data'], destination: './backups', format: 'tar.bz2', name: 'nightly',
+      schedule: suggested, notify: [{ type: 'slack', urlEnv: 'SLACK_WEBHOOK_URL' }],
+    });
+    expect(wizard.screen).not.toContain('SECRET');
+    expect(await fs.readFile(path.join(root, '.env'), 'utf8')).toBe("SLACK_WEBHOOK_URL='https://127.0.0.1:1/services/T0SECRET/B0SECRET/token'\n");
   });
 
   it('retypes a missing source after the error, picks zip, declines the backup and the save: nothing written', async () => {
@@ -307,6 +331,9 @@ describe('the wizard in a real terminal', () => {
     wizard.send(KEY.down);
     await wizard.answer(/[❯>] Yes, overwrite it/, KEY.enter);
     await wizard.waitFor('The previous config/settings.json is in config/settings.json.bak.');
+    await wizard.answer('Run this backup automatically?', `n${KEY.enter}`);
+    await wizard.answer('Send an alert when a backup fails or is late?', KEY.enter);
+    await wizard.waitFor('Not scheduled. To add it later');
     const { code } = await wizard.exit();
 
     expect(code, wizard.screen).toBe(0);
