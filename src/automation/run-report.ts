@@ -20,6 +20,7 @@ import type { JobRef } from './job.js';
 import { sendNotifications as realSend, type NotifyContext } from './notify/send.js';
 import type { HistoryCommand, HistoryDestination, HistoryRecord, NotifyEvent, NotifyOutcome, RunOutcome } from './types.js';
 import { updateIncident } from './alert-state.js';
+import { utcMinute } from './status.js';
 
 export type RunTrigger = NonNullable<HistoryRecord['trigger']>;
 export type SendNotifications = (channels: readonly NotifyChannel[], event: NotifyEvent, ctx: NotifyContext) => Promise<NotifyOutcome[]>;
@@ -270,7 +271,7 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
               return null;
             });
             if (before && event !== 'failure') {
-              const reason = `${before.kind === 'late' ? 'late' : 'failing'} since ${before.since}`;
+              const reason = `${before.kind === 'late' ? 'late' : 'failing'} since ${utcMinute(before.since)}`;
               notifications.push(...(await notify({ event: 'recovered', job: job.name, host: options.host, at: ended, run: record, reason }, signal)));
             }
           } catch (stateError) {
