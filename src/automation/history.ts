@@ -51,11 +51,18 @@ export async function appendHistory(file: string, record: HistoryRecord): Promis
     // nearly empty file over the first one's .1 (a few records lost, once per megabyte).
     await fs.rename(file, rotatedHistoryFile(file)).catch(() => undefined);
   }
-  const handle = await fs.open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o640);
+  const handle = await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o640);
   try {
     const opened = await handle.stat();
     if (!opened.isFile()) throw new Error(`${file} is not a regular file; the run history is not written to it`);
-    await handle.write(serialise(record));
+    // A line cut by a crash or a full disk ends here: start on a line of our own, so only the cut line is lost.
+    let line = serialise(record);
+    if (opened.size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, opened.size - 1);
+      if (last[0] !== 0x0a) line = `\n${line}`;
+    }
+    await handle.write(line);
   } finally {
     await handle.close();
   }
