@@ -102,7 +102,7 @@ describe('jobStatus verdicts', () => {
     const killed = jobStatus(base({ runs: [run(0, 'running', { pid: 4242 })], now: at(1) }));
     expect(killed.lastFailure).toMatchObject({ outcome: 'killed', code: 'KILLED', error: expect.stringMatching(/pid 4242 on host1\) ended without a record: it was killed/) });
     expect(killed.lastRun).toMatchObject({ outcome: 'killed' });
-    const live = jobStatus(base({ runs: [run(0, 'running', { pid: 4242 })], isAlive: () => true, now: at(1) }));
+    const live = jobStatus(base({ runs: [run(0, 'running', { pid: 4242 })], isAlive: () => true, scheduleSince: at(0), now: at(1) }));
     expect(live.running).toMatchObject({ pid: 4242, host: 'host1', command: 'run' });
     expect(live.verdict).toBe('never run');
   });
