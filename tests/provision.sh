@@ -16,6 +16,8 @@ declare -A TOOLS=(
   [unzip]=unzip [zip]=zip [bzip2]=bzip2 [lbzip2]=lbzip2 [tar]=tar [gzip]=gzip
   [bsdtar]=libarchive-tools [7z]=p7zip-full [python3]=python3
   [setpriv]=util-linux [script]=bsdutils [mount]=mount
+  # hist part (issue 10): `backup status` at a shifted clock
+  [faketime]=faketime
 )
 if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   TOOLS+=(
