@@ -160,6 +160,28 @@ describe('backup run records its history', () => {
   });
 });
 
+describe('prune and verify record their runs when a settings file names the job', () => {
+  it('verify and prune with --config: start + end, command verify / prune; with --dest alone: not recorded; a prune dry run: not recorded', async () => {
+    const { root, config } = await project({ job: 'www' });
+    expect((await runCli(['run'], { cwd: root })).code).toBe(0);
+    expect((await runCli(['verify', '--all', '--config', config], { cwd: root })).code).toBe(0);
+    expect((await runCli(['prune', '--config', config, '--keep-last', '1', '--dry-run'], { cwd: root })).code).toBe(0);
+    expect((await runCli(['prune', '--config', config, '--keep-last', '1'], { cwd: root })).code).toBe(0);
+    const elsewhere = await tempDir();
+    expect((await runCli(['verify', '--all', '--dest', path.join(root, 'backups')], { cwd: elsewhere })).code).toBe(0);
+    const ends = (await records(root)).filter((r) => r.type === 'end');
+    expect(ends.map((r) => [r.command, r.outcome, r.job])).toEqual([
+      ['run', 'ok', `config:${config}`],
+      ['verify', 'ok', `config:${config}`],
+      ['prune', 'ok', `config:${config}`],
+    ]);
+    expect(await records(elsewhere)).toEqual([]);
+    // They do not change the verdict: the backup run does.
+    const status = parseJsonResult(await runCli(['status', '--json'], { cwd: root }));
+    expect(status.jobs[0]).toMatchObject({ verdict: 'ok', lastRun: { command: 'run' }, lastOther: [{ command: 'verify' }, { command: 'prune' }] });
+  });
+});
+
 describe('backup status', () => {
   it('ok now; three days later (faketime) late, exit 1; no settings file: exit 2', async () => {
     const { root, config } = await project({ job: 'www', schedule: 'daily 02:30' });
