@@ -154,7 +154,7 @@ export function renderStatus(statuses: readonly JobStatusReport[], now: Date): s
     row('schedule:', s.schedule ? `${printable(s.schedule.text)} (${s.schedule.description})` : 'none (runs only when started)');
     if (s.nextRun) row('next run:', when(s.nextRun, now));
     if (s.lateAfter && s.verdict !== 'late') row('late after:', when(s.lateAfter, now));
-    s.destinations.forEach((d, i) => row(i === 0 ? 'newest backup:' : '', `${printable(d.name)} (${d.type}): ${printable(d.location)}`));
+    s.destinations.forEach((d, i) => row(i === 0 ? 'newest backup:' : '', `${printable(d.name)}${d.name === d.type ? '' : ` (${d.type})`}: ${printable(d.location)}`));
     if (s.alert) {
       const sent = s.alert.notifications;
       row('alert:', `${s.alert.event}${sent.length === 0 ? ' (no channel takes it)' : `: ${sent.map((n) => `${printable(n.channel)} ${n.ok ? 'sent' : `FAILED (${oneLine(n.error ?? 'failed')})`}`).join(', ')}`}`);
