@@ -148,7 +148,8 @@ export function renderStatus(statuses: readonly JobStatusReport[], now: Date): s
     );
     if (s.lastFailure) {
       row('last failure:', `${when(s.lastFailure.at, now)}  ${s.lastFailure.outcome}${s.lastFailure.code ? ` [${s.lastFailure.code}]` : ''}`);
-      if (s.lastFailure.error) row('', oneLine(s.lastFailure.error));
+      // The headline already says the last run's error: not twice.
+      if (s.lastFailure.error && !s.reason.includes(s.lastFailure.error)) row('', oneLine(s.lastFailure.error));
       if (s.lastFailure.hint) row('', `hint: ${oneLine(s.lastFailure.hint)}`);
     }
     row('schedule:', s.schedule ? `${printable(s.schedule.text)} (${s.schedule.description})` : 'none (runs only when started)');

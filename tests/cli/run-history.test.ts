@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { BIN, hasPartial, parseJsonResult, runCli, signalWhen, startCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { itAsRoot } from '../helpers/root.js';
 import type { HistoryRecord } from '../../src/automation/types.js';
 
 async function records(root: string, log = 'logs'): Promise<HistoryRecord[]> {
@@ -141,6 +142,31 @@ describe('backup run records its history', () => {
     expect(status.stdout).toMatch(new RegExp(`pid ${list[0]!.pid} on .* ended without a record: it was killed, or the machine stopped`));
     const json = parseJsonResult(await runCli(['status', '--config', config, '--json'], { cwd: root }));
     expect(json).toMatchObject({ ok: false, exitCode: 1, jobs: [{ verdict: 'failing', lastRun: { outcome: 'killed' }, running: null }] });
+  });
+
+  itAsRoot('disk full (a 1 MiB tmpfs): the failure\'s hint says where, how much is free and how big the last archive was; status shows it', async () => {
+    const { root, config } = await project({ job: 'www', destination: './small', schedule: 'daily 02:30' });
+    const small = path.join(root, 'small');
+    await fs.mkdir(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      expect((await runCli(['run'], { cwd: root })).code).toBe(0);
+      await fs.writeFile(path.join(root, 'data', 'big.bin'), randomBytes(3 * 1024 * 1024));
+      const run = await runCli(['run', '--json'], { cwd: root, env: { BACKUP_TRIGGER: 'scheduled' } });
+      expect(run.code).toBe(1);
+      expect(parseJsonResult(run).error.code).toBe('DISK_FULL');
+      const end = (await records(root)).filter((r) => r.type === 'end').at(-1)!;
+      const first = (await records(root)).find((r) => r.type === 'end')!;
+      expect(end).toMatchObject({ outcome: 'failed', trigger: 'scheduled', error: { code: 'DISK_FULL' } });
+      const kB = Math.round(first.bytes! / 1000);
+      expect(end.error!.hint).toMatch(new RegExp(`^disk full on ${small}: [\\d.]+ (bytes|kB|MB) free, last archive was ${kB} kB$`));
+      const status = await runCli(['status', '--config', config], { cwd: root });
+      expect(status.code).toBe(1);
+      expect(status.stdout).toMatch(/^www: FAILING - the last run failed: .*no space left on the device/);
+      expect(status.stdout).toMatch(/hint: disk full on .*small: .* free, last archive was \d+ kB/);
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 
   it('secrets never reach the history file', async () => {
