@@ -74,7 +74,6 @@ export interface RunEnd {
   result?: object;
   /** What stopped it, when it failed before a result. */
   error?: unknown;
-  durationMs?: number;
 }
 
 export interface RunReport {

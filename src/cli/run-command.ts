@@ -145,7 +145,6 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
   // Run history (every run but a dry run, from here on: a broken settings file and a refused lock included).
   const historyJob = flags.dryRun ? undefined : cliJobRef(io, { settingsFile, jobName: settings?.job, sources: flags.source, nameTemplate: flags.name ?? settings?.name, logFile });
   const report = await recordRun(io, logger, historyJob, 'run', settings?.notify ?? []);
-  const started = Date.now();
   let ended: { exitCode: number; result?: object; error?: unknown } = { exitCode: ExitCode.failed };
   try {
     if (logger.fileRefused) throw logger.fileRefused;
@@ -225,7 +224,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
     ended = { exitCode, error };
     return exitCode;
   } finally {
-    await report?.finish(runEnd(io, ended.exitCode, ended.result, ended.error, started));
+    await report?.finish(runEnd(io, ended.exitCode, ended.result, ended.error));
     await logger.close();
   }
 }

@@ -61,12 +61,11 @@ export async function recordRun(
 }
 
 /** How a run ended: its result, or the error that stopped it (with what it knew: destinations, skipped files). */
-export function runEnd(io: CliIO, exitCode: number, result: object | undefined, error: unknown, started: number): RunEnd {
-  const durationMs = Date.now() - started;
-  if (result) return { exitCode, result, durationMs };
-  if (error === undefined) return { exitCode, durationMs };
+export function runEnd(io: CliIO, exitCode: number, result: object | undefined, error: unknown): RunEnd {
+  if (result) return { exitCode, result };
+  if (error === undefined) return { exitCode };
   const failure = toBackupError(error, io.signal);
-  return { exitCode, result: failedResult(failure, runDetailsOf(error)), error: failure, durationMs };
+  return { exitCode, result: failedResult(failure, runDetailsOf(error)), error: failure };
 }
 
 /**
@@ -86,14 +85,13 @@ export async function recordCommand(
 ): Promise<CommandOutput> {
   const job = skip || !ctx.loaded.file ? undefined : cliJobRef(io, { settingsFile: ctx.loaded.file, jobName: ctx.loaded.settings?.job, logFile });
   const report = await recordRun(io, ctx.logger, job, command);
-  const started = Date.now();
   try {
     const output = await body();
-    await report?.finish(runEnd(io, output.exitCode, { ok: output.exitCode === 0, exitCode: output.exitCode, ...output.json }, undefined, started));
+    await report?.finish(runEnd(io, output.exitCode, { ok: output.exitCode === 0, exitCode: output.exitCode, ...output.json }, undefined));
     return output;
   } catch (error) {
     const failure = toBackupError(error, io.signal);
-    await report?.finish(runEnd(io, failure.exitCode, undefined, error, started));
+    await report?.finish(runEnd(io, failure.exitCode, undefined, error));
     throw error;
   }
 }

@@ -95,6 +95,11 @@ async function alertJob(
   send: SendNotifications,
 ): Promise<AlertReport | null> {
   const now = io.now();
+  // Settings that cannot be read name no channels: leave the incident unopened, so it is alerted once they can.
+  if (loaded.settingsError) {
+    logger.warn(`${loaded.job.name}: no alert sent: ${loaded.settingsError.message}`);
+    return null;
+  }
   const channels = loaded.settings?.notify ?? [];
   try {
     const state = await readAlertState(loaded.job.alertStateFile);

@@ -352,8 +352,7 @@ export async function wizardCommand(
       const logFile = logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE);
       const historyJob = cliJobRef(io, { sources: answers.sources, nameTemplate: answers.name, logFile });
       const report = await recordRun(io, logger, historyJob, 'wizard', settingsNotify);
-      const started = Date.now();
-      const run = await executeJob(
+          const run = await executeJob(
         io,
         {
           sources: answers.sources,
@@ -370,7 +369,7 @@ export async function wizardCommand(
         output,
         { beforeWrite: () => lock.acquire() },
       ).finally(() => lock.release());
-      await report?.finish(runEnd(io, run.exitCode, run.result, run.error, started));
+      await report?.finish(runEnd(io, run.exitCode, run.result, run.error));
       exitCode = run.exitCode;
       ran = true;
       if (exitCode === ExitCode.cancelled) return exitCode;

@@ -138,6 +138,20 @@ describe('backup status --alert over many checks', () => {
     expect((await check(40)).sent).toEqual([]);
   });
 
+  it('settings that cannot be read: failing, but no alert and no incident opened (sent once they can be read)', async () => {
+    const { job, check } = await setup();
+    const settings = job.settingsFile!;
+    const good = await fs.readFile(settings, 'utf8');
+    await fs.writeFile(settings, '{ "sources": [ }');
+    await fs.utimes(settings, T0, T0);
+    const broken = await check(37);
+    expect(broken).toMatchObject({ code: 1, sent: [], json: { jobs: [{ verdict: 'failing', alert: null }] } });
+    expect((await readAlertState(job.alertStateFile)).jobs).toEqual({});
+    await fs.writeFile(settings, good);
+    await fs.utimes(settings, T0, T0);
+    expect((await check(38)).sent).toEqual(['late']);
+  });
+
   it('the state file: atomic, never through a symlink; a corrupt one is empty (at worst one alert again)', async () => {
     const { job, check } = await setup();
     await fs.writeFile(job.alertStateFile, '{"v":1,"jobs":{');
