@@ -3,6 +3,7 @@
  * a cut line, a symlink, and several processes appending at once.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -111,14 +112,14 @@ describe('run history', () => {
     expect(await fs.readFile(target, 'utf8')).toBe('precious\n');
   });
 
-  it('several processes appending at once never interleave inside a line', async () => {
+  it('several processes appending at once never interleave inside a line, and rotate the file once (no run lost)', async () => {
     const file = path.join(await tempDir(), 'history.jsonl');
     const writers = 6;
     const each = 150;
     const script = `
       const { appendHistory } = await import(${JSON.stringify(path.join(PROJECT_ROOT, 'dist/automation/history.js'))});
       const [file, writer, count] = process.argv.slice(1);
-      const long = 'x'.repeat(200 + Number(writer) * 60);
+      const long = 'x'.repeat(1200 + Number(writer) * 60);
       for (let i = 0; i < Number(count); i++) {
         await appendHistory(file, { v: 1, type: 'end', id: writer + '-' + i, job: 'j', jobName: 'j', command: 'run', host: 'h', pid: process.pid,
           start: new Date(0).toISOString(), end: null, outcome: 'failed', exitCode: 1, archive: null, bytes: null, files: null, skipped: null,
@@ -135,9 +136,11 @@ describe('run history', () => {
         }),
       ),
     );
-    // Under the cap (a rotation racing another writer may drop a few records, as history.ts says).
+    // About 1.3 MiB in all: one rotation, and both files together hold every run.
+    expect((await fs.stat(rotatedHistoryFile(file))).size).toBeGreaterThanOrEqual(MAX_HISTORY_BYTES);
     expect((await fs.stat(file)).size).toBeLessThan(MAX_HISTORY_BYTES);
-    const lines = (await fs.readFile(file, 'utf8')).split('\n').filter(Boolean);
+    expect((await fs.readdir(path.dirname(file))).sort()).toEqual(['history.jsonl', 'history.jsonl.1']);
+    const lines = [rotatedHistoryFile(file), file].flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean));
     expect(lines).toHaveLength(writers * each);
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
     const { runs, badLines } = await readHistory(file);
