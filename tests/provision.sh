@@ -18,6 +18,8 @@ declare -A TOOLS=(
   [setpriv]=util-linux [script]=bsdutils [mount]=mount
   # the notification tests make a self-signed certificate for their SMTP server
   [openssl]=openssl
+  # hist part (issue 10): `backup status` at a shifted clock
+  [faketime]=faketime
 )
 if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   TOOLS+=(

@@ -5,7 +5,7 @@
  * the file do not interleave inside a line; never through a symbolic link.
  * The file is capped: past MAX_HISTORY_BYTES it becomes `history.jsonl.1`
  * (the previous `.1` is dropped), so history never grows without bound and
- * the newest runs are always kept. Reading is bounded the same way.
+ * the newest runs are always kept; concurrent writers rotate it once. Reading is bounded the same way.
  */
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -38,6 +38,36 @@ function serialise(record: HistoryRecord): string {
   return `${line}\n`;
 }
 
+/** A rotation lock older than this was left by a killed writer. */
+const STALE_ROTATION_MS = 60_000;
+
+/**
+ * Moves a full file to `.1`, once: writers that saw it full at the same
+ * moment take turns on a lock file and rename only if the file is still the
+ * full one, so a second rename never moves a fresh file over the first's
+ * `.1` (which would drop a megabyte of runs). A writer that finds the lock
+ * taken appends to the file as it is (the other one is rotating it).
+ */
+async function rotate(file: string): Promise<void> {
+  const lock = `${file}.rotating`;
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (error) {
+    const held = await fs.lstat(lock).catch(() => undefined);
+    if (held && Date.now() - held.mtimeMs > STALE_ROTATION_MS) await fs.rm(lock, { force: true });
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw error;
+  }
+  try {
+    const now = await fs.lstat(file).catch(() => undefined);
+    if (now?.isFile() && now.size >= MAX_HISTORY_BYTES) await fs.rename(file, rotatedHistoryFile(file));
+  } finally {
+    await handle.close();
+    await fs.rm(lock, { force: true });
+  }
+}
+
 /**
  * Appends one record (creating the file, mode 0640). Rotates first when the
  * file is past the cap. Throws on failure: callers decide (a run logs a
@@ -46,16 +76,19 @@ function serialise(record: HistoryRecord): string {
 export async function appendHistory(file: string, record: HistoryRecord): Promise<void> {
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat?.isSymbolicLink()) throw new Error(`${file} is a symbolic link; the run history is not written through it`);
-  if (stat && stat.isFile() && stat.size >= MAX_HISTORY_BYTES) {
-    // Two writers that both see the file full may both rename: the second then moves a
-    // nearly empty file over the first one's .1 (a few records lost, once per megabyte).
-    await fs.rename(file, rotatedHistoryFile(file)).catch(() => undefined);
-  }
-  const handle = await fs.open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o640);
+  if (stat && stat.isFile() && stat.size >= MAX_HISTORY_BYTES) await rotate(file);
+  const handle = await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o640);
   try {
     const opened = await handle.stat();
     if (!opened.isFile()) throw new Error(`${file} is not a regular file; the run history is not written to it`);
-    await handle.write(serialise(record));
+    // A line cut by a crash or a full disk ends here: start on a line of our own, so only the cut line is lost.
+    let line = serialise(record);
+    if (opened.size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, opened.size - 1);
+      if (last[0] !== 0x0a) line = `\n${line}`;
+    }
+    await handle.write(line);
   } finally {
     await handle.close();
   }

@@ -40,7 +40,7 @@ export async function executeJob(
     /** After the backup, before the result is printed (retention); may add to the result. */
     afterRun?: (result: BackupResult) => Promise<void>;
   } = {},
-): Promise<{ exitCode: number; result?: BackupResult }> {
+): Promise<{ exitCode: number; result?: BackupResult; error?: unknown }> {
   const showProgress = !output.json && !job.dryRun && io.stderr.isTTY === true;
   const bar = showProgress ? createProgressBar(io.stderr) : undefined;
   try {
@@ -65,6 +65,6 @@ export async function executeJob(
     return { exitCode: result.exitCode, result };
   } catch (error) {
     bar?.stop();
-    return { exitCode: reportFailure(io, error, logger, output) };
+    return { exitCode: reportFailure(io, error, logger, output), error };
   }
 }

@@ -82,6 +82,15 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'cancelled'],
     ],
   },
+  // hist part (issue 10)
+  status: {
+    examples: ['backup status', 'backup status --config /etc/backup/www.json --config /etc/backup/db.json --json', 'backup status --alert   # the missed-run check'],
+    exits: [
+      [0, 'every job is ok'],
+      [1, 'a job is failing, late or never run (a broken settings file is that job failing)'],
+      [2, 'usage error (no settings file given or found)'],
+    ],
+  },
   prune: {
     examples: ['backup prune --keep-daily 7 --keep-weekly 4 --dry-run', 'backup prune --config config/settings.json --keep-last 10'],
     exits: [
@@ -291,6 +300,19 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
       const { daemonCommand } = await import('./daemon-command.js');
       setExit(await daemonCommand(io, flags));
     });
+  // --- hist part (issue 10): backup status ---
+  program
+    .command('status')
+    .description('per job: ok | failing | late | never run, the last success and failure, the next run, the newest backups (exit 0 only if all ok)')
+    .option('-c, --config <file...>', 'settings file of each job (default: config/settings.json)')
+    .option('--json', 'print one JSON object on stdout: {ok, exitCode, jobs: [...]}')
+    .option('--alert', 'the missed-run check: alert once per incident (late / failing) on the notify channels, and once when it recovers')
+    .option('--verbose', 'show details and stack traces')
+    .action(async (flags: { config?: string[]; json?: boolean; alert?: boolean; verbose?: boolean }) => {
+      const { statusCommand } = await import('./status-command.js');
+      setExit(await statusCommand(io, flags));
+    });
+  // --- end hist part ---
 
   // An empty path (`-s "$DIR"` with DIR unset) is a usage error for every command, before it runs.
   program.hook('preAction', (_program, action) => {

@@ -8,10 +8,11 @@ import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
 import { describePolicy, isEmptyPolicy, parseDuration, type RetentionPolicy } from '../lifecycle/retention.js';
 import { pruneStores, type JobIdentity, type StorePruneResult } from '../lifecycle/prune.js';
 import type { CliIO } from './io.js';
-import { localDateTime, runCommandFrame, type CommonFlags } from './command-runner.js';
+import { localDateTime, runCommandFrame, type CommandContext, type CommandOutput, type CommonFlags } from './command-runner.js';
 import { effectiveFor, resolveStores, type StoreFlags } from './stores.js';
 import { parseWait, withJobLock } from './job-lock.js';
 import { oneLine, printable } from '../log/printable.js';
+import { recordCommand } from './run-history.js';
 
 export interface PruneFlags extends CommonFlags, StoreFlags {
   keepLast?: string;
@@ -76,45 +77,50 @@ export function renderPrune(results: StorePruneResult[], dryRun: boolean, policy
 }
 
 export async function pruneCommand(io: CliIO, flags: PruneFlags): Promise<number> {
-  return runCommandFrame(io, flags, async (ctx) => {
-    const wait = parseWait(flags.wait);
-    const { policy, origin } = policyFrom(flags, ctx.loaded.settings?.retention);
-    if (isEmptyPolicy(policy)) {
-      throw new UsageError(
-        origin.startsWith('settings')
-          ? `No retention policy: no --keep-* flag was given${ctx.loaded.file ? ` and ${ctx.loaded.file} has no "retention" rule` : ' and there is no settings file'}, so nothing is pruned. Give at least one rule, e.g. --keep-daily 7 --keep-weekly 4.`
-          : 'The --keep-* flags given keep nothing in particular (all 0), so nothing is pruned. Give at least one rule of 1 or more, e.g. --keep-daily 7.',
-        { code: 'EMPTY_POLICY' },
-      );
-    }
-    const effective = effectiveFor(io, ctx.loaded, flags);
-    if (effective.sources.length === 0) {
-      throw new UsageError('Which job? prune only removes the backups of one job: pass --config FILE, or the job\'s --source PATH (and --name if it has one).', {
-        code: 'NO_SOURCE',
-      });
-    }
-    const job: JobIdentity = { sources: effective.sources, nameTemplate: effective.name.trim() || DEFAULT_NAME_TEMPLATE, host: io.host };
-    const stores = await resolveStores(io, ctx.loaded, flags);
-    const dryRun = flags.dryRun === true;
-    const results = await withJobLock(io, ctx.logger, { job, localDestination: stores.some((s) => s.kind === 'local') ? effective.destination : undefined, logFile: effective.logFile, wait, command: 'backup prune', skip: dryRun }, () =>
-      pruneStores(stores, job, policy, { dryRun, signal: io.signal, logger: ctx.logger }),
+  return runCommandFrame(io, flags, async (ctx) =>
+    // History: see recordCommand (recorded only when a settings file names the job; a dry run is not recorded).
+    recordCommand(io, ctx, 'prune', ctx.logger.file ?? effectiveFor(io, ctx.loaded, flags).logFile, flags.dryRun === true, () => pruneBody(io, flags, ctx)),
+  );
+}
+
+async function pruneBody(io: CliIO, flags: PruneFlags, ctx: CommandContext): Promise<CommandOutput> {
+  const wait = parseWait(flags.wait);
+  const { policy, origin } = policyFrom(flags, ctx.loaded.settings?.retention);
+  if (isEmptyPolicy(policy)) {
+    throw new UsageError(
+      origin.startsWith('settings')
+        ? `No retention policy: no --keep-* flag was given${ctx.loaded.file ? ` and ${ctx.loaded.file} has no "retention" rule` : ' and there is no settings file'}, so nothing is pruned. Give at least one rule, e.g. --keep-daily 7 --keep-weekly 4.`
+        : 'The --keep-* flags given keep nothing in particular (all 0), so nothing is pruned. Give at least one rule of 1 or more, e.g. --keep-daily 7.',
+      { code: 'EMPTY_POLICY' },
     );
-    const failed = results.reduce((n, r) => n + r.failed.length, 0);
-    return {
-      exitCode: failed > 0 ? ExitCode.failed : ExitCode.ok,
-      json: {
-        dryRun,
-        policy,
-        locations: results.map((r) => ({
-          location: r.location,
-          backups: r.plan.map((p) => ({ name: p.archive, created: p.created.toISOString(), action: p.action, reasons: p.reasons, files: p.files })),
-          removed: r.removed,
-          orphansRemoved: r.orphansRemoved,
-          failed: r.failed,
-        })),
-        error: failed > 0 ? { code: 'PRUNE_INCOMPLETE', message: `${failed} file(s) could not be deleted` } : null,
-      },
-      human: renderPrune(results, dryRun, describePolicy(policy)),
-    };
-  });
+  }
+  const effective = effectiveFor(io, ctx.loaded, flags);
+  if (effective.sources.length === 0) {
+    throw new UsageError('Which job? prune only removes the backups of one job: pass --config FILE, or the job\'s --source PATH (and --name if it has one).', {
+      code: 'NO_SOURCE',
+    });
+  }
+  const job: JobIdentity = { sources: effective.sources, nameTemplate: effective.name.trim() || DEFAULT_NAME_TEMPLATE, host: io.host };
+  const stores = await resolveStores(io, ctx.loaded, flags);
+  const dryRun = flags.dryRun === true;
+  const results = await withJobLock(io, ctx.logger, { job, localDestination: stores.some((s) => s.kind === 'local') ? effective.destination : undefined, logFile: effective.logFile, wait, command: 'backup prune', skip: dryRun }, () =>
+    pruneStores(stores, job, policy, { dryRun, signal: io.signal, logger: ctx.logger }),
+  );
+  const failed = results.reduce((n, r) => n + r.failed.length, 0);
+  return {
+    exitCode: failed > 0 ? ExitCode.failed : ExitCode.ok,
+    json: {
+      dryRun,
+      policy,
+      locations: results.map((r) => ({
+        location: r.location,
+        backups: r.plan.map((p) => ({ name: p.archive, created: p.created.toISOString(), action: p.action, reasons: p.reasons, files: p.files })),
+        removed: r.removed,
+        orphansRemoved: r.orphansRemoved,
+        failed: r.failed,
+      })),
+      error: failed > 0 ? { code: 'PRUNE_INCOMPLETE', message: `${failed} file(s) could not be deleted` } : null,
+    },
+    human: renderPrune(results, dryRun, describePolicy(policy)),
+  };
 }

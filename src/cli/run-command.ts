@@ -21,6 +21,7 @@ import { describePolicy, isEmptyPolicy, type RetentionPolicy } from '../lifecycl
 import { pruneStores, type JobIdentity } from '../lifecycle/prune.js';
 import { jobLock, parseWait } from './job-lock.js';
 import { checkS3Region, s3Origin, s3Store } from './stores.js';
+import { cliJobRef, recordRun, runEnd } from './run-history.js';
 
 export interface RunFlags {
   config?: string;
@@ -141,6 +142,10 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
   // The log file is known even when settings.json is broken: flag, file, default.
   const logFile = path.resolve(io.cwd, expandHome(flags.logFile ?? settings?.logFile ?? DEFAULT_LOG_FILE, io.home));
   const logger: AppLogger = openLogger(io, logFile, output);
+  // Run history (every run but a dry run, from here on: a broken settings file and a refused lock included).
+  const historyJob = flags.dryRun ? undefined : cliJobRef(io, { settingsFile, jobName: settings?.job, sources: flags.source, nameTemplate: flags.name ?? settings?.name, logFile });
+  const report = await recordRun(io, logger, historyJob, 'run', settings?.notify ?? []);
+  let ended: { exitCode: number; result?: object; error?: unknown } = { exitCode: ExitCode.failed };
   try {
     if (logger.fileRefused) throw logger.fileRefused;
     if (settingsError) throw settingsError;
@@ -178,7 +183,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
     const lockOptions = { job, localDestination, logFile: effective.logFile, wait, command: commandLine(flags), skip: flags.dryRun === true };
     const lock = jobLock(io, logger, lockOptions);
     try {
-      const { exitCode } = await executeJob(
+      const { exitCode, result, error } = await executeJob(
         io,
         {
           sources: effective.sources,
@@ -209,13 +214,17 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
           },
         },
       );
+      ended = { exitCode, result, error };
       return exitCode;
     } finally {
       await lock.release();
     }
   } catch (error) {
-    return reportFailure(io, error, logger, output);
+    const exitCode = reportFailure(io, error, logger, output);
+    ended = { exitCode, error };
+    return exitCode;
   } finally {
+    await report?.finish(runEnd(io, ended.exitCode, ended.result, ended.error));
     await logger.close();
   }
 }

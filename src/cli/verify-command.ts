@@ -10,12 +10,13 @@ import { verifyBackup, type VerifyOutcome } from '../lifecycle/verify.js';
 import type { BackupStore } from '../storage/backup-store.js';
 import { toolVersion } from '../version.js';
 import type { CliIO } from './io.js';
-import { runCommandFrame, type CommonFlags, type CommandContext } from './command-runner.js';
-import { resolveStores, type StoreFlags } from './stores.js';
+import { runCommandFrame, type CommonFlags, type CommandContext, type CommandOutput } from './command-runner.js';
+import { effectiveFor, resolveStores, type StoreFlags } from './stores.js';
 import { resolveBackupName } from './resolve-backup-name.js';
 import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
 import { oneLine, printable } from '../log/printable.js';
+import { recordCommand } from './run-history.js';
 
 export type VerifyFlags = CommonFlags & StoreFlags & { all?: boolean };
 
@@ -79,41 +80,46 @@ async function verifyOneOf(io: CliIO, ctx: CommandContext, store: BackupStore, n
 }
 
 export async function verifyCommand(io: CliIO, archive: string | undefined, flags: VerifyFlags): Promise<number> {
-  return runCommandFrame(io, flags, async (ctx) => {
-    const outcomes: VerifyOutcome[] = [];
-    if (archive !== undefined) {
-      if (flags.all) throw new UsageError('Give either an archive or --all, not both.', { code: 'USAGE' });
-      const { store, name } = await resolveBackupName(io, ctx.loaded, archive, flags);
-      const stat = await store.stat(name, io.signal);
-      if (!stat) throw new UsageError(`${store.locationOf(name)} does not exist. See \`backup list\` for the backups there.`, { code: 'ARCHIVE_NOT_FOUND' });
-      outcomes.push(await verifyOne(io, ctx, store, name, stat.size, flags.json === true));
-    } else {
-      if (!flags.all) {
-        throw new UsageError('Which backup? Give an archive path or s3://bucket/key, or --all for every backup of the destination (see `backup list`).', {
-          code: 'USAGE',
-        });
-      }
-      for (const store of await resolveStores(io, ctx.loaded, flags)) {
-        const catalog = await loadCatalog(store, io.signal);
-        if (catalog.backups.length === 0) ctx.logger.warn(`no backups in ${store.label}`);
-        for (const backup of catalog.backups) {
-          outcomes.push(await verifyOneOf(io, ctx, store, backup.archive, backup.size, flags.json === true));
-          if (!flags.json) io.stdout.write(renderOutcome(outcomes.at(-1)!));
-        }
+  return runCommandFrame(io, flags, async (ctx) =>
+    // History: see recordCommand (recorded only when a settings file names the job).
+    recordCommand(io, ctx, 'verify', ctx.logger.file ?? effectiveFor(io, ctx.loaded, flags).logFile, false, () => verifyBody(io, archive, flags, ctx)),
+  );
+}
+
+async function verifyBody(io: CliIO, archive: string | undefined, flags: VerifyFlags, ctx: CommandContext): Promise<CommandOutput> {
+  const outcomes: VerifyOutcome[] = [];
+  if (archive !== undefined) {
+    if (flags.all) throw new UsageError('Give either an archive or --all, not both.', { code: 'USAGE' });
+    const { store, name } = await resolveBackupName(io, ctx.loaded, archive, flags);
+    const stat = await store.stat(name, io.signal);
+    if (!stat) throw new UsageError(`${store.locationOf(name)} does not exist. See \`backup list\` for the backups there.`, { code: 'ARCHIVE_NOT_FOUND' });
+    outcomes.push(await verifyOne(io, ctx, store, name, stat.size, flags.json === true));
+  } else {
+    if (!flags.all) {
+      throw new UsageError('Which backup? Give an archive path or s3://bucket/key, or --all for every backup of the destination (see `backup list`).', {
+        code: 'USAGE',
+      });
+    }
+    for (const store of await resolveStores(io, ctx.loaded, flags)) {
+      const catalog = await loadCatalog(store, io.signal);
+      if (catalog.backups.length === 0) ctx.logger.warn(`no backups in ${store.label}`);
+      for (const backup of catalog.backups) {
+        outcomes.push(await verifyOneOf(io, ctx, store, backup.archive, backup.size, flags.json === true));
+        if (!flags.json) io.stdout.write(renderOutcome(outcomes.at(-1)!));
       }
     }
-    const failed = outcomes.filter((o) => !o.ok).length;
-    const summary =
-      archive !== undefined
-        ? renderOutcome(outcomes[0]!)
-        : `${outcomes.length} backup(s) verified: ${outcomes.length - failed} OK, ${failed} FAILED\n`;
-    return {
-      exitCode: failed > 0 ? ExitCode.failed : ExitCode.ok,
-      json: {
-        results: outcomes,
-        error: failed > 0 ? { code: 'VERIFY_FAILED', message: `${failed} of ${outcomes.length} backup(s) failed verification` } : null,
-      },
-      human: summary,
-    };
-  });
+  }
+  const failed = outcomes.filter((o) => !o.ok).length;
+  const summary =
+    archive !== undefined
+      ? renderOutcome(outcomes[0]!)
+      : `${outcomes.length} backup(s) verified: ${outcomes.length - failed} OK, ${failed} FAILED\n`;
+  return {
+    exitCode: failed > 0 ? ExitCode.failed : ExitCode.ok,
+    json: {
+      results: outcomes,
+      error: failed > 0 ? { code: 'VERIFY_FAILED', message: `${failed} of ${outcomes.length} backup(s) failed verification` } : null,
+    },
+    human: summary,
+  };
 }

@@ -41,6 +41,8 @@ import { setEnvValues } from './wizard-env-file.js';
 import { sendNotifications } from '../automation/notify/send.js';
 import { jobNameFromFile } from '../automation/job.js';
 import type { NotifyOutcome } from '../automation/types.js';
+import { cliJobRef, recordRun, runEnd } from './run-history.js';
+import type { NotifyChannel } from '../config/notify-schema.js';
 
 function isPromptExit(error: unknown): boolean {
   return error instanceof Error && (error.name === 'ExitPromptError' || error.name === 'AbortPromptError');
@@ -401,9 +403,12 @@ export async function wizardCommand(
   const settingsFile = path.resolve(io.cwd, DEFAULT_SETTINGS_FILE);
   let settingsLogFile: string | undefined;
   let settingsNote: string | undefined;
+  let settingsNotify: readonly NotifyChannel[] = [];
   if (options.logFile === undefined && (await fileExists(settingsFile))) {
     try {
-      settingsLogFile = (await loadSettings(settingsFile)).logFile;
+      const loaded = await loadSettings(settingsFile);
+      settingsLogFile = loaded.logFile;
+      settingsNotify = loaded.notify ?? [];
     } catch (error) {
       settingsNote = `Note: ${error instanceof Error ? error.message : String(error)}; logging to ${DEFAULT_LOG_FILE}.`;
     }
@@ -456,6 +461,10 @@ export async function wizardCommand(
         logFile: logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE),
         command: 'backup (wizard)',
       });
+      // Recorded in the run history as the job of these sources (command 'wizard'), notified on the saved settings' channels.
+      const logFile = logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE);
+      const historyJob = cliJobRef(io, { sources: answers.sources, nameTemplate: answers.name, logFile });
+      const report = await recordRun(io, logger, historyJob, 'wizard', settingsNotify);
       const run = await executeJob(
         io,
         {
@@ -473,6 +482,7 @@ export async function wizardCommand(
         output,
         { beforeWrite: () => lock.acquire() },
       ).finally(() => lock.release());
+      await report?.finish(runEnd(io, run.exitCode, run.result, run.error));
       exitCode = run.exitCode;
       ran = true;
       if (exitCode === ExitCode.cancelled) return exitCode;

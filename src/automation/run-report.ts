@@ -1,0 +1,288 @@
+/**
+ * What every run of a job leaves behind, whatever happens to it: a start
+ * record in the history when it begins (a run killed with SIGKILL is a start
+ * without an end), an end record when it ends (outcome, archive, bytes,
+ * destinations, error and hint, how its notifications went), the run's own
+ * notification (start, success, warning, failure), and the job's incident
+ * state (a failure opens a `failing` incident already alerted; a success
+ * closes an open one with one `recovered`).
+ *
+ * Nothing here changes the run's result or exit code: a history that cannot
+ * be written or a notification that cannot be sent is a warning in the log.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { NotifyChannel } from '../config/notify-schema.js';
+import type { Logger } from '../log/logger-types.js';
+import { appendHistory, readJobRuns } from './history.js';
+import type { JobRef } from './job.js';
+import { sendNotifications as realSend, type NotifyContext } from './notify/send.js';
+import type { HistoryCommand, HistoryDestination, HistoryRecord, NotifyEvent, NotifyOutcome, RunOutcome } from './types.js';
+import { updateIncident } from './alert-state.js';
+import { utcMinute } from './status.js';
+
+export type RunTrigger = NonNullable<HistoryRecord['trigger']>;
+export type SendNotifications = (channels: readonly NotifyChannel[], event: NotifyEvent, ctx: NotifyContext) => Promise<NotifyOutcome[]>;
+
+/** `BACKUP_TRIGGER` (scheduled | daemon: set by the schedule lines and the daemon), else who ran it by hand. */
+export function triggerFrom(env: NodeJS.ProcessEnv, byHand: 'cli' | 'wizard' = 'cli'): RunTrigger {
+  const value = env.BACKUP_TRIGGER?.trim().toLowerCase();
+  return value === 'scheduled' || value === 'daemon' ? value : byHand;
+}
+
+/** 0 ok, 3 warning (skipped files), 130 cancelled, anything else failed. */
+export function outcomeOf(exitCode: number): Exclude<RunOutcome, 'running'> {
+  if (exitCode === 0) return 'ok';
+  if (exitCode === 3) return 'warning';
+  if (exitCode === 130) return 'cancelled';
+  return 'failed';
+}
+
+/**
+ * The event a finished run sends: success / warning / failure. A run a
+ * person cancelled sends nothing (they know); a scheduled or daemon run
+ * cancelled (SIGTERM, a shutdown) did not make its backup: a failure.
+ */
+export function eventOf(outcome: Exclude<RunOutcome, 'running'>, trigger: RunTrigger): 'success' | 'warning' | 'failure' | null {
+  if (outcome === 'ok') return 'success';
+  if (outcome === 'warning') return 'warning';
+  if (outcome === 'cancelled') return trigger === 'cli' || trigger === 'wizard' ? null : 'failure';
+  return 'failure';
+}
+
+export interface BeginRunOptions {
+  job: JobRef;
+  command: HistoryCommand;
+  trigger: RunTrigger;
+  host: string;
+  pid: number;
+  now: () => Date;
+  logger: Logger;
+  env: NodeJS.ProcessEnv;
+  /** The command's signal: cancels sending (sending is bounded without it too). */
+  signal?: AbortSignal;
+  /** settings.json `notify` (run and wizard only; prune and verify send nothing). */
+  channels?: readonly NotifyChannel[];
+  /** Injected by tests; the real sender by default. */
+  send?: SendNotifications;
+}
+
+export interface RunEnd {
+  exitCode: number;
+  /** The run's --json result (a BackupResult, or another command's JSON). */
+  result?: object;
+  /** What stopped it, when it failed before a result. */
+  error?: unknown;
+}
+
+export interface RunReport {
+  id: string;
+  /** Writes the end record, sends the run's event, updates the incident. Never throws. */
+  finish(end: RunEnd): Promise<HistoryRecord>;
+}
+
+function errorOf(end: RunEnd): { code: string; message: string; hint?: string } | null {
+  const fromResult = (end.result as { error?: unknown } | undefined)?.error;
+  const candidate = (fromResult ?? end.error) as { code?: unknown; message?: unknown; hint?: unknown } | undefined | null;
+  if (!candidate || typeof candidate !== 'object') {
+    if (end.error !== undefined && end.error !== null) return { code: 'INTERNAL', message: String(end.error) };
+    return null;
+  }
+  const code = typeof candidate.code === 'string' ? candidate.code : 'INTERNAL';
+  const message = typeof candidate.message === 'string' ? candidate.message : String(candidate);
+  const hint = typeof candidate.hint === 'string' ? candidate.hint : undefined;
+  return { code, message, ...(hint ? { hint } : {}) };
+}
+
+function destinationsOf(result: object | undefined): HistoryDestination[] {
+  const list = (result as { destinations?: unknown } | undefined)?.destinations;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((d: Record<string, unknown>) => {
+    if (!d || typeof d !== 'object' || typeof d.name !== 'string') return [];
+    const error = d.error && typeof d.error === 'object' ? (d.error as { code: string; message: string }) : null;
+    return [
+      {
+        name: d.name,
+        type: typeof d.type === 'string' ? d.type : 'unknown',
+        ok: d.ok === true,
+        location: typeof d.location === 'string' ? d.location : '',
+        ...(typeof d.bytes === 'number' ? { bytes: d.bytes } : {}),
+        error: error ? { code: String(error.code), message: String(error.message) } : null,
+      },
+    ];
+  });
+}
+
+const num = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+
+/** 120 MB, 2.1 GB: decimal units, as disk tools and people quote free space. */
+export function roundSize(bytes: number): string {
+  const units = ['bytes', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+/** The nearest existing folder of `location` (an archive path, or the folder a run could not write). */
+async function existingFolder(location: string): Promise<string | undefined> {
+  let dir = path.resolve(location);
+  for (let i = 0; i < 64; i++) {
+    const stat = await fs.stat(dir).catch(() => undefined);
+    if (stat?.isDirectory()) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+  return undefined;
+}
+
+/**
+ * "disk full on /backups: 120 MB free, last archive was 2.1 GB": the free
+ * space now (statfs) and the size of the last archive that worked, so the
+ * reader knows how much to free without opening the log.
+ */
+export async function diskFullHint(location: string, lastArchiveBytes: number | null): Promise<string | undefined> {
+  const dir = await existingFolder(location);
+  if (!dir) return undefined;
+  try {
+    const stats = await fs.statfs(dir);
+    const free = Number(stats.bavail) * Number(stats.bsize);
+    return `disk full on ${dir}: ${roundSize(free)} free${lastArchiveBytes !== null ? `, last archive was ${roundSize(lastArchiveBytes)}` : ''}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function isDiskFull(code: string | undefined): boolean {
+  return code === 'DISK_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
+  const { job, logger } = options;
+  const send = options.send ?? realSend;
+  const channels = options.channels ?? [];
+  const id = randomUUID();
+  const started = options.now();
+  const base: HistoryRecord = {
+    v: 1,
+    type: 'start',
+    id,
+    job: job.key,
+    jobName: job.name,
+    command: options.command,
+    trigger: options.trigger,
+    host: options.host,
+    pid: options.pid,
+    start: started.toISOString(),
+    end: null,
+    outcome: 'running',
+    exitCode: null,
+    archive: null,
+    bytes: null,
+    files: null,
+    skipped: null,
+    destinations: [],
+    error: null,
+  };
+
+  const append = async (record: HistoryRecord): Promise<void> => {
+    try {
+      await fs.mkdir(path.dirname(job.historyFile), { recursive: true });
+      await appendHistory(job.historyFile, record);
+    } catch (error) {
+      logger.warn(`run history not written (${job.historyFile}): ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+
+  const notify = async (event: NotifyEvent, signal: AbortSignal | undefined): Promise<NotifyOutcome[]> => {
+    if (channels.length === 0) return [];
+    try {
+      const outcomes = await send(channels, event, { env: options.env, logger, ...(signal ? { signal } : {}) });
+      for (const o of outcomes) if (!o.ok) logger.warn(`notification ${o.event} on ${o.channel} not sent: ${o.error ?? 'failed'}`);
+      return outcomes;
+    } catch (error) {
+      logger.warn(`notifications (${event.event}) not sent: ${error instanceof Error ? error.message : String(error)}`);
+      return [];
+    }
+  };
+
+  await append(base);
+  const isBackup = options.command === 'run' || options.command === 'wizard';
+  if (isBackup) await notify({ event: 'start', job: job.name, host: options.host, at: started, run: base }, options.signal);
+
+  return {
+    id,
+    async finish(end: RunEnd): Promise<HistoryRecord> {
+      let record: HistoryRecord = base;
+      try {
+        const ended = options.now();
+        const outcome = outcomeOf(end.exitCode);
+        const result = end.result as Record<string, unknown> | undefined;
+        const error = errorOf(end);
+        const destinations = destinationsOf(result);
+        const skippedList = result?.skipped;
+        record = {
+          ...base,
+          type: 'end',
+          end: ended.toISOString(),
+          outcome,
+          exitCode: end.exitCode,
+          archive: typeof result?.archive === 'string' ? result.archive : (destinations.find((d) => d.ok)?.location ?? null),
+          bytes: num(result?.bytes),
+          files: num(result?.files),
+          skipped: Array.isArray(skippedList) ? skippedList.length : num(skippedList),
+          destinations,
+          error,
+        };
+        if (record.bytes === 0 && outcome !== 'ok' && outcome !== 'warning') record.bytes = null;
+        if (error && isDiskFull(error.code)) {
+          const full = destinations.find((d) => isDiskFull(d.error?.code)) ?? destinations.find((d) => d.type === 'local');
+          if (full?.location) {
+            const runs = await readJobRuns(job).catch(() => []);
+            const lastGood = [...runs].reverse().find((r) => (r.outcome === 'ok' || r.outcome === 'warning') && typeof r.bytes === 'number');
+            const hint = await diskFullHint(full.location, lastGood?.bytes ?? null);
+            if (hint) error.hint = hint;
+          }
+        }
+
+        // The command's signal is aborted for a cancelled run: its failure message must still go out (bounded anyway).
+        const signal = options.signal?.aborted ? undefined : options.signal;
+        const event = isBackup ? eventOf(outcome, options.trigger) : null;
+        const notifications: NotifyOutcome[] = [];
+        if (event) {
+          notifications.push(
+            ...(await notify({ event, job: job.name, host: options.host, at: ended, run: record, ...(result ? { result: { ...result } } : {}) }, signal)),
+          );
+        }
+        if (isBackup && event) {
+          try {
+            const { before } = await updateIncident(job.alertStateFile, job.key, ended, (incident) => {
+              if (event === 'failure') {
+                return incident?.kind === 'failing'
+                  ? incident
+                  : { kind: 'failing', since: record.end!, alertedAt: record.end!, reason: error?.message ?? `exit ${end.exitCode}` };
+              }
+              return null;
+            });
+            if (before && event !== 'failure') {
+              const reason = `${before.kind === 'late' ? 'late' : 'failing'} since ${utcMinute(before.since)}`;
+              notifications.push(...(await notify({ event: 'recovered', job: job.name, host: options.host, at: ended, run: record, reason }, signal)));
+            }
+          } catch (stateError) {
+            logger.warn(`alert state not updated (${job.alertStateFile}): ${stateError instanceof Error ? stateError.message : String(stateError)}`);
+          }
+        }
+        if (notifications.length > 0) record.notifications = notifications;
+        await append(record);
+      } catch (error) {
+        logger.warn(`run history: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      return record;
+    },
+  };
+}

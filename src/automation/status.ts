@@ -1,0 +1,213 @@
+/**
+ * A job's verdict from its run history and its schedule, as `backup status`
+ * shows it. Pure: the time, the runs and whether a recorded run's process
+ * is still alive are passed in.
+ *
+ * - `failing`: the last finished backup run failed, or was killed (a start
+ *   record without an end whose process is gone), or a scheduled run was
+ *   cancelled; also a settings file that cannot be read.
+ * - `late`: the job has a schedule and no successful run within its longest
+ *   interval plus a grace (default half the interval, at least an hour); a
+ *   job never run whose schedule has existed that long is late too.
+ * - `never run`: no finished backup run, and not (yet) late.
+ * - `ok`: otherwise. A run going on now is shown as a detail (`running`).
+ *
+ * A warning run (exit 3: some files skipped) made its backup: it counts as
+ * a success. A run a person cancelled (Ctrl-C) is not the job's last run.
+ * Prune and verify runs are shown but do not make the verdict.
+ */
+import { longestInterval, nextRun, type Schedule } from './schedule.js';
+import type { HistoryRecord } from './types.js';
+
+export type Verdict = 'ok' | 'failing' | 'late' | 'never run';
+
+export const HOUR_MS = 60 * 60 * 1000;
+
+export interface JobStatusInput {
+  job: { key: string; name: string; settingsFile?: string };
+  /** The job's parsed schedule, if it has one. */
+  schedule?: Schedule | null;
+  /** Since when the schedule exists (the settings file's mtime): a job never run is late once that is long enough ago. */
+  scheduleSince?: Date | null;
+  /** The job's runs, oldest first (readJobRuns). */
+  runs: readonly HistoryRecord[];
+  /** Whether a run without an end record is still going (its process alive); undefined: cannot tell (another host). */
+  isAlive: (run: HistoryRecord) => boolean | undefined;
+  now: Date;
+  /** Grace after the interval; default max(interval / 2, 1 h). */
+  graceMs?: number;
+  /** The settings file could not be read: the job is failing with this error (a check must not go silent). */
+  settingsError?: { code: string; message: string } | null;
+}
+
+export interface RunSummary {
+  id: string;
+  command: HistoryRecord['command'];
+  trigger: HistoryRecord['trigger'] | null;
+  start: string;
+  end: string | null;
+  outcome: HistoryRecord['outcome'] | 'killed';
+  exitCode: number | null;
+  archive: string | null;
+  bytes: number | null;
+  error: HistoryRecord['error'];
+}
+
+export interface JobStatus {
+  job: string;
+  name: string;
+  settingsFile: string | null;
+  verdict: Verdict;
+  /** One sentence: why this verdict. */
+  reason: string;
+  /** A run going on now (pid alive), if any. */
+  running: { start: string; pid: number; host: string; command: string } | null;
+  lastRun: RunSummary | null;
+  lastSuccess: { at: string; archive: string | null; bytes: number | null; outcome: 'ok' | 'warning' } | null;
+  lastFailure: { at: string; outcome: 'failed' | 'killed' | 'cancelled'; error: string | null; code: string | null; hint: string | null } | null;
+  schedule: { text: string; description: string } | null;
+  /** ISO 8601 UTC of the next scheduled run. */
+  nextRun: string | null;
+  /** When the job is late if no successful run happens before. */
+  lateAfter: string | null;
+  /** Newest archive on each destination (from the last successful run in the history). */
+  destinations: Array<{ name: string; type: string; location: string; at: string }>;
+  /** The last prune / verify runs, for the record. */
+  lastOther: RunSummary[];
+}
+
+function summary(run: HistoryRecord, killed: boolean): RunSummary {
+  return {
+    id: run.id,
+    command: run.command,
+    trigger: run.trigger ?? null,
+    start: run.start,
+    end: run.end,
+    outcome: killed ? 'killed' : run.outcome,
+    exitCode: run.exitCode,
+    archive: run.archive,
+    bytes: run.bytes,
+    error: run.error,
+  };
+}
+
+const isBackup = (run: HistoryRecord): boolean => run.command === 'run' || run.command === 'wizard';
+const byHand = (run: HistoryRecord): boolean => run.trigger === undefined || run.trigger === 'cli' || run.trigger === 'wizard';
+
+/** 2026-11-28 02:30 UTC: a time in a sentence (the same for every reader, wherever the check runs). */
+export function utcMinute(iso: string | Date): string {
+  const text = (typeof iso === 'string' ? new Date(iso) : iso).toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, 16)} UTC`;
+}
+
+/** Whole hours or days, as people say intervals: "24 h", "7 days". */
+export function describeInterval(ms: number): string {
+  const hours = ms / HOUR_MS;
+  if (hours >= 48 && Number.isInteger(hours / 24)) return `${hours / 24} days`;
+  if (hours >= 1) return `${Number.isInteger(hours) ? hours : hours.toFixed(1)} h`;
+  const minutes = Math.round(ms / 60000);
+  return minutes >= 1 ? `${minutes} min` : `${Math.round(ms / 1000)} s`;
+}
+
+/** The grace after a schedule's interval: half the interval, at least an hour. */
+export function defaultGrace(intervalMs: number): number {
+  return Math.max(intervalMs / 2, HOUR_MS);
+}
+
+export function jobStatus(input: JobStatusInput): JobStatus {
+  const { now } = input;
+  const schedule = input.schedule ?? null;
+  let running: JobStatus['running'] = null;
+  const finished: Array<{ run: HistoryRecord; killed: boolean }> = [];
+  const others: RunSummary[] = [];
+  for (const run of input.runs) {
+    const open = run.type === 'start' || run.outcome === 'running';
+    const alive = open ? input.isAlive(run) !== false : false;
+    if (!isBackup(run)) {
+      if (!(open && alive)) others.push(summary(run, open));
+      continue;
+    }
+    if (open && alive) {
+      running = { start: run.start, pid: run.pid, host: run.host, command: run.command };
+      continue;
+    }
+    // A person's Ctrl-C is not the job failing; a cancelled scheduled run is.
+    if (!open && run.outcome === 'cancelled' && byHand(run)) continue;
+    finished.push({ run, killed: open });
+  }
+
+  const failedOf = (e: { run: HistoryRecord; killed: boolean }): boolean => e.killed || e.run.outcome === 'failed' || e.run.outcome === 'cancelled';
+  const last = finished.at(-1);
+  const success = [...finished].reverse().find((e) => !failedOf(e));
+  const failure = [...finished].reverse().find(failedOf);
+
+  const lastSuccess: JobStatus['lastSuccess'] = success
+    ? { at: success.run.end ?? success.run.start, archive: success.run.archive, bytes: success.run.bytes, outcome: success.run.outcome === 'warning' ? 'warning' : 'ok' }
+    : null;
+  const lastFailure: JobStatus['lastFailure'] = failure
+    ? {
+        at: failure.run.end ?? failure.run.start,
+        outcome: failure.killed ? 'killed' : failure.run.outcome === 'cancelled' ? 'cancelled' : 'failed',
+        error: failure.killed ? `the run started ${utcMinute(failure.run.start)} (pid ${failure.run.pid} on ${failure.run.host}) ended without a record: it was killed, or the machine stopped` : (failure.run.error?.message ?? (failure.run.outcome === 'cancelled' ? 'the scheduled run was cancelled (SIGTERM or shutdown)' : null)),
+        code: failure.killed ? 'KILLED' : (failure.run.error?.code ?? null),
+        hint: failure.run.error?.hint ?? null,
+      }
+    : null;
+  const destinations = success
+    ? success.run.destinations.filter((d) => d.ok).map((d) => ({ name: d.name, type: d.type, location: d.location, at: success.run.end ?? success.run.start }))
+    : [];
+
+  // Lateness: the interval measured from the last success (or from when the schedule began).
+  let lateAfter: Date | null = null;
+  let interval = 0;
+  if (schedule) {
+    const from = success ? new Date(success.run.start) : (input.scheduleSince ?? null);
+    if (from) {
+      interval = longestInterval(schedule, from);
+      if (interval > 0) lateAfter = new Date(from.getTime() + interval + (input.graceMs ?? defaultGrace(interval)));
+    }
+  }
+  const next = schedule ? nextRun(schedule, now) : null;
+
+  let verdict: Verdict;
+  let reason: string;
+  if (input.settingsError) {
+    verdict = 'failing';
+    reason = `the settings cannot be read: ${input.settingsError.message}`;
+  } else if (last && failedOf(last)) {
+    verdict = 'failing';
+    reason = last.killed ? 'the last run was killed before it ended' : `the last run ${last.run.outcome === 'cancelled' ? 'was cancelled' : 'failed'}${last.run.error ? `: ${last.run.error.message}` : ''}`;
+  } else if (lateAfter && now.getTime() > lateAfter.getTime()) {
+    verdict = 'late';
+    const every = `expected ${schedule!.description} (at most ${describeInterval(interval)} apart)`;
+    reason = success ? `no successful run since ${utcMinute(success.run.start)}, ${every}` : `never run, although scheduled since ${utcMinute(input.scheduleSince!)}, ${every}`;
+  } else if (!success) {
+    verdict = 'never run';
+    reason = schedule ? `no run yet; late after ${lateAfter ? utcMinute(lateAfter) : 'the first scheduled run'}` : 'no run yet, and no schedule';
+  } else {
+    verdict = 'ok';
+    reason = `last run ${success.run.outcome === 'warning' ? 'made its backup with warnings (some files skipped)' : 'succeeded'}`;
+  }
+
+  return {
+    job: input.job.key,
+    name: input.job.name,
+    settingsFile: input.job.settingsFile ?? null,
+    verdict,
+    reason,
+    running,
+    lastRun: last ? summary(last.run, last.killed) : null,
+    lastSuccess,
+    lastFailure,
+    schedule: schedule ? { text: schedule.text, description: schedule.description } : null,
+    nextRun: next ? next.toISOString() : null,
+    lateAfter: lateAfter ? lateAfter.toISOString() : null,
+    destinations,
+    lastOther: others.slice(-3),
+  };
+}
+
+/** 0 when every job is ok, else 1. */
+export function statusExitCode(statuses: readonly JobStatus[]): 0 | 1 {
+  return statuses.length > 0 && statuses.every((s) => s.verdict === 'ok') ? 0 : 1;
+}
