@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ensureDir } from '../fs/ensure-dir.js';
 import { readSmallFile } from '../fs/read-small-file.js';
 
 export type IncidentKind = 'late' | 'failing';
@@ -65,7 +66,7 @@ export async function writeAlertState(file: string, state: AlertState): Promise<
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat?.isSymbolicLink()) throw new Error(`${file} is a symbolic link; the alert state is not written through it`);
   if (stat && !stat.isFile()) throw new Error(`${file} is not a regular file; the alert state is not written to it`);
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  await ensureDir(path.dirname(file), 0o755);
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o640);
   try {

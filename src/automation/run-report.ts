@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ensureDir } from '../fs/ensure-dir.js';
 import type { NotifyChannel } from '../config/notify-schema.js';
 import type { Logger } from '../log/logger-types.js';
 import { appendHistory, readJobRuns } from './history.js';
@@ -190,11 +191,16 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
     error: null,
   };
 
+  let historyWarned = false;
   const append = async (record: HistoryRecord): Promise<void> => {
     try {
-      await fs.mkdir(path.dirname(job.historyFile), { recursive: true });
+      // ensureDir: never Node's recursive mkdir, which loops forever under /proc.
+      await ensureDir(path.dirname(job.historyFile), 0o755);
       await appendHistory(job.historyFile, record);
     } catch (error) {
+      // Said once per run: the start and the end record fail for the same reason.
+      if (historyWarned) return;
+      historyWarned = true;
       logger.warn(`run history not written (${job.historyFile}): ${error instanceof Error ? error.message : String(error)}`);
     }
   };
