@@ -25,6 +25,12 @@ export interface JobRef {
 export const HISTORY_FILE_NAME = 'history.jsonl';
 export const ALERT_STATE_FILE_NAME = 'alerts.json';
 
+/** The files a run keeps beside its log (history, its rotated copy, the alert state): never archived, like the log itself. */
+export function filesBesideLog(logFile: string): string[] {
+  const dir = path.dirname(logFile);
+  return [HISTORY_FILE_NAME, `${HISTORY_FILE_NAME}.1`, ALERT_STATE_FILE_NAME].map((name) => path.join(dir, name));
+}
+
 /**
  * A name for a settings file: `/srv/www/config/settings.json` -> `www`
  * (the project folder), `/etc/backup/nightly.json` -> `nightly`.

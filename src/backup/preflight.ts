@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { filesBesideLog } from '../automation/job.js';
 import { BackupError, UsageError, describeErrno, errnoCode, toBackupError } from '../errors.js';
 import { resolveFormat, type Format } from '../archive/formats.js';
 import { findBzip2, type Bzip2Program } from '../archive/compressors.js';
@@ -77,7 +78,7 @@ export function chooseFormat(
   return { format: 'tar.bz2', requested: resolved.requested, bzip2 };
 }
 
-/** Keep the destination folder (when inside a source) and our own log file out of the archive. */
+/** Keep the destination folder (when inside a source), our own log file and the run history beside it out of the archive. */
 export async function inodesToLeaveOut(job: PreflightJob): Promise<Set<string>> {
   const skipInodes = new Set<string>();
   const destStat = job.destination ? await fs.stat(job.destination).catch(() => undefined) : undefined;
@@ -92,8 +93,11 @@ export async function inodesToLeaveOut(job: PreflightJob): Promise<Set<string>> 
     }
   }
   if (job.logFile) {
-    const logStat = await fs.stat(job.logFile).catch(() => undefined);
-    if (logStat) skipInodes.add(inodeKey(logStat));
+    // The log and the run history beside it change while the run reads the sources.
+    for (const file of [job.logFile, ...filesBesideLog(job.logFile)]) {
+      const stat = await fs.stat(file).catch(() => undefined);
+      if (stat) skipInodes.add(inodeKey(stat));
+    }
   }
   return skipInodes;
 }
