@@ -16,6 +16,7 @@ declare -A TOOLS=(
   [unzip]=unzip [zip]=zip [bzip2]=bzip2 [lbzip2]=lbzip2 [tar]=tar [gzip]=gzip
   [bsdtar]=libarchive-tools [7z]=p7zip-full [python3]=python3
   [setpriv]=util-linux [script]=bsdutils [mount]=mount
+  [systemd-analyze]=systemd [crontab]=cron
 )
 if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   TOOLS+=(
