@@ -6,6 +6,7 @@
  * backends live in src/automation/install.ts (injectable paths documented
  * there).
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, type ExitCodeValue } from '../errors.js';
@@ -28,7 +29,7 @@ import {
   type MachineEnv,
   type RemoveResult,
 } from '../automation/install.js';
-import type { CliIO } from './io.js';
+import { humanText, type CliIO } from './io.js';
 import { localDateTime, runCommandFrame, type CommandOutput } from './command-runner.js';
 import { oneLine, printable } from '../log/printable.js';
 
@@ -97,6 +98,11 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
     const where = backend === 'systemd' ? `systemd ${flags.user ? 'user' : 'system'} units ${result.name}` : `your crontab, block ${result.name}`;
     lines.push(`Scheduled job "${printable(job.name)}" from ${printable(settingsFile)}: ${printable(schedule.text)} (${schedule.description}), in ${printable(io.cwd)}`);
     lines.push(`Backend: ${where}`);
+    // The job runs in this folder: a relative source missing here is usually install run from the wrong folder.
+    const missing = (settings.sources ?? []).filter((source) => !existsSync(path.resolve(io.cwd, expandHome(source, io.home))));
+    for (const source of missing) {
+      io.stderr.write(humanText(`warning: source ${printable(source)} does not exist in ${printable(io.cwd)}; the job runs in the folder you ran install in (run install from the project folder)\n`));
+    }
     for (const r of result.replaced) lines.push(`Removed the job's old ${backend === 'systemd' ? 'units' : 'block'} ${r} (the job was renamed)`);
     lines.push('');
     for (const file of result.files) {
@@ -134,6 +140,7 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
         toRun: result.toRun,
         nextRuns: runs.map((d) => d.toISOString()),
         undo,
+        missingSources: missing,
       },
       human: `${lines.join('\n')}\n`,
     };

@@ -173,6 +173,15 @@ describe('schedule install / remove / list with systemd units', () => {
     expect(existsSync(m.units)).toBe(false);
   });
 
+  it('run from another folder than the project: installs, but warns that the relative source is not there', async () => {
+    const m = await machine();
+    const p = await project({ schedule: 'daily' });
+    const elsewhere = await tempDir();
+    const out = await runCli(['schedule', 'install', '--systemd', '--config', p.file], { cwd: elsewhere, env: m.env });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toContain(`warning: source ./data does not exist in ${elsewhere}; the job runs in the folder you ran install in (run install from the project folder)\n`);
+  });
+
   it('no settings file: exit 2', async () => {
     const m = await machine();
     const dir = await tempDir();
@@ -205,7 +214,7 @@ describe('schedule install / remove / list with a real crontab', () => {
   let saved = '';
   let hadCrontab = false;
   let wrapperEnv: NodeJS.ProcessEnv;
-  const crontab = (...args: string[]): string => execFileSync('crontab', ['-u', USER, ...args], { encoding: 'utf8' });
+  const crontab = (...args: string[]): string => execFileSync('crontab', ['-u', USER, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
   beforeAll(async () => {
     try {
