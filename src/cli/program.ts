@@ -94,9 +94,7 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
   // sched part: backup schedule install | remove | list
   schedule: {
     examples: [
-      'backup schedule install --config config/settings.json            # systemd timer when systemd runs, else a crontab block',
-      'backup schedule install --config config/settings.json --cron',
-      'backup schedule install --config ~/site/config/settings.json --systemd --user',
+      'backup schedule install --config config/settings.json   # systemd timer if systemd runs, else crontab; --user, --cron',
       'backup schedule remove --config config/settings.json',
       'backup schedule list --json',
     ],
@@ -104,6 +102,7 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [0, 'installed, removed (or nothing to remove), listed'],
       [1, 'the units or the crontab could not be written, enabled or removed'],
       [2, 'usage or configuration error (no settings file, no "schedule", neither systemd nor cron here)'],
+      [130, 'cancelled'],
     ],
   },
 };
