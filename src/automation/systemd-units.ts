@@ -138,8 +138,8 @@ function service(target: InstallTarget, what: string, args: string[], marker: st
     `# Written by \`backup schedule install\`; undo: ${undoCommand(target.job.settingsFile, { user: target.user })}`,
     '[Unit]',
     `Description=${escapeSpecifiers(`backup-automation: ${what} ${target.job.name} (${target.job.settingsFile})`)}`,
-    'Wants=network-online.target',
-    'After=network-online.target',
+    // The network (S3, webhooks) is up first; a user manager has no such target.
+    ...(target.user ? [] : ['Wants=network-online.target', 'After=network-online.target']),
     '',
     '[Service]',
     'Type=oneshot',

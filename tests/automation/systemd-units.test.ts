@@ -167,6 +167,15 @@ describe('systemdUnits', () => {
     expect(await verify(workDir, units.map((u) => u.name))).toEqual({ code: 0, output: '' });
   });
 
+  it('user units: no network-online.target (a user manager has none), the undo says --user; verified', async () => {
+    const dir = await tempDir();
+    const units = systemdUnits({ ...target('/srv/www/config/settings.json', dir), user: true }, now);
+    expect(units[0]!.text).not.toContain('network-online');
+    expect(units[0]!.text).toContain('undo: npx backup schedule remove --config /srv/www/config/settings.json --user\n');
+    for (const u of units) await fs.writeFile(path.join(dir, u.name), u.text);
+    expect(await verify(dir, units.map((u) => u.name))).toEqual({ code: 0, output: '' });
+  });
+
   it('two settings files: two distinct sets of units', () => {
     const a = systemdUnits(target('/srv/a/config/settings.json', '/srv/a', 'daily', 'web'), now);
     const b = systemdUnits(target('/srv/b/config/settings.json', '/srv/b', 'daily', 'web'), now);

@@ -16,6 +16,7 @@ import { appendHistory } from '../../src/automation/history.js';
 import { installName } from '../../src/automation/install-target.js';
 import { parseJsonResult, runCli, BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { itAsRoot } from '../helpers/root.js';
 import type { HistoryRecord } from '../../src/automation/types.js';
 
 const run = promisify(execFile);
@@ -149,6 +150,17 @@ describe('schedule install / remove / list with systemd units', () => {
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout).toContain(`Undo: npx backup schedule remove --config ${p.file} --user\n`);
     expect((await recorded(m))[0]).toBe('--user daemon-reload');
+  });
+
+  itAsRoot('a unit folder the user cannot write: exit 1 (SCHEDULE_FAILED), saying system units need root', async () => {
+    const m = await machine();
+    const p = await project({ schedule: 'daily' });
+    await fs.mkdir(m.units, { mode: 0o755 });
+    await fs.chmod(path.dirname(m.log), 0o777);
+    const out = await runCli(['schedule', 'install', '--systemd', '--json', '--config', p.file], { cwd: path.dirname(m.log), env: m.env, asUser: 65534 });
+    expect(out.code, out.stderr).toBe(1);
+    expect(parseJsonResult(out).error).toMatchObject({ code: 'SCHEDULE_FAILED', message: expect.stringMatching(/cannot write the units in .*: EACCES.*system units need root: run it with sudo, or use --user/) });
+    expect(await fs.readdir(m.units)).toEqual([]);
   });
 
   it('a project folder with a space and a %: units verified, the path escaped', async () => {
