@@ -169,16 +169,13 @@ export function replaceBlock(crontab: string, name: string, block: string | unde
     const separator = crontab === '' || crontab.endsWith('\n') ? '' : '\n';
     return { text: `${crontab}${separator}${block}`, removed: undefined };
   }
-  const before = lines.slice(0, found.start).join('\n');
+  // The lines before, each with its newline; the block; what followed the end line's newline, as it was.
+  const head = lines
+    .slice(0, found.start)
+    .map((line) => `${line}\n`)
+    .join('');
   const removed = `${lines.slice(found.start, found.end + 1).join('\n')}\n`;
-  // What followed the end line (its newline included), exactly as it was.
-  const afterLines = lines.slice(found.end + 1);
-  const after = afterLines.join('\n');
-  const head = found.start > 0 ? `${before}\n` : '';
-  // lines after the end: `after` starts after the end line's newline when there was one.
-  const tail = afterLines.length > 0 ? after : '';
-  const hadNewlineAfterEnd = afterLines.length > 0;
-  const body = block ?? '';
-  const text = hadNewlineAfterEnd ? `${head}${body}${tail}` : `${head}${body.replace(/\n$/, '')}`;
+  const rest = lines.slice(found.end + 1).join('\n');
+  const text = `${head}${block ?? ''}${rest}`;
   return { text, removed };
 }
