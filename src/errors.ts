@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   VERIFY_FAILED: { exit: ExitCode.failed, meaning: 'a backup did not read back as written' },
   STORE_FAILED: { exit: ExitCode.failed, meaning: 'a backup folder could not be read or changed' },
   NOT_FOUND: { exit: ExitCode.failed, meaning: 'an object is not (or no longer) there' },
+  SCHEDULE_FAILED: { exit: ExitCode.failed, meaning: 'the systemd units or the crontab of a schedule could not be written, enabled or removed' },
   SIDECAR_TOO_LARGE: { exit: ExitCode.failed, meaning: 'a .sha256 / manifest file is too large to be one' },
   SIDECAR_INVALID: { exit: ExitCode.failed, meaning: 'a sidecar cannot be used (not a regular file, or not a sha256sum line)' },
   ARCHIVE_DAMAGED: { exit: ExitCode.failed, meaning: 'the archive is damaged' },

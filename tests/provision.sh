@@ -16,10 +16,9 @@ declare -A TOOLS=(
   [unzip]=unzip [zip]=zip [bzip2]=bzip2 [lbzip2]=lbzip2 [tar]=tar [gzip]=gzip
   [bsdtar]=libarchive-tools [7z]=p7zip-full [python3]=python3
   [setpriv]=util-linux [script]=bsdutils [mount]=mount
-  # the notification tests make a self-signed certificate for their SMTP server
-  [openssl]=openssl
-  # hist part (issue 10): `backup status` at a shifted clock
-  [faketime]=faketime
+  # automation: a self-signed certificate for the SMTP test server, `backup status` at a
+  # shifted clock, generated units checked offline, a real per-user crontab
+  [openssl]=openssl [faketime]=faketime [systemd-analyze]=systemd [crontab]=cron
 )
 if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   TOOLS+=(

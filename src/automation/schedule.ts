@@ -5,7 +5,7 @@
  * croner, never by hand; the words are turned into cron first. Pure: every
  * time computation takes the reference time as a parameter.
  */
-import { Cron } from 'croner';
+import { Cron, CronPattern } from 'croner';
 
 export interface Schedule {
   /** As written in settings.json. */
@@ -56,6 +56,7 @@ function fromWords(text: string): { cron: string; description: string } | undefi
     }
     case 'daily':
     case '@daily':
+    case '@midnight':
     case 'nightly': {
       if (rest.length > 1) throw new ScheduleError(`"${text}": expected "daily" or "daily HH:MM"`);
       const { hour, minute } = parseTime(rest[0], text);
@@ -64,13 +65,15 @@ function fromWords(text: string): { cron: string; description: string } | undefi
     case 'weekly':
     case '@weekly': {
       if (rest.length > 2) throw new ScheduleError(`"${text}": expected "weekly", "weekly DAY" or "weekly DAY HH:MM"`);
-      let day = 0;
+      let day: number | undefined;
       let timeText: string | undefined;
       for (const part of rest) {
         const index = DAYS.findIndex((d) => part.startsWith(d) && DAY_NAMES[DAYS.indexOf(d)]!.toLowerCase().startsWith(part));
-        if (index >= 0) day = index;
-        else timeText = part;
+        if (index >= 0 && day === undefined) day = index;
+        else if (index < 0 && timeText === undefined && /^\d/.test(part)) timeText = part;
+        else throw new ScheduleError(`"${text}": expected "weekly", "weekly DAY" or "weekly DAY HH:MM" (DAY: sun, mon, ... sat)`);
       }
+      day ??= 0;
       const { hour, minute } = parseTime(timeText, text);
       return { cron: `${minute} ${hour} * * ${day}`, description: `every ${DAY_NAMES[day]} at ${pad(hour)}:${pad(minute)}` };
     }
@@ -83,19 +86,40 @@ function fromWords(text: string): { cron: string; description: string } | undefi
         if (/^\d{1,2}$/.test(part)) {
           dayOfMonth = Number(part);
           if (dayOfMonth < 1 || dayOfMonth > 28) throw new ScheduleError(`"${text}": day ${part} of the month: use 1 to 28 (every month has them)`);
-        } else timeText = part;
+        } else if (timeText === undefined) timeText = part;
+        else throw new ScheduleError(`"${text}": expected "monthly", "monthly DAY" or "monthly DAY HH:MM" (DAY 1 to 28)`);
       }
       const { hour, minute } = parseTime(timeText, text);
       return { cron: `${minute} ${hour} ${dayOfMonth} * *`, description: `on day ${dayOfMonth} of every month at ${pad(hour)}:${pad(minute)}` };
     }
+    case 'yearly':
+    case 'annually':
+    case '@yearly':
+    case '@annually': {
+      if (rest.length > 0) throw new ScheduleError(`"${text}": expected "${word}" alone (every 1 January at 00:00), or a cron expression`);
+      return { cron: '0 0 1 1 *', description: 'every 1 January at 00:00' };
+    }
     default:
+      if (word?.startsWith('@')) throw new ScheduleError(`"${text}": unknown schedule word; ${EXAMPLES}`);
       return undefined;
   }
 }
 
-/** A croner job that never runs, for time computations. */
+/**
+ * A croner job that never runs, for time computations. Day of month and day
+ * of week both restricted means either (cron's OR), as in Vixie cron.
+ */
 function cronOf(expression: string): Cron {
-  return new Cron(expression, { paused: true, mode: '5-or-6-parts' });
+  return new Cron(expression, { paused: true, mode: '5-or-6-parts', domAndDow: false });
+}
+
+/**
+ * The parsed fields of a schedule (croner's own parser: which seconds,
+ * minutes, hours, days, months and weekdays match), for the systemd and
+ * crontab writers that must say the same thing in another syntax.
+ */
+export function schedulePattern(schedule: Schedule): CronPattern {
+  return new CronPattern(schedule.cron, undefined, { mode: '5-or-6-parts' });
 }
 
 /** Parses settings.json `schedule`; throws ScheduleError with what is wrong and an example. */

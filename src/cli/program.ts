@@ -129,6 +129,20 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'a second SIGTERM / Ctrl-C: left at once, without waiting for the running backups'],
     ],
   },
+  // sched part: backup schedule install | remove | list
+  schedule: {
+    examples: [
+      'backup schedule install --config config/settings.json   # systemd timer if systemd runs, else crontab; --user, --cron',
+      'backup schedule remove --config config/settings.json',
+      'backup schedule list --json',
+    ],
+    exits: [
+      [0, 'installed, removed (or nothing to remove), listed'],
+      [1, 'the units or the crontab could not be written, enabled or removed'],
+      [2, 'usage or configuration error (no settings file, no "schedule", neither systemd nor cron here)'],
+      [130, 'cancelled'],
+    ],
+  },
 };
 
 export function helpAfter(command: string): string {
@@ -313,6 +327,42 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
       setExit(await statusCommand(io, flags));
     });
   // --- end hist part ---
+  // sched part: backup schedule install | remove | list
+  {
+    const schedule = program
+      .command('schedule')
+      .description("make a saved job's \"schedule\" real on this machine (systemd timer or crontab), undo it, list what is installed");
+    const backendFlags = (command: Command): Command =>
+      command
+        .option('-c, --config <file>', 'settings file of the job (default: config/settings.json when present)')
+        .option('--systemd', 'systemd service + timer (default when systemd runs)')
+        .option('--cron', "a block in the user's crontab (default without systemd)")
+        .option('--user', 'systemd user units (~/.config/systemd/user) instead of system units')
+        .option('--json', 'print one JSON object on stdout')
+        .option('--verbose', 'show details and stack traces');
+    backendFlags(
+      schedule
+        .command('install')
+        .description('write and enable the timer (or crontab block) that runs `backup run --config FILE`, plus a missed-run check; prints what it wrote'),
+    ).action(async (flags) => {
+      const { scheduleInstallCommand } = await import('./schedule-command.js');
+      setExit(await scheduleInstallCommand(io, flags));
+    });
+    backendFlags(schedule.command('remove').description("disable and delete this job's timer (or crontab block); other jobs are kept")).action(async (flags) => {
+      const { scheduleRemoveCommand } = await import('./schedule-command.js');
+      setExit(await scheduleRemoveCommand(io, flags));
+    });
+    schedule
+      .command('list')
+      .description('every job scheduled on this machine: settings file, backend, schedule, next run, last result')
+      .option('--json', 'print one JSON object on stdout')
+      .option('--verbose', 'show details and stack traces')
+      .action(async (flags) => {
+        const { scheduleListCommand } = await import('./schedule-command.js');
+        setExit(await scheduleListCommand(io, flags));
+      });
+    for (const sub of schedule.commands) sub.addHelpText('after', helpAfter('schedule'));
+  }
 
   // An empty path (`-s "$DIR"` with DIR unset) is a usage error for every command, before it runs.
   program.hook('preAction', (_program, action) => {

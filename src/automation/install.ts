@@ -1,0 +1,285 @@
+/**
+ * `backup schedule install | remove | list` without the printing: which
+ * backend, where the units go, what was written, which commands ran.
+ *
+ * Injectable for tests and unusual machines (environment variables, on
+ * purpose not in the README):
+ * - BACKUP_SYSTEMD_DIR: the unit folder, instead of /etc/systemd/system
+ *   (or ~/.config/systemd/user with --user). `list` then scans only it.
+ * - BACKUP_SYSTEMCTL: the systemctl program. When it is not set and systemd
+ *   is not running (no /run/systemd/system), install/remove with --systemd
+ *   write or delete the units and hand back the systemctl commands to run,
+ *   instead of failing.
+ * - BACKUP_CRONTAB: the crontab program (default `crontab` on PATH).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { BackupError, UsageError } from '../errors.js';
+import { cronBlock, findBlocks, replaceBlock } from './crontab.js';
+import { readCrontab, writeCrontab } from './crontab-io.js';
+import { installName, parseMarker, type InstallTarget, type InstalledMarker } from './install-target.js';
+import { systemdUnits } from './systemd-units.js';
+
+export type Backend = 'systemd' | 'cron';
+
+export interface MachineEnv {
+  env: NodeJS.ProcessEnv;
+  home: string;
+  /** Whether systemd runs here (/run/systemd/system exists); injectable for tests. */
+  systemdRunning?: boolean;
+}
+
+export interface BackendChoice {
+  systemd?: boolean;
+  cron?: boolean;
+  user?: boolean;
+}
+
+const systemdIsRunning = (m: MachineEnv): boolean => m.systemdRunning ?? existsSync('/run/systemd/system');
+
+/** A program on PATH, or undefined. */
+export function onPath(program: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (program.includes('/')) return existsSync(program) ? program : undefined;
+  for (const dir of (env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    const candidate = path.join(dir, program);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+const crontabProgram = (m: MachineEnv): string => m.env.BACKUP_CRONTAB || 'crontab';
+
+/** --systemd / --cron, else systemd when it runs, else cron when `crontab` is there, else a usage error. */
+export function chooseBackend(choice: BackendChoice, m: MachineEnv): Backend {
+  if (choice.systemd && choice.cron) throw new UsageError('give --systemd or --cron, not both');
+  if (choice.systemd) return 'systemd';
+  if (choice.cron) return 'cron';
+  if (systemdIsRunning(m)) return 'systemd';
+  if (onPath(crontabProgram(m), m.env)) return 'cron';
+  throw new UsageError('neither systemd nor cron runs on this machine (no /run/systemd/system, no `crontab`): run the job with `backup daemon --config FILE` (in a container: as its command)');
+}
+
+/** Where the units go. */
+export function unitDir(m: MachineEnv, user: boolean): string {
+  if (m.env.BACKUP_SYSTEMD_DIR) return path.resolve(m.env.BACKUP_SYSTEMD_DIR);
+  return user ? path.join(m.home, '.config', 'systemd', 'user') : '/etc/systemd/system';
+}
+
+export interface WrittenFile {
+  path: string;
+  text: string;
+  /** Already there with this content. */
+  unchanged: boolean;
+}
+
+export interface InstallResult {
+  backend: Backend;
+  name: string;
+  files: WrittenFile[];
+  /** Units of this settings file under an older name (the job was renamed), removed. */
+  replaced: string[];
+  /** The crontab block written (cron). */
+  crontabBlock?: string;
+  /** Commands run (systemctl ...). */
+  ran: string[];
+  /** Commands to run by hand (systemd not running here). */
+  toRun: string[];
+}
+
+export interface RemoveResult {
+  backend: Backend;
+  /** Files deleted (systemd) or the crontab block removed (cron). */
+  removedFiles: string[];
+  removedBlock?: string;
+  ran: string[];
+  toRun: string[];
+  /** Where it looked (for "nothing installed"). */
+  lookedIn: string;
+}
+
+function systemctlArgs(user: boolean, args: string[]): string[] {
+  return [...(user ? ['--user'] : []), ...args];
+}
+
+function shellWords(program: string, args: string[]): string {
+  return [program, ...args].map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** Runs the systemctl commands, or (systemd not running, no BACKUP_SYSTEMCTL) returns them to be run by hand. */
+async function systemctl(m: MachineEnv, user: boolean, commands: string[][]): Promise<{ ran: string[]; toRun: string[] }> {
+  const program = m.env.BACKUP_SYSTEMCTL || 'systemctl';
+  const lines = commands.map((c) => shellWords('systemctl', systemctlArgs(user, c)));
+  if (!m.env.BACKUP_SYSTEMCTL && !systemdIsRunning(m)) return { ran: [], toRun: lines };
+  const ran: string[] = [];
+  for (const [i, command] of commands.entries()) {
+    await new Promise<void>((resolve, reject) => {
+      execFile(program, systemctlArgs(user, command), { encoding: 'utf8' }, (error, _stdout, stderr) => {
+        if (error) reject(new BackupError(`\`${lines[i]}\` failed: ${(stderr || error.message).trim()}`, { code: 'SCHEDULE_FAILED', cause: error }));
+        else resolve();
+      });
+    });
+    ran.push(lines[i]!);
+  }
+  return { ran, toRun: [] };
+}
+
+export interface InstalledUnit {
+  /** NAME (without .service). */
+  name: string;
+  dir: string;
+  marker: InstalledMarker;
+}
+
+/** The jobs installed as units in `dir` (a service file with our marker). */
+export async function scanUnits(dir: string): Promise<InstalledUnit[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: InstalledUnit[] = [];
+  for (const file of names.sort()) {
+    if (!/^backup-.*\.service$/.test(file) || file.endsWith('-check.service')) continue;
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(dir, file), 'utf8');
+    } catch {
+      continue;
+    }
+    const marker = parseMarker(text);
+    if (marker) out.push({ name: file.slice(0, -'.service'.length), dir, marker });
+  }
+  return out;
+}
+
+const unitFiles = (name: string): string[] => [`${name}.service`, `${name}.timer`, `${name}-check.service`, `${name}-check.timer`];
+
+async function writeAtomic(file: string, text: string): Promise<boolean> {
+  try {
+    if ((await fs.readFile(file, 'utf8')) === text) return false;
+  } catch {
+    // Not there yet.
+  }
+  const temporary = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(temporary, text, { mode: 0o644 });
+  await fs.rename(temporary, file);
+  return true;
+}
+
+async function installSystemd(target: InstallTarget, m: MachineEnv, now: Date): Promise<InstallResult> {
+  const user = target.user === true;
+  const dir = unitDir(m, user);
+  const units = systemdUnits(target, now);
+  const name = installName(target.job);
+  const stale = (await scanUnits(dir)).filter((u) => u.marker.config === target.job.settingsFile && u.name !== name).map((u) => u.name);
+  const commands: string[][] = [];
+  if (stale.length > 0) commands.push(['disable', '--now', ...stale.flatMap((s) => [`${s}.timer`, `${s}-check.timer`])]);
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    const files: WrittenFile[] = [];
+    for (const unit of units) {
+      const file = path.join(dir, unit.name);
+      files.push({ path: file, text: unit.text, unchanged: !(await writeAtomic(file, unit.text)) });
+    }
+    const replaced: string[] = [];
+    for (const s of stale) {
+      for (const f of unitFiles(s)) await fs.rm(path.join(dir, f), { force: true });
+      replaced.push(s);
+    }
+    commands.push(['daemon-reload'], ['enable', '--now', `${name}.timer`, `${name}-check.timer`]);
+    const { ran, toRun } = await systemctl(m, user, commands);
+    return { backend: 'systemd', name, files, replaced, ran, toRun };
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    throw new BackupError(`cannot write the units in ${dir}: ${(error as Error).message}${user ? '' : ' (system units need root: run it with sudo, or use --user)'}`, { code: 'SCHEDULE_FAILED', cause: error });
+  }
+}
+
+async function installCron(target: InstallTarget, m: MachineEnv): Promise<InstallResult> {
+  const program = { program: crontabProgram(m) };
+  const name = installName(target.job);
+  const block = cronBlock(target, { ionice: onPath('ionice', m.env) !== undefined });
+  let text = await readCrontab(program);
+  const replaced: string[] = [];
+  for (const found of findBlocks(text)) {
+    if (found.settingsFile === target.job.settingsFile && found.name !== name) {
+      text = replaceBlock(text, found.name, undefined).text;
+      replaced.push(found.name);
+    }
+  }
+  const next = replaceBlock(text, name, block);
+  const unchanged = next.removed === block && replaced.length === 0;
+  if (!unchanged) await writeCrontab(program, next.text);
+  return { backend: 'cron', name, files: [], replaced, crontabBlock: block, ran: unchanged ? [] : [`${program.program} -`], toRun: [] };
+}
+
+export async function installSchedule(target: InstallTarget, backend: Backend, m: MachineEnv, now: Date): Promise<InstallResult> {
+  return backend === 'systemd' ? installSystemd(target, m, now) : installCron(target, m);
+}
+
+export async function removeSchedule(settingsFile: string, backend: Backend, user: boolean, m: MachineEnv): Promise<RemoveResult> {
+  if (backend === 'cron') {
+    const program = { program: crontabProgram(m) };
+    let text = await readCrontab(program);
+    const removed: string[] = [];
+    for (const found of findBlocks(text)) {
+      if (found.settingsFile !== settingsFile) continue;
+      const r = replaceBlock(text, found.name, undefined);
+      text = r.text;
+      if (r.removed) removed.push(r.removed);
+    }
+    if (removed.length > 0) await writeCrontab(program, text);
+    return { backend, removedFiles: [], ...(removed.length ? { removedBlock: removed.join('') } : {}), ran: removed.length ? [`${program.program} -`] : [], toRun: [], lookedIn: 'your crontab' };
+  }
+  const dir = unitDir(m, user);
+  const mine = (await scanUnits(dir)).filter((u) => u.marker.config === settingsFile);
+  if (mine.length === 0) return { backend, removedFiles: [], ran: [], toRun: [], lookedIn: dir };
+  const { ran, toRun } = await systemctl(m, user, [['disable', '--now', ...mine.flatMap((u) => [`${u.name}.timer`, `${u.name}-check.timer`])]]);
+  const removedFiles: string[] = [];
+  for (const unit of mine) {
+    for (const f of unitFiles(unit.name)) {
+      const file = path.join(dir, f);
+      if (existsSync(file)) {
+        await fs.rm(file, { force: true });
+        removedFiles.push(file);
+      }
+    }
+  }
+  const reload = await systemctl(m, user, [['daemon-reload']]);
+  return { backend, removedFiles, ran: [...ran, ...reload.ran], toRun: [...toRun, ...reload.toRun], lookedIn: dir };
+}
+
+export interface ListedJob {
+  backend: Backend;
+  /** Where: the unit folder, or "crontab". */
+  where: string;
+  /** Unit / block name. */
+  name: string;
+  user: boolean;
+  marker: InstalledMarker;
+}
+
+/** Every job installed on this machine: system and user units (or BACKUP_SYSTEMD_DIR), and the user's crontab blocks. */
+export async function listInstalled(m: MachineEnv): Promise<{ jobs: ListedJob[]; problems: string[] }> {
+  const jobs: ListedJob[] = [];
+  const problems: string[] = [];
+  const dirs: Array<[string, boolean]> = m.env.BACKUP_SYSTEMD_DIR ? [[unitDir(m, false), false]] : [[unitDir(m, false), false], [unitDir(m, true), true]];
+  for (const [dir, user] of dirs) {
+    for (const unit of await scanUnits(dir)) jobs.push({ backend: 'systemd', where: dir, name: unit.name, user, marker: unit.marker });
+  }
+  const program = crontabProgram(m);
+  if (onPath(program, m.env)) {
+    try {
+      for (const block of findBlocks(await readCrontab({ program }))) {
+        if (block.marker) jobs.push({ backend: 'cron', where: 'crontab', name: block.name, user: true, marker: block.marker });
+      }
+    } catch (error) {
+      problems.push(`cannot read your crontab: ${(error as Error).message}`);
+    }
+  }
+  return { jobs, problems };
+}
