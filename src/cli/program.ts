@@ -89,6 +89,7 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [0, 'every job is ok'],
       [1, 'a job is failing, late or never run (a broken settings file is that job failing)'],
       [2, 'usage error (no settings file given or found)'],
+      [130, 'cancelled'],
     ],
   },
   prune: {
@@ -184,7 +185,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .action(async (flags: { verbose?: boolean; logFile?: string }, command: Command) => {
       const [unknown] = command.args;
       if (unknown !== undefined) {
-        io.stderr.write(`error: unknown command '${unknown}' (commands: run, list, verify, restore, prune, wizard)\n(add --help for usage)\n`);
+        io.stderr.write(`error: unknown command '${unknown}' (commands: run, list, verify, restore, prune, schedule, status, daemon, notify, wizard)\n(add --help for usage)\n`);
         setExit(ExitCode.usage);
         return;
       }

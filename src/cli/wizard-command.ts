@@ -37,6 +37,7 @@ import { shellQuote } from './render-result.js';
 import { jobLock } from './job-lock.js';
 import { DEFAULT_NAME_TEMPLATE, sourceBaseName } from '../archive/naming.js';
 import { askAutomation, withChannel } from './wizard-automation.js';
+import { chooseBackend } from '../automation/install.js';
 import { setEnvValues } from './wizard-env-file.js';
 import { sendNotifications } from '../automation/notify/send.js';
 import { jobNameFromFile } from '../automation/job.js';
@@ -342,8 +343,23 @@ async function automationStep(step: AutomationStep): Promise<void> {
   }
 
   if (answers.schedule !== undefined) {
-    say('Make it run at these times on this machine (a systemd timer, else a crontab entry):');
-    say(`  npx backup schedule install --config ${quoted}`);
+    // systemd when it runs here, else cron when `crontab` is there; neither: the daemon.
+    let backend: 'systemd' | 'cron' | undefined;
+    try {
+      backend = chooseBackend({}, { env: io.env, home: io.home });
+    } catch {
+      backend = undefined;
+    }
+    const how = backend === 'systemd' ? 'a systemd timer' : 'a block in your crontab';
+    if (backend && (await prompts.confirm({ message: `Install the schedule on this machine now (${how})?`, default: true }))) {
+      // The same command a person would type: it prints what it wrote, where, and how to undo it.
+      const { scheduleInstallCommand } = await import('./schedule-command.js');
+      const code = await scheduleInstallCommand(io, { config: file });
+      if (code !== ExitCode.ok) say(`The schedule was not installed (see above); try again later with: npx backup schedule install --config ${quoted}`);
+    } else {
+      say(`Make it run at these times on this machine (${backend ? how : 'a systemd timer, else a crontab entry'}):`);
+      say(`  npx backup schedule install --config ${quoted}`);
+    }
     say('In a container without cron or systemd, keep this running instead:');
     say(`  npx backup daemon --config ${quoted}`);
   } else {

@@ -18,6 +18,7 @@ import { waitFor } from '../helpers/wait-for.js';
 import { runDaemon } from '../../src/automation/daemon.js';
 import { cliBin, settingsFiles } from '../../src/cli/daemon-command.js';
 import { parseSchedule } from '../../src/automation/schedule.js';
+import { readHistory } from '../../src/automation/history.js';
 
 interface Watched {
   child: ChildProcess;
@@ -77,9 +78,13 @@ describe('backup daemon', () => {
     const log = await fs.readFile(path.join(root, 'logs', 'backup.log'), 'utf8');
     expect(log).toMatch(/\[daemon \d+\] INFO {2}good: run started/);
     expect(log).toMatch(/\[daemon \d+\] INFO {2}stopped/);
-    // Each run says it was started by the daemon (recorded once the run history exists).
-    const history = await fs.readFile(path.join(root, 'logs', 'history.jsonl'), 'utf8').catch(() => undefined);
-    if (history !== undefined) expect(history).toContain('"trigger":"daemon"');
+    // The run history has every finished run of both jobs, started by the daemon, with its outcome.
+    const { runs } = await readHistory(path.join(root, 'logs', 'history.jsonl'));
+    const finished = (job: string, outcome: string): number =>
+      runs.filter((r) => r.jobName === job && r.type === 'end' && r.trigger === 'daemon' && r.outcome === outcome).length;
+    expect(finished('good', 'ok')).toBeGreaterThanOrEqual(2);
+    expect(finished('bad', 'failed')).toBeGreaterThanOrEqual(2);
+    expect(runs.filter((r) => r.jobName === 'bad' && r.type === 'end').every((r) => r.exitCode === 2 && r.error?.code)).toBe(true);
   }, 120_000);
 
   it('SIGTERM during a long run: the run is cancelled (no .partial left), a tick meanwhile was skipped, exit 0', async () => {

@@ -26,7 +26,7 @@ async function help(argv: string[]): Promise<{ code: number; stdout: string }> {
 }
 
 describe('--help', () => {
-  it.each([[[]], [['wizard']], [['run']], [['list']], [['verify']], [['restore']], [['prune']], [['schedule']], [['schedule', 'install']], [['schedule', 'list']]])('backup %j --help: examples and exit codes', async (command) => {
+  it.each([[[]], [['wizard']], [['run']], [['list']], [['verify']], [['restore']], [['prune']], [['schedule']], [['schedule', 'install']], [['schedule', 'list']], [['status']], [['daemon']], [['notify', 'test']]])('backup %j --help: examples and exit codes', async (command) => {
     const { code, stdout } = await help([...command, '--help']);
     expect(code).toBe(0);
     const examples = stdout.slice(stdout.indexOf('\nExamples:\n'));

@@ -38,7 +38,8 @@ class PtySession {
     // A fixed, wide window so prompts are never wrapped.
     this.child = spawn('script', ['-q', '-e', '-E', 'never', '-c', `stty cols 200 rows 50 && exec ${command}`, '/dev/null'], {
       cwd,
-      env: { ...process.env, TERM: 'xterm-256color', NO_COLOR: '1', FORCE_COLOR: undefined, CI: undefined },
+      // The crontab is a script in the test's folder when a test makes one (never this machine's real crontab).
+      env: { ...process.env, TERM: 'xterm-256color', NO_COLOR: '1', FORCE_COLOR: undefined, CI: undefined, BACKUP_CRONTAB: path.join(cwd, 'fake-crontab') },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const onData = (chunk: Buffer): void => {
@@ -150,6 +151,9 @@ describe('the wizard in a real terminal', () => {
   it('answers every question, writes a tar.bz2 that tar extracts to the same tree, and saves settings.json', async () => {
     const root = await tempDir();
     const src = await makeRichTree(root);
+    // A crontab program keeping the table in a file, so the wizard offers to install the schedule.
+    const table = path.join(root, 'crontab.txt');
+    await fs.writeFile(path.join(root, 'fake-crontab'), `#!/bin/sh\nif [ "$1" != "-l" ]; then cat > '${table}'; elif [ -f '${table}' ]; then cat '${table}'; else echo "no crontab for $(id -un)" >&2; exit 1; fi\n`, { mode: 0o755 });
     const wizard = startWizard(root);
 
     await wizard.answer('What should be backed up? (file or folder path)', `data${KEY.enter}`);
@@ -184,8 +188,10 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer('Slack webhook URL (hidden):', `https://127.0.0.1:1/services/T0SECRET/B0SECRET/token${KEY.enter}`);
     await wizard.waitFor('Saved SLACK_WEBHOOK_URL in .env');
     await wizard.waitFor(`schedule: (not set) -> "${suggested}"`);
-    await wizard.waitFor('Make it run at these times on this machine');
-    await wizard.waitFor('npx backup schedule install --config config/settings.json');
+    // Cron is here (the test's own crontab program): install it now, Enter = yes.
+    await wizard.answer('Install the schedule on this machine now (a block in your crontab)? (Y/n)', KEY.enter);
+    await wizard.waitFor('Wrote this block into your crontab');
+    await wizard.waitFor('Undo: npx backup schedule remove --config');
     await wizard.waitFor('npx backup daemon --config config/settings.json');
     await wizard.waitFor(/slack: (test message sent|failed: [^\n]+; fix it later and run npx backup notify test --config config\/settings\.json)/);
     await wizard.waitFor('npx backup run --source data --dest ./backups --format tar.bz2 --name nightly');
@@ -213,6 +219,7 @@ describe('the wizard in a real terminal', () => {
       schedule: suggested, notify: [{ type: 'slack', urlEnv: 'SLACK_WEBHOOK_URL' }],
     });
     expect(wizard.screen).not.toContain('SECRET');
+    expect(await fs.readFile(table, 'utf8')).toMatch(/^# >>> backup-automation .*\n(.*\n)*\d+ [1-4] \* \* \* cd .* run --config .*settings\.json >\/dev\/null\n/);
     expect(await fs.readFile(path.join(root, '.env'), 'utf8')).toBe("SLACK_WEBHOOK_URL='https://127.0.0.1:1/services/T0SECRET/B0SECRET/token'\n");
   });
 

@@ -152,7 +152,8 @@ function fakeTerminal(cwd: string, isTTY: boolean | undefined, now = NOW): FakeT
       stdin,
       stdout,
       stderr,
-      env: process.env,
+      // No crontab program: the wizard never offers to install into this machine's real crontab.
+      env: { ...process.env, BACKUP_CRONTAB: '/nonexistent/crontab' },
       cwd,
       signal: new AbortController().signal,
       now: () => now,
@@ -948,6 +949,30 @@ describe('after the save: run it automatically, and alerts', () => {
     expect(out).toContain('  npx backup schedule install --config config/settings.json\n');
     expect(out).toContain('In a container without cron or systemd, keep this running instead:\n  npx backup daemon --config config/settings.json\n');
     expect(await listDir(root)).not.toContain('.env');
+  });
+
+  it('where cron is there, it offers to install the schedule now; yes writes the job\'s block into the crontab and prints it with the undo command', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    // A crontab program of our own, keeping the table in a file (the machine's real crontab is never touched).
+    const table = path.join(root, 'crontab.txt');
+    const program = path.join(root, 'fake-crontab');
+    await fs.writeFile(table, '# a line of the user\'s own\n0 5 * * * echo hello\n');
+    await fs.writeFile(program, `#!/bin/sh\nif [ "$1" = "-l" ]; then cat '${table}'; else cat > '${table}'; fi\n`, { mode: 0o755 });
+    const term = fakeTerminal(root, true);
+    term.io.env = { ...term.io.env, BACKUP_CRONTAB: program };
+    const prompts = new ScriptedPrompter(upToSave([ENTER, 'daily 03:10', 'none', true]));
+
+    expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
+
+    expect(prompts.unused).toEqual([]);
+    expect(prompts.asked.map((q) => q.message)).toContain('Install the schedule on this machine now (a block in your crontab)?');
+    const crontab = await fs.readFile(table, 'utf8');
+    expect(crontab.startsWith("# a line of the user's own\n0 5 * * * echo hello\n")).toBe(true);
+    expect(crontab).toMatch(/\n10 3 \* \* \* cd .* run --config .*config\/settings\.json >\/dev\/null\n/);
+    const out = term.stdout();
+    expect(out).toContain('Wrote this block into your crontab');
+    expect(out).toMatch(/Undo: npx backup schedule remove --config .*config\/settings\.json/);
   });
 
   it('an edited schedule: a bad text is refused at the prompt with the schedule error, a good one is saved', async () => {
