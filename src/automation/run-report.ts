@@ -209,7 +209,7 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
     if (channels.length === 0) return [];
     try {
       const outcomes = await send(channels, event, { env: options.env, logger, ...(signal ? { signal } : {}) });
-      for (const o of outcomes) if (!o.ok) logger.warn(`notification ${o.event} on ${o.channel} not sent: ${o.error ?? 'failed'}`);
+      // Each failed channel was logged as a warning by sendNotifications itself.
       return outcomes;
     } catch (error) {
       logger.warn(`notifications (${event.event}) not sent: ${error instanceof Error ? error.message : String(error)}`);

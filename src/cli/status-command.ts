@@ -114,7 +114,7 @@ async function alertJob(
         logger.warn(`${loaded.job.name}: ${decision.send} alert not sent: ${error instanceof Error ? error.message : String(error)}`);
         notifications = [{ channel: '(all)', type: 'all', event: decision.send, ok: false, error: error instanceof Error ? error.message : String(error) }];
       }
-      for (const n of notifications) if (!n.ok) logger.warn(`${loaded.job.name}: ${n.event} alert on ${n.channel} not sent: ${n.error ?? 'failed'}`);
+      // Each failed channel was logged as a warning by sendNotifications itself.
     }
     // Taken by a channel, or wanted by none: alerted. Every channel failed: the next check tries again.
     const taken = notifications.length === 0 || notifications.some((n) => n.ok);

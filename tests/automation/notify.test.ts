@@ -149,7 +149,7 @@ describe('bounded sending', () => {
     expect(outcome).toMatchObject({ channel: 'team-chat', type: 'slack', ok: false, attempts: 3 });
     expect(outcome!.error).toBe(`${server.origin.replace('http://', '')} answered HTTP 500 (after 3 attempts)`);
     expect(outcome!.error).not.toContain('tokenThatIsSecret');
-    expect(warnings).toEqual([`notification team-chat (slack, failure) failed: ${outcome!.error}`]);
+    expect(warnings).toEqual([`notification team-chat (slack, failure) of job www failed: ${outcome!.error}`]);
   });
 
   it('500 then 200: ok after the retry', async () => {

@@ -56,7 +56,7 @@ describe('backup notify test', () => {
     expect(text.split('\n')[0]).toBe(`*backup test message: www on ${os.hostname()}*`);
     expect(bad.requests).toHaveLength(3);
     const log = await fs.readFile(path.join(root, 'logs', 'backup.log'), 'utf8');
-    expect(log).toMatch(/WARN {2}notification home-assistant \(webhook, test\) failed: .*HTTP 500/);
+    expect(log).toMatch(/WARN {2}notification home-assistant \(webhook, test\) of job \S+ failed: .*HTTP 500/);
     expect(log).toMatch(/INFO {2}notify test: slack \(slack\) ok/);
   });
 

@@ -183,7 +183,7 @@ export async function sendNotifications(channels: readonly NotifyChannel[], even
       );
       for (const outcome of outcomes) {
         if (outcome.ok) ctx.logger.info(`notification ${printable(outcome.channel)} (${outcome.event}) sent`);
-        else ctx.logger.warn(`notification ${printable(outcome.channel)} (${outcome.type}, ${outcome.event}) failed: ${oneLine(outcome.error ?? 'unknown error')}`);
+        else ctx.logger.warn(`notification ${printable(outcome.channel)} (${outcome.type}, ${outcome.event}) of job ${printable(event.job)} failed: ${oneLine(outcome.error ?? 'unknown error')}`);
       }
       return outcomes;
     } finally {

@@ -1,0 +1,138 @@
+/**
+ * The whole promise of issue 10 through real processes: a job's runs post
+ * to a real webhook receiver on 127.0.0.1; a failed run alerts once (the
+ * missed-run check does not repeat it); the run that fixes it says
+ * "recovered"; three days without a run (faketime) is one `late` alert over
+ * many checks; and a receiver that never answers does not change the
+ * backup's exit code. The webhook URL (a secret) is in no output, log line
+ * or history record.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeRichTree, tempDir } from '../helpers/fixtures.js';
+import { BIN, runCli, type CliRun } from '../helpers/cli.js';
+import { startHttp, type HttpRecorder } from '../helpers/notify-servers.js';
+
+const SECRET_PATH = '/hooks/T0K3N-s3cr3t-9f8e7d6c5b4a';
+
+const servers: HttpRecorder[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
+async function job(on: string[], extra: Record<string, unknown> = {}): Promise<{ root: string; config: string }> {
+  const root = await tempDir();
+  await makeRichTree(root);
+  const config = path.join(root, 'config', 'settings.json');
+  await fs.mkdir(path.dirname(config));
+  const settings = {
+    job: 'www',
+    sources: ['data'],
+    destination: './backups',
+    schedule: 'daily 02:30',
+    notify: [{ type: 'webhook', urlEnv: 'HOOK_URL', on, ...extra }],
+  };
+  await fs.writeFile(config, `${JSON.stringify(settings, null, 2)}\n`);
+  return { root, config };
+}
+
+/** The CLI at a clock shifted by `shift` (faketime), e.g. '+3d'. */
+function later(shift: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile('faketime', ['-f', shift, process.execPath, BIN, ...args], { cwd, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+      const code = error ? ((error as { code?: number }).code ?? 1) : 0;
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr } as CliRun);
+    });
+  });
+}
+
+const events = (server: HttpRecorder): string[] => server.requests.map((r) => (JSON.parse(r.body) as { event: string }).event);
+
+describe('alerts end to end (real runs, a real webhook receiver)', () => {
+  it('success, one failure alert (the check does not repeat it), recovered, then one late alert over many checks, recovered by the next run', async () => {
+    const hook = await startHttp();
+    servers.push(hook);
+    const { root, config } = await job(['failure', 'warning', 'success', 'late']);
+    const env = { HOOK_URL: `${hook.origin}${SECRET_PATH}` };
+    const outputs: string[] = [];
+    const cli = async (args: string[]): Promise<CliRun> => {
+      const run = await runCli(args, { cwd: root, env });
+      outputs.push(run.stdout, run.stderr);
+      return run;
+    };
+
+    expect((await cli(['run'])).code).toBe(0);
+    expect(events(hook)).toEqual(['success']);
+    const success = JSON.parse(hook.requests[0]!.body) as Record<string, unknown>;
+    expect(success).toMatchObject({ event: 'success', job: 'www', ok: true, exitCode: 0 });
+    expect(success.archive).toMatch(/^backups\/data-\d{8}-\d{6}\.tar\.gz$/);
+
+    // The source disappears: the run fails with its own exit code and alerts once.
+    await fs.rename(path.join(root, 'data'), path.join(root, 'data.moved'));
+    const failed = await cli(['run']);
+    expect(failed.code).toBe(2);
+    expect(events(hook)).toEqual(['success', 'failure']);
+    expect(JSON.parse(hook.requests[1]!.body)).toMatchObject({ event: 'failure', job: 'www', ok: false, exitCode: 2 });
+
+    // The missed-run check sees the same incident: reported (exit 1), not alerted again.
+    for (let i = 0; i < 3; i++) {
+      const check = await cli(['status', '--alert', '--config', config]);
+      expect(check.code).toBe(1);
+      expect(check.stdout).toMatch(/^www: FAILING/);
+    }
+    expect(events(hook)).toEqual(['success', 'failure']);
+
+    // Fixed: the next run succeeds and says the job recovered, once.
+    await fs.rename(path.join(root, 'data.moved'), path.join(root, 'data'));
+    expect((await cli(['run'])).code).toBe(0);
+    expect(events(hook).slice(2).sort()).toEqual(['recovered', 'success']);
+    expect((await cli(['status', '--alert', '--config', config])).code).toBe(0);
+    expect(events(hook)).toHaveLength(4);
+
+    // Nothing runs for three days: one late alert, however many checks see it.
+    for (const shift of ['+3d', '+3d', '+4d']) {
+      const check = await later(shift, ['status', '--alert', '--config', config], root, env);
+      outputs.push(check.stdout, check.stderr);
+      expect(check.code, check.stderr).toBe(1);
+      expect(check.stdout).toMatch(/^www: LATE - no successful run since /);
+    }
+    expect(events(hook).slice(4)).toEqual(['late']);
+    const late = JSON.parse(hook.requests[4]!.body) as Record<string, unknown>;
+    expect(late).toMatchObject({ event: 'late', job: 'www' });
+    expect(String(late.reason)).toMatch(/no successful run since .*expected every day at 02:30/);
+
+    // A run three days later closes the incident: success, and one recovered.
+    const back = await later('+3d', ['run'], root, env);
+    outputs.push(back.stdout, back.stderr);
+    expect(back.code, back.stderr).toBe(0);
+    expect(events(hook).slice(5).sort()).toEqual(['recovered', 'success']);
+
+    // The webhook URL is a secret: in no output, no log line, no history record.
+    const log = await fs.readFile(path.join(root, 'logs', 'backup.log'), 'utf8');
+    const history = await fs.readFile(path.join(root, 'logs', 'history.jsonl'), 'utf8');
+    for (const text of [...outputs, log, history]) expect(text).not.toContain('T0K3N');
+    // Every run has a start and an end record.
+    const records = history.trim().split('\n').map((line) => JSON.parse(line) as { type: string; command: string });
+    const runs = records.filter((r) => r.command === 'run');
+    expect(runs.filter((r) => r.type === 'start')).toHaveLength(4);
+    expect(runs.filter((r) => r.type === 'end')).toHaveLength(4);
+  }, 120_000);
+
+  it('a receiver that never answers: the backup ends with its own exit code, and the history records the failed notification', async () => {
+    const hook = await startHttp(() => 'hang');
+    servers.push(hook);
+    const { root } = await job(['failure', 'warning', 'success'], { timeoutSeconds: 1 });
+    const run = await runCli(['run', '--json'], { cwd: root, env: { HOOK_URL: `${hook.origin}${SECRET_PATH}` } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, exitCode: 0 });
+    expect(run.stderr).toMatch(/warning: notification webhook \(webhook, success\) of job www failed: no answer from 127\.0\.0\.1:\d+ within 1 s/);
+    expect(hook.requests.length).toBeGreaterThanOrEqual(1);
+    const history = (await fs.readFile(path.join(root, 'logs', 'history.jsonl'), 'utf8')).trim().split('\n');
+    const end = JSON.parse(history[history.length - 1]!) as { type: string; outcome: string; exitCode: number; notifications: Array<{ ok: boolean; error?: string }> };
+    expect(end).toMatchObject({ type: 'end', outcome: 'ok', exitCode: 0 });
+    expect(end.notifications).toEqual([expect.objectContaining({ channel: 'webhook', ok: false, error: expect.stringMatching(/no answer from .* within 1 s/) })]);
+    expect(history.join('\n')).not.toContain('T0K3N');
+  }, 60_000);
+});
