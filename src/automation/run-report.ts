@@ -251,14 +251,22 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
           if (full?.location) {
             const runs = await readJobRuns(job).catch(() => []);
             const lastGood = [...runs].reverse().find((r) => (r.outcome === 'ok' || r.outcome === 'warning') && typeof r.bytes === 'number');
-            const hint = await diskFullHint(full.location, lastGood?.bytes ?? null);
+            const hint = await diskFullHint(full.location, lastGood?.bytes ?? null).catch(() => undefined);
             if (hint) error.hint = hint;
           }
         }
 
+        // The end record first: a run stopped while its notifications are still being sent
+        // (a service manager's stop timeout) is not taken for a killed one. Written again
+        // below with how the notifications went (the later end record of a run wins).
+        await append(record);
+
         // The command's signal is aborted for a cancelled run: its failure message must still go out (bounded anyway).
         const signal = options.signal?.aborted ? undefined : options.signal;
-        const event = isBackup ? eventOf(outcome, options.trigger) : null;
+        // Refused by the job's lock: another run of the job is going on; not a failure of the job
+        // (a lock held for good shows as late once no run succeeds).
+        const refused = error?.code === 'LOCKED';
+        const event = isBackup && !refused ? eventOf(outcome, options.trigger) : null;
         const notifications: NotifyOutcome[] = [];
         if (event) {
           notifications.push(
@@ -266,12 +274,16 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
           );
         }
         if (isBackup && event) {
+          // Alerted when a channel took it, or when no channel wants failures; if every channel
+          // failed (the network is down: often why the backup failed too), the missed-run
+          // check (`status --alert`) sends it again.
+          const failureSent = notifications.filter((n) => n.event === 'failure');
+          const alertedAt = failureSent.length === 0 || failureSent.some((n) => n.ok) ? record.end! : null;
           try {
             const { before } = await updateIncident(job.alertStateFile, job.key, ended, (incident) => {
               if (event === 'failure') {
-                return incident?.kind === 'failing'
-                  ? incident
-                  : { kind: 'failing', since: record.end!, alertedAt: record.end!, reason: error?.message ?? `exit ${end.exitCode}` };
+                if (incident?.kind === 'failing') return incident.alertedAt ? incident : { ...incident, alertedAt };
+                return { kind: 'failing', since: record.end!, alertedAt, reason: error?.message ?? `exit ${end.exitCode}` };
               }
               return null;
             });
@@ -283,8 +295,10 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
             logger.warn(`alert state not updated (${job.alertStateFile}): ${stateError instanceof Error ? stateError.message : String(stateError)}`);
           }
         }
-        if (notifications.length > 0) record.notifications = notifications;
-        await append(record);
+        if (notifications.length > 0) {
+          record.notifications = notifications;
+          await append(record);
+        }
       } catch (error) {
         logger.warn(`run history: ${error instanceof Error ? error.message : String(error)}`);
       }

@@ -2,6 +2,7 @@
  * `backup run`: one backup from flags and/or a settings file, no prompts.
  */
 import path from 'node:path';
+import { notifyChannelsOfBrokenSettings } from '../config/notify-fallback.js';
 import { UsageError } from '../errors.js';
 import { checkSettingsPaths, findSettingsFile, loadSettings } from '../config/load-settings.js';
 import { DEFAULT_LOG_FILE, checkS3Target, mergeSettings, resolvePaths, type SettingsOverrides } from '../config/merge-settings.js';
@@ -144,7 +145,9 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
   const logger: AppLogger = openLogger(io, logFile, output);
   // Run history (every run but a dry run, from here on: a broken settings file and a refused lock included).
   const historyJob = flags.dryRun ? undefined : cliJobRef(io, { settingsFile, jobName: settings?.job, sources: flags.source, nameTemplate: flags.name ?? settings?.name, logFile });
-  const report = await recordRun(io, logger, historyJob, 'run', settings?.notify ?? []);
+  // A settings file that does not load still alerts on its channels (a typo must not silence the job).
+  const channels = settings?.notify ?? (settingsError && settingsFile ? await notifyChannelsOfBrokenSettings(settingsFile) : []);
+  const report = await recordRun(io, logger, historyJob, 'run', channels);
   let ended: { exitCode: number; result?: object; error?: unknown } = { exitCode: ExitCode.failed };
   try {
     if (logger.fileRefused) throw logger.fileRefused;

@@ -15,6 +15,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { notifyChannelsOfBrokenSettings } from '../config/notify-fallback.js';
 import { DEFAULT_SETTINGS_FILE, loadSettings } from '../config/load-settings.js';
 import { DEFAULT_LOG_FILE } from '../config/merge-settings.js';
 import { expandHome } from '../config/expand-home.js';
@@ -95,12 +96,13 @@ async function alertJob(
   send: SendNotifications,
 ): Promise<AlertReport | null> {
   const now = io.now();
-  // Settings that cannot be read name no channels: leave the incident unopened, so it is alerted once they can.
-  if (loaded.settingsError) {
+  // Settings that do not load still name their channels when those entries are valid on their own
+  // (a typo elsewhere must not silence the alert). None: leave the incident unopened, so it is alerted once they can.
+  const channels = loaded.settings?.notify ?? (loaded.settingsError && loaded.job.settingsFile ? await notifyChannelsOfBrokenSettings(loaded.job.settingsFile) : []);
+  if (loaded.settingsError && channels.length === 0) {
     logger.warn(`${loaded.job.name}: no alert sent: ${loaded.settingsError.message}`);
     return null;
   }
-  const channels = loaded.settings?.notify ?? [];
   try {
     const state = await readAlertState(loaded.job.alertStateFile);
     const incident = state.jobs[loaded.job.key]?.incident ?? null;
@@ -209,6 +211,11 @@ export async function statusCommand(io: CliIO, flags: StatusFlags, send: SendNot
       if (flags.alert) {
         const lastRun = [...runs].reverse().find((r) => r.command === 'run' || r.command === 'wizard');
         status.alert = await alertJob(io, logger, loaded, status, lastRun, send);
+        // Once per incident on stderr too: the cron line keeps stderr, so cron mails it even
+        // when no channel is configured (the journal has it under systemd).
+        if (status.alert && !flags.json) {
+          io.stderr.write(humanText(`backup ${status.alert.event}: ${oneLine(printable(loaded.job.name))} on ${oneLine(printable(io.host))}: ${oneLine(status.reason)}\n`));
+        }
       }
       statuses.push(status);
     }

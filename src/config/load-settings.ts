@@ -98,7 +98,7 @@ export async function checkSettingsPaths(
  * FIFO, a device such as /dev/zero, a socket or a folder) and read to at
  * most MAX_SETTINGS_BYTES, whatever its size claims.
  */
-async function readSettingsText(file: string): Promise<string> {
+export async function readSettingsText(file: string): Promise<string> {
   let read;
   try {
     read = await readSmallFile(file, { maxBytes: MAX_SETTINGS_BYTES });

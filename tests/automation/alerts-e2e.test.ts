@@ -92,12 +92,16 @@ describe('alerts end to end (real runs, a real webhook receiver)', () => {
     expect(events(hook)).toHaveLength(4);
 
     // Nothing runs for three days: one late alert, however many checks see it.
+    const lateChecks: CliRun[] = [];
     for (const shift of ['+3d', '+3d', '+4d']) {
       const check = await later(shift, ['status', '--alert', '--config', config], root, env);
       outputs.push(check.stdout, check.stderr);
+      lateChecks.push(check);
       expect(check.code, check.stderr).toBe(1);
       expect(check.stdout).toMatch(/^www: LATE - no successful run since /);
     }
+    // Also once on stderr, which a cron line keeps (cron mails it, with or without channels).
+    expect(lateChecks.map((c) => /^backup late: www on \S+: no successful run since /m.test(c.stderr))).toEqual([true, false, false]);
     expect(events(hook).slice(4)).toEqual(['late']);
     const late = JSON.parse(hook.requests[4]!.body) as Record<string, unknown>;
     expect(late).toMatchObject({ event: 'late', job: 'www' });
@@ -114,11 +118,43 @@ describe('alerts end to end (real runs, a real webhook receiver)', () => {
     const history = await fs.readFile(path.join(root, 'logs', 'history.jsonl'), 'utf8');
     for (const text of [...outputs, log, history]) expect(text).not.toContain('T0K3N');
     // Every run has a start and an end record.
-    const records = history.trim().split('\n').map((line) => JSON.parse(line) as { type: string; command: string });
+    // (The end record is written before the notifications and again with how they went.)
+    const records = history.trim().split('\n').map((line) => JSON.parse(line) as { id: string; type: string; command: string });
     const runs = records.filter((r) => r.command === 'run');
-    expect(runs.filter((r) => r.type === 'start')).toHaveLength(4);
-    expect(runs.filter((r) => r.type === 'end')).toHaveLength(4);
+    expect(new Set(runs.filter((r) => r.type === 'start').map((r) => r.id)).size).toBe(4);
+    expect(new Set(runs.filter((r) => r.type === 'end').map((r) => r.id))).toEqual(new Set(runs.filter((r) => r.type === 'start').map((r) => r.id)));
   }, 120_000);
+
+  it('a failure alert no channel took (the receiver answered 500) is sent again by the missed-run check, once', async () => {
+    // The run's three attempts fail; the receiver works again for the check.
+    const hook = await startHttp((_request, index) => (index < 3 ? 500 : 200));
+    servers.push(hook);
+    const { root, config } = await job(['failure']);
+    const env = { HOOK_URL: `${hook.origin}${SECRET_PATH}` };
+    await fs.rm(path.join(root, 'data'), { recursive: true });
+    expect((await runCli(['run'], { cwd: root, env })).code).toBe(2);
+    expect(events(hook)).toEqual(['failure', 'failure', 'failure']);
+    for (let i = 0; i < 2; i++) expect((await runCli(['status', '--alert', '--config', config], { cwd: root, env })).code).toBe(1);
+    expect(events(hook)).toEqual(['failure', 'failure', 'failure', 'failure']);
+  }, 60_000);
+
+  it('a settings file with a typo still alerts on its channels: the run fails (exit 2) and says so on the webhook', async () => {
+    const hook = await startHttp();
+    servers.push(hook);
+    const { root, config } = await job(['failure']);
+    const settings = JSON.parse(await fs.readFile(config, 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(config, JSON.stringify({ ...settings, schedule: 'daily 2:30am' }));
+    const env = { HOOK_URL: `${hook.origin}${SECRET_PATH}` };
+    const run = await runCli(['run'], { cwd: root, env });
+    expect(run.code).toBe(2);
+    expect(events(hook)).toEqual(['failure']);
+    expect(JSON.parse(hook.requests[0]!.body)).toMatchObject({ event: 'failure', exitCode: 2, error: { code: 'CONFIG_INVALID' } });
+    // The check sees the same incident: reported, not alerted again.
+    const check = await runCli(['status', '--alert', '--config', config], { cwd: root, env });
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/^\S+: FAILING - the settings cannot be read: .*schedule/);
+    expect(events(hook)).toEqual(['failure']);
+  }, 60_000);
 
   it('a receiver that never answers: the backup ends with its own exit code, and the history records the failed notification', async () => {
     const hook = await startHttp(() => 'hang');

@@ -1,6 +1,7 @@
 /** The text of a notification (pure): subject, one-line summary, body. */
 import { describe, expect, it } from 'vitest';
 import { buildMessage } from '../../src/automation/notify/message.js';
+import { transportTls } from '../../src/automation/notify/email.js';
 import { slackPayload } from '../../src/automation/notify/slack.js';
 import { healthchecksUrl } from '../../src/automation/notify/healthchecks.js';
 import { webhookPayload } from '../../src/automation/notify/webhook.js';
@@ -152,5 +153,37 @@ describe('buildMessage: what the last run says', () => {
       run: { ...run, bytes: null, destinations: [{ name: 's3', type: 's3', ok: true, location: 's3://b/x', bytes: 3 * 1024 * 1024, error: null }] },
     }).body;
     expect(body).toContain('Archive:  www-20261130-023000.tar.gz (3.0 MiB, 10 files)\n');
+  });
+});
+
+describe('what leaves the machine is redacted', () => {
+  it('a credential quoted in an error or a location never reaches the subject, summary or body', () => {
+    const failed: HistoryRecord = {
+      ...run,
+      outcome: 'failed',
+      exitCode: 1,
+      error: { code: 'S3_FAILED', message: 'cannot reach http://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY@127.0.0.1:1/' },
+      destinations: [{ name: 's3', type: 's3', ok: false, location: 'http://user:hunter2-password@minio.lan/bucket', error: { code: 'S3_FAILED', message: 'no' } }],
+    };
+    const message = buildMessage({ event: 'failure', job: 'www', host: 'host1', at: new Date('2026-11-30T02:31:12Z'), run: failed });
+    const all = `${message.subject}\n${message.summary}\n${message.body}`;
+    expect(all).not.toContain('wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY');
+    expect(all).not.toContain('AKIAIOSFODNN7EXAMPLE');
+    expect(all).not.toContain('hunter2');
+    expect(message.body).toContain('[redacted]');
+  });
+});
+
+describe('SMTP TLS: "auto" with a login requires the upgrade (except a relay on this machine)', () => {
+  it.each([
+    ['auto', 587, true, 'smtp.example.com', { secure: false, requireTLS: true, ignoreTLS: false }],
+    ['auto', 587, false, 'smtp.example.com', { secure: false, requireTLS: false, ignoreTLS: false }],
+    ['auto', 587, true, '127.0.0.1', { secure: false, requireTLS: false, ignoreTLS: false }],
+    ['auto', 25, true, 'localhost', { secure: false, requireTLS: false, ignoreTLS: false }],
+    ['auto', 465, true, 'smtp.example.com', { secure: true, requireTLS: false, ignoreTLS: false }],
+    ['starttls', 587, false, '127.0.0.1', { secure: false, requireTLS: true, ignoreTLS: false }],
+    ['none', 25, true, 'smtp.example.com', { secure: false, requireTLS: false, ignoreTLS: true }],
+  ] as const)('%s port %i login %s host %s', (tls, port, login, host, expected) => {
+    expect(transportTls(tls, port, login, host)).toEqual(expected);
   });
 });

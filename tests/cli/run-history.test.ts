@@ -182,7 +182,11 @@ describe('backup run records its history', () => {
     expect(text).toContain('[redacted]');
     expect(text).not.toContain('SECRETKEY');
     expect(text).not.toContain('HOOKSECRET');
-    expect((await records(root)).filter((r) => r.type === 'end').map((r) => r.outcome)).toEqual(['failed', 'ok']);
+    // One end record per run, and a second one (the same id) with how its notifications went.
+    const ends = (await records(root)).filter((r) => r.type === 'end');
+    expect(ends.map((r) => r.outcome)).toEqual(['failed', 'failed', 'ok', 'ok']);
+    expect(ends.map((r) => r.notifications === undefined)).toEqual([true, false, true, false]);
+    expect(new Set(ends.map((r) => r.id)).size).toBe(2);
   });
 });
 

@@ -65,12 +65,13 @@ export function prepareEmail(channel: EmailChannel, message: NotifyMessage, env:
   const pass = smtp.passwordEnv ? secretFromEnv(env, smtp.passwordEnv) : undefined;
   if (pass !== undefined && !user) throw new AttemptError('smtp.passwordEnv is set but no user: add smtp.user (or smtp.userEnv)', false);
   const where = `SMTP ${smtp.host}:${port}`;
+  const tlsMode = transportTls(tls, port, pass !== undefined, smtp.host);
   return async (signal, timeoutSeconds) => {
     const ms = timeoutSeconds * 1000;
     const transport = nodemailer.createTransport({
       host: smtp.host,
       port,
-      ...tlsOptions(tls, port),
+      ...tlsMode,
       ...(user && pass !== undefined ? { auth: { user, pass } } : {}),
       tls: { rejectUnauthorized: smtp.allowSelfSigned !== true },
       connectionTimeout: ms,
@@ -111,4 +112,21 @@ export function prepareEmail(channel: EmailChannel, message: NotifyMessage, env:
       transport.close();
     }
   };
+}
+
+/**
+ * tlsOptions, except that "auto" with a login requires the upgrade, so a server (or someone
+ * in between) that does not offer STARTTLS never gets the password in the clear. A relay on
+ * this machine is exempt.
+ */
+export function transportTls(tls: Tls, port: number, login: boolean, host: string): { secure: boolean; requireTLS: boolean; ignoreTLS: boolean } {
+  const options = tlsOptions(tls, port);
+  if (tls === 'auto' && login && !options.secure && !isLoopbackHost(host)) options.requireTLS = true;
+  return options;
+}
+
+/** 127.0.0.0/8, ::1, localhost: a relay on this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }

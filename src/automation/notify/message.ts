@@ -8,6 +8,7 @@
  * Every name and message is made printable (control characters escaped).
  * Pure: the event carries its time.
  */
+import { redactText } from '../../log/redact.js';
 import { formatBytes, formatDuration } from '../../cli/format-bytes.js';
 import { oneLine, printable } from '../../log/printable.js';
 import type { HistoryRecord, NotifyEvent, NotifyEventKind } from '../types.js';
@@ -179,5 +180,7 @@ export function buildMessage(event: NotifyEvent): NotifyMessage {
     detail = `${printable(archiveName(archive.name))}${archive.bytes !== null ? ` (${formatBytes(archive.bytes)})` : ''}`;
   }
   const summary = clip(detail ? `${subject}: ${detail}` : subject, 500);
-  return { subject, summary, body: `${lines.join('\n')}\n` };
+  // Error messages and locations may quote a credential (a URL with user:password, a key id):
+  // redacted here as they are on the terminal and in the log.
+  return { subject: redactText(subject), summary: redactText(summary), body: redactText(`${lines.join('\n')}\n`) };
 }
