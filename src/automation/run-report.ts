@@ -266,7 +266,10 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
         // Refused by the job's lock: another run of the job is going on; not a failure of the job
         // (a lock held for good shows as late once no run succeeds).
         const refused = error?.code === 'LOCKED';
-        const event = isBackup && !refused ? eventOf(outcome, options.trigger) : null;
+        // A backup run: its outcome. A verify that found a damaged backup: a failure too (the
+        // backup a person would restore from is not good); it is not an incident of the job's runs.
+        const verifyFailed = options.command === 'verify' && outcome === 'failed' && error?.code !== 'CANCELLED';
+        const event = isBackup && !refused ? eventOf(outcome, options.trigger) : verifyFailed ? 'failure' : null;
         const notifications: NotifyOutcome[] = [];
         if (event) {
           notifications.push(

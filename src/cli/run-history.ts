@@ -84,7 +84,8 @@ export async function recordCommand(
   body: () => Promise<CommandOutput>,
 ): Promise<CommandOutput> {
   const job = skip || !ctx.loaded.file ? undefined : cliJobRef(io, { settingsFile: ctx.loaded.file, jobName: ctx.loaded.settings?.job, logFile });
-  const report = await recordRun(io, ctx.logger, job, command);
+  // verify alerts on the job's channels when it finds a damaged backup; prune does not alert.
+  const report = await recordRun(io, ctx.logger, job, command, command === 'verify' ? (ctx.loaded.settings?.notify ?? []) : []);
   try {
     const output = await body();
     await report?.finish(runEnd(io, output.exitCode, { ok: output.exitCode === 0, exitCode: output.exitCode, ...output.json }, undefined));

@@ -156,6 +156,26 @@ describe('alerts end to end (real runs, a real webhook receiver)', () => {
     expect(events(hook)).toEqual(['failure']);
   }, 60_000);
 
+  it('a verify that finds a damaged backup alerts on the job\'s channels ("backup verify FAILED"); a good verify says nothing', async () => {
+    const hook = await startHttp();
+    servers.push(hook);
+    const { root, config } = await job(['failure']);
+    const env = { HOOK_URL: `${hook.origin}${SECRET_PATH}` };
+    expect((await runCli(['run'], { cwd: root, env })).code).toBe(0);
+    expect((await runCli(['verify', '--all', '--config', config], { cwd: root, env })).code).toBe(0);
+    expect(hook.requests).toHaveLength(0);
+    const [archive] = (await fs.readdir(path.join(root, 'backups'))).filter((f) => f.endsWith('.tar.gz'));
+    const file = path.join(root, 'backups', archive!);
+    const bytes = await fs.readFile(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await fs.writeFile(file, bytes);
+    expect((await runCli(['verify', '--all', '--config', config], { cwd: root, env })).code).toBe(1);
+    expect(events(hook)).toEqual(['failure']);
+    expect(JSON.parse(hook.requests[0]!.body).text).toMatch(/^backup verify FAILED: www on /);
+    // Not an incident of the job's runs: the last backup run is still ok.
+    expect((await runCli(['status', '--config', config], { cwd: root, env })).stdout).toMatch(/^www: OK/);
+  }, 60_000);
+
   it('a receiver that never answers: the backup ends with its own exit code, and the history records the failed notification', async () => {
     const hook = await startHttp(() => 'hang');
     servers.push(hook);

@@ -50,7 +50,9 @@ function skippedCount(run: HistoryRecord | undefined, result: Record<string, unk
 }
 
 function subjectOf(event: NotifyEvent, job: string, host: string): string {
-  const base = `backup ${OUTCOME_WORD[event.event]}: ${job} on ${host}`;
+  // A verify that found a damaged backup says so: it is not the nightly run that failed.
+  const what = event.run?.command === 'verify' ? 'backup verify' : 'backup';
+  const base = `${what} ${OUTCOME_WORD[event.event]}: ${job} on ${host}`;
   const skipped = skippedCount(event.run, event.result);
   switch (event.event) {
     case 'warning':
