@@ -6,9 +6,12 @@
  * - `failing`: the last finished backup run failed, or was killed (a start
  *   record without an end whose process is gone), or a scheduled run was
  *   cancelled; also a settings file that cannot be read.
- * - `late`: the job has a schedule and no successful run within its longest
- *   interval plus a grace (default half the interval, at least an hour); a
- *   job never run whose schedule has existed that long is late too.
+ * - `late`: the job has a schedule and the first scheduled run after the
+ *   last success began (or, never run, after the schedule began) did not
+ *   happen: now is past that run's due time plus a grace (default half the
+ *   gap to the run after it, at least an hour). Measured from the run that
+ *   was due, not from the schedule's longest gap, so a weekday or a
+ *   1st-and-15th schedule is late on the day, not days later.
  * - `never run`: no finished backup run, and not (yet) late.
  * - `ok`: otherwise. A run going on now is shown as a detail (`running`).
  *
@@ -16,7 +19,7 @@
  * a success. A run a person cancelled (Ctrl-C) is not the job's last run.
  * Prune and verify runs are shown but do not make the verdict.
  */
-import { longestInterval, nextRun, type Schedule } from './schedule.js';
+import { nextRun, type Schedule } from './schedule.js';
 import type { HistoryRecord } from './types.js';
 
 export type Verdict = 'ok' | 'failing' | 'late' | 'never run';
@@ -34,7 +37,7 @@ export interface JobStatusInput {
   /** Whether a run without an end record is still going (its process alive); undefined: cannot tell (another host). */
   isAlive: (run: HistoryRecord) => boolean | undefined;
   now: Date;
-  /** Grace after the interval; default max(interval / 2, 1 h). */
+  /** Grace after a due run; default max(gap to the run after it / 2, 1 h). */
   graceMs?: number;
   /** The settings file could not be read: the job is failing with this error (a check must not go silent). */
   settingsError?: { code: string; message: string } | null;
@@ -109,9 +112,28 @@ export function describeInterval(ms: number): string {
   return minutes >= 1 ? `${minutes} min` : `${Math.round(ms / 1000)} s`;
 }
 
-/** The grace after a schedule's interval: half the interval, at least an hour. */
+/** The grace after a due run: half the gap to the run after it, at least an hour. */
 export function defaultGrace(intervalMs: number): number {
   return Math.max(intervalMs / 2, HOUR_MS);
+}
+
+/**
+ * The first scheduled run strictly after `from` (the start of the last
+ * successful run, or when the schedule began), and when it counts as missed:
+ * `due` plus the grace (`graceMs`, else half the gap from `due` to the run
+ * after it, at least an hour). Null when the schedule never runs again.
+ */
+export function dueAfter(schedule: Schedule, from: Date, graceMs?: number): { due: Date; lateAfter: Date } | null {
+  const due = nextRun(schedule, from);
+  if (!due) return null;
+  const following = nextRun(schedule, due);
+  const grace = graceMs ?? defaultGrace(following ? following.getTime() - due.getTime() : 0);
+  return { due, lateAfter: new Date(due.getTime() + grace) };
+}
+
+/** "expected every day at 02:30"; a bare cron expression reads "schedule: cron "0 2 * * 1-5"". */
+function expected(schedule: Schedule): string {
+  return schedule.description.startsWith('cron ') ? `schedule: ${schedule.description}` : `expected ${schedule.description}`;
 }
 
 export function jobStatus(input: JobStatusInput): JobStatus {
@@ -157,16 +179,10 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     ? success.run.destinations.filter((d) => d.ok).map((d) => ({ name: d.name, type: d.type, location: d.location, at: success.run.end ?? success.run.start }))
     : [];
 
-  // Lateness: the interval measured from the last success (or from when the schedule began).
-  let lateAfter: Date | null = null;
-  let interval = 0;
-  if (schedule) {
-    const from = success ? new Date(success.run.start) : (input.scheduleSince ?? null);
-    if (from) {
-      interval = longestInterval(schedule, from);
-      if (interval > 0) lateAfter = new Date(from.getTime() + interval + (input.graceMs ?? defaultGrace(interval)));
-    }
-  }
+  // Lateness: the first run due after the last success began (or after the schedule began), plus the grace.
+  const from = success ? new Date(success.run.start) : (input.scheduleSince ?? null);
+  const dueRun = schedule && from ? dueAfter(schedule, from, input.graceMs) : null;
+  const lateAfter = dueRun?.lateAfter ?? null;
   const next = schedule ? nextRun(schedule, now) : null;
 
   let verdict: Verdict;
@@ -179,8 +195,8 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     reason = last.killed ? 'the last run was killed before it ended' : `the last run ${last.run.outcome === 'cancelled' ? 'was cancelled' : 'failed'}${last.run.error ? `: ${last.run.error.message}` : ''}`;
   } else if (lateAfter && now.getTime() > lateAfter.getTime()) {
     verdict = 'late';
-    const every = `expected ${schedule!.description} (at most ${describeInterval(interval)} apart)`;
-    reason = success ? `no successful run since ${utcMinute(success.run.start)}, ${every}` : `never run, although scheduled since ${utcMinute(input.scheduleSince!)}, ${every}`;
+    const missed = `the run due at ${utcMinute(dueRun!.due)} did not happen (${expected(schedule!)})`;
+    reason = success ? `no successful run since ${utcMinute(success.run.start)}; ${missed}` : `never run, although scheduled since ${utcMinute(input.scheduleSince!)}; ${missed}`;
   } else if (!success) {
     verdict = 'never run';
     reason = schedule ? `no run yet; late after ${lateAfter ? utcMinute(lateAfter) : 'the first scheduled run'}` : 'no run yet, and no schedule';
