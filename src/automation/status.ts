@@ -17,7 +17,10 @@
  *
  * A warning run (exit 3: some files skipped) made its backup: it counts as
  * a success. A run a person cancelled (Ctrl-C) is not the job's last run.
- * Prune and verify runs are shown but do not make the verdict.
+ * A run refused by the job lock (LOCKED: another run of the job was going)
+ * did not run at all: it is listed with prune and verify runs, which are
+ * shown but do not make the verdict. "Last" means the run that ended last
+ * (a long run that began earlier and ended later is the newer outcome).
  */
 import { nextRun, type Schedule } from './schedule.js';
 import type { HistoryRecord } from './types.js';
@@ -75,7 +78,7 @@ export interface JobStatus {
   lateAfter: string | null;
   /** Newest archive on each destination (from the last successful run in the history). */
   destinations: Array<{ name: string; type: string; location: string; at: string }>;
-  /** The last prune / verify runs, for the record. */
+  /** The last prune / verify runs and backup runs refused by the job lock (LOCKED), for the record: not the verdict. */
   lastOther: RunSummary[];
 }
 
@@ -95,6 +98,10 @@ function summary(run: HistoryRecord, killed: boolean): RunSummary {
 }
 
 const isBackup = (run: HistoryRecord): boolean => run.command === 'run' || run.command === 'wizard';
+/** Refused by the job lock: another run of the job was going, this one did nothing. */
+const isRefused = (run: HistoryRecord): boolean => run.type === 'end' && run.error?.code === 'LOCKED';
+/** When a run ended (a run without an end: when it began), to order outcomes. */
+const endTime = (run: Pick<HistoryRecord, 'start' | 'end'>): number => Date.parse(run.end ?? run.start);
 const byHand = (run: HistoryRecord): boolean => run.trigger === undefined || run.trigger === 'cli' || run.trigger === 'wizard';
 
 /** 2026-11-28 02:30 UTC: a time in a sentence (the same for every reader, wherever the check runs). */
@@ -145,7 +152,7 @@ export function jobStatus(input: JobStatusInput): JobStatus {
   for (const run of input.runs) {
     const open = run.type === 'start' || run.outcome === 'running';
     const alive = open ? input.isAlive(run) !== false : false;
-    if (!isBackup(run)) {
+    if (!isBackup(run) || (!open && isRefused(run))) {
       if (!(open && alive)) others.push(summary(run, open));
       continue;
     }
@@ -157,6 +164,9 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     if (!open && run.outcome === 'cancelled' && byHand(run)) continue;
     finished.push({ run, killed: open });
   }
+  // The history is in start order; the outcome that counts is the one that ended last (sort is stable).
+  finished.sort((a, b) => endTime(a.run) - endTime(b.run));
+  others.sort((a, b) => endTime(a) - endTime(b));
 
   const failedOf = (e: { run: HistoryRecord; killed: boolean }): boolean => e.killed || e.run.outcome === 'failed' || e.run.outcome === 'cancelled';
   const last = finished.at(-1);

@@ -182,3 +182,36 @@ describe('lateness: from the first run due after the last success, plus half the
     expect(after.reason).toBe('never run, although scheduled since 2026-12-04 10:00 UTC; the run due at 2026-12-07 02:00 UTC did not happen (schedule: cron "0 2 * * 1-5")');
   });
 });
+
+/** A run from `start` to `end` (ISO times). */
+const span = (start: string, end: string, outcome: HistoryRecord['outcome'], extra: Partial<HistoryRecord> = {}): HistoryRecord =>
+  run(0, outcome, { start: new Date(start).toISOString(), end: new Date(end).toISOString(), ...extra });
+const LOCKED = { exitCode: 1, error: { code: 'LOCKED', message: 'another run of this job is going (pid 101 on host1)' } };
+
+describe('the last run: refused runs (LOCKED) do not count, and last means the one that ended last', () => {
+  const L = (outcome: HistoryRecord['outcome']): HistoryRecord => span('2026-11-30T01:00:00Z', '2026-11-30T02:40:00Z', outcome);
+  const R = (outcome: HistoryRecord['outcome'], extra: Partial<HistoryRecord> = {}): HistoryRecord => span('2026-11-30T02:00:00Z', '2026-11-30T02:00:01Z', outcome, extra);
+  const now = new Date('2026-11-30T03:00:00Z');
+  const cases: Array<[string, HistoryRecord[], string, RegExp]> = [
+    ['L 01:00-02:40 ok, R 02:00-02:00:01 LOCKED: ok', [L('ok'), R('failed', LOCKED)], 'ok', /^last run succeeded$/],
+    ['the same in end order in the file', [R('failed', LOCKED), L('ok')], 'ok', /^last run succeeded$/],
+    ['L failed, R LOCKED: failing with L\'s error', [L('failed'), R('failed', LOCKED)], 'failing', /^the last run failed: no space left on the device$/],
+    ['only a LOCKED run: never run (it did not run)', [R('failed', LOCKED)], 'never run', /^no run yet/],
+    ['L ok ended after R failed began and ended: L is the newer outcome', [L('ok'), R('failed')], 'ok', /^last run succeeded$/],
+    ['L failed ended after R ok: failing', [L('failed'), R('ok')], 'failing', /^the last run failed/],
+  ];
+  it.each(cases)('%s', (_name, runs, verdict, reason) => {
+    const status = jobStatus(base({ runs, now, scheduleSince: new Date('2026-11-29T12:00:00Z') }));
+    expect(status.verdict).toBe(verdict);
+    expect(status.reason).toMatch(reason);
+  });
+
+  it('a LOCKED run is still listed (lastOther), never as the last run or the last failure', () => {
+    const runs = [L('ok'), R('failed', LOCKED)];
+    const status = jobStatus(base({ runs, now }));
+    expect(status.lastRun).toMatchObject({ id: runs[0]!.id, outcome: 'ok' });
+    expect(status.lastFailure).toBeNull();
+    expect(status.lastOther).toEqual([expect.objectContaining({ id: runs[1]!.id, outcome: 'failed', error: LOCKED.error })]);
+    expect(status.lastSuccess).toMatchObject({ at: '2026-11-30T02:40:00.000Z' });
+  });
+});
