@@ -4,8 +4,9 @@
  * is still alive are passed in.
  *
  * - `failing`: the last finished backup run failed, or was killed (a start
- *   record without an end whose process is gone), or a scheduled run was
- *   cancelled; also a settings file that cannot be read.
+ *   record without an end whose process is gone: see run-alive.ts; on another
+ *   host, which cannot be checked, once it is past its deadline), or a
+ *   scheduled run was cancelled; also a settings file that cannot be read.
  * - `late`: the job has a schedule and the first scheduled run after the
  *   last success began (or, never run, after the schedule began) did not
  *   happen: now is past that run's due time plus a grace (default half the
@@ -28,6 +29,8 @@ import type { HistoryRecord } from './types.js';
 export type Verdict = 'ok' | 'failing' | 'late' | 'never run';
 
 export const HOUR_MS = 60 * 60 * 1000;
+/** How long a run on another host (which cannot be checked) may stay open without a schedule. */
+export const OPEN_RUN_LIMIT_MS = 24 * HOUR_MS;
 
 export interface JobStatusInput {
   job: { key: string; name: string; settingsFile?: string };
@@ -37,7 +40,11 @@ export interface JobStatusInput {
   scheduleSince?: Date | null;
   /** The job's runs, oldest first (readJobRuns). */
   runs: readonly HistoryRecord[];
-  /** Whether a run without an end record is still going (its process alive); undefined: cannot tell (another host). */
+  /**
+   * Whether a run without an end record is still going (runAlive in run-alive.ts); undefined: cannot tell (another host). Such a
+   * run counts as killed once it is older than its deadline: the run due after it began plus the grace, or 24 h
+   * without a schedule (a reboot or a replaced container leaves it open for ever).
+   */
   isAlive: (run: HistoryRecord) => boolean | undefined;
   now: Date;
   /** Grace after a due run; default max(gap to the run after it / 2, 1 h). */
@@ -143,15 +150,24 @@ function expected(schedule: Schedule): string {
   return schedule.description.startsWith('cron ') ? `schedule: ${schedule.description}` : `expected ${schedule.description}`;
 }
 
+/** When an open run that cannot be checked (another host) counts as killed: the run due after it began plus the grace, else 24 h. */
+function openRunDeadline(run: HistoryRecord, schedule: Schedule | null, graceMs: number | undefined): Date {
+  const start = new Date(run.start);
+  return (schedule ? dueAfter(schedule, start, graceMs)?.lateAfter : undefined) ?? new Date(start.getTime() + OPEN_RUN_LIMIT_MS);
+}
+
 export function jobStatus(input: JobStatusInput): JobStatus {
   const { now } = input;
   const schedule = input.schedule ?? null;
   let running: JobStatus['running'] = null;
-  const finished: Array<{ run: HistoryRecord; killed: boolean }> = [];
+  const finished: Array<{ run: HistoryRecord; killed: boolean; overdue?: Date }> = [];
   const others: RunSummary[] = [];
   for (const run of input.runs) {
     const open = run.type === 'start' || run.outcome === 'running';
-    const alive = open ? input.isAlive(run) !== false : false;
+    const seen = open ? input.isAlive(run) : false;
+    // Another host: going until its deadline, killed after it.
+    const deadline = open && seen === undefined ? openRunDeadline(run, schedule, input.graceMs) : undefined;
+    const alive = seen === true || (deadline !== undefined && now.getTime() <= deadline.getTime());
     if (!isBackup(run) || (!open && isRefused(run))) {
       if (!(open && alive)) others.push(summary(run, open));
       continue;
@@ -162,13 +178,13 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     }
     // A person's Ctrl-C is not the job failing; a cancelled scheduled run is.
     if (!open && run.outcome === 'cancelled' && byHand(run)) continue;
-    finished.push({ run, killed: open });
+    finished.push({ run, killed: open, ...(deadline ? { overdue: deadline } : {}) });
   }
   // The history is in start order; the outcome that counts is the one that ended last (sort is stable).
   finished.sort((a, b) => endTime(a.run) - endTime(b.run));
   others.sort((a, b) => endTime(a) - endTime(b));
 
-  const failedOf = (e: { run: HistoryRecord; killed: boolean }): boolean => e.killed || e.run.outcome === 'failed' || e.run.outcome === 'cancelled';
+  const failedOf = (e: { run: HistoryRecord; killed: boolean; overdue?: Date }): boolean => e.killed || e.run.outcome === 'failed' || e.run.outcome === 'cancelled';
   const last = finished.at(-1);
   const success = [...finished].reverse().find((e) => !failedOf(e));
   const failure = [...finished].reverse().find(failedOf);
@@ -180,7 +196,11 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     ? {
         at: failure.run.end ?? failure.run.start,
         outcome: failure.killed ? 'killed' : failure.run.outcome === 'cancelled' ? 'cancelled' : 'failed',
-        error: failure.killed ? `the run started ${utcMinute(failure.run.start)} (pid ${failure.run.pid} on ${failure.run.host}) ended without a record: it was killed, or the machine stopped` : (failure.run.error?.message ?? (failure.run.outcome === 'cancelled' ? 'the scheduled run was cancelled (SIGTERM or shutdown)' : null)),
+        error: failure.killed
+          ? failure.overdue
+            ? `the run started ${utcMinute(failure.run.start)} (pid ${failure.run.pid} on ${failure.run.host}, which cannot be checked from here) had not ended by ${utcMinute(failure.overdue)}: it was killed, or the machine stopped`
+            : `the run started ${utcMinute(failure.run.start)} (pid ${failure.run.pid} on ${failure.run.host}) ended without a record: it was killed, or the machine stopped`
+          : (failure.run.error?.message ?? (failure.run.outcome === 'cancelled' ? 'the scheduled run was cancelled (SIGTERM or shutdown)' : null)),
         code: failure.killed ? 'KILLED' : (failure.run.error?.code ?? null),
         hint: failure.run.error?.hint ?? null,
       }

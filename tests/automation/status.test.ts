@@ -1,8 +1,12 @@
 /**
  * Verdicts (pure): a job's runs and schedule at an injected `now`.
  */
-import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { jobStatus, statusExitCode, type JobStatusInput } from '../../src/automation/status.js';
+import { BOOT_ID_FILE, currentBootId, readBootId, runAlive } from '../../src/automation/run-alive.js';
+import { isOwnerAlive } from '../../src/lifecycle/lock.js';
 import { parseSchedule } from '../../src/automation/schedule.js';
 import type { HistoryRecord } from '../../src/automation/types.js';
 
@@ -213,5 +217,71 @@ describe('the last run: refused runs (LOCKED) do not count, and last means the o
     expect(status.lastFailure).toBeNull();
     expect(status.lastOther).toEqual([expect.objectContaining({ id: runs[1]!.id, outcome: 'failed', error: LOCKED.error })]);
     expect(status.lastSuccess).toMatchObject({ at: '2026-11-30T02:40:00.000Z' });
+  });
+});
+
+describe('a run without an end: alive, killed by a reboot, or on another host', () => {
+  const thisBoot = readFileSync(BOOT_ID_FILE, 'utf8').trim();
+  let deadPid = 0;
+  beforeAll(async () => {
+    // A real process that has exited: its pid is gone.
+    const child = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => child.on('exit', resolve));
+    deadPid = child.pid!;
+  });
+
+  it('the boot id: read from /proc once, undefined when unreadable', () => {
+    expect(thisBoot).toMatch(/^[0-9a-f-]{36}$/);
+    expect(readBootId()).toBe(thisBoot);
+    expect(currentBootId()).toBe(thisBoot);
+    expect(readBootId('/nonexistent/boot_id')).toBeUndefined();
+  });
+
+  // [name, the record's host, its boot id, its pid ('self': this process, alive; 'dead'), this machine's boot id, expected]
+  const cases: Array<[string, string, string | undefined, 'self' | 'dead', string | undefined, boolean | undefined]> = [
+    ['same host, same boot, process alive: alive', 'host1', 'boot-a', 'self', 'boot-a', true],
+    ['same host, same boot, process gone: dead', 'host1', 'boot-a', 'dead', 'boot-a', false],
+    ['same host, another boot (rebooted; the pid is someone else now): dead', 'host1', 'boot-a', 'self', 'boot-b', false],
+    ['same host, a record without a boot id: the process decides', 'host1', undefined, 'self', 'boot-a', true],
+    ['same host, this boot id unreadable: the process decides', 'host1', 'boot-a', 'self', undefined, true],
+    ['same host, neither has one, process gone: dead', 'host1', undefined, 'dead', undefined, false],
+    ['another host: cannot tell, even with the same boot id', 'host2', 'boot-a', 'self', 'boot-a', undefined],
+  ];
+  it.each(cases)('%s', (_name, host, bootId, pid, hereBoot, expected) => {
+    const record = run(0, 'running', { host, pid: pid === 'self' ? process.pid : deadPid, ...(bootId ? { bootId } : {}) });
+    const alive = runAlive(record, { host: 'host1', bootId: hereBoot }, () =>
+      isOwnerAlive({ pid: record.pid, host: record.host, started: record.start, command: record.command }, 'host1'),
+    );
+    expect(alive).toBe(expected);
+  });
+
+  // Another host (isAlive undefined): running until the run due after it began plus the grace (24 h without a schedule), then killed.
+  const otherHost = (start: string): HistoryRecord => run(0, 'running', { host: 'host2', pid: 4242, start: new Date(start).toISOString(), end: null });
+  const unknown = (): undefined => undefined;
+  const before = okAt('2026-11-29T02:30:00Z');
+  const verdicts: Array<[string, string | null, string, string, string, boolean]> = [
+    // [name, schedule, open run's start, now, verdict, shown as running]
+    // Running, and late: the last success (Sunday) is older than the Monday run that is still going.
+    ['daily: open since Mon 02:30, Tue 14:29: running', 'daily 02:30', '2026-11-30T02:30:00Z', '2026-12-01T14:29:00Z', 'late', true],
+    ['daily: open since Mon 02:30, Tue 14:31: killed', 'daily 02:30', '2026-11-30T02:30:00Z', '2026-12-01T14:31:00Z', 'failing', false],
+    ['weekdays: open since Fri 02:00, Sunday: running', '0 2 * * 1-5', '2026-12-04T02:00:00Z', '2026-12-06T12:00:00Z', 'late', true],
+    ['weekdays: open since Fri 02:00, Mon 14:01: killed', '0 2 * * 1-5', '2026-12-04T02:00:00Z', '2026-12-07T14:01:00Z', 'failing', false],
+    ['no schedule: open for 23 h: running', null, '2026-11-30T02:30:00Z', '2026-12-01T01:30:00Z', 'ok', true],
+    ['no schedule: open for 25 h: killed', null, '2026-11-30T02:30:00Z', '2026-12-01T03:30:00Z', 'failing', false],
+  ];
+  it.each(verdicts)('%s', (_name, text, start, now, verdict, running) => {
+    const status = jobStatus(base({ schedule: text ? parseSchedule(text) : null, runs: [before, otherHost(start)], isAlive: unknown, now: new Date(now) }));
+    expect(status.verdict).toBe(verdict);
+    expect(status.running !== null).toBe(running);
+    if (!running) {
+      expect(status.reason).toBe('the last run was killed before it ended');
+      expect(status.lastFailure).toMatchObject({ outcome: 'killed', code: 'KILLED', error: expect.stringMatching(/^the run started .* \(pid 4242 on host2, which cannot be checked from here\) had not ended by .*: it was killed, or the machine stopped$/) });
+    }
+  });
+
+  it('the deadline follows a custom grace', () => {
+    const status = (now: string) => jobStatus(base({ runs: [before, otherHost('2026-11-30T02:30:00Z')], isAlive: unknown, graceMs: H, now: new Date(now) }));
+    expect(status('2026-12-01T03:29:00Z').running).toMatchObject({ host: 'host2', pid: 4242 });
+    expect(status('2026-12-01T03:31:00Z').lastFailure).toMatchObject({ outcome: 'killed', error: expect.stringContaining('had not ended by 2026-12-01 03:30 UTC') });
   });
 });
