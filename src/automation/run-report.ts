@@ -21,6 +21,7 @@ import type { JobRef } from './job.js';
 import { sendNotifications as realSend, type NotifyContext } from './notify/send.js';
 import type { HistoryCommand, HistoryDestination, HistoryRecord, NotifyEvent, NotifyOutcome, RunOutcome } from './types.js';
 import { updateIncident } from './alert-state.js';
+import { currentBootId } from './run-alive.js';
 import { utcMinute } from './status.js';
 
 export type RunTrigger = NonNullable<HistoryRecord['trigger']>;
@@ -163,6 +164,12 @@ function isDiskFull(code: string | undefined): boolean {
   return code === 'DISK_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
 }
 
+/** `bootId` for the start record (a run of this process is of this boot), when this boot's id can be read. */
+function bootIdField(): { bootId?: string } {
+  const bootId = currentBootId();
+  return bootId === undefined ? {} : { bootId };
+}
+
 export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
   const { job, logger } = options;
   const send = options.send ?? realSend;
@@ -179,6 +186,7 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
     trigger: options.trigger,
     host: options.host,
     pid: options.pid,
+    ...bootIdField(),
     start: started.toISOString(),
     end: null,
     outcome: 'running',

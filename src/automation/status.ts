@@ -4,24 +4,33 @@
  * is still alive are passed in.
  *
  * - `failing`: the last finished backup run failed, or was killed (a start
- *   record without an end whose process is gone), or a scheduled run was
- *   cancelled; also a settings file that cannot be read.
- * - `late`: the job has a schedule and no successful run within its longest
- *   interval plus a grace (default half the interval, at least an hour); a
- *   job never run whose schedule has existed that long is late too.
+ *   record without an end whose process is gone: see run-alive.ts; on another
+ *   host, which cannot be checked, once it is past its deadline), or a
+ *   scheduled run was cancelled; also a settings file that cannot be read.
+ * - `late`: the job has a schedule and the first scheduled run after the
+ *   last success began (or, never run, after the schedule began) did not
+ *   happen: now is past that run's due time plus a grace (default half the
+ *   gap to the run after it, at least an hour). Measured from the run that
+ *   was due, not from the schedule's longest gap, so a weekday or a
+ *   1st-and-15th schedule is late on the day, not days later.
  * - `never run`: no finished backup run, and not (yet) late.
  * - `ok`: otherwise. A run going on now is shown as a detail (`running`).
  *
  * A warning run (exit 3: some files skipped) made its backup: it counts as
  * a success. A run a person cancelled (Ctrl-C) is not the job's last run.
- * Prune and verify runs are shown but do not make the verdict.
+ * A run refused by the job lock (LOCKED: another run of the job was going)
+ * did not run at all: it is listed with prune and verify runs, which are
+ * shown but do not make the verdict. "Last" means the run that ended last
+ * (a long run that began earlier and ended later is the newer outcome).
  */
-import { longestInterval, nextRun, type Schedule } from './schedule.js';
+import { nextRun, type Schedule } from './schedule.js';
 import type { HistoryRecord } from './types.js';
 
 export type Verdict = 'ok' | 'failing' | 'late' | 'never run';
 
 export const HOUR_MS = 60 * 60 * 1000;
+/** How long a run on another host (which cannot be checked) may stay open without a schedule. */
+export const OPEN_RUN_LIMIT_MS = 24 * HOUR_MS;
 
 export interface JobStatusInput {
   job: { key: string; name: string; settingsFile?: string };
@@ -31,10 +40,14 @@ export interface JobStatusInput {
   scheduleSince?: Date | null;
   /** The job's runs, oldest first (readJobRuns). */
   runs: readonly HistoryRecord[];
-  /** Whether a run without an end record is still going (its process alive); undefined: cannot tell (another host). */
+  /**
+   * Whether a run without an end record is still going (runAlive in run-alive.ts); undefined: cannot tell (another host). Such a
+   * run counts as killed once it is older than its deadline: the run due after it began plus the grace, or 24 h
+   * without a schedule (a reboot or a replaced container leaves it open for ever).
+   */
   isAlive: (run: HistoryRecord) => boolean | undefined;
   now: Date;
-  /** Grace after the interval; default max(interval / 2, 1 h). */
+  /** Grace after a due run; default max(gap to the run after it / 2, 1 h). */
   graceMs?: number;
   /** The settings file could not be read: the job is failing with this error (a check must not go silent). */
   settingsError?: { code: string; message: string } | null;
@@ -72,7 +85,7 @@ export interface JobStatus {
   lateAfter: string | null;
   /** Newest archive on each destination (from the last successful run in the history). */
   destinations: Array<{ name: string; type: string; location: string; at: string }>;
-  /** The last prune / verify runs, for the record. */
+  /** The last prune / verify runs and backup runs refused by the job lock (LOCKED), for the record: not the verdict. */
   lastOther: RunSummary[];
 }
 
@@ -92,6 +105,10 @@ function summary(run: HistoryRecord, killed: boolean): RunSummary {
 }
 
 const isBackup = (run: HistoryRecord): boolean => run.command === 'run' || run.command === 'wizard';
+/** Refused by the job lock: another run of the job was going, this one did nothing. */
+const isRefused = (run: HistoryRecord): boolean => run.type === 'end' && run.error?.code === 'LOCKED';
+/** When a run ended (a run without an end: when it began), to order outcomes. */
+const endTime = (run: Pick<HistoryRecord, 'start' | 'end'>): number => Date.parse(run.end ?? run.start);
 const byHand = (run: HistoryRecord): boolean => run.trigger === undefined || run.trigger === 'cli' || run.trigger === 'wizard';
 
 /** 2026-11-28 02:30 UTC: a time in a sentence (the same for every reader, wherever the check runs). */
@@ -109,21 +126,49 @@ export function describeInterval(ms: number): string {
   return minutes >= 1 ? `${minutes} min` : `${Math.round(ms / 1000)} s`;
 }
 
-/** The grace after a schedule's interval: half the interval, at least an hour. */
+/** The grace after a due run: half the gap to the run after it, at least an hour. */
 export function defaultGrace(intervalMs: number): number {
   return Math.max(intervalMs / 2, HOUR_MS);
+}
+
+/**
+ * The first scheduled run strictly after `from` (the start of the last
+ * successful run, or when the schedule began), and when it counts as missed:
+ * `due` plus the grace (`graceMs`, else half the gap from `due` to the run
+ * after it, at least an hour). Null when the schedule never runs again.
+ */
+export function dueAfter(schedule: Schedule, from: Date, graceMs?: number): { due: Date; lateAfter: Date } | null {
+  const due = nextRun(schedule, from);
+  if (!due) return null;
+  const following = nextRun(schedule, due);
+  const grace = graceMs ?? defaultGrace(following ? following.getTime() - due.getTime() : 0);
+  return { due, lateAfter: new Date(due.getTime() + grace) };
+}
+
+/** "expected every day at 02:30"; a bare cron expression reads "schedule: cron "0 2 * * 1-5"". */
+function expected(schedule: Schedule): string {
+  return schedule.description.startsWith('cron ') ? `schedule: ${schedule.description}` : `expected ${schedule.description}`;
+}
+
+/** When an open run that cannot be checked (another host) counts as killed: the run due after it began plus the grace, else 24 h. */
+function openRunDeadline(run: HistoryRecord, schedule: Schedule | null, graceMs: number | undefined): Date {
+  const start = new Date(run.start);
+  return (schedule ? dueAfter(schedule, start, graceMs)?.lateAfter : undefined) ?? new Date(start.getTime() + OPEN_RUN_LIMIT_MS);
 }
 
 export function jobStatus(input: JobStatusInput): JobStatus {
   const { now } = input;
   const schedule = input.schedule ?? null;
   let running: JobStatus['running'] = null;
-  const finished: Array<{ run: HistoryRecord; killed: boolean }> = [];
+  const finished: Array<{ run: HistoryRecord; killed: boolean; overdue?: Date }> = [];
   const others: RunSummary[] = [];
   for (const run of input.runs) {
     const open = run.type === 'start' || run.outcome === 'running';
-    const alive = open ? input.isAlive(run) !== false : false;
-    if (!isBackup(run)) {
+    const seen = open ? input.isAlive(run) : false;
+    // Another host: going until its deadline, killed after it.
+    const deadline = open && seen === undefined ? openRunDeadline(run, schedule, input.graceMs) : undefined;
+    const alive = seen === true || (deadline !== undefined && now.getTime() <= deadline.getTime());
+    if (!isBackup(run) || (!open && isRefused(run))) {
       if (!(open && alive)) others.push(summary(run, open));
       continue;
     }
@@ -133,10 +178,13 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     }
     // A person's Ctrl-C is not the job failing; a cancelled scheduled run is.
     if (!open && run.outcome === 'cancelled' && byHand(run)) continue;
-    finished.push({ run, killed: open });
+    finished.push({ run, killed: open, ...(deadline ? { overdue: deadline } : {}) });
   }
+  // The history is in start order; the outcome that counts is the one that ended last (sort is stable).
+  finished.sort((a, b) => endTime(a.run) - endTime(b.run));
+  others.sort((a, b) => endTime(a) - endTime(b));
 
-  const failedOf = (e: { run: HistoryRecord; killed: boolean }): boolean => e.killed || e.run.outcome === 'failed' || e.run.outcome === 'cancelled';
+  const failedOf = (e: { run: HistoryRecord; killed: boolean; overdue?: Date }): boolean => e.killed || e.run.outcome === 'failed' || e.run.outcome === 'cancelled';
   const last = finished.at(-1);
   const success = [...finished].reverse().find((e) => !failedOf(e));
   const failure = [...finished].reverse().find(failedOf);
@@ -148,7 +196,11 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     ? {
         at: failure.run.end ?? failure.run.start,
         outcome: failure.killed ? 'killed' : failure.run.outcome === 'cancelled' ? 'cancelled' : 'failed',
-        error: failure.killed ? `the run started ${utcMinute(failure.run.start)} (pid ${failure.run.pid} on ${failure.run.host}) ended without a record: it was killed, or the machine stopped` : (failure.run.error?.message ?? (failure.run.outcome === 'cancelled' ? 'the scheduled run was cancelled (SIGTERM or shutdown)' : null)),
+        error: failure.killed
+          ? failure.overdue
+            ? `the run started ${utcMinute(failure.run.start)} (pid ${failure.run.pid} on ${failure.run.host}, which cannot be checked from here) had not ended by ${utcMinute(failure.overdue)}: it was killed, or the machine stopped`
+            : `the run started ${utcMinute(failure.run.start)} (pid ${failure.run.pid} on ${failure.run.host}) ended without a record: it was killed, or the machine stopped`
+          : (failure.run.error?.message ?? (failure.run.outcome === 'cancelled' ? 'the scheduled run was cancelled (SIGTERM or shutdown)' : null)),
         code: failure.killed ? 'KILLED' : (failure.run.error?.code ?? null),
         hint: failure.run.error?.hint ?? null,
       }
@@ -157,16 +209,10 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     ? success.run.destinations.filter((d) => d.ok).map((d) => ({ name: d.name, type: d.type, location: d.location, at: success.run.end ?? success.run.start }))
     : [];
 
-  // Lateness: the interval measured from the last success (or from when the schedule began).
-  let lateAfter: Date | null = null;
-  let interval = 0;
-  if (schedule) {
-    const from = success ? new Date(success.run.start) : (input.scheduleSince ?? null);
-    if (from) {
-      interval = longestInterval(schedule, from);
-      if (interval > 0) lateAfter = new Date(from.getTime() + interval + (input.graceMs ?? defaultGrace(interval)));
-    }
-  }
+  // Lateness: the first run due after the last success began (or after the schedule began), plus the grace.
+  const from = success ? new Date(success.run.start) : (input.scheduleSince ?? null);
+  const dueRun = schedule && from ? dueAfter(schedule, from, input.graceMs) : null;
+  const lateAfter = dueRun?.lateAfter ?? null;
   const next = schedule ? nextRun(schedule, now) : null;
 
   let verdict: Verdict;
@@ -179,8 +225,8 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     reason = last.killed ? 'the last run was killed before it ended' : `the last run ${last.run.outcome === 'cancelled' ? 'was cancelled' : 'failed'}${last.run.error ? `: ${last.run.error.message}` : ''}`;
   } else if (lateAfter && now.getTime() > lateAfter.getTime()) {
     verdict = 'late';
-    const every = `expected ${schedule!.description} (at most ${describeInterval(interval)} apart)`;
-    reason = success ? `no successful run since ${utcMinute(success.run.start)}, ${every}` : `never run, although scheduled since ${utcMinute(input.scheduleSince!)}, ${every}`;
+    const missed = `the run due at ${utcMinute(dueRun!.due)} did not happen (${expected(schedule!)})`;
+    reason = success ? `no successful run since ${utcMinute(success.run.start)}; ${missed}` : `never run, although scheduled since ${utcMinute(input.scheduleSince!)}; ${missed}`;
   } else if (!success) {
     verdict = 'never run';
     reason = schedule ? `no run yet; late after ${lateAfter ? utcMinute(lateAfter) : 'the first scheduled run'}` : 'no run yet, and no schedule';

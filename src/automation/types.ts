@@ -39,6 +39,8 @@ export interface HistoryRecord {
   trigger?: 'cli' | 'daemon' | 'scheduled' | 'wizard';
   host: string;
   pid: number;
+  /** The boot of `host` the run began in (/proc/sys/kernel/random/boot_id); absent when unreadable. Another boot id: the run died in a reboot. */
+  bootId?: string;
   /** ISO 8601 UTC. */
   start: string;
   end: string | null;

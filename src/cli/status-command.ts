@@ -29,6 +29,7 @@ import { decideAlert, readAlertState, updateIncident } from '../automation/alert
 import { sendNotifications } from '../automation/notify/send.js';
 import type { SendNotifications } from '../automation/run-report.js';
 import type { HistoryRecord, NotifyOutcome } from '../automation/types.js';
+import { currentBootId, runAlive } from '../automation/run-alive.js';
 import { isOwnerAlive } from '../lifecycle/lock.js';
 import type { Logger } from '../log/logger-types.js';
 import { oneLine, printable } from '../log/printable.js';
@@ -82,8 +83,9 @@ async function loadJob(io: CliIO, file: string): Promise<LoadedJob> {
   return { job, ...(settings ? { settings } : {}), ...(settingsError ? { settingsError } : {}), schedule, since };
 }
 
-function isAlive(host: string): (run: HistoryRecord) => boolean | undefined {
-  return (run) => isOwnerAlive({ pid: run.pid, host: run.host, started: run.start, command: run.command }, host);
+/** runAlive from this host and boot: another boot id is a run killed by a reboot; same boot, the pid decides; another host: unknown. */
+function isAlive(host: string, bootId: string | undefined = currentBootId()): (run: HistoryRecord) => boolean | undefined {
+  return (run) => runAlive(run, { host, bootId }, () => isOwnerAlive({ pid: run.pid, host: run.host, started: run.start, command: run.command }, host));
 }
 
 /** The missed-run check for one job: at most one alert per incident. Never throws. */

@@ -74,6 +74,8 @@ describe('beginRun / finish', () => {
     const failing = await beginRun(options);
     let { runs } = await readHistory(job.historyFile);
     expect(runs).toMatchObject([{ id: failing.id, type: 'start', outcome: 'running', job: job.key, jobName: 'www', command: 'run', trigger: 'scheduled', host: 'host1', pid: 4321 }]);
+    // This boot's id: a start record left by a run killed in a reboot is known dead afterwards.
+    expect(runs[0]!.bootId).toBe((await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim());
     const result = {
       ok: false,
       exitCode: 1,
