@@ -211,7 +211,10 @@ export async function statusCommand(io: CliIO, flags: StatusFlags, send: SendNot
         settingsError: loaded.settingsError ?? historyError ?? null,
       });
       if (flags.alert) {
-        const lastRun = [...runs].reverse().find((r) => r.command === 'run' || r.command === 'wizard');
+        // The backup run the alert is about: the one that ended last, not one refused by the lock.
+        const lastRun = runs
+          .filter((r) => (r.command === 'run' || r.command === 'wizard') && r.error?.code !== 'LOCKED')
+          .reduce<HistoryRecord | undefined>((last, r) => (!last || (r.end ?? r.start) >= (last.end ?? last.start) ? r : last), undefined);
         status.alert = await alertJob(io, logger, loaded, status, lastRun, send);
         // Once per incident on stderr too: the cron line keeps stderr, so cron mails it even
         // when no channel is configured (the journal has it under systemd).
