@@ -29,6 +29,7 @@ import type { HistoryRecord } from './types.js';
 export type Verdict = 'ok' | 'failing' | 'late' | 'never run';
 
 export const HOUR_MS = 60 * 60 * 1000;
+export const DAY_MS = 24 * HOUR_MS;
 /** How long a run on another host (which cannot be checked) may stay open without a schedule. */
 export const OPEN_RUN_LIMIT_MS = 24 * HOUR_MS;
 
@@ -127,8 +128,13 @@ export function describeInterval(ms: number): string {
 }
 
 /** The grace after a due run: half the gap to the run after it, at least an hour. */
+/**
+ * Half the gap to the following run, at least an hour (an hourly job is not late a minute
+ * after its time), at most a day: a weekly or monthly run that has not happened a day after
+ * its time is missed, and waiting half a month to say so would be too late to matter.
+ */
 export function defaultGrace(intervalMs: number): number {
-  return Math.max(intervalMs / 2, HOUR_MS);
+  return Math.min(Math.max(intervalMs / 2, HOUR_MS), DAY_MS);
 }
 
 /**
