@@ -7,6 +7,7 @@ import path from 'node:path';
 import { loadDotEnv } from './config/load-env.js';
 import { main } from './cli/program.js';
 import { humanText } from './cli/io.js';
+import { ownShutdown } from './cli/shutdown.js';
 import { CancelledError, ExitCode } from './errors.js';
 
 // AWS credentials may live in ./.env (never in settings.json); real environment variables win.
@@ -27,15 +28,23 @@ const CANCEL_GRACE_MS = 60_000;
 let interrupted = 0;
 const onSignal = (): void => {
   interrupted += 1;
+  // A command that stops children of its own (the daemon) waits longer than a run's clean-up
+  // and has them killed before this process leaves without it (src/cli/shutdown.ts).
+  const own = ownShutdown();
   // A second Ctrl-C means "now": leave without waiting for the clean-up.
-  if (interrupted > 1) process.exit(ExitCode.cancelled);
+  if (interrupted > 1) {
+    own?.forceStop();
+    process.exit(ExitCode.cancelled);
+  }
   controller.abort(new CancelledError());
   // The first Ctrl-C always ends the run: if the clean-up is stuck in a call that cannot be
   // cancelled (a hung network file system), leave anyway after a bounded wait.
+  const grace = own?.graceMs ?? CANCEL_GRACE_MS;
   setTimeout(() => {
-    process.stderr.write(`Cancelled; the clean-up did not finish within ${CANCEL_GRACE_MS / 1000} s, leaving without it.\n`);
+    process.stderr.write(`Cancelled; the clean-up did not finish within ${grace / 1000} s, leaving without it.\n`);
+    own?.forceStop();
     process.exit(ExitCode.cancelled);
-  }, CANCEL_GRACE_MS).unref();
+  }, grace).unref();
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);

@@ -15,7 +15,10 @@
  * - The missed-run check (`backup status --alert`) runs once shortly after
  *   the start and then every hour.
  * - When `signal` aborts: no new runs, SIGTERM to every running child (a
- *   run cancels as on Ctrl-C: partial files removed), wait for them.
+ *   run cancels as on Ctrl-C: partial files removed), wait for them up to
+ *   STOP_GRACE_MS (longer than a run's own 60 s clean-up), then SIGKILL the
+ *   process group of any still there, so the daemon never leaves a child
+ *   running behind it.
  *
  * Children get their own process group, so a Ctrl-C in the terminal reaches
  * the daemon only, which forwards one SIGTERM (a second signal would make
@@ -53,6 +56,13 @@ export interface DaemonOptions {
   checkEveryMs?: number;
   /** How a time is shown (default ISO 8601). */
   formatTime?: (date: Date) => string;
+  /** After the abort, how long the children get to end on SIGTERM before their process groups are SIGKILLed (default STOP_GRACE_MS). */
+  stopGraceMs?: number;
+  /**
+   * Receives a function that SIGKILLs every running child's process group at
+   * once (synchronous), for a caller that must leave before the wait is over.
+   */
+  onKillAll?: (killAll: () => void) => void;
 }
 
 /** The environment variable that tells a run who started it (recorded in the history). */
@@ -60,6 +70,8 @@ export const TRIGGER_ENV = 'BACKUP_TRIGGER';
 
 export const CHECK_FIRST_MS = 60_000;
 export const CHECK_EVERY_MS = 60 * 60_000;
+/** After SIGTERM, how long the children may take: longer than a run's own 60 s clean-up (bin.ts CANCEL_GRACE_MS). */
+export const STOP_GRACE_MS = 90_000;
 
 /** What an exit code means, for the "finished" line. */
 export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
@@ -84,7 +96,8 @@ export function describeExit(code: number | null, signal: NodeJS.Signals | null)
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   const { signal, say } = options;
   const running = new Map<string, ChildProcess>();
-  const ended: Array<Promise<void>> = [];
+  // The runs still going, each dropped once it has ended (a daemon runs for months).
+  const ended = new Set<Promise<void>>();
   let stopping = signal.aborted;
 
   /** Starts a child; resolves when it has ended (never rejects). */
@@ -116,7 +129,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         resolve({ code, signal: killedBy });
       });
     });
-    ended.push(done.then(() => undefined));
+    const settled: Promise<void> = done.then(() => {
+      ended.delete(settled);
+    });
+    ended.add(settled);
     return done;
   };
 
@@ -154,6 +170,19 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     });
   };
 
+  /** SIGKILL to the whole process group of each running child (each has its own: detached). */
+  const killAll = (): void => {
+    for (const child of running.values()) {
+      if (child.pid === undefined) continue;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  options.onKillAll?.(killAll);
+
   const crons = new Map<string, Cron>();
   if (!stopping) {
     for (const job of options.jobs) {
@@ -176,5 +205,19 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   clearTimeout(checkTimer);
   if (running.size > 0) say('info', `stopping: cancelling ${running.size} running ${running.size === 1 ? 'child' : 'children'}`);
   for (const child of running.values()) child.kill('SIGTERM');
-  await Promise.all(ended);
+  const grace = options.stopGraceMs ?? STOP_GRACE_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const late = await Promise.race([
+    Promise.all([...ended]).then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), grace);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (late && running.size > 0) {
+    const pids = [...running.values()].map((child) => child.pid).join(', ');
+    say('warn', `stopping: ${running.size === 1 ? 'a child' : 'children'} (pid ${pids}) still running ${Math.round(grace / 1000)} s after SIGTERM; killing ${running.size === 1 ? 'its process group' : 'their process groups'} (SIGKILL)`);
+    killAll();
+  }
+  await Promise.all([...ended]);
 }

@@ -3,9 +3,13 @@
  * to `history.jsonl` beside the log (JobRef.historyFile). Appends are single
  * `write`s on a file opened with O_APPEND, so runs of several jobs sharing
  * the file do not interleave inside a line; never through a symbolic link.
- * The file is capped: past MAX_HISTORY_BYTES it becomes `history.jsonl.1`
- * (the previous `.1` is dropped), so history never grows without bound and
- * the newest runs are always kept; concurrent writers rotate it once. Reading is bounded the same way.
+ * The file is capped: past MAX_HISTORY_BYTES it is compacted into
+ * `history.jsonl.1` together with the previous `.1`, keeping for EACH job its
+ * newest KEEP_RUNS_PER_JOB runs (fewer when even that is above the cap), and a
+ * fresh file is started. So a job that runs every minute never pushes a
+ * weekly job's runs out of the folder they share (which would make status
+ * say "late" or "never run"), and both files together stay under about twice
+ * the cap. Concurrent writers compact once; reading is bounded the same way.
  */
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -14,13 +18,20 @@ import { redact } from '../log/redact.js';
 import type { JobRef } from './job.js';
 import type { HistoryRecord } from './types.js';
 
-/** About 2,000 runs of a job with a few destinations; two files are kept. */
+/** About 2,000 runs of a job with a few destinations; two files are kept, each at most this. */
 export const MAX_HISTORY_BYTES = 1024 * 1024;
+/** Runs of each job kept when the file is compacted (the newest; status needs the last success and failure). */
+export const KEEP_RUNS_PER_JOB = 200;
 /** One record's line at most (a run with many destinations and long messages is cut, never the file). */
 const MAX_LINE_BYTES = 16 * 1024;
 
 export function rotatedHistoryFile(file: string): string {
   return `${file}.1`;
+}
+
+/** The full file while it is being compacted into `.1` (left behind only by a writer killed mid-way; read too). */
+function compactingHistoryFile(file: string): string {
+  return `${file}.compacting`;
 }
 
 function serialise(record: HistoryRecord): string {
@@ -41,12 +52,76 @@ function serialise(record: HistoryRecord): string {
 /** A rotation lock older than this was left by a killed writer. */
 const STALE_ROTATION_MS = 60_000;
 
+interface Line {
+  text: string;
+  id: string;
+  job: string;
+  start: string;
+}
+
+function parseRawLines(text: string, into: Line[]): void {
+  for (const text1 of text.split('\n')) {
+    if (text1.trim() === '') continue;
+    try {
+      const value = JSON.parse(text1) as Partial<HistoryRecord>;
+      if (value && value.v === 1 && typeof value.id === 'string' && typeof value.job === 'string' && typeof value.start === 'string') {
+        into.push({ text: `${text1}\n`, id: value.id, job: value.job, start: value.start });
+      }
+    } catch {
+      // A cut line: dropped by the compaction.
+    }
+  }
+}
+
 /**
- * Moves a full file to `.1`, once: writers that saw it full at the same
- * moment take turns on a lock file and rename only if the file is still the
- * full one, so a second rename never moves a fresh file over the first's
- * `.1` (which would drop a megabyte of runs). A writer that finds the lock
- * taken appends to the file as it is (the other one is rotating it).
+ * The lines to keep, in their order: for each job the newest `perJob` runs
+ * (all the lines of a run together), with `perJob` lowered until they fit in
+ * `maxBytes`; when even one run per job does not fit, the newest runs overall.
+ */
+function compactLines(lines: Line[], maxBytes: number, perJob = KEEP_RUNS_PER_JOB): Line[] {
+  // A run: its lines' bytes, its start, its first position.
+  const runs = new Map<string, { job: string; start: string; first: number; bytes: number }>();
+  lines.forEach((line, index) => {
+    const run = runs.get(line.id);
+    if (run) run.bytes += Buffer.byteLength(line.text);
+    else runs.set(line.id, { job: line.job, start: line.start, first: index, bytes: Buffer.byteLength(line.text) });
+  });
+  const newestFirst = (a: { start: string; first: number }, b: { start: string; first: number }): number => b.start.localeCompare(a.start) || b.first - a.first;
+  const byJob = new Map<string, { id: string; bytes: number; start: string; first: number }[]>();
+  for (const [id, run] of runs) {
+    const list = byJob.get(run.job) ?? [];
+    list.push({ id, ...run });
+    byJob.set(run.job, list);
+  }
+  for (const list of byJob.values()) list.sort(newestFirst);
+  const sizeFor = (n: number): number => {
+    let total = 0;
+    for (const list of byJob.values()) for (const run of list.slice(0, n)) total += run.bytes;
+    return total;
+  };
+  let n = perJob;
+  while (n > 1 && sizeFor(n) > maxBytes) n = Math.max(1, Math.floor(n * 0.8));
+  let kept = [...byJob.values()].flatMap((list) => list.slice(0, n));
+  if (sizeFor(n) > maxBytes) {
+    // More jobs than fit at one run each: the newest runs overall.
+    kept.sort(newestFirst);
+    let total = 0;
+    kept = kept.filter((run) => (total += run.bytes) <= maxBytes);
+  }
+  const keep = new Set(kept.map((run) => run.id));
+  return lines.filter((line) => keep.has(line.id));
+}
+
+/**
+ * Compacts a full file into `.1`, once: writers that saw it full at the
+ * same moment take turns on a lock file and compact only if the file is
+ * still the full one. The full file is first renamed aside (so new records
+ * go to a fresh file), then it and the previous `.1` are compacted into a
+ * temporary file (O_EXCL, never through a link) that is renamed over `.1`.
+ * A writer that had the full file open when it was renamed aside sees that
+ * after its write and writes its line again to the fresh file (readers merge
+ * a run's duplicate lines), so no record is lost. A writer that finds the
+ * lock taken appends to the file as it is (the other one is compacting it).
  */
 async function rotate(file: string): Promise<void> {
   const lock = `${file}.rotating`;
@@ -61,7 +136,33 @@ async function rotate(file: string): Promise<void> {
   }
   try {
     const now = await fs.lstat(file).catch(() => undefined);
-    if (now?.isFile() && now.size >= MAX_HISTORY_BYTES) await fs.rename(file, rotatedHistoryFile(file));
+    if (!now?.isFile() || now.size < MAX_HISTORY_BYTES) return;
+    const rotated = rotatedHistoryFile(file);
+    const compacting = compactingHistoryFile(file);
+    const lines: Line[] = [];
+    const read = async (name: string): Promise<void> => {
+      const got = await readSmallFile(name, { maxBytes: MAX_HISTORY_BYTES * 2, noFollow: true, truncate: true });
+      if (got) parseRawLines(got.text, lines);
+    };
+    await read(rotated);
+    // Left by a writer killed while compacting: its runs are not lost.
+    await read(compacting);
+    await fs.rename(file, compacting);
+    await read(compacting);
+    const kept = compactLines(lines, MAX_HISTORY_BYTES);
+    const temp = `${rotated}.${process.pid}.${Date.now()}.tmp`;
+    const out = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o640);
+    try {
+      await out.writeFile(kept.map((line) => line.text).join(''));
+      await out.sync();
+    } catch (error) {
+      await out.close().catch(() => undefined);
+      await fs.rm(temp, { force: true });
+      throw error;
+    }
+    await out.close();
+    await fs.rename(temp, rotated);
+    await fs.rm(compacting, { force: true });
   } finally {
     await handle.close();
     await fs.rm(lock, { force: true });
@@ -74,6 +175,14 @@ async function rotate(file: string): Promise<void> {
  * warning and goes on; its result does not depend on its history).
  */
 export async function appendHistory(file: string, record: HistoryRecord): Promise<void> {
+  // Rewritten at most twice: only when the file was compacted under this write.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await appendOnce(file, record)) return;
+  }
+}
+
+/** False when the file was renamed aside (compacted) while this line went into it: write it again. */
+async function appendOnce(file: string, record: HistoryRecord): Promise<boolean> {
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat?.isSymbolicLink()) throw new Error(`${file} is a symbolic link; the run history is not written through it`);
   if (stat && stat.isFile() && stat.size >= MAX_HISTORY_BYTES) await rotate(file);
@@ -89,6 +198,8 @@ export async function appendHistory(file: string, record: HistoryRecord): Promis
       if (last[0] !== 0x0a) line = `\n${line}`;
     }
     await handle.write(line);
+    const after = await fs.lstat(file).catch(() => undefined);
+    return after !== undefined && after.ino === opened.ino && after.dev === opened.dev;
   } finally {
     await handle.close();
   }
@@ -125,7 +236,7 @@ export interface HistoryRead {
 export async function readHistory(file: string): Promise<HistoryRead> {
   const records: HistoryRecord[] = [];
   let badLines = 0;
-  for (const name of [rotatedHistoryFile(file), file]) {
+  for (const name of [rotatedHistoryFile(file), compactingHistoryFile(file), file]) {
     const read = await readSmallFile(name, { maxBytes: MAX_HISTORY_BYTES * 2, noFollow: true, truncate: true });
     if (read) badLines += parseLines(read.text, records);
   }

@@ -131,6 +131,90 @@ export interface InstalledUnit {
   name: string;
   dir: string;
   marker: InstalledMarker;
+  /** The node and dist/bin.js its ExecStart= calls (undefined when it cannot be read). */
+  programs: Programs | undefined;
+}
+
+/** The two absolute paths an installed job calls: node and dist/bin.js. */
+export interface Programs {
+  node: string;
+  bin: string;
+}
+
+/** Folders that vanish with a node version (a version manager's) or a cache clean (npx). */
+const VERSION_MANAGERS: Array<[string, string]> = [
+  ['/.nvm/', 'nvm'],
+  ['/.fnm/', 'fnm'],
+  ['/.volta/', 'Volta'],
+  ['/.asdf/', 'asdf'],
+];
+
+/**
+ * Warnings for an install whose programs may disappear: dist/bin.js in
+ * npx's cache (cleaned by `npm cache clean` or replaced by another version),
+ * node inside a version manager's folder (gone when that version is
+ * uninstalled or upgraded). The timer would then fail every night.
+ */
+export function vanishingPrograms(programs: Programs): string[] {
+  const warnings: string[] = [];
+  if (programs.bin.includes('/_npx/')) {
+    warnings.push(
+      `the schedule calls ${programs.bin}, in npx's cache, which npm may clean or replace (npm cache clean, a newer version): the scheduled runs would then fail. Install the tool in the project (\`npm install backup-automation\` in the project folder, then \`npx backup schedule install\` from there, which uses node_modules/.bin) or globally (\`npm install -g backup-automation\`), and install the schedule again.`,
+    );
+  }
+  const manager = VERSION_MANAGERS.find(([folder]) => programs.node.includes(folder));
+  if (manager) {
+    warnings.push(
+      `the schedule calls node at ${programs.node}, managed by ${manager[1]}: upgrading or removing that node version removes it and the scheduled runs would then fail. Run the install with a system node (e.g. \`/usr/bin/node node_modules/backup-automation/dist/bin.js schedule install\`), or install the schedule again after each node upgrade.`,
+    );
+  }
+  return warnings;
+}
+
+/** systemd.syntax(7) double-quoted words of an ExecStart= value, unescaped (as quoteExecArg writes them). */
+function execStartWords(value: string): string[] {
+  const words: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(value); m; m = re.exec(value)) {
+    const raw = m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!;
+    words.push(raw.replace(/%%/g, '%').replace(/\$\$/g, '$'));
+  }
+  return words;
+}
+
+/** The programs of a service file: the first two words of ExecStart=. */
+export function unitPrograms(text: string): Programs | undefined {
+  const line = text.split('\n').find((l) => l.startsWith('ExecStart='));
+  if (!line) return undefined;
+  const [node, bin] = execStartWords(line.slice('ExecStart='.length));
+  return node && bin ? { node, bin } : undefined;
+}
+
+/** Shell words (bare, or '...' with '\'' inside, as shellQuote writes them) of a crontab command. */
+function shellWordsOf(command: string): string[] {
+  const words: string[] = [];
+  const re = /(?:'[^']*'|\\.|[^\s'\\])+/g;
+  for (const m of command.matchAll(re)) words.push(m[0].replace(/'([^']*)'|\\(.)/g, (_all, quoted: string | undefined, escaped: string | undefined) => quoted ?? escaped ?? ''));
+  return words;
+}
+
+/** The programs of a crontab block: the two words after `nice -n 10 [ionice -c3]` on its run line. */
+export function cronPrograms(block: string): Programs | undefined {
+  const line = block.split('\n').find((l) => / run --config /.test(l.replace(/'/g, '')) && !l.startsWith('#'));
+  if (!line) return undefined;
+  const words = shellWordsOf(line.replace(/\\%/g, '%'));
+  let i = words.indexOf('nice');
+  if (i < 0) return undefined;
+  i += 3;
+  if (words[i] === 'ionice') i += 2;
+  const [node, bin] = [words[i], words[i + 1]];
+  return node && bin ? { node, bin } : undefined;
+}
+
+/** "broken: /path/to/node is missing" for each program of an installed job that is gone. */
+export function missingPrograms(programs: Programs | undefined): string[] {
+  if (!programs) return [];
+  return [programs.node, programs.bin].filter((file) => !existsSync(file)).map((file) => `${file} is missing`);
 }
 
 /** The jobs installed as units in `dir` (a service file with our marker). */
@@ -151,7 +235,7 @@ export async function scanUnits(dir: string): Promise<InstalledUnit[]> {
       continue;
     }
     const marker = parseMarker(text);
-    if (marker) out.push({ name: file.slice(0, -'.service'.length), dir, marker });
+    if (marker) out.push({ name: file.slice(0, -'.service'.length), dir, marker, programs: unitPrograms(text) });
   }
   return out;
 }
@@ -261,6 +345,8 @@ export interface ListedJob {
   name: string;
   user: boolean;
   marker: InstalledMarker;
+  /** The node and dist/bin.js it calls, when they can be read from the unit / block. */
+  programs: Programs | undefined;
 }
 
 /** Every job installed on this machine: system and user units (or BACKUP_SYSTEMD_DIR), and the user's crontab blocks. */
@@ -269,13 +355,13 @@ export async function listInstalled(m: MachineEnv): Promise<{ jobs: ListedJob[];
   const problems: string[] = [];
   const dirs: Array<[string, boolean]> = m.env.BACKUP_SYSTEMD_DIR ? [[unitDir(m, false), false]] : [[unitDir(m, false), false], [unitDir(m, true), true]];
   for (const [dir, user] of dirs) {
-    for (const unit of await scanUnits(dir)) jobs.push({ backend: 'systemd', where: dir, name: unit.name, user, marker: unit.marker });
+    for (const unit of await scanUnits(dir)) jobs.push({ backend: 'systemd', where: dir, name: unit.name, user, marker: unit.marker, programs: unit.programs });
   }
   const program = crontabProgram(m);
   if (onPath(program, m.env)) {
     try {
       for (const block of findBlocks(await readCrontab({ program }))) {
-        if (block.marker) jobs.push({ backend: 'cron', where: 'crontab', name: block.name, user: true, marker: block.marker });
+        if (block.marker) jobs.push({ backend: 'cron', where: 'crontab', name: block.name, user: true, marker: block.marker, programs: cronPrograms(block.text) });
       }
     } catch (error) {
       problems.push(`cannot read your crontab: ${(error as Error).message}`);

@@ -34,7 +34,7 @@ export function quoteExecArg(arg: string): string {
   return `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%').replace(/\$/g, '$$$$')}"`;
 }
 
-/** A path setting (WorkingDirectory=, EnvironmentFile=): taken as the rest of the line, so no trailing blank or backslash. */
+/** A path setting (WorkingDirectory=): taken as the rest of the line, so no trailing blank or backslash. */
 function pathValue(what: string, value: string): string {
   if (/[\s\\]$/.test(value)) throw new UsageError(`${what} ${JSON.stringify(value)} ends with a blank or a backslash, which a systemd unit cannot hold: rename it, or use --cron`);
   return escapeSpecifiers(value);
@@ -132,7 +132,6 @@ function execStart(target: InstallTarget, args: string[]): string {
 }
 
 function service(target: InstallTarget, what: string, args: string[], marker: string): string {
-  const envFile = `${target.workDir.replace(/\/+$/, '')}/.env`;
   return [
     marker,
     `# Written by \`backup schedule install\`; undo: ${undoCommand(target.job.settingsFile, { user: target.user })}`,
@@ -144,7 +143,10 @@ function service(target: InstallTarget, what: string, args: string[], marker: st
     '[Service]',
     'Type=oneshot',
     `WorkingDirectory=${pathValue('the working folder', target.workDir)}`,
-    `EnvironmentFile=-${pathValue('the .env file', envFile)}`,
+    // No EnvironmentFile=: systemd reads .env by its own rules (backticks and inline `# comments`
+    // stay in values) and its values would win over backup's own dotenv load, so a quoted password
+    // that works by hand would fail under the timer. backup reads WorkingDirectory/.env itself.
+    '# .env in WorkingDirectory is read by backup itself (dotenv rules), not by systemd',
     'Environment=BACKUP_TRIGGER=scheduled',
     execStart(target, args),
     'Nice=10',

@@ -13,7 +13,8 @@ import { DEFAULT_SETTINGS_FILE, loadSettings } from '../config/load-settings.js'
 import { DEFAULT_LOG_FILE } from '../config/merge-settings.js';
 import { expandHome } from '../config/expand-home.js';
 import type { Settings } from '../config/schema.js';
-import { CHECK_EVERY_MS, CHECK_FIRST_MS, runDaemon, type DaemonJob } from '../automation/daemon.js';
+import { CHECK_EVERY_MS, CHECK_FIRST_MS, STOP_GRACE_MS, runDaemon, type DaemonJob } from '../automation/daemon.js';
+import { handleOwnShutdown } from './shutdown.js';
 import { jobNameFromFile } from '../automation/job.js';
 import { nextRun, parseSchedule } from '../automation/schedule.js';
 import { workerFile } from '../archive/worker-file.js';
@@ -117,7 +118,12 @@ export async function daemonCommand(io: CliIO, flags: DaemonFlags): Promise<numb
     }
     io.stdout.write(humanText(`  missed-run check (backup status --alert): in ${CHECK_FIRST_MS / 60_000} minute, then every ${CHECK_EVERY_MS / 3_600_000} hour\n`));
 
+    // On SIGTERM the daemon waits up to STOP_GRACE_MS for its children, then SIGKILLs them, and
+    // ends with exit 0: bin.ts must not leave (exit 130) before, orphaning them.
+    let killAll = (): void => undefined;
+    handleOwnShutdown({ graceMs: STOP_GRACE_MS + 30_000, forceStop: () => killAll() });
     await runDaemon({
+      onKillAll: (kill) => (killAll = kill),
       jobs,
       execPath: process.execPath,
       bin,

@@ -124,10 +124,10 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
   daemon: {
     examples: ['backup daemon', 'backup daemon --config config/web.json --config config/db.json'],
     exits: [
-      [0, 'stopped by SIGTERM or Ctrl-C (running backups cancelled, partial files removed)'],
+      [0, 'stopped by SIGTERM or Ctrl-C (running backups cancelled, partial files removed; killed if still running after 90 s)'],
       [1, 'the daemon itself could not work (e.g. its own files are missing); a failed backup never stops it'],
       [2, 'a settings file is missing, invalid, or has no "schedule"'],
-      [130, 'a second SIGTERM / Ctrl-C: left at once, without waiting for the running backups'],
+      [130, 'a second SIGTERM / Ctrl-C: the running backups killed, left at once'],
     ],
   },
   // sched part: backup schedule install | remove | list
@@ -139,7 +139,7 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
     ],
     exits: [
       [0, 'installed, removed (or nothing to remove), listed'],
-      [1, 'the units or the crontab could not be written, enabled or removed'],
+      [1, 'the units or the crontab could not be written, enabled or removed; list: an installed job calls a node or bin.js that is missing (broken)'],
       [2, 'usage or configuration error (no settings file, no "schedule", neither systemd nor cron here)'],
       [130, 'cancelled'],
     ],

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError, type ExitCodeValue } from '../errors.js';
+import { ExitCode, UsageError, type ExitCodeValue } from '../errors.js';
 import { DEFAULT_LOG_FILE } from '../config/merge-settings.js';
 import { expandHome } from '../config/expand-home.js';
 import { findSettingsFile, loadSettings } from '../config/load-settings.js';
@@ -22,7 +22,9 @@ import {
   chooseBackend,
   installSchedule,
   listInstalled,
+  missingPrograms,
   onPath,
+  vanishingPrograms,
   removeSchedule,
   unitDir,
   type Backend,
@@ -103,6 +105,12 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
     for (const source of missing) {
       io.stderr.write(humanText(`warning: source ${printable(source)} does not exist in ${printable(io.cwd)}; the job runs in the folder you ran install in (run install from the project folder)\n`));
     }
+    // The units and the crontab line call these exact paths: warn when they may not be there next month.
+    const vanishing = vanishingPrograms({ node: target.node, bin: target.bin });
+    for (const warning of vanishing) {
+      io.stderr.write(humanText(`warning: ${warning}\n`));
+      logger.fileOnly.warn(`schedule install: ${warning}`);
+    }
     for (const r of result.replaced) lines.push(`Removed the job's old ${backend === 'systemd' ? 'units' : 'block'} ${r} (the job was renamed)`);
     lines.push('');
     for (const file of result.files) {
@@ -141,6 +149,7 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
         nextRuns: runs.map((d) => d.toISOString()),
         undo,
         missingSources: missing,
+        warnings: vanishing,
       },
       human: `${lines.join('\n')}\n`,
     };
@@ -234,6 +243,8 @@ export async function scheduleListCommand(io: CliIO, flags: ScheduleFlags): Prom
         nextRun: next,
         lastRun: last,
         problem: problem ?? scheduleProblem ?? null,
+        // The node or dist/bin.js it calls is gone (npx cache cleaned, node upgraded): every run fails.
+        broken: missingPrograms(job.programs),
       });
     }
     const lines: string[] = [];
@@ -251,8 +262,10 @@ export async function scheduleListCommand(io: CliIO, flags: ScheduleFlags): Prom
       lines.push(`  next run:  ${row.nextRun ? localDateTime(new Date(row.nextRun)) : 'none'}`);
       lines.push(`  last run:  ${last}`);
       if (row.problem) lines.push(`  problem:   ${oneLine(row.problem)}`);
+      for (const broken of row.broken) lines.push(`  broken:    ${printable(broken)} (its runs fail: install the schedule again from the project folder)`);
     }
     for (const p of problems) lines.push(`warning: ${oneLine(p)}`);
-    return { exitCode: 0 as ExitCodeValue, json: { jobs: rows, problems }, human: `${lines.join('\n')}\n` };
+    const broken = rows.some((row) => row.broken.length > 0);
+    return { exitCode: (broken ? ExitCode.failed : ExitCode.ok) as ExitCodeValue, json: { jobs: rows, problems }, human: `${lines.join('\n')}\n` };
   });
 }

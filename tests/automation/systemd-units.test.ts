@@ -136,7 +136,9 @@ describe('systemdUnits', () => {
     expect(units.map((u) => u.name)).toEqual([`${name}.service`, `${name}.timer`, `${name}-check.service`, `${name}-check.timer`]);
     const [service, timer, checkService, checkTimer] = units.map((u) => u.text);
     expect(service).toContain(`WorkingDirectory=${dir}\n`);
-    expect(service).toContain(`EnvironmentFile=-${dir}/.env\n`);
+    // systemd's own .env parsing differs from dotenv and would win over it: backup reads .env itself.
+    expect(service).not.toContain('EnvironmentFile');
+    expect(service).toContain('\n# .env in WorkingDirectory is read by backup itself (dotenv rules), not by systemd\n');
     expect(service).toContain('Environment=BACKUP_TRIGGER=scheduled\n');
     expect(service).toContain(`ExecStart="${process.execPath}" "${BIN}" "run" "--config" "/srv/www/config/settings.json"\n`);
     expect(service).toMatch(/Type=oneshot\n[\s\S]*Nice=10\nIOSchedulingClass=idle\nCPUSchedulingPolicy=batch\n/);

@@ -204,4 +204,46 @@ describe('backup daemon', () => {
     ).toBe(true);
     expect(relayed.every((l) => /^(stdout|stderr): \[check\] /.test(l)), relayed.join('\n')).toBe(true);
   }, 90_000);
+
+  it('SIGTERM to a child that ignores it: after the stop grace its process group (a grandchild too) is SIGKILLed and the daemon returns', async () => {
+    const root = await tempDir();
+    const stubborn = path.join(root, 'stubborn.mjs');
+    await fs.writeFile(
+      stubborn,
+      `import { spawn } from 'node:child_process';
+process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
+const grandchild = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: 'ignore' });
+console.log('ready ' + grandchild.pid);
+setInterval(() => {}, 1000);
+`,
+    );
+    const said: string[] = [];
+    const relayed: string[] = [];
+    const controller = new AbortController();
+    const running = runDaemon({
+      jobs: [{ name: 'stubborn', settingsFile: path.join(root, 'settings.json'), schedule: parseSchedule('* * * * * *') }],
+      execPath: process.execPath,
+      bin: stubborn,
+      cwd: root,
+      env: process.env,
+      signal: controller.signal,
+      say: (level, line) => said.push(`${level}: ${line}`),
+      relay: (stream, line) => relayed.push(`${stream}: ${line}`),
+      checkFirstMs: 3_600_000,
+      stopGraceMs: 300,
+    });
+    await waitFor('the child and its grandchild', () => relayed.some((l) => l.includes('ready ')), 30_000);
+    const grandchild = Number(relayed.find((l) => l.includes('ready '))!.split('ready ')[1]);
+    controller.abort();
+    await running;
+    expect(relayed).toContain('stdout: [stubborn] ignoring SIGTERM');
+    expect(said.some((l) => /^warn: stopping: a child \(pid \d+\) still running 0 s after SIGTERM; killing its process group \(SIGKILL\)$/.test(l)), said.join('\n')).toBe(true);
+    expect(said.some((l) => /stubborn: run finished after [\d.]+ s, killed by SIGKILL$/.test(l)), said.join('\n')).toBe(true);
+    // The grandchild was in the child's process group: gone too (or a zombie waiting to be reaped).
+    const gone = async (): Promise<boolean> => {
+      const status = await fs.readFile(`/proc/${grandchild}/status`, 'utf8').catch(() => '');
+      return status === '' || /^State:\s+Z/m.test(status);
+    };
+    await waitFor('the grandchild to be killed', gone, 10_000);
+  }, 60_000);
 });

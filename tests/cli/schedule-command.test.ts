@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendHistory } from '../../src/automation/history.js';
 import { installName } from '../../src/automation/install-target.js';
-import { parseJsonResult, runCli, BIN } from '../helpers/cli.js';
+import { PROJECT_ROOT, parseJsonResult, runCli, BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { itAsRoot } from '../helpers/root.js';
 import type { HistoryRecord } from '../../src/automation/types.js';
@@ -297,5 +297,67 @@ describe('schedule install / remove / list with a real crontab', () => {
     const out = await runCli(['schedule', 'install', '--cron'], { cwd: p.dir, env: wrapperEnv });
     expect(out.code).toBe(2);
     expect(out.stderr).toContain('has a seconds field, and cron runs a line at most once a minute: use --systemd, or `backup daemon`');
+  });
+});
+
+describe('schedule install / list when the programs the units call may vanish', () => {
+  /** Runs a CLI at `bin` (not the project's), exit code and output even when it fails. */
+  async function runAt(bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [bin, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  it('installed from the npx cache: a warning recommending a project or global install; once the cache is cleaned, list says broken and exits 1', async () => {
+    const m = await machine();
+    const p = await project({ job: 'www', schedule: 'daily 02:30' });
+    // The tool as npx unpacks it: ~/.npm/_npx/<hash>/node_modules/backup-automation/dist/bin.js.
+    const cache = path.join(await tempDir(), '.npm', '_npx', '5d1a9c', 'node_modules');
+    const pkg = path.join(cache, 'backup-automation');
+    await fs.mkdir(pkg, { recursive: true });
+    await fs.cp(path.dirname(BIN), path.join(pkg, 'dist'), { recursive: true });
+    await fs.copyFile(path.join(PROJECT_ROOT, 'package.json'), path.join(pkg, 'package.json'));
+    await fs.symlink(path.join(PROJECT_ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
+    const npxBin = path.join(pkg, 'dist', 'bin.js');
+
+    const installed = await runAt(npxBin, ['schedule', 'install', '--systemd'], p.dir, m.env);
+    expect(installed.code, installed.stderr).toBe(0);
+    expect(installed.stderr).toContain(`warning: the schedule calls ${npxBin}, in npx's cache, which npm may clean or replace`);
+    expect(installed.stderr).toContain('Install the tool in the project (`npm install backup-automation` in the project folder, then `npx backup schedule install` from there, which uses node_modules/.bin) or globally');
+    const service = await fs.readFile(path.join(m.units, `${installName({ key: `config:${p.file}`, name: 'www' })}.service`), 'utf8');
+    expect(service).toContain(`ExecStart="${process.execPath}" "${npxBin}" "run"`);
+
+    // Still there: list is fine.
+    const fine = await runCli(['schedule', 'list', '--json'], { cwd: p.dir, env: m.env });
+    expect(fine.code, fine.stderr).toBe(0);
+    expect(parseJsonResult(fine).jobs[0].broken).toEqual([]);
+
+    // `npm cache clean --force`: the program is gone, every timer run would fail.
+    await fs.rm(path.join(cache, '..'), { recursive: true });
+    const human = await runCli(['schedule', 'list'], { cwd: p.dir, env: m.env });
+    expect(human.code).toBe(1);
+    expect(human.stdout).toContain(`  broken:    ${npxBin} is missing (its runs fail: install the schedule again from the project folder)\n`);
+    const json = await runCli(['schedule', 'list', '--json'], { cwd: p.dir, env: m.env });
+    expect(json.code).toBe(1);
+    expect(parseJsonResult(json).jobs[0].broken).toEqual([`${npxBin} is missing`]);
+  });
+
+  it('a unit whose node is gone (node upgraded under a version manager): list says broken: NODE is missing, exit 1; a project install gives no warning', async () => {
+    const m = await machine();
+    const p = await project({ job: 'db', schedule: 'hourly' });
+    const installed = await runCli(['schedule', 'install', '--systemd'], { cwd: p.dir, env: m.env });
+    expect(installed.code, installed.stderr).toBe(0);
+    expect(installed.stderr).not.toContain('warning');
+    const file = path.join(m.units, `${installName({ key: `config:${p.file}`, name: 'db' })}.service`);
+    const gone = path.join(await tempDir(), '.nvm', 'versions', 'node', 'v20.1.0', 'bin', 'node');
+    await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace(`ExecStart="${process.execPath}"`, `ExecStart="${gone}"`));
+    const listed = await runCli(['schedule', 'list'], { cwd: p.dir, env: m.env });
+    expect(listed.code).toBe(1);
+    expect(listed.stdout).toContain(`  broken:    ${gone} is missing`);
+    expect(listed.stdout).not.toContain(`${BIN} is missing`);
   });
 });
