@@ -115,7 +115,13 @@ async function deliver(attempt: ChannelAttempt, timeoutSeconds: number, delays: 
   for (;;) {
     if (signal.aborted) return { ok: false, attempts, error: lastError || 'cancelled before it was sent' };
     attempts += 1;
-    const attemptSignal = AbortSignal.any([signal, AbortSignal.timeout(timeoutSeconds * 1000)]);
+    // The attempt's own timer, held here until the attempt ends: AbortSignal.any() holds its
+    // sources weakly, and an AbortSignal.timeout() signal referenced by nothing else was
+    // garbage-collected before it fired (one POST to a server that never answered, then
+    // nothing until the whole call's deadline).
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new DOMException(`no answer within ${timeoutSeconds} s`, 'TimeoutError')), timeoutSeconds * 1000);
+    const attemptSignal = AbortSignal.any([signal, timeout.signal]);
     try {
       await attempt(attemptSignal, timeoutSeconds);
       return { ok: true, attempts };
@@ -124,6 +130,8 @@ async function deliver(attempt: ChannelAttempt, timeoutSeconds: number, delays: 
       const retry = error instanceof AttemptError && error.retryable && attempts <= delays.length && !signal.aborted;
       if (!retry) return { ok: false, attempts, error: attempts > 1 ? `${lastError} (after ${attempts} attempts)` : lastError };
       await sleep(delays[attempts - 1]!, signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
