@@ -42,14 +42,16 @@ export function outcomeOf(exitCode: number): Exclude<RunOutcome, 'running'> {
 }
 
 /**
- * The event a finished run sends: success / warning / failure. A run a
- * person cancelled sends nothing (they know); a scheduled or daemon run
- * cancelled (SIGTERM, a shutdown) did not make its backup: a failure.
+ * The event a finished run sends: success / warning / failure. A cancelled
+ * run sends nothing, whoever cancelled it: a person's Ctrl-C, the daemon
+ * being stopped, a service stop or a shutdown are all someone's decision.
+ * A backup that therefore did not happen is caught by the missed-run check
+ * (`late`), once the next due run has not succeeded either.
  */
-export function eventOf(outcome: Exclude<RunOutcome, 'running'>, trigger: RunTrigger): 'success' | 'warning' | 'failure' | null {
+export function eventOf(outcome: Exclude<RunOutcome, 'running'>, _trigger: RunTrigger): 'success' | 'warning' | 'failure' | null {
   if (outcome === 'ok') return 'success';
   if (outcome === 'warning') return 'warning';
-  if (outcome === 'cancelled') return trigger === 'cli' || trigger === 'wizard' ? null : 'failure';
+  if (outcome === 'cancelled') return null;
   return 'failure';
 }
 

@@ -5,8 +5,8 @@
  *
  * - `failing`: the last finished backup run failed, or was killed (a start
  *   record without an end whose process is gone: see run-alive.ts; on another
- *   host, which cannot be checked, once it is past its deadline), or a
- *   scheduled run was cancelled; also a settings file that cannot be read.
+ *   host, which cannot be checked, once it is past its deadline); also a
+ *   settings file that cannot be read.
  * - `late`: the job has a schedule and the first scheduled run after the
  *   last success began (or, never run, after the schedule began) did not
  *   happen: now is past that run's due time plus a grace (default half the
@@ -17,7 +17,8 @@
  * - `ok`: otherwise. A run going on now is shown as a detail (`running`).
  *
  * A warning run (exit 3: some files skipped) made its backup: it counts as
- * a success. A run a person cancelled (Ctrl-C) is not the job's last run.
+ * a success. A cancelled run (Ctrl-C, the daemon or service stopped, a
+ * shutdown) is not the job's last run: a backup it did not make shows as late.
  * A run refused by the job lock (LOCKED: another run of the job was going)
  * did not run at all: it is listed with prune and verify runs, which are
  * shown but do not make the verdict. "Last" means the run that ended last
@@ -110,7 +111,6 @@ const isBackup = (run: HistoryRecord): boolean => run.command === 'run' || run.c
 const isRefused = (run: HistoryRecord): boolean => run.type === 'end' && run.error?.code === 'LOCKED';
 /** When a run ended (a run without an end: when it began), to order outcomes. */
 const endTime = (run: Pick<HistoryRecord, 'start' | 'end'>): number => Date.parse(run.end ?? run.start);
-const byHand = (run: HistoryRecord): boolean => run.trigger === undefined || run.trigger === 'cli' || run.trigger === 'wizard';
 
 /** 2026-11-28 02:30 UTC: a time in a sentence (the same for every reader, wherever the check runs). */
 export function utcMinute(iso: string | Date): string {
@@ -182,8 +182,9 @@ export function jobStatus(input: JobStatusInput): JobStatus {
       running = { start: run.start, pid: run.pid, host: run.host, command: run.command };
       continue;
     }
-    // A person's Ctrl-C is not the job failing; a cancelled scheduled run is.
-    if (!open && run.outcome === 'cancelled' && byHand(run)) continue;
+    // A cancelled run (Ctrl-C, the daemon or the service stopped, a shutdown) is not the job
+    // failing; a backup that did not happen because of it shows up as late.
+    if (!open && run.outcome === 'cancelled') continue;
     finished.push({ run, killed: open, ...(deadline ? { overdue: deadline } : {}) });
   }
   // The history is in start order; the outcome that counts is the one that ended last (sort is stable).
