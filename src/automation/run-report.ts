@@ -20,7 +20,7 @@ import { appendHistory, readJobRuns } from './history.js';
 import type { JobRef } from './job.js';
 import { sendNotifications as realSend, type NotifyContext } from './notify/send.js';
 import type { HistoryCommand, HistoryDestination, HistoryRecord, NotifyEvent, NotifyOutcome, RunOutcome } from './types.js';
-import { updateIncident } from './alert-state.js';
+import { readAlertState, updateIncident } from './alert-state.js';
 import { currentBootId } from './run-alive.js';
 import { utcMinute } from './status.js';
 
@@ -48,6 +48,9 @@ export function outcomeOf(exitCode: number): Exclude<RunOutcome, 'running'> {
  * A backup that therefore did not happen is caught by the missed-run check
  * (`late`), once the next due run has not succeeded either.
  */
+/** While a job keeps failing, its failure alert is repeated at most this often. */
+export const FAILURE_REMINDER_MS = 24 * 60 * 60 * 1000;
+
 export function eventOf(outcome: Exclude<RunOutcome, 'running'>, _trigger: RunTrigger): 'success' | 'warning' | 'failure' | null {
   if (outcome === 'ok') return 'success';
   if (outcome === 'warning') return 'warning';
@@ -215,10 +218,10 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
     }
   };
 
-  const notify = async (event: NotifyEvent, signal: AbortSignal | undefined): Promise<NotifyOutcome[]> => {
-    if (channels.length === 0) return [];
+  const notify = async (event: NotifyEvent, signal: AbortSignal | undefined, to: readonly NotifyChannel[] = channels): Promise<NotifyOutcome[]> => {
+    if (to.length === 0) return [];
     try {
-      const outcomes = await send(channels, event, { env: options.env, logger, ...(signal ? { signal } : {}) });
+      const outcomes = await send(to, event, { env: options.env, logger, ...(signal ? { signal } : {}) });
       // Each failed channel was logged as a warning by sendNotifications itself.
       return outcomes;
     } catch (error) {
@@ -280,22 +283,38 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
         // backup a person would restore from is not good); it is not an incident of the job's runs.
         const verifyFailed = options.command === 'verify' && outcome === 'failed' && error?.code !== 'CANCELLED';
         const event = isBackup && !refused ? eventOf(outcome, options.trigger) : verifyFailed ? 'failure' : null;
+        // One failure alert per incident, not one per run (a job failing every 10 s under the
+        // daemon, or hourly, would flood the channel), with a reminder once a day while it lasts.
+        // Healthchecks still gets every run's /fail ping: that is how the outside check works.
+        let to: readonly NotifyChannel[] = channels;
+        if (event === 'failure' && isBackup) {
+          const open = (await readAlertState(job.alertStateFile).catch(() => undefined))?.jobs[job.key]?.incident;
+          const alertedAt = open?.kind === 'failing' && open.alertedAt ? Date.parse(open.alertedAt) : NaN;
+          if (ended.getTime() - alertedAt < FAILURE_REMINDER_MS) {
+            to = channels.filter((c) => c.type === 'healthchecks');
+            logger.info(`failure alert already sent at ${utcMinute(open!.alertedAt!)} for this incident (failing since ${utcMinute(open!.since)}); the next reminder after a day`);
+          }
+        }
         const notifications: NotifyOutcome[] = [];
         if (event) {
           notifications.push(
-            ...(await notify({ event, job: job.name, host: options.host, at: ended, run: record, ...(result ? { result: { ...result } } : {}) }, signal)),
+            ...(await notify({ event, job: job.name, host: options.host, at: ended, run: record, ...(result ? { result: { ...result } } : {}) }, signal, to)),
           );
         }
         if (isBackup && event) {
           // Alerted when a channel took it, or when no channel wants failures; if every channel
           // failed (the network is down: often why the backup failed too), the missed-run
           // check (`status --alert`) sends it again.
-          const failureSent = notifications.filter((n) => n.event === 'failure');
+          // People's channels (healthchecks is a ping, not an alert to a person).
+          const failureSent = notifications.filter((n) => n.event === 'failure' && n.type !== 'healthchecks');
+          const suppressed = to !== channels;
           const alertedAt = failureSent.length === 0 || failureSent.some((n) => n.ok) ? record.end! : null;
           try {
             const { before } = await updateIncident(job.alertStateFile, job.key, ended, (incident) => {
               if (event === 'failure') {
-                if (incident?.kind === 'failing') return incident.alertedAt ? incident : { ...incident, alertedAt };
+                // Not sent (alerted less than a day ago): as it is. Sent again (a reminder, or the
+                // first alert no channel took): alerted from now when a channel took it.
+                if (incident?.kind === 'failing') return suppressed ? incident : { ...incident, alertedAt: alertedAt ?? incident.alertedAt };
                 return { kind: 'failing', since: record.end!, alertedAt, reason: error?.message ?? `exit ${end.exitCode}` };
               }
               return null;

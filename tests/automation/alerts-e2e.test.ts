@@ -138,6 +138,25 @@ describe('alerts end to end (real runs, a real webhook receiver)', () => {
     expect(events(hook)).toEqual(['failure', 'failure', 'failure', 'failure']);
   }, 60_000);
 
+  it('a job that keeps failing alerts once per incident, with a reminder a day later; healthchecks still gets every /fail ping', async () => {
+    const hook = await startHttp();
+    const hc = await startHttp();
+    servers.push(hook, hc);
+    const { root, config } = await job(['failure']);
+    const settings = JSON.parse(await fs.readFile(config, 'utf8')) as { notify: unknown[] };
+    settings.notify.push({ type: 'healthchecks', urlEnv: 'HC_URL' });
+    await fs.writeFile(config, JSON.stringify(settings));
+    const env = { HOOK_URL: `${hook.origin}${SECRET_PATH}`, HC_URL: `${hc.origin}/ping/abc` };
+    await fs.rm(path.join(root, 'data'), { recursive: true });
+    for (let i = 0; i < 3; i++) expect((await runCli(['run'], { cwd: root, env })).code).toBe(2);
+    expect(events(hook)).toEqual(['failure']);
+    expect(hc.requests.filter((r) => r.path.includes('/fail'))).toHaveLength(3);
+    // A day later it still fails: one reminder, then quiet again.
+    for (let i = 0; i < 2; i++) expect((await later('+25h', ['run'], root, env)).code).toBe(2);
+    expect(events(hook)).toEqual(['failure', 'failure']);
+    expect(hc.requests.filter((r) => r.path.includes('/fail'))).toHaveLength(5);
+  }, 60_000);
+
   it('a settings file with a typo still alerts on its channels: the run fails (exit 2) and says so on the webhook', async () => {
     const hook = await startHttp();
     servers.push(hook);
