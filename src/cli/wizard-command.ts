@@ -38,6 +38,7 @@ import { jobLock } from './job-lock.js';
 import { DEFAULT_NAME_TEMPLATE, sourceBaseName } from '../archive/naming.js';
 import { askAutomation, withChannel } from './wizard-automation.js';
 import { chooseBackend } from '../automation/install.js';
+import { parseSchedule } from '../automation/schedule.js';
 import { setEnvValues } from './wizard-env-file.js';
 import { sendNotifications } from '../automation/notify/send.js';
 import { jobNameFromFile } from '../automation/job.js';
@@ -350,18 +351,29 @@ async function automationStep(step: AutomationStep): Promise<void> {
     } catch {
       backend = undefined;
     }
-    const how = backend === 'systemd' ? 'a systemd timer' : 'a block in your crontab';
-    if (backend && (await prompts.confirm({ message: `Install the schedule on this machine now (${how})?`, default: true }))) {
-      // The same command a person would type: it prints what it wrote, where, and how to undo it.
-      const { scheduleInstallCommand } = await import('./schedule-command.js');
-      const code = await scheduleInstallCommand(io, { config: file });
-      if (code !== ExitCode.ok) say(`The schedule was not installed (see above); try again later with: npx backup schedule install --config ${quoted}`);
+    // A schedule with seconds cannot go in a crontab (a line runs at most once a minute).
+    if (backend === 'cron' && parseSchedule(answers.schedule).hasSeconds) {
+      say(`"${answers.schedule}" has a seconds field, which a crontab cannot hold: run it with systemd (npx backup schedule install --systemd) or keep the daemon running:`);
+      say(`  npx backup daemon --config ${quoted}`);
+      backend = undefined;
     } else {
-      say(`Make it run at these times on this machine (${backend ? how : 'a systemd timer, else a crontab entry'}):`);
-      say(`  npx backup schedule install --config ${quoted}`);
+      const how = backend === 'systemd' ? 'a systemd timer' : 'a block in your crontab';
+      let installed = false;
+      if (backend && (await prompts.confirm({ message: `Install the schedule on this machine now (${how})?`, default: true }))) {
+        // The same command a person would type: it prints what it wrote, where, and how to undo it.
+        const { scheduleInstallCommand } = await import('./schedule-command.js');
+        installed = (await scheduleInstallCommand(io, { config: file })) === ExitCode.ok;
+        if (!installed) say(`The schedule was not installed (see above). Fix what it says, then: npx backup schedule install --config ${quoted}`);
+      } else {
+        say(`Make it run at these times on this machine (${backend ? how : 'a systemd timer, else a crontab entry'}):`);
+        say(`  npx backup schedule install --config ${quoted}`);
+      }
+      // Both would run every backup twice (one of them refused by the job's lock).
+      if (!installed) {
+        say('Or, in a container without cron or systemd, keep this running instead (not both):');
+        say(`  npx backup daemon --config ${quoted}`);
+      }
     }
-    say('In a container without cron or systemd, keep this running instead:');
-    say(`  npx backup daemon --config ${quoted}`);
   } else {
     say(`Not scheduled. To add it later: put "schedule": "daily 02:30" in ${shown} (or run npx backup again and answer yes),`);
     say(`then: npx backup schedule install --config ${quoted}`);

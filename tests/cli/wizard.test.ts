@@ -947,7 +947,7 @@ describe('after the save: run it automatically, and alerts', () => {
     expect(await listDir(path.join(root, 'config'))).toEqual(['settings.json']);
     expect(out).toContain(`Updated config/settings.json:\n  schedule: (not set) -> "${when.default}"\n`);
     expect(out).toContain('  npx backup schedule install --config config/settings.json\n');
-    expect(out).toContain('In a container without cron or systemd, keep this running instead:\n  npx backup daemon --config config/settings.json\n');
+    expect(out).toContain('Or, in a container without cron or systemd, keep this running instead (not both):\n  npx backup daemon --config config/settings.json\n');
     expect(await listDir(root)).not.toContain('.env');
   });
 
@@ -972,7 +972,26 @@ describe('after the save: run it automatically, and alerts', () => {
     expect(crontab).toMatch(/\n10 3 \* \* \* cd .* run --config .*config\/settings\.json >\/dev\/null\n/);
     const out = term.stdout();
     expect(out).toContain('Wrote this block into your crontab');
-    expect(out).toMatch(/Undo: npx backup schedule remove --config .*config\/settings\.json/);
+    // Installed: the daemon is not offered as well (both would run every backup twice).
+    expect(out).not.toContain('npx backup daemon');
+    expect(out).toMatch(/Undo: .*schedule remove --config .*config\/settings\.json/);
+  });
+
+  it('a schedule with seconds is not offered for the crontab (cron runs a line at most once a minute): the daemon is', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const program = path.join(root, 'fake-crontab');
+    await fs.writeFile(program, `#!/bin/sh\necho "no crontab for root" >&2\nexit 1\n`, { mode: 0o755 });
+    const term = fakeTerminal(root, true);
+    term.io.env = { ...term.io.env, BACKUP_CRONTAB: program };
+    const prompts = new ScriptedPrompter(upToSave([ENTER, '*/10 * * * * *', 'none']));
+
+    expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
+
+    expect(prompts.unused).toEqual([]);
+    expect(prompts.asked.map((q) => q.message).join('\n')).not.toContain('Install the schedule');
+    expect(term.stdout()).toContain('has a seconds field, which a crontab cannot hold');
+    expect(term.stdout()).toContain('  npx backup daemon --config config/settings.json\n');
   });
 
   it('an edited schedule: a bad text is refused at the prompt with the schedule error, a good one is saved', async () => {
