@@ -142,6 +142,12 @@ describe('buildMessage: what the last run says', () => {
     const body = buildMessage({ event: 'late', job: 'www', host: 'host1', at, reason: 'no successful run since 2026-11-28 02:30 UTC', run: last }).body;
     expect(body).toContain('Last run: 2026-11-30 02:30:00 UTC, failed\n');
     expect(body).toContain('Error:    no space left on /backups [DISK_FULL]\n');
+    // Not "Exit code: 1" as if the late alert were a run: that run's code is not this message's.
+    expect(body).not.toContain('Exit code');
+    const ok: HistoryRecord = { ...run, outcome: 'ok', exitCode: 0, files: 1 };
+    const lateAfterOk = buildMessage({ event: 'late', job: 'www', host: 'host1', at, reason: 'x', run: ok }).body;
+    expect(lateAfterOk).not.toContain('Exit code: 0');
+    expect(buildMessage({ event: 'success', job: 'www', host: 'host1', at, run: ok }).body).toMatch(/Archive: .*\(1\.5 KiB, 1 file\)\n/);
   });
 
   it('a failed run without an archive size of its own shows the size a destination holds', () => {

@@ -159,7 +159,7 @@ export function buildMessage(event: NotifyEvent): NotifyMessage {
     if (error.hint) lines.push(`Hint:     ${oneLine(error.hint)}`);
   }
   if (archive.name) {
-    const size = archive.bytes !== null ? ` (${formatBytes(archive.bytes)}${archive.files !== null ? `, ${archive.files} files` : ''})` : '';
+    const size = archive.bytes !== null ? ` (${formatBytes(archive.bytes)}${archive.files !== null ? `, ${archive.files} file${archive.files === 1 ? '' : 's'}` : ''})` : '';
     lines.push(`Archive:  ${printable(archiveName(archive.name))}${size}`);
   }
   if (skipped) lines.push(`Skipped:  ${skipped} item${skipped === 1 ? '' : 's'} could not be read (see the log)`);
@@ -172,7 +172,9 @@ export function buildMessage(event: NotifyEvent): NotifyMessage {
       lines.push(`  ${printable(d.name).padEnd(width)}  ${(d.ok ? 'ok' : 'FAILED').padEnd(6)}  ${where}${why}`.trimEnd());
     }
   }
-  if (event.run?.exitCode !== null && event.run?.exitCode !== undefined) lines.push(`Exit code: ${event.run.exitCode}`);
+  // The exit code of the run the message is about (not of an earlier run a late alert mentions).
+  const aboutThisRun = event.event === 'failure' || event.event === 'warning' || event.event === 'success';
+  if (aboutThisRun && event.run?.exitCode !== null && event.run?.exitCode !== undefined) lines.push(`Exit code: ${event.run.exitCode}`);
   if (event.event === 'late') lines.push('', `Check on ${host}: \`backup status\` (last runs and why) and \`backup schedule list\` (is the timer or cron line still there?).`);
 
   let detail: string | undefined;
