@@ -49,7 +49,7 @@ export interface AlertReport {
   notifications: NotifyOutcome[];
 }
 
-export type JobStatusReport = JobStatus & { alert?: AlertReport | null };
+export type JobStatusReport = JobStatus & { alert?: AlertReport | null; historyFile?: string };
 
 interface LoadedJob {
   job: JobRef;
@@ -69,8 +69,21 @@ async function loadJob(io: CliIO, file: string): Promise<LoadedJob> {
     settingsError = { code: failure.code, message: failure.message };
   }
   // As `backup run` finds it (a broken settings file: the default, where run records that failure too).
-  const logFile = path.resolve(io.cwd, expandHome(settings?.logFile ?? DEFAULT_LOG_FILE, io.home));
-  const job = jobRef({ settingsFile: file, jobName: settings?.job ?? jobNameFromFile(file), sources: [], nameTemplate: '', logFile });
+  // A relative log path is relative to the folder the job runs in: this one, or, for
+  // `status --config /abs/path` from elsewhere, the project folder of the settings file
+  // (the folder holding config/, else the file's own folder), where its runs wrote it.
+  const logPath = expandHome(settings?.logFile ?? DEFAULT_LOG_FILE, io.home);
+  const jobName = settings?.job ?? jobNameFromFile(file);
+  const jobAt = (dir: string): JobRef => jobRef({ settingsFile: file, jobName, sources: [], nameTemplate: '', logFile: path.resolve(dir, logPath) });
+  let job = jobAt(io.cwd);
+  if (!path.isAbsolute(logPath)) {
+    const settingsDir = path.dirname(file);
+    const project = path.basename(settingsDir) === 'config' ? path.dirname(settingsDir) : settingsDir;
+    if (project !== io.cwd && (await readJobRuns(job).catch(() => [])).length === 0) {
+      const there = jobAt(project);
+      if ((await readJobRuns(there).catch(() => [])).length > 0) job = there;
+    }
+  }
   let schedule: Schedule | null = null;
   if (settings?.schedule) {
     try {
@@ -170,6 +183,7 @@ export function renderStatus(statuses: readonly JobStatusReport[], now: Date): s
       row('alert:', `${s.alert.event}${sent.length === 0 ? ' (no channel takes it)' : `: ${sent.map((n) => `${printable(n.channel)} ${n.ok ? 'sent' : `FAILED (${oneLine(n.error ?? 'failed')})`}`).join(', ')}`}`);
     }
     if (s.settingsFile) row('settings:', printable(s.settingsFile));
+    if (s.historyFile) row('history:', printable(s.historyFile));
     return lines.join('\n');
   });
   return `${blocks.join('\n\n')}\n`;
@@ -210,6 +224,7 @@ export async function statusCommand(io: CliIO, flags: StatusFlags, send: SendNot
         now,
         settingsError: loaded.settingsError ?? historyError ?? null,
       });
+      status.historyFile = loaded.job.historyFile;
       if (flags.alert) {
         // The backup run the alert is about: the one that ended last, not one refused by the lock.
         const lastRun = runs

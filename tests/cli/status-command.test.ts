@@ -63,3 +63,22 @@ describe('backup status: a run without an end record', () => {
     if (!running) expect(job.lastFailure).toMatchObject({ outcome: 'killed', code: 'KILLED' });
   });
 });
+
+describe('backup status --config /abs/path from another folder', () => {
+  it('finds the history where the job ran (the settings file\'s project folder) and says which file it read', async () => {
+    const root = await tempDir();
+    await fs.mkdir(path.join(root, 'data'));
+    await fs.writeFile(path.join(root, 'data', 'a.txt'), 'a');
+    const config = path.join(root, 'config', 'settings.json');
+    await fs.mkdir(path.dirname(config));
+    await fs.writeFile(config, JSON.stringify({ job: 'www', sources: ['data'], destination: './backups', schedule: 'daily 02:30' }));
+    expect((await runCli(['run'], { cwd: root })).code).toBe(0);
+    const elsewhere = await tempDir();
+    const status = await runCli(['status', '--config', config], { cwd: elsewhere });
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^www: OK - last run succeeded\n/);
+    expect(status.stdout).toContain(`history:        ${path.join(root, 'logs', 'history.jsonl')}\n`);
+    // Status only reads: nothing is left in the folder it was run from.
+    expect(await fs.readdir(elsewhere)).toEqual([]);
+  });
+});
