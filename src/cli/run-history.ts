@@ -12,8 +12,9 @@ import type { NotifyChannel } from '../config/notify-schema.js';
 import { expandHome } from '../config/expand-home.js';
 import { toBackupError } from '../errors.js';
 import { jobRef, type JobRef } from '../automation/job.js';
+import { appendHistory } from '../automation/history.js';
 import { beginRun, triggerFrom, type RunEnd, type RunReport, type SendNotifications } from '../automation/run-report.js';
-import type { HistoryCommand } from '../automation/types.js';
+import type { HistoryCommand, HistoryRecord } from '../automation/types.js';
 import type { Logger } from '../log/logger-types.js';
 import type { CliIO } from './io.js';
 import type { CommandOutput } from './command-runner.js';
@@ -94,5 +95,21 @@ export async function recordCommand(
     const failure = toBackupError(error, io.signal);
     await report?.finish(runEnd(io, failure.exitCode, undefined, error));
     throw error;
+  }
+}
+
+/**
+ * The wizard's backup runs before its answers are saved, so it is recorded
+ * under the job of its sources. Once saved, the run is filed again under the
+ * settings file's job (the same run id: readers keep this later record), so
+ * `backup status` right after the wizard shows it instead of "never run".
+ */
+export async function refileRun(io: CliIO, logger: Logger, end: HistoryRecord, target: { settingsFile: string; jobName?: string; logFile: string }): Promise<void> {
+  const job = cliJobRef(io, target);
+  if (!job || job.key === end.job) return;
+  try {
+    await appendHistory(job.historyFile, { ...end, job: job.key, jobName: job.name });
+  } catch (error) {
+    logger.warn(`run history not written (${job.historyFile}): ${error instanceof Error ? error.message : String(error)}`);
   }
 }

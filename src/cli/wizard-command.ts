@@ -42,8 +42,8 @@ import { parseSchedule } from '../automation/schedule.js';
 import { setEnvValues } from './wizard-env-file.js';
 import { sendNotifications } from '../automation/notify/send.js';
 import { jobNameFromFile } from '../automation/job.js';
-import type { NotifyOutcome } from '../automation/types.js';
-import { cliJobRef, recordRun, runEnd } from './run-history.js';
+import type { HistoryRecord, NotifyOutcome } from '../automation/types.js';
+import { cliJobRef, recordRun, refileRun, runEnd } from './run-history.js';
 import type { NotifyChannel } from '../config/notify-schema.js';
 
 function isPromptExit(error: unknown): boolean {
@@ -464,6 +464,8 @@ export async function wizardCommand(
     let answers: WizardAnswers;
     let exitCode: number = ExitCode.ok;
     let ran = false;
+    /** The end record of the wizard's backup, filed again under the settings file's job once saved. */
+    let wizardRun: HistoryRecord | undefined;
     for (;;) {
       answers = await askBackupQuestions(prompts, { ...context, now: io.now() }, previous);
 
@@ -510,7 +512,7 @@ export async function wizardCommand(
         output,
         { beforeWrite: () => lock.acquire() },
       ).finally(() => lock.release());
-      await report?.finish(runEnd(io, run.exitCode, run.result, run.error));
+      wizardRun = await report?.finish(runEnd(io, run.exitCode, run.result, run.error));
       exitCode = run.exitCode;
       ran = true;
       if (exitCode === ExitCode.cancelled) return exitCode;
@@ -543,6 +545,7 @@ export async function wizardCommand(
     if (await prompts.confirm({ message: `Save these answers to ${DEFAULT_SETTINGS_FILE} for unattended runs?`, default: true })) {
       const save = await saveStep({ io, prompts, logger, say, settings: answersToSettings(answers, logFileTyped), failed: false });
       saved = save?.file;
+      if (save && wizardRun) await refileRun(io, logger, wizardRun, { settingsFile: save.file, logFile: logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE) });
       if (save) await automationStep({ io, prompts, logger, say, file: save.file, wrote: save.wrote });
     }
     say('The same backup as one command line:');

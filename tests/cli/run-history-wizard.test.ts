@@ -14,6 +14,8 @@ import { wizardCommand } from '../../src/cli/wizard-command.js';
 import type { Prompter } from '../../src/cli/wizard.js';
 import type { CliIO } from '../../src/cli/io.js';
 import type { HistoryRecord } from '../../src/automation/types.js';
+import { readHistory } from '../../src/automation/history.js';
+import { runCli } from '../helpers/cli.js';
 
 const person: Prompter = {
   input: async (config) => (/What should be backed up/.test(config.message) ? 'data' : (config.default ?? '')),
@@ -46,5 +48,31 @@ describe('the wizard records its backup', () => {
       ['end', 'wizard', 'wizard', 'ok'],
     ]);
     expect(lines[1]).toMatchObject({ jobName: 'data', job: expect.stringMatching(/^sources:/), host: 'testhost', exitCode: 0, archive: 'backups/data-20261126-020000.tar.gz', files: expect.any(Number) });
+  });
+
+  it('once the answers are saved, the run is filed under the settings file\'s job too: status says OK, not never run', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
+    stdin.isTTY = true;
+    const io: CliIO = {
+      stdin,
+      stdout: new PassThrough().resume(),
+      stderr: new PassThrough().resume(),
+      env: { BACKUP_CRONTAB: '/nonexistent/crontab' },
+      cwd: root,
+      signal: new AbortController().signal,
+      now: () => new Date(),
+      host: 'testhost',
+      home: os.homedir(),
+    };
+    const saving: Prompter = { ...person, confirm: async (config) => config.message === 'Start the backup now?' || /^Save these answers/.test(config.message) };
+    expect(await wizardCommand(io, { verbose: false }, saving)).toBe(0);
+    const config = path.join(root, 'config', 'settings.json');
+    const runs = (await readHistory(path.join(root, 'logs', 'history.jsonl'))).runs;
+    expect(runs.map((r) => [r.job, r.type, r.outcome])).toEqual([[`config:${config}`, 'end', 'ok']]);
+    const status = await runCli(['status'], { cwd: root });
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/: OK - last run succeeded\n/);
   });
 });
