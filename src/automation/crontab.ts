@@ -15,7 +15,7 @@
  * is written `\%` (cron turns a bare `%` into a newline).
  */
 import { UsageError } from '../errors.js';
-import { checkTarget, installName, markerLine, parseMarker, shellQuote, type InstallTarget, type InstalledMarker } from './install-target.js';
+import { checkTarget, installName, markerLine, parseMarker, shellQuote, undoCommand, type InstallTarget, type InstalledMarker } from './install-target.js';
 import { schedulePattern, type Schedule } from './schedule.js';
 
 /** When the check line runs: four times a day (as the systemd check timer). */
@@ -105,7 +105,8 @@ export function cronBlock(target: InstallTarget, options: { ionice: boolean }): 
   const lines = [
     beginLine(name, target.job.settingsFile),
     markerLine(target),
-    '# stdout goes nowhere, stderr stays: cron mails a failure. Undo: npx backup schedule remove --config ' + shellQuote(target.job.settingsFile),
+    // A comment: cron reads no `%` in it, so none escaped.
+    `# stdout goes nowhere, stderr stays: cron mails a failure. Undo: ${undoCommand(target, target.job.settingsFile)}`,
     `${cronFields(target.schedule)} ${commandLine(target, { ...options, trigger: true }, ['run', '--config', target.job.settingsFile])}`,
     `${CHECK_CRON} ${commandLine(target, { ...options, trigger: false }, ['status', '--alert', '--config', target.job.settingsFile])}`,
     endLine(name),

@@ -102,7 +102,16 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * This tool as a shell command line: the absolute node and dist/bin.js the
+ * units and the crontab line call, then `args`. Not `npx backup`, which in a
+ * folder without the tool as a dependency fetches an unrelated npm package.
+ */
+export function selfCommand(programs: { node: string; bin: string }, args: string[]): string {
+  return [programs.node, programs.bin, ...args].map(shellQuote).join(' ');
+}
+
 /** The command that undoes an install, as printed and written in the comments. */
-export function undoCommand(settingsFile: string, options: { user?: boolean } = {}): string {
-  return `npx backup schedule remove --config ${shellQuote(settingsFile)}${options.user ? ' --user' : ''}`;
+export function undoCommand(programs: { node: string; bin: string }, settingsFile: string, options: { user?: boolean } = {}): string {
+  return selfCommand(programs, ['schedule', 'remove', '--config', settingsFile, ...(options.user ? ['--user'] : [])]);
 }

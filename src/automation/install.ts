@@ -18,8 +18,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BackupError, UsageError } from '../errors.js';
 import { cronBlock, findBlocks, replaceBlock } from './crontab.js';
-import { readCrontab, writeCrontab } from './crontab-io.js';
-import { installName, parseMarker, type InstallTarget, type InstalledMarker } from './install-target.js';
+import { exitOf, programFailed, readCrontab, writeCrontab } from './crontab-io.js';
+import { installName, parseMarker, selfCommand, type InstallTarget, type InstalledMarker } from './install-target.js';
 import { systemdUnits } from './systemd-units.js';
 
 export type Backend = 'systemd' | 'cron';
@@ -117,7 +117,7 @@ async function systemctl(m: MachineEnv, user: boolean, commands: string[][]): Pr
   for (const [i, command] of commands.entries()) {
     await new Promise<void>((resolve, reject) => {
       execFile(program, systemctlArgs(user, command), { encoding: 'utf8' }, (error, _stdout, stderr) => {
-        if (error) reject(new BackupError(`\`${lines[i]}\` failed: ${(stderr || error.message).trim()}`, { code: 'SCHEDULE_FAILED', cause: error }));
+        if (error) reject(new BackupError(programFailed(`\`${lines[i]}\` failed`, exitOf(error), stderr), { code: 'SCHEDULE_FAILED', cause: error }));
         else resolve();
       });
     });
@@ -262,24 +262,51 @@ async function installSystemd(target: InstallTarget, m: MachineEnv, now: Date): 
   const stale = (await scanUnits(dir)).filter((u) => u.marker.config === target.job.settingsFile && u.name !== name).map((u) => u.name);
   const commands: string[][] = [];
   if (stale.length > 0) commands.push(['disable', '--now', ...stale.flatMap((s) => [`${s}.timer`, `${s}-check.timer`])]);
+  // What each file this install writes or deletes held before (undefined: absent), to put back if systemctl fails.
+  const before = new Map<string, string | undefined>();
+  const remember = async (file: string): Promise<void> => {
+    if (!before.has(file)) before.set(file, await fs.readFile(file, 'utf8').catch(() => undefined));
+  };
+  let files: WrittenFile[];
+  const replaced: string[] = [];
   try {
     await fs.mkdir(dir, { recursive: true });
-    const files: WrittenFile[] = [];
+    files = [];
     for (const unit of units) {
       const file = path.join(dir, unit.name);
+      await remember(file);
       files.push({ path: file, text: unit.text, unchanged: !(await writeAtomic(file, unit.text)) });
     }
-    const replaced: string[] = [];
     for (const s of stale) {
-      for (const f of unitFiles(s)) await fs.rm(path.join(dir, f), { force: true });
+      for (const f of unitFiles(s)) {
+        await remember(path.join(dir, f));
+        await fs.rm(path.join(dir, f), { force: true });
+      }
       replaced.push(s);
     }
-    commands.push(['daemon-reload'], ['enable', '--now', `${name}.timer`, `${name}-check.timer`]);
+  } catch (error) {
+    throw new BackupError(`cannot write the units in ${dir}: ${(error as Error).message}${user ? '' : ' (system units need root: run it with sudo, or use --user)'}`, { code: 'SCHEDULE_FAILED', cause: error });
+  }
+  commands.push(['daemon-reload'], ['enable', '--now', `${name}.timer`, `${name}-check.timer`]);
+  try {
     const { ran, toRun } = await systemctl(m, user, commands);
     return { backend: 'systemd', name, files, replaced, ran, toRun };
   } catch (error) {
-    if (error instanceof BackupError) throw error;
-    throw new BackupError(`cannot write the units in ${dir}: ${(error as Error).message}${user ? '' : ' (system units need root: run it with sudo, or use --user)'}`, { code: 'SCHEDULE_FAILED', cause: error });
+    // Units systemd never took would stay behind, installed in name only: put the folder back as it was.
+    const restored: string[] = [];
+    for (const [file, text] of before) {
+      try {
+        if (text === undefined) await fs.rm(file, { force: true });
+        else await writeAtomic(file, text);
+      } catch {
+        restored.push(file);
+      }
+    }
+    const fresh = [...before.values()].every((text) => text === undefined);
+    throw new BackupError(
+      `${(error as Error).message}\n${restored.length > 0 ? `could not put back ${restored.join(', ')}: remove them by hand` : fresh ? `Removed the units this install wrote in ${dir}: nothing is scheduled.` : `Put the units in ${dir} back as they were before this install.`}\nsystemd is not running here? use --cron (\`${selfCommand(target, ['schedule', 'install', '--cron', '--config', target.job.settingsFile])}\`), or \`backup daemon\` (\`${selfCommand(target, ['daemon', '--config', target.job.settingsFile])}\`)`,
+      { code: 'SCHEDULE_FAILED', cause: error },
+    );
   }
 }
 
@@ -335,6 +362,38 @@ export async function removeSchedule(settingsFile: string, backend: Backend, use
   }
   const reload = await systemctl(m, user, [['daemon-reload']]);
   return { backend, removedFiles, ran: [...ran, ...reload.ran], toRun: [...toRun, ...reload.toRun], lookedIn: dir };
+}
+
+/**
+ * After installing on `installed`, takes this job (same settings file) off
+ * the other backend, so it does not run twice at every time (the second run
+ * finding the job locked). Only where the other backend can be seen: the
+ * crontab program is there, a unit folder is readable; `problems` when it was
+ * seen but could not be removed.
+ */
+export async function removeFromOtherBackend(settingsFile: string, installed: Backend, m: MachineEnv): Promise<{ removed: RemoveResult[]; problems: string[] }> {
+  const removed: RemoveResult[] = [];
+  const problems: string[] = [];
+  if (installed === 'systemd') {
+    if (!onPath(crontabProgram(m), m.env)) return { removed, problems };
+    try {
+      const r = await removeSchedule(settingsFile, 'cron', false, m);
+      if (r.removedBlock) removed.push(r);
+    } catch {
+      // The crontab cannot be read (no cron daemon, not allowed): it cannot be checked.
+    }
+    return { removed, problems };
+  }
+  const dirs: Array<[string, boolean]> = m.env.BACKUP_SYSTEMD_DIR ? [[unitDir(m, false), false]] : [[unitDir(m, false), false], [unitDir(m, true), true]];
+  for (const [dir, user] of dirs) {
+    if (!(await scanUnits(dir)).some((u) => u.marker.config === settingsFile)) continue;
+    try {
+      removed.push(await removeSchedule(settingsFile, 'systemd', user, m));
+    } catch (error) {
+      problems.push(`the job is also installed as systemd ${user ? 'user ' : ''}units in ${dir}, which could not be removed: ${(error as Error).message}`);
+    }
+  }
+  return { removed, problems };
 }
 
 export interface ListedJob {

@@ -134,7 +134,7 @@ function execStart(target: InstallTarget, args: string[]): string {
 function service(target: InstallTarget, what: string, args: string[], marker: string): string {
   return [
     marker,
-    `# Written by \`backup schedule install\`; undo: ${undoCommand(target.job.settingsFile, { user: target.user })}`,
+    `# Written by \`backup schedule install\`; undo: ${undoCommand(target, target.job.settingsFile, { user: target.user })}`,
     '[Unit]',
     `Description=${escapeSpecifiers(`backup-automation: ${what} ${target.job.name} (${target.job.settingsFile})`)}`,
     // The network (S3, webhooks) is up first; a user manager has no such target.

@@ -9,14 +9,14 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExitCode, UsageError, type ExitCodeValue } from '../errors.js';
+import { BackupError, ExitCode, UsageError, type ExitCodeValue } from '../errors.js';
 import { DEFAULT_LOG_FILE } from '../config/merge-settings.js';
 import { expandHome } from '../config/expand-home.js';
 import { findSettingsFile, loadSettings } from '../config/load-settings.js';
 import { jobRef } from '../automation/job.js';
 import { readJobRuns } from '../automation/history.js';
 import { nextRuns, parseSchedule } from '../automation/schedule.js';
-import { undoCommand, type InstallTarget } from '../automation/install-target.js';
+import { selfCommand, shellQuote, undoCommand, type InstallTarget } from '../automation/install-target.js';
 import { CHECK_CRON } from '../automation/crontab.js';
 import {
   chooseBackend,
@@ -25,6 +25,7 @@ import {
   missingPrograms,
   onPath,
   vanishingPrograms,
+  removeFromOtherBackend,
   removeSchedule,
   unitDir,
   type Backend,
@@ -46,6 +47,8 @@ export interface ScheduleFlags {
 
 /** dist/bin.js, beside this file's folder: what the timer and the crontab line run. */
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+/** This very tool, as the units and the crontab line call it (and as every command printed here says it). */
+const SELF = { node: process.execPath, bin: BIN };
 
 function machine(io: CliIO): MachineEnv {
   return { env: io.env, home: io.home };
@@ -62,10 +65,34 @@ function indent(text: string): string {
 function settingsFileOf(loadedFile: string | undefined, flags: ScheduleFlags): string {
   if (!loadedFile) {
     throw new UsageError(
-      `no settings file: give --config FILE${flags.config === undefined ? ' (config/settings.json is not here)' : ''}; a schedule belongs to a saved job (run \`npx backup\` to save one)`,
+      `no settings file: give --config FILE${flags.config === undefined ? ' (config/settings.json is not here)' : ''}; a schedule belongs to a saved job (run \`${selfCommand(SELF, [])}\` to save one)`,
     );
   }
   return path.resolve(loadedFile);
+}
+
+/**
+ * The job runs in the folder install ran in: a relative source missing there
+ * means install ran from the wrong folder, and every scheduled run would
+ * fail. Refused, naming the folder to run it from when a likely one (the
+ * settings file's project folder) has the sources. Absolute sources are not
+ * checked: a mount may be missing right now.
+ */
+const backendFlags = (flags: ScheduleFlags): string[] => [...(flags.systemd ? ['--systemd'] : []), ...(flags.cron ? ['--cron'] : []), ...(flags.user ? ['--user'] : [])];
+
+function refuseMissingSources(sources: string[], settingsFile: string, io: CliIO, flags: ScheduleFlags): void {
+  const relative = sources.filter((source) => !path.isAbsolute(expandHome(source, io.home)));
+  const missing = relative.filter((source) => !existsSync(path.resolve(io.cwd, source)));
+  if (missing.length === 0) return;
+  const configDir = path.dirname(settingsFile);
+  const candidates = [path.dirname(configDir), configDir].filter((dir) => dir !== io.cwd);
+  const folder = candidates.find((dir) => relative.every((source) => existsSync(path.resolve(dir, source))));
+  const list = missing.map((source) => printable(source)).join(', ');
+  throw new UsageError(
+    `source${missing.length > 1 ? 's' : ''} ${list} ${missing.length > 1 ? 'do' : 'does'} not exist in ${printable(io.cwd)}, the folder the scheduled job would run in: every run would fail. ` +
+      `Run \`schedule install\` from the folder the job runs in (where \`backup run --config FILE\` works)` +
+      (folder ? `, e.g. cd ${printable(shellQuote(folder))} && ${printable(selfCommand(SELF, ['schedule', 'install', ...backendFlags(flags), '--config', settingsFile]))}` : ''),
+  );
 }
 
 export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): Promise<number> {
@@ -77,6 +104,7 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
       throw new UsageError(`${given} has no "schedule"; add e.g. "schedule": "daily 02:30"`, { code: 'CONFIG_INVALID' });
     }
     const schedule = parseSchedule(settings.schedule);
+    refuseMissingSources(settings.sources ?? [], settingsFile, io, flags);
     const m = machine(io);
     const backend = chooseBackend(flags, m);
     if (backend === 'cron' && flags.user) throw new UsageError('--user is for systemd user units; a crontab is always the user\'s own');
@@ -91,20 +119,23 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
       ...(flags.user ? { user: true } : {}),
     };
     const now = io.now();
-    const result = await installSchedule(target, backend, m, now);
+    let result;
+    try {
+      result = await installSchedule(target, backend, m, now);
+    } catch (error) {
+      if (!(error instanceof BackupError) || !error.message.includes('\n')) throw error;
+      return failedOnLines(io, flags, logger, error);
+    }
+    // Installed here: the same job on the other backend would run twice at every time.
+    const other = await removeFromOtherBackend(settingsFile, backend, m);
     const runs = nextRuns(schedule, now, 3);
-    const undo = undoCommand(settingsFile, { user: flags.user });
+    const undo = undoCommand(SELF, settingsFile, { user: flags.user });
     logger.fileOnly.info(`schedule installed (${backend}) for ${settingsFile}: ${schedule.text}`);
 
     const lines: string[] = [];
     const where = backend === 'systemd' ? `systemd ${flags.user ? 'user' : 'system'} units ${result.name}` : `your crontab, block ${result.name}`;
     lines.push(`Scheduled job "${printable(job.name)}" from ${printable(settingsFile)}: ${printable(schedule.text)} (${schedule.description}), in ${printable(io.cwd)}`);
     lines.push(`Backend: ${where}`);
-    // The job runs in this folder: a relative source missing here is usually install run from the wrong folder.
-    const missing = (settings.sources ?? []).filter((source) => !existsSync(path.resolve(io.cwd, expandHome(source, io.home))));
-    for (const source of missing) {
-      io.stderr.write(humanText(`warning: source ${printable(source)} does not exist in ${printable(io.cwd)}; the job runs in the folder you ran install in (run install from the project folder)\n`));
-    }
     // The units and the crontab line call these exact paths: warn when they may not be there next month.
     const vanishing = vanishingPrograms({ node: target.node, bin: target.bin });
     for (const warning of vanishing) {
@@ -112,6 +143,16 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
       logger.fileOnly.warn(`schedule install: ${warning}`);
     }
     for (const r of result.replaced) lines.push(`Removed the job's old ${backend === 'systemd' ? 'units' : 'block'} ${r} (the job was renamed)`);
+    for (const r of other.removed) {
+      if (r.backend === 'cron') lines.push(`Removed the job's crontab block ${/^# >>> backup-automation (\S+)/.exec(r.removedBlock ?? '')?.[1] ?? ''} (it is now a systemd timer):`, indent(r.removedBlock ?? ''));
+      else lines.push(`Removed the job's systemd units (it is now a crontab block): ${r.removedFiles.map(printable).join(', ')}`);
+      for (const command of r.ran.filter((c) => c.startsWith('systemctl'))) lines.push(`Ran: ${command}`);
+      if (r.toRun.length > 0) lines.push('systemd is not running here: run these once it is:', ...r.toRun.map((command) => `  ${command}`));
+    }
+    for (const problem of other.problems) {
+      const fix = selfCommand(SELF, ['schedule', 'remove', '--systemd', '--config', settingsFile]);
+      io.stderr.write(humanText(`warning: ${oneLine(problem)}; it would run twice: remove it with ${printable(fix)}\n`));
+    }
     lines.push('');
     for (const file of result.files) {
       lines.push(`${file.unchanged ? 'Unchanged' : 'Wrote'} ${printable(file.path)}:`);
@@ -148,8 +189,8 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
         toRun: result.toRun,
         nextRuns: runs.map((d) => d.toISOString()),
         undo,
-        missingSources: missing,
-        warnings: vanishing,
+        removedFromOther: other.removed.map((r) => ({ backend: r.backend, removedFiles: r.removedFiles, removedBlock: r.removedBlock ?? null, ran: r.ran, toRun: r.toRun })),
+        warnings: [...vanishing, ...other.problems],
       },
       human: `${lines.join('\n')}\n`,
     };
@@ -157,15 +198,34 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
   });
 }
 
+/**
+ * A failure whose message has several lines (a program's stderr, what was
+ * put back, what to do): each printed on its own line, not squeezed onto
+ * one with `\x0a` in it. Exit 1; --json: the usual error object.
+ */
+function failedOnLines(io: CliIO, flags: ScheduleFlags, logger: { fileOnly: { error: (message: string, meta?: Record<string, unknown>) => void } }, error: BackupError): CommandOutput {
+  logger.fileOnly.error(error.message, { code: error.code });
+  if (!flags.json) {
+    const [first, ...rest] = error.message.split('\n');
+    io.stderr.write(humanText(`error: ${oneLine(first ?? '')}\n${rest.map((line) => `${oneLine(line)}\n`).join('')}`));
+  }
+  return { exitCode: error.exitCode, json: { error: { code: error.code, message: error.message } }, human: '' };
+}
+
 export async function scheduleRemoveCommand(io: CliIO, flags: ScheduleFlags): Promise<number> {
   // The settings file need not be valid (or still exist) to undo its schedule: it is not loaded.
-  return runCommandFrame(io, { json: flags.json, verbose: flags.verbose }, async () => {
+  return runCommandFrame(io, { json: flags.json, verbose: flags.verbose }, async ({ logger }) => {
     const settingsFile = settingsFileOf(findSettingsFile(flags.config, io.cwd), flags);
     const m = machine(io);
     if (flags.systemd && flags.cron) throw new UsageError('give --systemd or --cron, not both');
     const backends: Backend[] = flags.systemd ? ['systemd'] : flags.cron ? ['cron'] : ['systemd', ...(onPath(io.env.BACKUP_CRONTAB || 'crontab', io.env) ? (['cron'] as const) : [])];
     const results: RemoveResult[] = [];
-    for (const backend of backends) results.push(await removeSchedule(settingsFile, backend, flags.user === true, m));
+    try {
+      for (const backend of backends) results.push(await removeSchedule(settingsFile, backend, flags.user === true, m));
+    } catch (error) {
+      if (!(error instanceof BackupError) || !error.message.includes('\n')) throw error;
+      return failedOnLines(io, flags, logger, error);
+    }
     const lines: string[] = [];
     for (const r of results) {
       for (const file of r.removedFiles) lines.push(`Removed ${printable(file)}`);
@@ -250,7 +310,7 @@ export async function scheduleListCommand(io: CliIO, flags: ScheduleFlags): Prom
     const lines: string[] = [];
     if (rows.length === 0) {
       const looked = m.env.BACKUP_SYSTEMD_DIR ? unitDir(m, false) : `${unitDir(m, false)}, ${unitDir(m, true)}`;
-      lines.push(`No scheduled jobs on this machine (looked in ${printable(looked)} and your crontab). Add one: npx backup schedule install --config FILE`);
+      lines.push(`No scheduled jobs on this machine (looked in ${printable(looked)} and your crontab). Add one: ${selfCommand(SELF, ['schedule', 'install'])} --config FILE`);
     }
     for (const row of rows) {
       const last = row.lastRun

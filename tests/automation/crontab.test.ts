@@ -49,7 +49,7 @@ describe('cronBlock', () => {
     expect(block.split('\n')).toEqual([
       `# >>> backup-automation ${name} /srv/my site/50%/it's.json >>>`,
       `# backup-automation job="www" config="/srv/my site/50%/it's.json" workdir="/srv/my site" schedule="daily 02:30"`,
-      `# stdout goes nowhere, stderr stays: cron mails a failure. Undo: npx backup schedule remove --config '/srv/my site/50%/it'\\''s.json'`,
+      `# stdout goes nowhere, stderr stays: cron mails a failure. Undo: /usr/bin/node /opt/backup/dist/bin.js schedule remove --config '/srv/my site/50%/it'\\''s.json'`,
       `30 2 * * * cd '/srv/my site' && BACKUP_TRIGGER=scheduled nice -n 10 ionice -c3 /usr/bin/node /opt/backup/dist/bin.js run --config '/srv/my site/50\\%/it'\\''s.json' >/dev/null`,
       `17 */6 * * * cd '/srv/my site' && nice -n 10 ionice -c3 /usr/bin/node /opt/backup/dist/bin.js status --alert --config '/srv/my site/50\\%/it'\\''s.json' >/dev/null`,
       `# <<< backup-automation ${name} <<<`,

@@ -173,7 +173,7 @@ describe('systemdUnits', () => {
     const dir = await tempDir();
     const units = systemdUnits({ ...target('/srv/www/config/settings.json', dir), user: true }, now);
     expect(units[0]!.text).not.toContain('network-online');
-    expect(units[0]!.text).toContain('undo: npx backup schedule remove --config /srv/www/config/settings.json --user\n');
+    expect(units[0]!.text).toContain(`undo: ${process.execPath} ${BIN} schedule remove --config /srv/www/config/settings.json --user\n`);
     for (const u of units) await fs.writeFile(path.join(dir, u.name), u.text);
     expect(await verify(dir, units.map((u) => u.name))).toEqual({ code: 0, output: '' });
   });

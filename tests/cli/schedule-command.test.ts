@@ -21,6 +21,16 @@ import type { HistoryRecord } from '../../src/automation/types.js';
 
 const run = promisify(execFile);
 const SYSTEMD_RUNNING = existsSync('/run/systemd/system');
+/** This tool as the units, the crontab line and every printed command call it (never `npx backup`). */
+const SELF = `${process.execPath} ${BIN}`;
+
+/** A crontab program keeping the crontab in a file (`-l`, `-`), for tests that need no real cron. */
+async function fileCrontab(dir: string): Promise<{ program: string; file: string }> {
+  const file = path.join(dir, 'crontab.txt');
+  const program = path.join(dir, 'crontab');
+  await fs.writeFile(program, `#!/bin/sh\ncase "$1" in\n  -l) [ -f '${file}' ] && exec cat '${file}'; echo "no crontab for $(id -un)" >&2; exit 1 ;;\n  -) cat > '${file}' ;;\nesac\n`, { mode: 0o755 });
+  return { program, file };
+}
 
 interface Machine {
   units: string;
@@ -80,13 +90,15 @@ describe('schedule install / remove / list with systemd units', () => {
     expect(await fs.readFile(files[2]!, 'utf8')).toContain(`"status" "--alert" "--config" "${p.file}"\n`);
     expect(await verify(files)).toBe('');
     expect(first.stdout).toMatch(/Next runs: \d{4}-\d\d-\d\d 02:30:00, \d{4}-\d\d-\d\d 02:30:00, \d{4}-\d\d-\d\d 02:30:00/);
-    expect(first.stdout).toContain(`Undo: npx backup schedule remove --config ${p.file}\n`);
+    expect(first.stdout).toContain(`Undo: ${SELF} schedule remove --config ${p.file}\n`);
+    expect(first.stdout).not.toContain('npx backup');
+    expect(await fs.readFile(files[0]!, 'utf8')).toContain(`# Written by \`backup schedule install\`; undo: ${SELF} schedule remove --config ${p.file}\n`);
     expect(await recorded(m)).toEqual(['daemon-reload', `enable --now ${name}.timer ${name}-check.timer`]);
 
     const again = await runCli(['schedule', 'install', '--systemd', '--json'], { cwd: p.dir, env: m.env });
     expect(again.code, again.stderr).toBe(0);
     const json = parseJsonResult(again);
-    expect(json).toMatchObject({ ok: true, backend: 'systemd', name, settingsFile: p.file, workDir: p.dir, schedule: 'daily 02:30', undo: `npx backup schedule remove --config ${p.file}` });
+    expect(json).toMatchObject({ ok: true, backend: 'systemd', name, settingsFile: p.file, workDir: p.dir, schedule: 'daily 02:30', undo: `${SELF} schedule remove --config ${p.file}` });
     expect(json.files.map((f: { path: string; unchanged: boolean }) => [f.path, f.unchanged])).toEqual(files.map((f) => [f, true]));
     expect(json.nextRuns).toHaveLength(3);
     expect((await fs.readdir(m.units)).sort()).toEqual(files.map((f) => path.basename(f)).sort());
@@ -148,13 +160,14 @@ describe('schedule install / remove / list with systemd units', () => {
     const p = await project({ schedule: 'daily' });
     const out = await runCli(['schedule', 'install', '--systemd', '--user'], { cwd: p.dir, env: m.env });
     expect(out.code, out.stderr).toBe(0);
-    expect(out.stdout).toContain(`Undo: npx backup schedule remove --config ${p.file} --user\n`);
+    expect(out.stdout).toContain(`Undo: ${SELF} schedule remove --config ${p.file} --user\n`);
     expect((await recorded(m))[0]).toBe('--user daemon-reload');
   });
 
   itAsRoot('a unit folder the user cannot write: exit 1 (SCHEDULE_FAILED), saying system units need root', async () => {
     const m = await machine();
-    const p = await project({ schedule: 'daily' });
+    // An absolute source: run from another folder than the project, which a relative one would refuse.
+    const p = await project({ schedule: 'daily', sources: ['/srv/data'] });
     await fs.mkdir(m.units, { mode: 0o755 });
     await fs.chmod(path.dirname(m.log), 0o777);
     const out = await runCli(['schedule', 'install', '--systemd', '--json', '--config', p.file], { cwd: path.dirname(m.log), env: m.env, asUser: 65534 });
@@ -185,13 +198,20 @@ describe('schedule install / remove / list with systemd units', () => {
     expect(existsSync(m.units)).toBe(false);
   });
 
-  it('run from another folder than the project: installs, but warns that the relative source is not there', async () => {
+  it('run from another folder than the project: refused (exit 2), naming the missing source, the folder, and the folder to run it from', async () => {
     const m = await machine();
-    const p = await project({ schedule: 'daily' });
-    const elsewhere = await tempDir();
-    const out = await runCli(['schedule', 'install', '--systemd', '--config', p.file], { cwd: elsewhere, env: m.env });
-    expect(out.code, out.stderr).toBe(0);
-    expect(out.stderr).toContain(`warning: source ./data does not exist in ${elsewhere}; the job runs in the folder you ran install in (run install from the project folder)\n`);
+    const p = await project({ schedule: 'daily', sources: ['./data', '/nonexistent/mount'] });
+    const out = await runCli(['schedule', 'install', '--systemd', '--config', p.file], { cwd: '/', env: m.env });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toBe(
+      `error: source ./data does not exist in /, the folder the scheduled job would run in: every run would fail. Run \`schedule install\` from the folder the job runs in (where \`backup run --config FILE\` works), e.g. cd ${p.dir} && ${SELF} schedule install --systemd --config ${p.file}\n`,
+    );
+    expect(existsSync(m.units)).toBe(false);
+    const json = parseJsonResult(await runCli(['schedule', 'install', '--systemd', '--json', '--config', p.file], { cwd: '/', env: m.env }));
+    expect(json.error.code).toBe('USAGE');
+    // From the project folder: the absolute source that is missing now (a mount) is not checked.
+    const ok = await runCli(['schedule', 'install', '--systemd', '--config', p.file], { cwd: p.dir, env: m.env });
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   it('no settings file: exit 2', async () => {
@@ -262,7 +282,8 @@ describe('schedule install / remove / list with a real crontab', () => {
     expect(block).toContain(`30 2 * * * cd '${a.dir}' && BACKUP_TRIGGER=scheduled nice -n 10 `);
     expect(block).toContain(`run --config '${a.file}' >/dev/null\n`);
     expect(block).toContain(`17 */6 * * * cd '${a.dir}' && nice -n 10 `);
-    expect(out.stdout).toContain(`Undo: npx backup schedule remove --config '${a.file}'\n`);
+    expect(out.stdout).toContain(`Undo: ${SELF} schedule remove --config '${a.file}'\n`);
+    expect(block).toContain(`# stdout goes nowhere, stderr stays: cron mails a failure. Undo: ${SELF} schedule remove --config '${a.file}'\n`);
 
     // Reinstall after a schedule change: the block replaced in place; a second job beside it.
     await fs.writeFile(a.file, JSON.stringify({ sources: ['./data'], destination: './backups', job: 'alpha', schedule: 'daily 03:45' }));
@@ -359,5 +380,102 @@ describe('schedule install / list when the programs the units call may vanish', 
     expect(listed.code).toBe(1);
     expect(listed.stdout).toContain(`  broken:    ${gone} is missing`);
     expect(listed.stdout).not.toContain(`${BIN} is missing`);
+  });
+});
+
+describe('schedule install moves a job between systemd and cron', () => {
+  it('--cron then --systemd takes the crontab block out, and --systemd then --cron takes the units out: the job never runs twice', async () => {
+    const m = await machine();
+    const cron = await fileCrontab(path.dirname(m.log));
+    const other = 'MAILTO=""\n*/5 * * * * /usr/local/bin/poll\n';
+    await fs.writeFile(cron.file, other);
+    const env = { ...m.env, BACKUP_CRONTAB: cron.program };
+    const p = await project({ job: 'www', schedule: 'daily 02:30' });
+    const name = installName({ key: `config:${p.file}`, name: 'www' });
+
+    expect((await runCli(['schedule', 'install', '--cron'], { cwd: p.dir, env })).code).toBe(0);
+    const block = (await fs.readFile(cron.file, 'utf8')).slice(other.length);
+    expect(block).toContain(`# >>> backup-automation ${name} `);
+
+    const toSystemd = await runCli(['schedule', 'install', '--systemd'], { cwd: p.dir, env });
+    expect(toSystemd.code, toSystemd.stderr).toBe(0);
+    expect(await fs.readFile(cron.file, 'utf8')).toBe(other);
+    expect(toSystemd.stdout).toContain(`Removed the job's crontab block ${name} (it is now a systemd timer):\n${block.replace(/^(?=.)/gm, '    ')}`);
+    expect(await fs.readdir(m.units)).toHaveLength(4);
+
+    const toCron = await runCli(['schedule', 'install', '--cron', '--json'], { cwd: p.dir, env });
+    expect(toCron.code, toCron.stderr).toBe(0);
+    expect(await fs.readdir(m.units)).toEqual([]);
+    expect(await fs.readFile(cron.file, 'utf8')).toBe(other + block);
+    const json = parseJsonResult(toCron);
+    expect(json.removedFromOther).toEqual([
+      expect.objectContaining({ backend: 'systemd', removedFiles: [`${name}.service`, `${name}.timer`, `${name}-check.service`, `${name}-check.timer`].map((f) => path.join(m.units, f)) }),
+    ]);
+    expect((await recorded(m)).slice(-2)).toEqual([`disable --now ${name}.timer ${name}-check.timer`, 'daemon-reload']);
+    const human = await runCli(['schedule', 'install', '--systemd'], { cwd: p.dir, env });
+    expect(human.stdout).toContain("Removed the job's crontab block");
+    const back = await runCli(['schedule', 'install', '--cron'], { cwd: p.dir, env });
+    expect(back.stdout).toContain(`Removed the job's systemd units (it is now a crontab block): ${path.join(m.units, `${name}.service`)}, `);
+
+    // Another job's entries are left alone; with the other backend out of sight, nothing is said.
+    const q = await project({ job: 'db', schedule: 'hourly' }, 'db');
+    const alone = await runCli(['schedule', 'install', '--systemd'], { cwd: q.dir, env: { ...m.env, BACKUP_CRONTAB: path.join(path.dirname(m.log), 'no-crontab-here') } });
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stdout).not.toContain('Removed');
+    expect(await fs.readFile(cron.file, 'utf8')).toBe(other + block);
+  });
+});
+
+describe('schedule install when systemctl or crontab fails', () => {
+  /** A program that fails as systemctl does in a container: two lines on stderr, exit 1. */
+  async function failing(dir: string, name: string, lines: string[]): Promise<string> {
+    const program = path.join(dir, name);
+    await fs.writeFile(program, `#!/bin/sh\n[ "$1" = -l ] && exit 0\n${lines.map((l) => `echo '${l}' >&2`).join('\n')}\nexit 1\n`, { mode: 0o755 });
+    return program;
+  }
+  const BOOT = ['System has not been booted with systemd as init system (PID 1). Cannot operate.', 'Failed to connect to bus: Host is down'];
+
+  it('systemctl fails: the units this install wrote are removed, each stderr line on its own line, the way forward; exit 1', async () => {
+    const m = await machine();
+    const env = { ...m.env, BACKUP_SYSTEMCTL: await failing(path.dirname(m.log), 'systemctl-fails', BOOT) };
+    const p = await project({ job: 'www', schedule: 'daily' });
+    const out = await runCli(['schedule', 'install', '--systemd'], { cwd: p.dir, env });
+    expect(out.code).toBe(1);
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toBe(
+      'error: `systemctl daemon-reload` failed (exit 1):\n' +
+        `    ${BOOT[0]}\n    ${BOOT[1]}\n` +
+        `Removed the units this install wrote in ${m.units}: nothing is scheduled.\n` +
+        `systemd is not running here? use --cron (\`${SELF} schedule install --cron --config ${p.file}\`), or \`backup daemon\` (\`${SELF} daemon --config ${p.file}\`)\n`,
+    );
+    expect(out.stderr).not.toContain('\\x0a');
+    expect(await fs.readdir(m.units)).toEqual([]);
+    const json = parseJsonResult(await runCli(['schedule', 'install', '--systemd', '--json'], { cwd: p.dir, env }));
+    expect(json.error).toEqual({ code: 'SCHEDULE_FAILED', message: expect.stringContaining(`failed (exit 1):\n    ${BOOT[0]}\n    ${BOOT[1]}\n`) });
+  });
+
+  it('systemctl fails on a reinstall after a schedule change: the previous units are put back as they were', async () => {
+    const m = await machine();
+    const p = await project({ job: 'www', schedule: 'daily 02:30' });
+    expect((await runCli(['schedule', 'install', '--systemd'], { cwd: p.dir, env: m.env })).code).toBe(0);
+    const before = new Map<string, string>();
+    for (const f of await fs.readdir(m.units)) before.set(f, await fs.readFile(path.join(m.units, f), 'utf8'));
+    await fs.writeFile(p.file, JSON.stringify({ sources: ['./data'], destination: './backups', job: 'www', schedule: 'daily 04:00' }));
+    const env = { ...m.env, BACKUP_SYSTEMCTL: await failing(path.dirname(m.log), 'systemctl-fails', BOOT) };
+    const out = await runCli(['schedule', 'install', '--systemd'], { cwd: p.dir, env });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain(`Put the units in ${m.units} back as they were before this install.\n`);
+    const after = new Map<string, string>();
+    for (const f of await fs.readdir(m.units)) after.set(f, await fs.readFile(path.join(m.units, f), 'utf8'));
+    expect(after).toEqual(before);
+  });
+
+  it('crontab refuses the new crontab: each stderr line on its own line, exit 1', async () => {
+    const dir = await tempDir();
+    const program = await failing(dir, 'crontab', ['"-":2: bad minute', "errors in crontab file, cannot install."]);
+    const p = await project({ schedule: 'daily' });
+    const out = await runCli(['schedule', 'install', '--cron'], { cwd: p.dir, env: { BACKUP_CRONTAB: program, BACKUP_SYSTEMD_DIR: path.join(dir, 'units') } });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toBe(`error: \`${program} -\` refused the new crontab (exit 1):\n    "-":2: bad minute\n    errors in crontab file, cannot install.\n`);
   });
 });
