@@ -37,7 +37,7 @@ function humanLines(result: BackupResult, logFile: string | undefined): string {
     lines.push(`Backup complete: ${printable(result.archive ?? (result.s3 ? `s3://${result.s3.bucket}/${result.s3.key}` : '(no copy)'))}`);
     if (result.archive && result.s3) lines.push(`  uploaded to ${printable(`s3://${result.s3.bucket}/${result.s3.key}`)}`);
     lines.push(
-      `  ${formatBytes(result.bytes)} ${result.format}, ${result.files} files (${formatBytes(result.sourceBytes)} read)${
+      `  ${formatBytes(result.bytes)} ${result.format}, ${result.files} file${result.files === 1 ? '' : 's'} (${formatBytes(result.sourceBytes)} read)${
         result.durationMs !== undefined ? ` in ${formatDuration(result.durationMs)}` : ''
       }`,
     );
