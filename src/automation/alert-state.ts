@@ -10,10 +10,9 @@
  * ending while `backup status --alert` runs) may lose one update: the next
  * check sees the incident again and at worst alerts it a second time.
  */
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../fs/write-atomic.js';
 import { ensureDir } from '../fs/ensure-dir.js';
 import { readSmallFile } from '../fs/read-small-file.js';
 
@@ -67,20 +66,7 @@ export async function writeAlertState(file: string, state: AlertState): Promise<
   if (stat?.isSymbolicLink()) throw new Error(`${file} is a symbolic link; the alert state is not written through it`);
   if (stat && !stat.isFile()) throw new Error(`${file} is not a regular file; the alert state is not written to it`);
   await ensureDir(path.dirname(file), 0o755);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o640);
-  try {
-    await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(temp, file);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`, 0o640);
 }
 
 /** Reads the state, lets `change` update this job's incident, writes it back when it changed. */

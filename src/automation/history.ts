@@ -14,6 +14,7 @@
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import { readSmallFile } from '../fs/read-small-file.js';
+import { writeFileAtomic } from '../fs/write-atomic.js';
 import { redact } from '../log/redact.js';
 import type { JobRef } from './job.js';
 import type { HistoryRecord } from './types.js';
@@ -150,18 +151,7 @@ async function rotate(file: string): Promise<void> {
     await fs.rename(file, compacting);
     await read(compacting);
     const kept = compactLines(lines, MAX_HISTORY_BYTES);
-    const temp = `${rotated}.${process.pid}.${Date.now()}.tmp`;
-    const out = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o640);
-    try {
-      await out.writeFile(kept.map((line) => line.text).join(''));
-      await out.sync();
-    } catch (error) {
-      await out.close().catch(() => undefined);
-      await fs.rm(temp, { force: true });
-      throw error;
-    }
-    await out.close();
-    await fs.rename(temp, rotated);
+    await writeFileAtomic(rotated, kept.map((line) => line.text).join(''), 0o640);
     await fs.rm(compacting, { force: true });
   } finally {
     await handle.close();

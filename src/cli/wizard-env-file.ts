@@ -7,10 +7,8 @@
  * leaves the old file or the new one. A .env that is a link, a FIFO or a
  * folder is refused, never written through.
  */
-import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
-import path from 'node:path';
+import { writeFileAtomic } from '../fs/write-atomic.js';
 import dotenv from 'dotenv';
 import { ConfigError, describeErrno, errnoCode } from '../errors.js';
 
@@ -65,20 +63,9 @@ export async function setEnvValues(file: string, values: Record<string, string>)
     if (errnoCode(error) !== 'ENOENT') throw new ConfigError(file, `cannot be read: ${describeErrno(error)}`, { cause: error });
   }
   const next = setEnvText(text, values);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
   try {
-    const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    try {
-      // The mode given to open() is cut by the umask; 0600 is what a file of secrets must have.
-      await handle.chmod(0o600);
-      await handle.writeFile(next);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, file);
+    await writeFileAtomic(file, next, 0o600);
   } catch (error) {
-    await fs.rm(temp, { force: true });
     throw new ConfigError(file, `cannot be written: ${describeErrno(error)}`, { cause: error });
   }
   return dotenv.parse(text);
