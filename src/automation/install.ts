@@ -261,7 +261,6 @@ async function installSystemd(target: InstallTarget, m: MachineEnv, now: Date): 
   const name = installName(target.job);
   const stale = (await scanUnits(dir)).filter((u) => u.marker.config === target.job.settingsFile && u.name !== name).map((u) => u.name);
   const commands: string[][] = [];
-  if (stale.length > 0) commands.push(['disable', '--now', ...stale.flatMap((s) => [`${s}.timer`, `${s}-check.timer`])]);
   // What each file this install writes or deletes held before (undefined: absent), to put back if systemctl fails.
   const before = new Map<string, string | undefined>();
   const remember = async (file: string): Promise<void> => {
@@ -288,11 +287,14 @@ async function installSystemd(target: InstallTarget, m: MachineEnv, now: Date): 
     throw new BackupError(`cannot write the units in ${dir}: ${(error as Error).message}${user ? '' : ' (system units need root: run it with sudo, or use --user)'}`, { code: 'SCHEDULE_FAILED', cause: error });
   }
   commands.push(['daemon-reload'], ['enable', '--now', `${name}.timer`, `${name}-check.timer`]);
+  // The old name's timers go only once the new ones are enabled: a failed enable leaves them running.
+  if (stale.length > 0) commands.push(['disable', '--now', ...stale.flatMap((s) => [`${s}.timer`, `${s}-check.timer`])]);
   try {
     const { ran, toRun } = await systemctl(m, user, commands);
     return { backend: 'systemd', name, files, replaced, ran, toRun };
   } catch (error) {
     // Units systemd never took would stay behind, installed in name only: put the folder back as it was.
+    const fresh0 = (): boolean => [...before.values()].every((text) => text === undefined);
     const restored: string[] = [];
     for (const [file, text] of before) {
       try {
@@ -302,9 +304,11 @@ async function installSystemd(target: InstallTarget, m: MachineEnv, now: Date): 
         restored.push(file);
       }
     }
+    // systemd may have loaded the new definitions already: reload what is on disk again (best effort).
+    const reloaded = fresh0() ? true : await systemctl(m, user, [['daemon-reload']]).then((r) => r.toRun.length === 0, () => false);
     const fresh = [...before.values()].every((text) => text === undefined);
     throw new BackupError(
-      `${(error as Error).message}\n${restored.length > 0 ? `could not put back ${restored.join(', ')}: remove them by hand` : fresh ? `Removed the units this install wrote in ${dir}: nothing is scheduled.` : `Put the units in ${dir} back as they were before this install.`}\nsystemd is not running here? use --cron (\`${selfCommand(target, ['schedule', 'install', '--cron', '--config', target.job.settingsFile])}\`), or \`backup daemon\` (\`${selfCommand(target, ['daemon', '--config', target.job.settingsFile])}\`)`,
+      `${(error as Error).message}\n${restored.length > 0 ? `could not put back ${restored.join(', ')}: remove them by hand` : fresh ? `Removed the units this install wrote in ${dir}: nothing is scheduled.` : `Put the units in ${dir} back as they were before this install${reloaded ? ' (and reloaded systemd).' : `; once systemd answers, run: ${shellWords('systemctl', systemctlArgs(user, ['daemon-reload']))}`}`}\nsystemd is not running here? use --cron (\`${selfCommand(target, ['schedule', 'install', '--cron', '--config', target.job.settingsFile])}\`), or \`backup daemon\` (\`${selfCommand(target, ['daemon', '--config', target.job.settingsFile])}\`)`,
       { code: 'SCHEDULE_FAILED', cause: error },
     );
   }

@@ -281,7 +281,8 @@ export async function beginRun(options: BeginRunOptions): Promise<RunReport> {
         const refused = error?.code === 'LOCKED';
         // A backup run: its outcome. A verify that found a damaged backup: a failure too (the
         // backup a person would restore from is not good); it is not an incident of the job's runs.
-        const verifyFailed = options.command === 'verify' && outcome === 'failed' && error?.code !== 'CANCELLED';
+        // Exit 1 only: a damaged or mismatched backup. Exit 2 is a usage error (a typo, no such archive).
+        const verifyFailed = options.command === 'verify' && end.exitCode === 1;
         const event = isBackup && !refused ? eventOf(outcome, options.trigger) : verifyFailed ? 'failure' : null;
         // One failure alert per incident, not one per run (a job failing every 10 s under the
         // daemon, or hourly, would flood the channel), with a reminder once a day while it lasts.

@@ -217,7 +217,9 @@ export function jobStatus(input: JobStatusInput): JobStatus {
     : [];
 
   // Lateness: the first run due after the last success began (or after the schedule began), plus the grace.
-  const from = success ? new Date(success.run.start) : (input.scheduleSince ?? null);
+  // From the END of the last success: a run still going at a due time (a manual run at 02:20
+  // that ended at 03:10, with the 02:30 run refused by its lock) covers that slot.
+  const from = success ? new Date(success.run.end ?? success.run.start) : (input.scheduleSince ?? null);
   const dueRun = schedule && from ? dueAfter(schedule, from, input.graceMs) : null;
   const lateAfter = dueRun?.lateAfter ?? null;
   const next = schedule ? nextRun(schedule, now) : null;

@@ -126,8 +126,12 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
       if (!(error instanceof BackupError) || !error.message.includes('\n')) throw error;
       return failedOnLines(io, flags, logger, error);
     }
-    // Installed here: the same job on the other backend would run twice at every time.
-    const other = await removeFromOtherBackend(settingsFile, backend, m);
+    // Installed and enabled here: the same job on the other backend would run twice at every time.
+    // Units written but not enabled (systemd not running here) schedule nothing yet: the other
+    // backend's entry stays until they are, and the output says how to remove it then.
+    const enabled = result.toRun.length === 0;
+    const other = enabled ? await removeFromOtherBackend(settingsFile, backend, m) : { removed: [], problems: [] };
+    const otherBackend = backend === 'systemd' ? '--cron' : '--systemd';
     const runs = nextRuns(schedule, now, 3);
     const undo = undoCommand(SELF, settingsFile, { user: flags.user });
     logger.fileOnly.info(`schedule installed (${backend}) for ${settingsFile}: ${schedule.text}`);
@@ -149,6 +153,7 @@ export async function scheduleInstallCommand(io: CliIO, flags: ScheduleFlags): P
       for (const command of r.ran.filter((c) => c.startsWith('systemctl'))) lines.push(`Ran: ${command}`);
       if (r.toRun.length > 0) lines.push('systemd is not running here: run these once it is:', ...r.toRun.map((command) => `  ${command}`));
     }
+    if (!enabled) lines.push(`If this job is also in ${backend === 'systemd' ? 'your crontab' : 'systemd'}, remove it there once these units are enabled: ${selfCommand(SELF, ['schedule', 'remove', otherBackend, '--config', settingsFile])}`);
     for (const problem of other.problems) {
       const fix = selfCommand(SELF, ['schedule', 'remove', '--systemd', '--config', settingsFile]);
       io.stderr.write(humanText(`warning: ${oneLine(problem)}; it would run twice: remove it with ${printable(fix)}\n`));

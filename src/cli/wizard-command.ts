@@ -357,12 +357,14 @@ async function automationStep(step: AutomationStep): Promise<void> {
       say(`  npx backup daemon --config ${quoted}`);
       backend = undefined;
     } else {
-      const how = backend === 'systemd' ? 'a systemd timer' : 'a block in your crontab';
+      const how = backend === 'systemd' ? (typeof process.getuid === 'function' && process.getuid() !== 0 ? 'a systemd user timer' : 'a systemd timer') : 'a block in your crontab';
       let installed = false;
       if (backend && (await prompts.confirm({ message: `Install the schedule on this machine now (${how})?`, default: true }))) {
         // The same command a person would type: it prints what it wrote, where, and how to undo it.
         const { scheduleInstallCommand } = await import('./schedule-command.js');
-        installed = (await scheduleInstallCommand(io, { config: file })) === ExitCode.ok;
+        // System units need root; anyone else gets user units (~/.config/systemd/user).
+        const user = backend === 'systemd' && typeof process.getuid === 'function' && process.getuid() !== 0;
+        installed = (await scheduleInstallCommand(io, { config: file, ...(user ? { user: true } : {}) })) === ExitCode.ok;
         if (!installed) say(`The schedule was not installed (see above). Fix what it says, then: npx backup schedule install --config ${quoted}`);
       } else {
         say(`Make it run at these times on this machine (${backend ? how : 'a systemd timer, else a crontab entry'}):`);

@@ -182,6 +182,8 @@ describe('alerts end to end (real runs, a real webhook receiver)', () => {
     const env = { HOOK_URL: `${hook.origin}${SECRET_PATH}` };
     expect((await runCli(['run'], { cwd: root, env })).code).toBe(0);
     expect((await runCli(['verify', '--all', '--config', config], { cwd: root, env })).code).toBe(0);
+    // A typo (no such archive, exit 2) is not a damaged backup: no alert.
+    expect((await runCli(['verify', 'nosuch-20261126-020000.tar.gz', '--config', config], { cwd: root, env })).code).toBe(2);
     expect(hook.requests).toHaveLength(0);
     const [archive] = (await fs.readdir(path.join(root, 'backups'))).filter((f) => f.endsWith('.tar.gz'));
     const file = path.join(root, 'backups', archive!);

@@ -154,6 +154,7 @@ describe('lateness: from the first run due after the last success, plus half the
     ['1st and 15th: success Dec 1, Dec 16 02:01: late (the 15th missed)', '0 2 1,15 * *', '2026-12-01T02:00:00Z', '2026-12-16T02:01:00Z', 'late', /the run due at 2026-12-15 02:00 UTC did not happen/],
     ['1st and 15th: success Nov 15, Dec 2 01:59: ok', '0 2 1,15 * *', '2026-11-15T02:00:00Z', '2026-12-02T01:59:00Z', 'ok', null],
     ['1st and 15th: success Nov 15, Dec 2 02:01: late (the 1st missed)', '0 2 1,15 * *', '2026-11-15T02:00:00Z', '2026-12-02T02:01:00Z', 'late', /the run due at 2026-12-01 02:00 UTC did not happen/],
+    ['a run by hand still going at the due time (02:25-02:35; the 02:30 run refused by its lock) covers that slot', 'daily 02:30', '2026-11-30T02:25:00Z', '2026-11-30T15:00:00Z', 'ok', null],
     ['a run started by hand between two scheduled runs: the next one is due', 'daily 02:30', '2026-11-30T18:00:00Z', '2026-12-01T14:31:00Z', 'late', /since 2026-11-30 18:00 UTC; the run due at 2026-12-01 02:30 UTC/],
   ];
   it.each(cases)('%s', (_name, text, success, now, verdict, reason) => {

@@ -384,6 +384,21 @@ describe('schedule install / list when the programs the units call may vanish', 
 });
 
 describe('schedule install moves a job between systemd and cron', () => {
+  it.skipIf(SYSTEMD_RUNNING)('--systemd where systemd does not run (units written, not enabled): the crontab block stays, and the output says how to remove it once they are', async () => {
+    const m = await machine();
+    const cron = await fileCrontab(path.dirname(m.log));
+    const env: NodeJS.ProcessEnv = { ...m.env, BACKUP_CRONTAB: cron.program };
+    delete env.BACKUP_SYSTEMCTL;
+    const p = await project({ job: 'www', schedule: 'daily 02:30' });
+    expect((await runCli(['schedule', 'install', '--cron'], { cwd: p.dir, env })).code).toBe(0);
+    const block = await fs.readFile(cron.file, 'utf8');
+    const toSystemd = await runCli(['schedule', 'install', '--systemd'], { cwd: p.dir, env });
+    expect(toSystemd.code, toSystemd.stderr).toBe(0);
+    expect(toSystemd.stdout).toContain('systemd is not running here');
+    expect(await fs.readFile(cron.file, 'utf8')).toBe(block);
+    expect(toSystemd.stdout).toMatch(/If this job is also in your crontab, remove it there once these units are enabled: .*schedule remove --cron --config /);
+  });
+
   it('--cron then --systemd takes the crontab block out, and --systemd then --cron takes the units out: the job never runs twice', async () => {
     const m = await machine();
     const cron = await fileCrontab(path.dirname(m.log));
@@ -464,7 +479,7 @@ describe('schedule install when systemctl or crontab fails', () => {
     const env = { ...m.env, BACKUP_SYSTEMCTL: await failing(path.dirname(m.log), 'systemctl-fails', BOOT) };
     const out = await runCli(['schedule', 'install', '--systemd'], { cwd: p.dir, env });
     expect(out.code).toBe(1);
-    expect(out.stderr).toContain(`Put the units in ${m.units} back as they were before this install.\n`);
+    expect(out.stderr).toContain(`Put the units in ${m.units} back as they were before this install; once systemd answers, run: systemctl daemon-reload\n`);
     const after = new Map<string, string>();
     for (const f of await fs.readdir(m.units)) after.set(f, await fs.readFile(path.join(m.units, f), 'utf8'));
     expect(after).toEqual(before);
