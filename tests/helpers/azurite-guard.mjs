@@ -19,3 +19,6 @@ function orphaned() {
 process.stdin.on('end', orphaned);
 process.stdin.on('error', orphaned);
 process.stdin.resume();
+// Azurite's own SIGTERM/SIGINT handling closes its server and then waits for
+// the event loop to drain, which the open stdin would prevent forever.
+for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => process.stdin.destroy());

@@ -12,7 +12,9 @@
  *   internet): `--disableTelemetry` is required.
  * - Without `--skipApiVersionCheck` a newer @azure/storage-blob is refused for
  *   its x-ms-version; `--loose` ignores headers Azurite does not know.
- * - SIGTERM closes it cleanly in well under a second.
+ * - On SIGTERM it closes its server and then waits for the event loop to
+ *   drain (no process.exit): anything else keeping the loop alive (the
+ *   guard's stdin, see below) must let go, or it never exits.
  *
  * The child never outlives the test process: an 'exit' handler SIGKILLs it,
  * and, for a test process killed without running handlers, azurite-guard.mjs
@@ -52,7 +54,7 @@ export interface StartAzuriteOptions {
 
 /** Limit for Azurite to listen and accept a container create (it takes ~1 s). */
 const START_TIMEOUT_MS = 30_000;
-/** SIGKILL Azurite if it has not exited this long after SIGTERM. */
+/** SIGKILL Azurite if it has not exited this long after stop() asked it to. */
 const KILL_AFTER_MS = 5_000;
 
 const require = createRequire(import.meta.url);
@@ -187,6 +189,8 @@ class Running {
 
   private async doStop(): Promise<void> {
     if (!this.exited) {
+      // Azurite's own clean shutdown (~30 ms); azurite-guard.mjs lets go of
+      // stdin on SIGTERM so that the process can exit.
       this.child.kill('SIGTERM');
       const timer = setTimeout(() => this.child.kill('SIGKILL'), KILL_AFTER_MS);
       await this.exitPromise;
