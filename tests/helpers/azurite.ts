@@ -85,6 +85,7 @@ export async function startAzurite(opts: StartAzuriteOptions = {}): Promise<Azur
   ];
   const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
+    // NODE_OPTIONS cleared: the test runner's options are not Azurite's.
     env: { ...process.env, AZURITE_GUARD_DIR: dir, NODE_OPTIONS: '' },
   });
   const server = new Running(child, dir);
