@@ -54,9 +54,9 @@ async function rclone(env: NodeJS.ProcessEnv, args: string[], options: { stdin?:
   const out: Buffer[] = [];
   const hash = createHash('sha256');
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const reading = pipeline(
-    child.stdout,
+    child.stdout!,
     new Writable({
       write(chunk: Buffer, _enc, cb) {
         if (options.hashStdout) hash.update(chunk);
