@@ -2,8 +2,9 @@
 # Provisions what `npm test` needs on this machine, before any test runs:
 # the second readers the tests open every archive with (unzip, tar, bzip2,
 # bsdtar, 7z, python3), the tools that fake faults or drop privileges
-# (setpriv, script, /usr/bin/time), lbzip2, and the Debian packages of the
-# throw-away Ceph radosgw the S3 tests start (tests/helpers/ceph.ts).
+# (setpriv, script, /usr/bin/time), lbzip2, OpenSSH (a throw-away sshd for
+# the SFTP tests) and rclone, and the Debian packages of the throw-away Ceph
+# radosgw the S3 tests start (tests/helpers/ceph.ts).
 #
 # Idempotent and quiet when everything is there. When something is missing
 # it says what it installs and runs apt-get (as root, or through sudo);
@@ -19,6 +20,10 @@ declare -A TOOLS=(
   # automation: a self-signed certificate for the SMTP test server, `backup status` at a
   # shifted clock, generated units checked offline, a real per-user crontab
   [openssl]=openssl [faketime]=faketime [systemd-analyze]=systemd [crontab]=cron
+  # destinations: a throw-away OpenSSH server for the SFTP tests (sshd itself is
+  # checked by path below: /usr/sbin is not on every PATH), its keys and
+  # known_hosts line, and rclone for the rclone destination
+  [ssh-keygen]=openssh-client [ssh-keyscan]=openssh-client [rclone]=rclone
 )
 if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   TOOLS+=(
@@ -34,6 +39,8 @@ missing_packages() {
   done
   # /usr/bin/time (not the shell keyword): the large suite's peak-RSS probe.
   [ -x /usr/bin/time ] || out+=(time)
+  # /usr/sbin/sshd: the SFTP tests' server (tests/helpers/sshd.ts), not on a non-root PATH.
+  [ -x /usr/sbin/sshd ] || out+=(openssh-server)
   if [ "${#out[@]}" -gt 0 ]; then printf '%s\n' "${out[@]}" | sort -u | tr '\n' ' '; fi
 }
 

@@ -17,6 +17,10 @@
  *
  * A request with `Transfer-Encoding` (no Content-Length framing) still gets
  * its rule, but the rest of that connection is then passed through unparsed.
+ *
+ * `{ raw: true }`: not HTTP (SSH, rclone's sftp): every byte passes through
+ * unparsed and rules never match; the test cuts the connections itself with
+ * `resetAll()` (at a moment it chooses, e.g. after `clientBytes()` reached N).
  */
 import net from 'node:net';
 
@@ -50,6 +54,10 @@ export interface FaultProxy {
   hits(): number;
   /** Replaces the rules; each new rule starts with its full `times`. */
   setRules(rules: FaultRule[]): void;
+  /** Bytes received from clients so far (all connections). */
+  clientBytes(): number;
+  /** Resets (TCP RST) every open connection, both sides; the proxy keeps listening. */
+  resetAll(): void;
   /** Stops listening and destroys every open socket, stalled ones included. */
   close(): Promise<void>;
 }
@@ -66,6 +74,7 @@ interface ActiveRule {
 export async function startFaultProxy(
   target: { host: string; port: number },
   rules: FaultRule[] = [],
+  options: { raw?: boolean } = {},
 ): Promise<FaultProxy> {
   let active: ActiveRule[] = [];
   const setRules = (next: FaultRule[]) => {
@@ -73,6 +82,7 @@ export async function startFaultProxy(
   };
   setRules(rules);
   let hits = 0;
+  let clientBytes = 0;
   const sockets = new Set<net.Socket>();
 
   /** The first rule that matches and has attempts left, consuming one. */
@@ -90,7 +100,8 @@ export async function startFaultProxy(
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
     }
-    new Connection(client, upstream, takeRule).start();
+    client.on('data', (chunk: Buffer) => (clientBytes += chunk.length));
+    new Connection(client, upstream, takeRule, options.raw ? 'passthrough' : 'head').start();
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -107,6 +118,10 @@ export async function startFaultProxy(
     url: `http://127.0.0.1:${port}`,
     hits: () => hits,
     setRules,
+    clientBytes: () => clientBytes,
+    resetAll: () => {
+      for (const s of sockets) if (!s.destroyed) s.resetAndDestroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -118,7 +133,7 @@ export async function startFaultProxy(
 /** One client connection and its server connection. */
 class Connection {
   /** Where the client→server byte stream is, relative to HTTP messages. */
-  private state: 'head' | 'body' | 'passthrough' = 'head';
+  private state: 'head' | 'body' | 'passthrough';
   /** Bytes of an incomplete request head. */
   private head = Buffer.alloc(0);
   /** Body bytes of the current request still to forward. */
@@ -133,7 +148,10 @@ class Connection {
     private readonly client: net.Socket,
     private readonly upstream: net.Socket,
     private readonly takeRule: (req: FaultRequest) => FaultRule | undefined,
-  ) {}
+    initial: 'head' | 'passthrough' = 'head',
+  ) {
+    this.state = initial;
+  }
 
   start(): void {
     const { client, upstream } = this;
