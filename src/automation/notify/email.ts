@@ -6,7 +6,6 @@
  * user, when it comes from `userEnv`) is read from the environment and
  * registered for redaction. Every wait is bounded by the attempt's timeout.
  */
-import nodemailer from 'nodemailer';
 import type { EmailChannel } from '../../config/notify-schema.js';
 import type { NotifyMessage } from './message.js';
 import { AttemptError, NETWORK_WORDS } from './http.js';
@@ -68,6 +67,8 @@ export function prepareEmail(channel: EmailChannel, message: NotifyMessage, env:
   const tlsMode = transportTls(tls, port, pass !== undefined, smtp.host);
   return async (signal, timeoutSeconds) => {
     const ms = timeoutSeconds * 1000;
+    // Loaded on the first email sent, not by every run that only imports the channels.
+    const { default: nodemailer } = await import('nodemailer');
     const transport = nodemailer.createTransport({
       host: smtp.host,
       port,
