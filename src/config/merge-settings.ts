@@ -6,6 +6,7 @@
  * Pure.
  */
 import path from 'node:path';
+import { presetTarget, type S3Preset } from './s3-presets.js';
 import { DEFAULT_FORMAT, DEFAULT_NAME_TEMPLATE } from './defaults.js';
 import { REGION_RULE, bucketNameProblem, bucketSchema, endpointSchema, regionSchema, type Settings } from './schema.js';
 import { ConfigError, UsageError } from '../errors.js';
@@ -35,6 +36,9 @@ export interface SettingsOverrides {
 
 export interface EffectiveS3 {
   bucket: string;
+  /** The S3-compatible service named in settings.json (its endpoint and region filled in below). */
+  preset?: S3Preset;
+  accountId?: string;
   prefix: string;
   region?: string;
   endpoint?: string;
@@ -85,11 +89,19 @@ function mergeS3(file: Settings | undefined, flags: SettingsOverrides, env: Sett
   const fileS3 = file?.s3 ?? undefined;
   const bucket = pick(nonEmpty(flags.s3Bucket), fileS3?.bucket);
   if (bucket === undefined) return undefined;
+  const region = pick(nonEmpty(flags.s3Region), nonEmpty(env.AWS_REGION), nonEmpty(env.AWS_DEFAULT_REGION), nonEmpty(fileS3?.region));
+  const endpoint = pick(nonEmpty(flags.s3Endpoint), nonEmpty(env.AWS_ENDPOINT_URL_S3), nonEmpty(env.AWS_ENDPOINT_URL), nonEmpty(fileS3?.endpoint));
+  // A preset fills in what was not given; a preset missing what it needs is refused by checkS3Target.
+  const preset = fileS3?.preset;
+  const filled = preset ? presetTarget(preset, { region, endpoint, accountId: fileS3?.accountId }) : {};
+  const fromPreset = 'problem' in filled ? {} : filled;
   return {
     bucket,
+    ...(preset ? { preset } : {}),
+    ...(fileS3?.accountId ? { accountId: fileS3.accountId } : {}),
     prefix: (pick(flags.s3Prefix, fileS3?.prefix) ?? '').replace(/^\/+/, ''),
-    region: pick(nonEmpty(flags.s3Region), nonEmpty(env.AWS_REGION), nonEmpty(env.AWS_DEFAULT_REGION), nonEmpty(fileS3?.region)),
-    endpoint: pick(nonEmpty(flags.s3Endpoint), nonEmpty(env.AWS_ENDPOINT_URL_S3), nonEmpty(env.AWS_ENDPOINT_URL), nonEmpty(fileS3?.endpoint)),
+    region: region ?? fromPreset.region,
+    endpoint: endpoint ?? fromPreset.endpoint,
     storageClass: (pick(flags.s3StorageClass, fileS3?.storageClass) ?? 'STANDARD').trim().toUpperCase(),
     keepLocal: pick(flags.keepLocal, fileS3?.keepLocal) ?? true,
     timeoutSeconds: fileS3?.timeoutSeconds,
@@ -130,8 +142,8 @@ export function toSettingsFile(settings: EffectiveSettings): Settings {
   if (settings.logFile !== DEFAULTS.logFile) out.logFile = settings.logFile;
   if (settings.threads !== undefined) out.threads = settings.threads;
   if (settings.s3) {
-    const { bucket, prefix, region, endpoint, storageClass, keepLocal, timeoutSeconds } = settings.s3;
-    out.s3 = { bucket, prefix, region: region ?? null, endpoint: endpoint ?? null, storageClass, keepLocal };
+    const { bucket, preset, accountId, prefix, region, endpoint, storageClass, keepLocal, timeoutSeconds } = settings.s3;
+    out.s3 = { bucket, ...(preset ? { preset } : {}), ...(accountId ? { accountId } : {}), prefix, region: region ?? null, endpoint: endpoint ?? null, storageClass, keepLocal };
     if (timeoutSeconds !== undefined) out.s3.timeoutSeconds = timeoutSeconds;
   }
   return out;
@@ -162,6 +174,10 @@ export function checkS3Target(s3: EffectiveS3 | undefined, origin: S3Origin, env
     if (!fromFlag && origin.file !== undefined) throw new ConfigError(origin.file, message);
     throw new UsageError(message, { code: 'USAGE' });
   };
+  if (s3.preset) {
+    const filled = presetTarget(s3.preset, { region: s3.region, endpoint: s3.endpoint, accountId: s3.accountId });
+    if ('problem' in filled) refuse(`s3.preset: ${filled.problem}`, false);
+  }
   /** The flag, the environment variable, or the setting that gave a value. */
   const label = (fromFlag: boolean | undefined, flag: string, vars: Array<keyof SettingsEnv>, setting: string): string =>
     fromFlag ? flag : (vars.find((name) => env[name]) ?? setting);

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { pathTextProblem } from './check-paths.js';
 import { scheduleProblem } from '../automation/schedule.js';
+import { S3_PRESETS } from './s3-presets.js';
 import { NotifyChannelSchema, NOTIFY_CHANNEL_SCHEMAS, SmtpSchema } from './notify-schema.js';
 
 /** A path as written: not blank, kept as is (a name may end in a space; it is not trimmed away). */
@@ -82,6 +83,10 @@ export const regionSchema = z.string().trim().min(1, 'must not be empty').regex(
 
 export const S3SettingsSchema = z.strictObject({
   bucket: bucketSchema,
+  /** An S3-compatible service by name: its endpoint and region are filled in (src/config/s3-presets.ts). */
+  preset: z.enum(S3_PRESETS, { error: `expected one of ${S3_PRESETS.map((p) => `"${p}"`).join(', ')}` }).optional(),
+  /** Cloudflare R2's account id (the r2 preset): part of the endpoint's host name, not a secret. */
+  accountId: z.string().trim().regex(/^[0-9a-fA-F]{32}$/, 'expected the 32 hex digits of your Cloudflare account id').optional(),
   prefix: z.string().optional(),
   region: regionSchema.nullable().optional(),
   endpoint: endpointSchema.nullable().optional(),
