@@ -89,8 +89,13 @@ export function spawnFilter(program: Bzip2Program): Duplex {
     },
     destroy(error, callback) {
       // The process is killed and waited for: 'close' on this stream means it is gone.
+      // Its pipes are let go too (a paused stdout would never end on its own).
       if (!finished) child.kill('SIGKILL');
-      exited(child).then(() => callback(error));
+      exited(child).then(() => {
+        child.stdout.destroy();
+        child.stdin.destroy();
+        callback(error);
+      });
     },
   });
 

@@ -33,11 +33,18 @@ function compressBlock(command: string, block: Buffer): { output: Promise<Buffer
   return { output, child };
 }
 
-/** Resolves once `child` has exited (at once if it already has). */
+/**
+ * Resolves once `child` has exited (at once if it already has). On 'exit',
+ * not 'close': 'close' also waits for the child's pipes to end, and a killed
+ * child whose stdout we had paused (backpressure) never ends it. A paused
+ * pipe keeps nothing alive either, so waiting for 'close' there emptied the
+ * event loop with the cancel unfinished: a Ctrl-C'd tar.bz2 run exited 13,
+ * leaving its .partial and its lock (about one cancel in fifty).
+ */
 export function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once('close', () => resolve());
+    child.once('exit', () => resolve());
     child.once('error', () => resolve());
   });
 }
