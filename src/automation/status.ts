@@ -118,15 +118,6 @@ export function utcMinute(iso: string | Date): string {
   return `${text.slice(0, 10)} ${text.slice(11, 16)} UTC`;
 }
 
-/** Whole hours or days, as people say intervals: "24 h", "7 days". */
-export function describeInterval(ms: number): string {
-  const hours = ms / HOUR_MS;
-  if (hours >= 48 && Number.isInteger(hours / 24)) return `${hours / 24} days`;
-  if (hours >= 1) return `${Number.isInteger(hours) ? hours : hours.toFixed(1)} h`;
-  const minutes = Math.round(ms / 60000);
-  return minutes >= 1 ? `${minutes} min` : `${Math.round(ms / 1000)} s`;
-}
-
 /** The grace after a due run: half the gap to the run after it, at least an hour. */
 /**
  * Half the gap to the following run, at least an hour (an hourly job is not late a minute

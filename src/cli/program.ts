@@ -82,7 +82,6 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'cancelled'],
     ],
   },
-  // hist part (issue 10)
   status: {
     examples: ['backup status', 'backup status --config /etc/backup/www.json --config /etc/backup/db.json --json', 'backup status --alert   # the missed-run check'],
     exits: [
@@ -101,7 +100,6 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'cancelled'],
     ],
   },
-  // notify part (issue 10): backup notify test
   notify: {
     examples: ['backup notify test', 'backup notify test --config /etc/backup/www.json --json'],
     exits: [
@@ -120,7 +118,6 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'cancelled'],
       ],
     },
-  // daemon part (issue 10)
   daemon: {
     examples: ['backup daemon', 'backup daemon --config config/web.json --config config/db.json'],
     exits: [
@@ -130,7 +127,6 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'a second SIGTERM / Ctrl-C: the running backups killed, left at once'],
     ],
   },
-  // sched part: backup schedule install | remove | list
   schedule: {
     examples: [
       'backup schedule install --config config/settings.json   # systemd timer if systemd runs, else crontab; --user, --cron',
@@ -286,7 +282,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     setExit(await pruneCommand(io, flags));
   });
 
-  // notify part (issue 10): `backup notify test` sends a test message on every channel of the settings.
+  // `backup notify test` sends a test message on every channel of the settings.
   const notify = program
     .command('notify')
     .description('alert channels of a job (settings.json "notify"): `backup notify test` sends a test message on each');
@@ -304,7 +300,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
       setExit(await notifyTestCommand(io, flags));
     });
 
-  // daemon part (issue 10): `backup daemon`, the in-process scheduler.
+  // `backup daemon`, the in-process scheduler.
   program
     .command('daemon')
     .description("run each settings file's job at its \"schedule\" until stopped (for containers without cron or systemd)")
@@ -315,7 +311,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
       const { daemonCommand } = await import('./daemon-command.js');
       setExit(await daemonCommand(io, flags));
     });
-  // --- hist part (issue 10): backup status ---
+  // `backup status`: verdicts, and the missed-run check (--alert).
   program
     .command('status')
     .description('per job: ok | failing | late | never run, the last success and failure, the next run, the newest backups (exit 0 only if all ok)')
@@ -327,8 +323,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
       const { statusCommand } = await import('./status-command.js');
       setExit(await statusCommand(io, flags));
     });
-  // --- end hist part ---
-  // sched part: backup schedule install | remove | list
+  // `backup schedule install | remove | list`.
   {
     const schedule = program
       .command('schedule')

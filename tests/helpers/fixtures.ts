@@ -6,7 +6,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { afterEach } from 'vitest';
 
 const created: string[] = [];
@@ -114,4 +115,21 @@ export async function mtimes(root: string): Promise<Map<string, number>> {
   }
   await visit(root, '');
   return out;
+}
+
+/** `size` random bytes in 1 MiB chunks, produced on demand (bounded memory); `digest()` once consumed. */
+export function randomSource(size: number): { stream: Readable; digest: () => string; produced: () => number } {
+  const MiB = 1024 * 1024;
+  const hash = createHash('sha256');
+  let produced = 0;
+  const stream = new Readable({
+    read() {
+      if (produced >= size) return void this.push(null);
+      const chunk = randomBytes(Math.min(MiB, size - produced));
+      produced += chunk.length;
+      hash.update(chunk);
+      this.push(chunk);
+    },
+  });
+  return { stream, digest: () => hash.digest('hex'), produced: () => produced };
 }

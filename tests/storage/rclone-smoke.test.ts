@@ -7,14 +7,14 @@
  * and the exit codes and messages of the failures the backend must map.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { randomSource, tempDir } from '../helpers/fixtures.js';
 
 const MiB = 1024 * 1024;
 /** Every rclone call is bounded: a hang fails the test with what rclone printed. */
@@ -73,22 +73,6 @@ async function rclone(env: NodeJS.ProcessEnv, args: string[], options: { stdin?:
   await Promise.all([reading, writing]);
   if (code === null) throw new Error(`rclone ${args.join(' ')} killed after ${RCLONE_TIMEOUT_MS} ms\n${stderr}`);
   return { code, stdout: Buffer.concat(out), stderr, ...(options.hashStdout ? { sha256: hash.digest('hex') } : {}) };
-}
-
-/** `size` random bytes in 1 MiB chunks, produced on demand; `digest()` once consumed. */
-function randomSource(size: number): { stream: Readable; digest: () => string } {
-  const hash = createHash('sha256');
-  let produced = 0;
-  const stream = new Readable({
-    read() {
-      if (produced >= size) return void this.push(null);
-      const chunk = randomBytes(Math.min(MiB, size - produced));
-      produced += chunk.length;
-      hash.update(chunk);
-      this.push(chunk);
-    },
-  });
-  return { stream, digest: () => hash.digest('hex') };
 }
 
 interface LsEntry {

@@ -5,7 +5,7 @@
  * temporary name and the rename semantics of publishing, a connection cut
  * mid-upload, and the listing / stat / delete calls with their error codes.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import ssh2 from 'ssh2';
 import type { ConnectConfig, SFTPWrapper } from 'ssh2';
 import { startSshd, knownHostsKey, sshFingerprint, type Sshd } from '../helpers/sshd.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { randomSource, tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const { Client } = ssh2;
@@ -73,22 +73,6 @@ async function connect(knownHosts: string, extra: Partial<ConnectConfig> = {}): 
 
 function call<T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
-}
-
-/** `size` random bytes in 1 MiB chunks, produced on demand; `digest()` once consumed. */
-function randomSource(size: number): { stream: Readable; digest: () => string; produced: () => number } {
-  const hash = createHash('sha256');
-  let produced = 0;
-  const stream = new Readable({
-    read() {
-      if (produced >= size) return void this.push(null);
-      const chunk = randomBytes(Math.min(MiB, size - produced));
-      produced += chunk.length;
-      hash.update(chunk);
-      this.push(chunk);
-    },
-  });
-  return { stream, digest: () => hash.digest('hex'), produced: () => produced };
 }
 
 async function sha256Of(stream: Readable): Promise<string> {
