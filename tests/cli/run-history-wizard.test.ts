@@ -24,23 +24,28 @@ const person: Prompter = {
   password: async () => '',
 };
 
+/** The wizard's I/O in a (fake) terminal, its output thrown away. */
+function terminalIo(root: string, env: NodeJS.ProcessEnv, now: Date): CliIO {
+  const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
+  stdin.isTTY = true;
+  return {
+    stdin,
+    stdout: new PassThrough().resume(),
+    stderr: new PassThrough().resume(),
+    env,
+    cwd: root,
+    signal: new AbortController().signal,
+    now: () => now,
+    host: 'testhost',
+    home: os.homedir(),
+  };
+}
+
 describe('the wizard records its backup', () => {
   it('start + end records, command wizard, under the job of its sources', async () => {
     const root = await tempDir();
     await makeRichTree(root);
-    const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
-    stdin.isTTY = true;
-    const io: CliIO = {
-      stdin,
-      stdout: new PassThrough().resume(),
-      stderr: new PassThrough().resume(),
-      env: {},
-      cwd: root,
-      signal: new AbortController().signal,
-      now: () => new Date(2026, 10, 26, 2, 0, 0),
-      host: 'testhost',
-      home: os.homedir(),
-    };
+    const io = terminalIo(root, {}, new Date(2026, 10, 26, 2, 0, 0));
     expect(await wizardCommand(io, { verbose: false }, person)).toBe(0);
     const lines = (await fs.readFile(path.join(root, 'logs', 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as HistoryRecord);
     expect(lines.map((r) => [r.type, r.command, r.trigger, r.outcome])).toEqual([
@@ -53,19 +58,8 @@ describe('the wizard records its backup', () => {
   it('once the answers are saved, the run is filed under the settings file\'s job too: status says OK, not never run', async () => {
     const root = await tempDir();
     await makeRichTree(root);
-    const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
-    stdin.isTTY = true;
-    const io: CliIO = {
-      stdin,
-      stdout: new PassThrough().resume(),
-      stderr: new PassThrough().resume(),
-      env: { BACKUP_CRONTAB: '/nonexistent/crontab' },
-      cwd: root,
-      signal: new AbortController().signal,
-      now: () => new Date(),
-      host: 'testhost',
-      home: os.homedir(),
-    };
+    // No crontab program: the wizard never offers to install into this machine's crontab.
+    const io = terminalIo(root, { BACKUP_CRONTAB: '/nonexistent/crontab' }, new Date());
     const saving: Prompter = { ...person, confirm: async (config) => config.message === 'Start the backup now?' || /^Save these answers/.test(config.message) };
     expect(await wizardCommand(io, { verbose: false }, saving)).toBe(0);
     const config = path.join(root, 'config', 'settings.json');
