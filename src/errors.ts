@@ -52,6 +52,7 @@ export const ERROR_CODES = {
   COMPRESSOR_FAILED: { exit: ExitCode.failed, meaning: 'the compressor (bzip2, lbzip2) failed' },
   BZIP2_MISSING: { exit: ExitCode.failed, meaning: 'neither lbzip2 nor bzip2 is on PATH' },
   DESTINATION_FAILED: { exit: ExitCode.failed, meaning: 'a destination could not be written' },
+  DESTINATION_STALLED: { exit: ExitCode.failed, meaning: 'a destination took no data for minutes (hung server or dead connection) and was dropped' },
   DESTINATION_NOT_CREATABLE: { exit: ExitCode.failed, meaning: 'the destination folder cannot be created there (a kernel file system such as /proc, too deep, or not writable)' },
   DISK_FULL: { exit: ExitCode.failed, meaning: 'no space left (or quota exceeded) at the destination' },
   NAME_TAKEN: { exit: ExitCode.failed, meaning: 'the archive name appeared at the destination meanwhile' },

@@ -69,6 +69,8 @@ export interface RunContext {
    * anything is written (not in a dry run): the job's lock is taken here.
    */
   beforeWrite?: () => Promise<void>;
+  /** A destination taking no data for this long is dropped (fan-out.ts; default 5 min). */
+  stallMs?: number;
 }
 
 function displayPath(cwd: string, absolute: string): string {
@@ -212,7 +214,10 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       { format: chosen.format, threads, bzip2: chosen.bzip2, onSkip: skips.onSkip, onWarning: warn, progress, signal },
     );
     const hash = new HashStream();
-    const fanOut = new FanOut(opened.map(({ name, stream }) => ({ name, stream })));
+    const fanOut = new FanOut(
+      opened.map(({ name, stream }) => ({ name, stream })),
+      ctx.stallMs,
+    );
     try {
       await pipeline([...stages, hash, fanOut], { signal });
     } finally {

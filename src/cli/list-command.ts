@@ -7,6 +7,7 @@ import { loadCatalog, type CatalogEntry } from '../lifecycle/catalog.js';
 import type { CliIO } from './io.js';
 import { localDateTime, runCommandFrame, type CommonFlags } from './command-runner.js';
 import { resolveStores, type StoreFlags } from './stores.js';
+import type { Store } from '../storage/store.js';
 import { formatBytes } from './format-bytes.js';
 import { oneLine, printable } from '../log/printable.js';
 
@@ -59,6 +60,11 @@ export function renderList(label: string, backups: CatalogEntry[]): string {
   ].join('\n');
 }
 
+/** `sftp://backup@nas/volume1/backups ("nas")`, or the location alone for the older keys' local / s3. */
+function storeTitle(store: Store): string {
+  return store.name === store.kind ? store.label : `${store.label} ("${store.name}")`;
+}
+
 export async function listCommand(io: CliIO, flags: ListFlags): Promise<number> {
   return runCommandFrame(io, flags, async ({ loaded, logger }) => {
     const stores = await resolveStores(io, loaded, flags);
@@ -68,16 +74,16 @@ export async function listCommand(io: CliIO, flags: ListFlags): Promise<number> 
     for (const store of stores) {
       try {
         const catalog = await loadCatalog(store, io.signal);
-        locations.push({ location: store.label, kind: store.kind, backups: catalog.backups.map(backupJson), error: null });
-        text.push(renderList(store.label, catalog.backups));
+        locations.push({ name: store.name, location: store.label, kind: store.kind, backups: catalog.backups.map(backupJson), error: null });
+        text.push(renderList(storeTitle(store), catalog.backups));
       } catch (error) {
         // One destination that cannot be listed (no credentials, folder gone) does not hide the others.
         const problem = toBackupError(error, io.signal);
         if (stores.length === 1 || problem.code === 'CANCELLED') throw problem;
         failure ??= problem;
         logger.fileOnly.error(`cannot list ${store.label}: ${problem.message}`);
-        locations.push({ location: store.label, kind: store.kind, backups: [], error: { code: problem.code, message: problem.message } });
-        text.push(`Cannot list ${printable(store.label)}: ${oneLine(problem.message)}\n`);
+        locations.push({ name: store.name, location: store.label, kind: store.kind, backups: [], error: { code: problem.code, message: problem.message } });
+        text.push(`Cannot list ${printable(storeTitle(store))}: ${oneLine(problem.message)}\n`);
       }
     }
     return {

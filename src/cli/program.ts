@@ -225,6 +225,11 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
       .option('--s3-prefix <prefix>', 'key prefix in the bucket, e.g. host1/')
       .option('--s3-region <region>', 'bucket region')
       .option('--s3-endpoint <url>', 'S3-compatible endpoint')
+      .option(
+        '--from <name>',
+        'only the destination of this name (settings "destinations"[].name; "local" and "s3" for the older keys); repeat it or give a comma list for several',
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      )
       .option('--json', 'print one JSON object on stdout')
       .option('--log-file <file>', 'log file (default: logs/backup.log)')
       .option('--verbose', 'show details and stack traces');

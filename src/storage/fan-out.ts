@@ -1,22 +1,40 @@
 /**
- * One stream in, several destinations out, in a single pass. Backpressure
- * comes from the slowest destination. A destination that fails is dropped
- * and recorded, and the others go on: a failed upload must not cost the
- * local copy. The fan-out itself fails only when every destination has.
+ * One stream in, several destinations out, in a single pass: the archive is
+ * made and hashed once, whatever the number of destinations.
+ *
+ * Pace: the destinations share the pace of the slowest one that is still
+ * moving (backpressure, ~1 MiB buffered each), rather than a fast one
+ * running ahead with the archive buffered for the slow one (unbounded
+ * memory) or a slow one being dropped for being slow (a copy lost to a
+ * congested link, and the archive cannot be replayed to it later). A
+ * destination that makes no progress at all for `stallMs` (a hung server,
+ * a dead connection that never errors) is dropped with that reason, so it
+ * cannot hold the others up for longer than that.
+ *
+ * A destination that fails is dropped and recorded, and the others go on: a
+ * failed upload must not cost the local copy. The fan-out itself fails only
+ * when every destination has.
  */
 import { Writable } from 'node:stream';
+import { DestinationError } from '../errors.js';
 
 export interface FanOutTarget {
   name: string;
   stream: Writable;
 }
 
+/** Five minutes without taking a byte: longer than any retry backoff of the SDKs we use. */
+export const DEFAULT_STALL_MS = 5 * 60_000;
+
 export class FanOut extends Writable {
   private readonly live: FanOutTarget[];
   /** Destinations that failed, with why. */
   readonly failures = new Map<string, Error>();
 
-  constructor(targets: FanOutTarget[]) {
+  constructor(
+    targets: FanOutTarget[],
+    private readonly stallMs = DEFAULT_STALL_MS,
+  ) {
     super({ highWaterMark: 1024 * 1024 });
     this.live = [...targets];
     for (const target of targets) {
@@ -30,12 +48,44 @@ export class FanOut extends Writable {
     if (index >= 0) this.live.splice(index, 1);
   }
 
+  private stalled(target: FanOutTarget, what: string): void {
+    const time = this.stallMs >= 1000 ? `${Math.round(this.stallMs / 1000)} s` : `${this.stallMs} ms`;
+    this.fail(
+      target,
+      new DestinationError(`${target.name} ${what} for ${time} (a hung server or a dead connection); it was dropped so the other destinations could go on. Nothing was published there.`, {
+        code: 'DESTINATION_STALLED',
+      }),
+    );
+    target.stream.destroy();
+  }
+
   private allFailed(): Error {
     const first = [...this.failures.values()][0];
     return first ?? new Error('no destination to write to');
   }
 
-  /** Resolves when `target` can take more, or has failed (then it is dropped). */
+  /**
+   * Resolves once `stream` emits one of `events` (or has failed), or after
+   * `stallMs` with `onStall` called: a destination never holds the others
+   * up for longer than that.
+   */
+  private settle(target: FanOutTarget, events: string[], onStall: () => void): Promise<void> {
+    const stream = target.stream;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        for (const event of [...events, 'close', 'error']) stream.off(event, done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        onStall();
+        done();
+      }, this.stallMs);
+      for (const event of [...events, 'close', 'error']) stream.on(event, done);
+    });
+  }
+
+  /** Resolves when `target` can take more, or has failed or stalled (then it is dropped). */
   private writeTo(target: FanOutTarget, chunk: Buffer): Promise<void> {
     const stream = target.stream;
     if (stream.destroyed) {
@@ -43,17 +93,7 @@ export class FanOut extends Writable {
       return Promise.resolve();
     }
     if (stream.write(chunk)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        stream.off('drain', done);
-        stream.off('close', done);
-        stream.off('error', done);
-        resolve();
-      };
-      stream.on('drain', done);
-      stream.on('close', done);
-      stream.on('error', done);
-    });
+    return this.settle(target, ['drain'], () => this.stalled(target, 'took no data'));
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -65,19 +105,11 @@ export class FanOut extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    const ends = this.live.map(
-      (target) =>
-        new Promise<void>((resolve) => {
-          const stream = target.stream;
-          const finished = (): void => {
-            stream.off('error', finished);
-            resolve();
-          };
-          stream.once('finish', finished);
-          stream.once('error', finished);
-          stream.end();
-        }),
-    );
+    const ends = this.live.map((target) => {
+      const ended = this.settle(target, ['finish'], () => this.stalled(target, 'did not finish its upload'));
+      target.stream.end();
+      return ended;
+    });
     Promise.all(ends).then(() => callback(this.live.length === 0 ? this.allFailed() : null), callback);
   }
 
