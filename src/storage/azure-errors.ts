@@ -89,14 +89,21 @@ export function describeAzureError(error: unknown, ctx: AzureErrorContext): Back
   // @azure/identity: DefaultAzureCredential found nothing usable, or the sign-in failed.
   if (status === undefined && /CredentialUnavailableError|AggregateAuthenticationError|AuthenticationError/.test(e.name ?? '')) {
     return new UsageError(
-      `No usable Azure credentials for account "${ctx.account}": set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_KEY (account key), or AZURE_STORAGE_SAS_TOKEN (in the environment or .env), or sign in for DefaultAzureCredential (\`az login\`, a managed identity). (${firstLine(e.message)})`,
+      `No usable Azure credentials to ${ctx.action} ${ctx.where}: tried ${ctx.credentials}, which found no sign-in (${firstLine(e.message)}). ` +
+        'Put a connection string, an account key or a SAS token in the environment or .env (README: Azure), or sign in (`az login`, a managed identity, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET).',
+      { cause: error },
+    );
+  }
+  if (/Bearer token authentication is not permitted for non-TLS/i.test(e.message ?? '')) {
+    return new UsageError(
+      `${ctx.credentials} needs an https endpoint, and ${ctx.endpoint} is plain http: use an account key, a SAS token or a connection string there (Azurite has a fixed account key).`,
       { cause: error },
     );
   }
 
   if (status === 403) {
     return new BackupError(
-      `Azure refused access to ${ctx.where} (HTTP 403 ${code}) while trying to ${ctx.action}; credentials used: ${ctx.credentials}. ` +
+      `Azure refused to ${ctx.action} ${ctx.where} (HTTP 403 ${code}); credentials used: ${ctx.credentials}. ` +
         'Check that the key / SAS token is right and not expired, that the SAS has the permissions rwdl, or that the identity has the role "Storage Blob Data Contributor" on the container.',
       { code: 'STORE_ACCESS_DENIED', cause: error },
     );

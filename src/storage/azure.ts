@@ -701,8 +701,7 @@ class AzureArchiveWrite implements ArchiveWrite {
     this.blockIds.push(id);
     this.blockSizes.push(data.length);
     const blob = this.blob!;
-    const staging: Promise<void> = this.store
-      .call(this.signal, (s, touch) => blob.stageBlock(id, data, data.length, { abortSignal: s, onProgress: touch }))
+    const staging: Promise<void> = this.stageWithRetries(blob, id, data)
       .then(
         () => {
           this.acknowledged += data.length;
@@ -718,6 +717,26 @@ class AzureArchiveWrite implements ArchiveWrite {
       )
       .finally(() => this.inFlight.delete(staging));
     this.inFlight.add(staging);
+  }
+
+  /**
+   * The SDK retries network errors and 5xx itself; a try that stalls (no
+   * progress for the timeout) is cancelled by our timeout, which the SDK
+   * does not retry: staging a block again under the same id is harmless
+   * (it replaces the staged one), so it is tried again here, up to maxTries.
+   */
+  private async stageWithRetries(blob: BlockBlobClient, id: string, data: Buffer): Promise<void> {
+    const tries = this.store.target.maxTries ?? DEFAULT_MAX_TRIES;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.call(this.signal, (s, touch) => blob.stageBlock(id, data, data.length, { abortSignal: s, onProgress: touch }));
+        return;
+      } catch (error) {
+        const timedOut = (error as { timedOutAfterMs?: number }).timedOutAfterMs !== undefined;
+        if (!timedOut || attempt >= tries || this.signal.aborted) throw error;
+        this.options.logger.warn(`No progress staging a block of ${this.location()} for ${this.store.timeoutMs / 1000} s; trying again (${attempt + 1} of ${tries}).`);
+      }
+    }
   }
 
   /**

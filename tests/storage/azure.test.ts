@@ -388,22 +388,66 @@ describe('Azure store: credentials and faults', () => {
     }
   });
 
-  it('a stalled connection (black hole) fails after timeoutSeconds, not never', async () => {
+  it('a block upload that stalls (black hole) is cancelled after timeoutSeconds and staged again; stalling every time fails, not hangs', async () => {
     const port = Number(new URL(fx.azurite.endpoint).port);
     const proxy = await startFaultProxy({ host: '127.0.0.1', port }, []);
+    const isDataBlock = (r: { method: string; query: URLSearchParams; headers: Record<string, string> }) =>
+      r.method === 'PUT' && r.query.get('comp') === 'block' && Number(r.headers['content-length']) > 1000;
     try {
-      proxy.setRules([{ match: (r) => r.method === 'PUT' && r.query.get('comp') === 'block', action: 'stall', afterBodyBytes: 1000, times: Infinity }]);
-      const target = fx.target({ endpoint: `${proxy.url}/devstoreaccount1`, minBlockSize: MiB, maxTries: 1, timeoutSeconds: 2 });
+      const warnings: string[] = [];
+      const logger = { ...silentLogger, warn: (m: string) => void warnings.push(m) };
+      const target = fx.target({ endpoint: `${proxy.url}/devstoreaccount1`, minBlockSize: MiB, maxTries: 2, timeoutSeconds: 2 });
       const store = fx.open(target);
-      const write = store.beginWrite(options());
-      // The claim block stalls too: reserve itself fails after the timeout.
-      const error = await rejection(write.reserve('stall.zip'));
+      // Once: the stalled block is staged again and the archive is complete.
+      proxy.setRules([{ match: isDataBlock, action: 'stall', afterBodyBytes: 1000, times: 1 }]);
+      const data = randomBytes(3 * MiB + 5);
+      const write = await stage(store, 'once.zip', data, { logger });
+      await write.publish({ sha256: sha256(data), bytes: data.length });
+      expect(proxy.hits()).toBe(1);
+      expect(warnings.join('\n')).toContain('trying again');
+      expect(createHash('sha256').update(await readStream(await store.openRead('once.zip'))).digest('hex')).toBe(sha256(data));
+
+      // Always: a clear failure after maxTries x timeout, nothing published.
+      proxy.setRules([{ match: isDataBlock, action: 'stall', afterBodyBytes: 1000, times: Infinity }]);
+      const failing = store.beginWrite(options());
+      expect(await failing.reserve('never.zip')).toBe(true);
+      const error = await rejection(pipeline(Readable.from([randomBytes(2 * MiB)]), await failing.open()));
       expect(error.code).toBe('DESTINATION_FAILED');
       expect(error.message).toContain('did not answer');
-      await write.abort();
+      await failing.abort();
+      expect((await store.list()).map((f) => f.name).sort()).toEqual(['once.zip', 'once.zip.manifest.json', 'once.zip.sha256']);
     } finally {
       await proxy.close();
     }
   });
-});
 
+  it('close() leaves no socket or timer keeping the process alive', async () => {
+    const keeping = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length;
+    const before = keeping();
+    const store = fx.open(fx.target());
+    await store.check({ dryRun: false });
+    const write = await stage(store, 'c.zip', randomBytes(MiB));
+    await write.publish({ sha256: 'x', bytes: MiB });
+    await write.close();
+    await readStream(await store.openRead('c.zip'));
+    await store.close();
+    await store.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(keeping()).toBeLessThanOrEqual(before);
+  });
+
+  it('DefaultAzureCredential (account only, no secret in the environment): a usage error naming what was tried, at once', async () => {
+    // No sign-in on this machine: the credential chain fails (no Azure CLI, no managed identity).
+    const store = fx.open(fx.target({ endpoint: 'https://127.0.0.1:1/devstoreaccount1' }), {});
+    const error = await rejection(store.check({ dryRun: true }));
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toContain('DefaultAzureCredential');
+    expect(error.message).toContain('AZURE_STORAGE_KEY');
+    expect(error.message).toContain('az login');
+    // Over plain http (Azurite) a token is never sent: said so.
+    const http = fx.open(fx.target(), {});
+    const insecure = await rejection(http.check({ dryRun: true }));
+    expect(insecure.exitCode).toBe(2);
+    expect(insecure.message).toContain('needs an https endpoint');
+  });
+});
