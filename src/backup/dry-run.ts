@@ -9,7 +9,7 @@ import { describeErrno } from '../errors.js';
 import { candidateFileName } from '../archive/naming.js';
 import { walk, type Entry } from '../archive/walk.js';
 import type { Format } from '../archive/formats.js';
-import { SIDECAR_SUFFIXES } from '../storage/destination.js';
+import { SIDECAR_SUFFIXES } from '../storage/store.js';
 import type { S3Target } from '../storage/s3.js';
 import { withRunDetails, type BackupResult, type DestinationOutcome } from './result.js';
 import type { CheckedDestinations } from './preflight.js';

@@ -4,7 +4,7 @@
  */
 import type { ArchiveRoot } from '../archive/archive-roots.js';
 import type { Skip } from '../archive/walk.js';
-import type { SidecarFile } from '../storage/destination.js';
+import type { SidecarFile } from '../storage/store.js';
 
 export const MANIFEST_VERSION = 1;
 

@@ -9,7 +9,7 @@
  * local one, so the local manifest records how they went.
  */
 import { toBackupError, type BackupError, type ErrorCode } from '../errors.js';
-import type { CommitInfo, Destination } from '../storage/destination.js';
+import type { CommitInfo, ArchiveWrite } from '../storage/store.js';
 import type { Logger } from '../log/logger-types.js';
 import { redactText } from '../log/redact.js';
 import { manifestSidecar, sha256Sidecar, type Manifest, type ManifestDestination } from './manifest.js';
@@ -17,9 +17,9 @@ import type { DestinationOutcome } from './result.js';
 
 export interface PublishInput {
   /** Every destination the archive was written to, in the run's order. */
-  destinations: readonly Destination[];
+  destinations: readonly ArchiveWrite[];
   /** Destinations that already failed (while writing), with why. */
-  failures: Map<Destination, BackupError>;
+  failures: Map<ArchiveWrite, BackupError>;
   fileName: string;
   info: CommitInfo;
   /** The manifest, given what it records about the destinations. */
@@ -29,9 +29,9 @@ export interface PublishInput {
 }
 
 /** Publishes where it can; returns the published locations. Failures are added to `input.failures`. */
-export async function publishAll(input: PublishInput): Promise<Map<Destination, string>> {
+export async function publishAll(input: PublishInput): Promise<Map<ArchiveWrite, string>> {
   const { destinations, failures, signal } = input;
-  const fail = (d: Destination, error: unknown): void => {
+  const fail = (d: ArchiveWrite, error: unknown): void => {
     if (signal.aborted) throw signal.reason;
     failures.set(d, toBackupError(error, signal));
   };
@@ -43,7 +43,7 @@ export async function publishAll(input: PublishInput): Promise<Map<Destination, 
       fail(d, error);
     }
   }
-  const published = new Map<Destination, string>();
+  const published = new Map<ArchiveWrite, string>();
   const order = [...destinations].sort((a, b) => Number(a.kind === 'local') - Number(b.kind === 'local'));
   for (const d of order) {
     if (failures.has(d)) continue;

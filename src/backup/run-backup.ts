@@ -13,7 +13,7 @@ import { countSources, type Entry } from '../archive/walk.js';
 import { createArchiveStages } from '../archive/create-archive.js';
 import { HashStream } from '../archive/hash-stream.js';
 import { ArchiveProgress, type ProgressSnapshot } from '../archive/progress-counter.js';
-import type { Destination } from '../storage/destination.js';
+import type { ArchiveWrite } from '../storage/store.js';
 import { FanOut } from '../storage/fan-out.js';
 import { partSizeFor } from '../storage/part-size.js';
 import type { S3Target } from '../storage/s3.js';
@@ -130,8 +130,8 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   const checked = await checkDestinations(job, { dryRun: job.dryRun, logger, signal }).catch((error: unknown) => {
     throw withRunDetails(toCancelled(error, ctx.signal) as object, { ...details(), dryRun: job.dryRun || undefined });
   });
-  let destinations: Destination[] = [];
-  const failures = new Map<Destination, BackupError>();
+  let destinations: ArchiveWrite[] = [];
+  const failures = new Map<ArchiveWrite, BackupError>();
   // Counting the sources runs alongside the backup: cancelled and awaited at the end, never left walking.
   const counting = new AbortController();
   let count: Promise<unknown> = Promise.resolve();
@@ -187,7 +187,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     const live = destinations.filter((d) => !failures.has(d));
     for (const d of live) logger.info(`writing ${fileName} to ${d.label}`);
 
-    const opened: Array<{ name: string; stream: Writable; d: Destination }> = [];
+    const opened: Array<{ name: string; stream: Writable; d: ArchiveWrite }> = [];
     for (const d of live) {
       try {
         opened.push({ name: d.label, stream: await d.open(signal), d });
@@ -318,9 +318,9 @@ function runDestinations(error: BackupError, checked: CheckedDestinations): Dest
 /** Each destination's outcome, in the order local, S3. */
 function outcomesOf(
   checked: CheckedDestinations,
-  destinations: readonly Destination[],
-  failures: Map<Destination, BackupError>,
-  published: Map<Destination, string>,
+  destinations: readonly ArchiveWrite[],
+  failures: Map<ArchiveWrite, BackupError>,
+  published: Map<ArchiveWrite, string>,
   bytes: number,
   /** Why a destination without a failure of its own did not get the backup (the run's failure). */
   runFailure: BackupError = new BackupError('not published', { code: 'DESTINATION_FAILED' }),
@@ -354,8 +354,8 @@ async function openDestinations(
   signal: AbortSignal,
   estimatedBytes: number | undefined,
   onUploadProgress: (bytes: number) => void,
-): Promise<Destination[]> {
-  const destinations: Destination[] = checked.local ? [checked.local] : [];
+): Promise<ArchiveWrite[]> {
+  const destinations: ArchiveWrite[] = checked.local ? [checked.local] : [];
   if (checked.s3) {
     const s3 = await import('../storage/s3.js');
     destinations.push(
@@ -379,15 +379,15 @@ async function openDestinations(
  * dropped into `failures`; the others go on.
  */
 async function reserveName(
-  destinations: Destination[],
-  failures: Map<Destination, BackupError>,
+  destinations: ArchiveWrite[],
+  failures: Map<ArchiveWrite, BackupError>,
   name: string,
   ext: string,
   signal: AbortSignal,
 ): Promise<string> {
   for (let attempt = 0; attempt < 1000; attempt++) {
     const candidate = candidateFileName(name, ext, attempt);
-    const claimed: Destination[] = [];
+    const claimed: ArchiveWrite[] = [];
     let taken = false;
     for (const d of destinations) {
       if (failures.has(d)) continue;

@@ -12,12 +12,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError, toBackupError } from '../errors.js';
 import { expandHome } from '../config/expand-home.js';
-import type { BackupStore } from '../storage/backup-store.js';
+import type { Store } from '../storage/store.js';
 import type { CliIO } from './io.js';
 import { resolveStores, storeForArchive, type LoadedSettings, type StoreFlags } from './stores.js';
 
 export interface ResolvedBackup {
-  store: BackupStore;
+  store: Store;
   name: string;
 }
 

@@ -9,7 +9,7 @@ import { input, select } from '@inquirer/prompts';
 import { ExitCode, UsageError, CancelledError, type ErrorCode, type ExitCodeValue } from '../errors.js';
 import { loadCatalog } from '../lifecycle/catalog.js';
 import { counted, restoreBackup, type RestoreOutcome } from '../lifecycle/restore.js';
-import type { BackupStore } from '../storage/backup-store.js';
+import type { Store } from '../storage/store.js';
 import type { CliIO } from './io.js';
 import { localDateTime, runCommandFrame, type CommandContext, type CommonFlags } from './command-runner.js';
 import { resolveStores, type StoreFlags } from './stores.js';
@@ -75,9 +75,9 @@ function verdict(outcome: RestoreOutcome, include: string[]): { exitCode: ExitCo
 }
 
 /** The backup to restore and where, asked in a terminal. */
-async function choose(io: CliIO, ctx: CommandContext, flags: RestoreFlags): Promise<{ store: BackupStore; name: string; to: string }> {
+async function choose(io: CliIO, ctx: CommandContext, flags: RestoreFlags): Promise<{ store: Store; name: string; to: string }> {
   const context = { input: io.stdin, output: io.stdout, signal: io.signal };
-  const choices: Array<{ name: string; value: { store: BackupStore; name: string }; description?: string }> = [];
+  const choices: Array<{ name: string; value: { store: Store; name: string }; description?: string }> = [];
   for (const store of await resolveStores(io, ctx.loaded, flags)) {
     const catalog = await loadCatalog(store, io.signal).catch((error: unknown) => {
       ctx.logger.warn(`cannot list ${store.label}: ${(error as Error).message}`);
@@ -118,7 +118,7 @@ async function choose(io: CliIO, ctx: CommandContext, flags: RestoreFlags): Prom
 
 export async function restoreCommand(io: CliIO, archive: string | undefined, flags: RestoreFlags): Promise<number> {
   return runCommandFrame(io, flags, async (ctx) => {
-    let store: BackupStore;
+    let store: Store;
     let name: string;
     let to = flags.to;
     let chosen = false;

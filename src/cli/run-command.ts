@@ -16,7 +16,7 @@ import { ExitCode } from '../errors.js';
 import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
 import type { EffectiveSettings } from '../config/merge-settings.js';
 import type { RetentionSummary } from '../backup/result.js';
-import type { BackupStore } from '../storage/backup-store.js';
+import type { Store } from '../storage/store.js';
 import { LocalStore } from '../storage/local-store.js';
 import { describePolicy, isEmptyPolicy, type RetentionPolicy } from '../lifecycle/retention.js';
 import { pruneStores, type JobIdentity } from '../lifecycle/prune.js';
@@ -105,7 +105,7 @@ async function applyRetentionAfterRun(
   policy: RetentionPolicy,
   local: boolean,
 ): Promise<RetentionSummary> {
-  const stores: BackupStore[] = [];
+  const stores: Store[] = [];
   if (local) stores.push(new LocalStore(effective.destination));
   if (effective.s3) stores.push(await s3Store(effective.s3));
   const summary: RetentionSummary = { policy: describePolicy(policy), removed: [], kept: 0, failed: [] };

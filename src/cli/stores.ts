@@ -10,7 +10,7 @@ import { findSettingsFile, loadSettings } from '../config/load-settings.js';
 import { checkS3Target, mergeSettings, resolvePaths, type EffectiveSettings, type S3Origin } from '../config/merge-settings.js';
 import type { Settings } from '../config/schema.js';
 import { expandHome } from '../config/expand-home.js';
-import type { BackupStore } from '../storage/backup-store.js';
+import type { Store } from '../storage/store.js';
 import { LocalStore } from '../storage/local-store.js';
 import type { S3Target } from '../storage/s3.js';
 import type { CliIO } from './io.js';
@@ -67,7 +67,7 @@ export function s3Origin(flags: StoreFlags, file: string | undefined): S3Origin 
   };
 }
 
-export async function s3Store(target: S3Target): Promise<BackupStore> {
+export async function s3Store(target: S3Target): Promise<Store> {
   await checkS3Region(target);
   // Loaded only when used: the AWS SDK is most of the start-up time.
   const [{ createS3Client }, { S3Store }] = await Promise.all([import('../storage/s3.js'), import('../storage/s3-store.js')]);
@@ -94,9 +94,9 @@ export async function checkS3Region(target: S3Target): Promise<void> {
 }
 
 /** The stores each command opened, closed by `closeStores` when the command ends (runCommandFrame). */
-const opened = new WeakMap<CliIO, Set<BackupStore>>();
+const opened = new WeakMap<CliIO, Set<Store>>();
 
-function track(io: CliIO, store: BackupStore): BackupStore {
+function track(io: CliIO, store: Store): Store {
   let stores = opened.get(io);
   if (!stores) opened.set(io, (stores = new Set()));
   stores.add(store);
@@ -119,7 +119,7 @@ export function closeStores(io: CliIO): void {
  * --s3-bucket); otherwise the settings' local folder (unless it keeps no
  * local copy) and S3 bucket; otherwise ./backups.
  */
-export async function resolveStores(io: CliIO, loaded: LoadedSettings, flags: StoreFlags): Promise<BackupStore[]> {
+export async function resolveStores(io: CliIO, loaded: LoadedSettings, flags: StoreFlags): Promise<Store[]> {
   if (flags.s3Bucket !== undefined && flags.s3Bucket.trim() === '') {
     throw new UsageError('--s3-bucket: the bucket name is empty (an unset shell variable?)', { code: 'USAGE' });
   }
@@ -127,7 +127,7 @@ export async function resolveStores(io: CliIO, loaded: LoadedSettings, flags: St
   // A name AWS refuses is exit 2 here, not "host name not found" at the first request (custom endpoints may accept it).
   checkS3Target(effective.s3, s3Origin(flags, loaded.file), io.env);
   const explicit = flags.dest !== undefined || flags.s3Bucket !== undefined;
-  const stores: BackupStore[] = [];
+  const stores: Store[] = [];
   if (explicit ? flags.dest !== undefined : !effective.s3 || effective.s3.keepLocal) stores.push(new LocalStore(effective.destination));
   if (effective.s3 && (!explicit || flags.s3Bucket !== undefined)) stores.push(track(io, await s3Store(effective.s3)));
   return stores;
@@ -140,7 +140,7 @@ export function parseS3Url(text: string): { bucket: string; key: string } | unde
 }
 
 /** The store holding `archive` (a path, or s3://bucket/key) and the archive's name in it. */
-export async function storeForArchive(io: CliIO, loaded: LoadedSettings, archive: string, flags: StoreFlags): Promise<{ store: BackupStore; name: string }> {
+export async function storeForArchive(io: CliIO, loaded: LoadedSettings, archive: string, flags: StoreFlags): Promise<{ store: Store; name: string }> {
   if (archive.startsWith('s3://')) {
     const url = parseS3Url(archive);
     if (!url || url.key.endsWith('/')) throw new UsageError(`${archive}: expected s3://BUCKET/KEY of an archive, e.g. s3://my-bucket/host1/data-20261126-020000.tar.gz`, { code: 'USAGE' });

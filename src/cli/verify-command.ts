@@ -7,7 +7,7 @@ import os from 'node:os';
 import { ExitCode, UsageError, toBackupError } from '../errors.js';
 import { loadCatalog } from '../lifecycle/catalog.js';
 import { verifyBackup, type VerifyOutcome } from '../lifecycle/verify.js';
-import type { BackupStore } from '../storage/backup-store.js';
+import type { Store } from '../storage/store.js';
 import { toolVersion } from '../version.js';
 import type { CliIO } from './io.js';
 import { runCommandFrame, type CommonFlags, type CommandContext, type CommandOutput } from './command-runner.js';
@@ -30,7 +30,7 @@ function renderOutcome(outcome: VerifyOutcome): string {
   }`;
 }
 
-async function verifyOne(io: CliIO, ctx: CommandContext, store: BackupStore, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
+async function verifyOne(io: CliIO, ctx: CommandContext, store: Store, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
   const progress = json ? undefined : createByteProgress(io.stderr, `verifying ${name}`);
   try {
     const outcome = await verifyBackup(store, name, {
@@ -58,7 +58,7 @@ async function verifyOne(io: CliIO, ctx: CommandContext, store: BackupStore, nam
  * program, an S3 error) is that backup's failure, and the next one is still
  * checked. Only the user's Ctrl-C / SIGTERM stops the loop.
  */
-async function verifyOneOf(io: CliIO, ctx: CommandContext, store: BackupStore, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
+async function verifyOneOf(io: CliIO, ctx: CommandContext, store: Store, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
   try {
     return await verifyOne(io, ctx, store, name, size, json);
   } catch (error) {

@@ -10,6 +10,7 @@ import { pathTextProblem } from './check-paths.js';
 import { scheduleProblem } from '../automation/schedule.js';
 import { S3_PRESETS } from './s3-presets.js';
 import { NotifyChannelSchema, NOTIFY_CHANNEL_SCHEMAS, SmtpSchema } from './notify-schema.js';
+import { destinationNameSchema } from './destinations-schema.js';
 
 /** A path as written: not blank, kept as is (a name may end in a space; it is not trimmed away). */
 export const pathTextSchema = z.string().superRefine((value, ctx) => {
@@ -117,6 +118,33 @@ export const RetentionSchema = z.strictObject({
     .optional(),
 });
 
+/** A local folder (created if missing). */
+export const LocalDestinationSchema = z.strictObject({
+  name: destinationNameSchema.optional(),
+  type: z.literal('local'),
+  path: pathTextSchema,
+});
+
+/** S3 or an S3-compatible store: the `s3` block's options, without keepLocal (a local copy is its own destination). */
+export const S3DestinationSchema = z.strictObject({
+  name: destinationNameSchema.optional(),
+  type: z.literal('s3'),
+  ...S3SettingsSchema.omit({ keepLocal: true }).shape,
+});
+
+export const DESTINATION_SCHEMAS = [LocalDestinationSchema, S3DestinationSchema] as const;
+
+export const DestinationSettingsSchema = z.discriminatedUnion('type', [...DESTINATION_SCHEMAS], {
+  error: `expected a destination with "type": ${DESTINATION_SCHEMAS.map((d) => `"${d.shape.type.value}"`).join(', ')}`,
+});
+
+export type DestinationSettings = z.infer<typeof DestinationSettingsSchema>;
+
+/** A destination's name: as given, else its type. */
+export function destinationName(d: { name?: string; type: string }): string {
+  return d.name ?? d.type;
+}
+
 export const SettingsSchema = z.strictObject({
   $schema: z.string().optional(),
   sources: z.array(pathTextSchema).min(1, 'needs at least one path').optional(),
@@ -128,6 +156,8 @@ export const SettingsSchema = z.strictObject({
   logFile: pathTextSchema.optional(),
   threads: z.number().int('expected a whole number').min(1, `expected a whole number from 1 to ${MAX_THREADS}`).max(MAX_THREADS, `expected a whole number from 1 to ${MAX_THREADS}`).optional(),
   s3: S3SettingsSchema.nullable().optional(),
+  /** Where the backup goes: the general form of destination + s3 (not both). */
+  destinations: z.array(DestinationSettingsSchema).min(1, 'needs at least one destination').max(16, 'at most 16 destinations').optional(),
   retention: RetentionSchema.nullable().optional(),
   /** The job's name in history, status and alerts (default: from the settings file's path). */
   job: z.string().trim().min(1, 'must not be empty').max(80, 'at most 80 characters').regex(/^[^\u0000-\u001f\u007f/\\]+$/, 'no slashes or control characters').optional(),
@@ -141,6 +171,23 @@ export const SettingsSchema = z.strictObject({
     .nullable()
     .optional(),
   notify: z.array(NotifyChannelSchema).max(20, 'at most 20 channels').optional(),
+}).superRefine((settings, ctx) => {
+  if (!settings.destinations) return;
+  const old = (['destination', 's3'] as const).filter((key) => settings[key] !== undefined && settings[key] !== null);
+  if (old.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['destinations'],
+      message: `use either "destinations" or the older ${old.map((k) => `"${k}"`).join(' and ')}, not both: move ${old.length > 1 ? 'them' : 'it'} into the list (${old.includes('destination') ? '{ "type": "local", "path": ... }' : ''}${old.length > 1 ? ', ' : ''}${old.includes('s3') ? '{ "type": "s3", "bucket": ... }' : ''})`,
+    });
+  }
+  const seen = new Map<string, number>();
+  settings.destinations.forEach((d, i) => {
+    const name = destinationName(d);
+    const first = seen.get(name);
+    if (first === undefined) seen.set(name, i);
+    else ctx.addIssue({ code: 'custom', path: ['destinations', i, 'name'], message: `destinations[${first}] is named "${name}" too: give each destination its own "name"` });
+  });
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;
@@ -214,6 +261,12 @@ function knownKeys(pathParts: ReadonlyArray<PropertyKey>, input: unknown): strin
     return schema ? Object.keys(schema.shape) : [];
   }
   if (pathParts.length === 1 && pathParts[0] === 'retention') return Object.keys(RetentionSchema.shape);
+  if (pathParts[0] === 'destinations' && typeof pathParts[1] === 'number') {
+    const list = (input as { destinations?: unknown[] } | undefined)?.destinations;
+    const type = (list?.[pathParts[1]] as { type?: unknown } | undefined)?.type;
+    const schema = DESTINATION_SCHEMAS.find((d) => d.shape.type.value === type);
+    return schema ? Object.keys(schema.shape) : [];
+  }
   return Object.keys(SettingsSchema.shape);
 }
 

@@ -5,7 +5,7 @@
  * "unmanaged": listed, verified on request, never pruned.
  */
 import { z } from 'zod';
-import type { BackupStore, StoredFile } from '../storage/backup-store.js';
+import type { Store, StoredFile } from '../storage/store.js';
 import { BackupError } from '../errors.js';
 import { formatOfName, type ReadableFormat } from '../archive/read/read-archive.js';
 
@@ -23,7 +23,7 @@ export const MAX_VERIFIED_BYTES = 1024 * 1024;
  * instead of stopping list / verify / prune.
  */
 export async function readSidecar(
-  store: BackupStore,
+  store: Store,
   name: string,
   maxBytes: number,
   signal?: AbortSignal,
@@ -139,7 +139,7 @@ export function parseVerified(text: string | undefined): VerifiedRecord | undefi
 
 /** Reads the manifest of one archive (undefined + reason when there is none). */
 export async function readManifest(
-  store: BackupStore,
+  store: Store,
   archive: string,
   signal?: AbortSignal,
   loose = false,
@@ -151,7 +151,7 @@ export async function readManifest(
 }
 
 /** Every backup in `store`, newest first, with manifests read (a few at a time). */
-export async function loadCatalog(store: BackupStore, signal?: AbortSignal): Promise<Catalog> {
+export async function loadCatalog(store: Store, signal?: AbortSignal): Promise<Catalog> {
   const { archives, orphans } = groupFiles(await store.list(signal));
   const backups: CatalogEntry[] = [];
   const queue = [...archives];

@@ -9,7 +9,7 @@
  * before its sidecars, so an interrupted prune leaves at worst sidecars
  * without an archive, which the next prune of the job removes.
  */
-import type { BackupStore } from '../storage/backup-store.js';
+import type { Store } from '../storage/store.js';
 import type { Logger } from '../log/logger-types.js';
 import { BackupError } from '../errors.js';
 import { applyRetention, type RetentionPolicy, type RetentionOptions } from './retention.js';
@@ -87,7 +87,7 @@ export interface PruneResult {
 
 /** Deletes what the plan says (nothing with dryRun); keeps going past a failed delete and reports it. */
 export async function executePrune(
-  store: BackupStore,
+  store: Store,
   catalog: Catalog,
   plan: PrunePlanItem[],
   job: JobIdentity,
@@ -129,12 +129,12 @@ export async function executePrune(
 
 export interface StorePruneResult extends PruneResult {
   location: string;
-  store: BackupStore;
+  store: Store;
 }
 
 /** Plans and executes a prune of `job` on each store in turn. */
 export async function pruneStores(
-  stores: readonly BackupStore[],
+  stores: readonly Store[],
   job: JobIdentity,
   policy: RetentionPolicy,
   options: { dryRun: boolean; signal?: AbortSignal; logger: Logger; timeZone?: RetentionOptions['timeZone'] },

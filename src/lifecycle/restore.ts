@@ -25,7 +25,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import ignore from 'ignore';
 import { BackupError, UsageError, describeErrno, errnoCode, isAbortError } from '../errors.js';
-import type { BackupStore } from '../storage/backup-store.js';
+import type { Store } from '../storage/store.js';
 import { ArchiveDamagedError, readArchive, formatOfName } from '../archive/read/read-archive.js';
 import { decodeName, isHole, type ArchiveEntry } from '../archive/read/archive-entry.js';
 import type { Logger } from '../log/logger-types.js';
@@ -109,7 +109,7 @@ async function lstatOrUndefined(file: string): Promise<import('node:fs').Stats |
   }
 }
 
-export async function restoreBackup(store: BackupStore, name: string, options: RestoreOptions): Promise<RestoreOutcome> {
+export async function restoreBackup(store: Store, name: string, options: RestoreOptions): Promise<RestoreOutcome> {
   const location = store.locationOf(name);
   const format = formatOfName(name);
   if (!format) throw new UsageError(`${location}: not an archive this tool reads (expected .zip, .tar.gz or .tar.bz2).`, { code: 'UNKNOWN_FORMAT' });

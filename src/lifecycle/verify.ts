@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { UsageError } from '../errors.js';
-import type { BackupStore } from '../storage/backup-store.js';
+import type { Store } from '../storage/store.js';
 import { readArchive, formatOfName, ArchiveDamagedError } from '../archive/read/read-archive.js';
 import { MAX_SHA256_BYTES, readManifest, readSidecar, type StoredManifest, type VerifiedRecord } from './catalog.js';
 
@@ -60,7 +60,7 @@ export function sameArchive(name: string, described: string): boolean {
   return name === described || (described.length > 0 && name.endsWith(described));
 }
 
-async function hashStored(store: BackupStore, name: string, signal?: AbortSignal): Promise<string> {
+async function hashStored(store: Store, name: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of await store.openRead(name, signal)) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -75,7 +75,7 @@ function compare(checks: VerifyCheck[], name: string, actual: number | string, e
   });
 }
 
-export async function verifyBackup(store: BackupStore, name: string, options: VerifyOptions): Promise<VerifyOutcome> {
+export async function verifyBackup(store: Store, name: string, options: VerifyOptions): Promise<VerifyOutcome> {
   const location = store.locationOf(name);
   const format = formatOfName(name);
   if (!format) {

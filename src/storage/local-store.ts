@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BackupError, UsageError, describeErrno, errnoCode } from '../errors.js';
 import { SmallFileError, readSmallFile } from '../fs/read-small-file.js';
-import type { BackupStore, RangeReader, StoredFile } from './backup-store.js';
+import type { ArchiveWrite, CheckOptions, RangeReader, Store, StoredFile, WriteOptions } from './store.js';
+import { LocalDestination } from './local.js';
 
 function failure(what: string, error: unknown): BackupError {
   return new BackupError(`${what}: ${describeErrno(error)}.`, { code: 'STORE_FAILED', cause: error });
@@ -39,12 +40,30 @@ async function notAFolderIn(dir: string): Promise<string | undefined> {
   return undefined;
 }
 
-export class LocalStore implements BackupStore {
+export class LocalStore implements Store {
   readonly kind = 'local' as const;
   readonly label: string;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    readonly name = 'local',
+  ) {
     this.label = dir;
+  }
+
+  /** The folder exists (created unless a dry run: then only that it could be) and can be written. */
+  async check(options: CheckOptions): Promise<void> {
+    const write = new LocalDestination(this.dir);
+    if (options.dryRun) await write.probe();
+    else await write.prepare(options.signal);
+  }
+
+  beginWrite(_options: WriteOptions): ArchiveWrite {
+    return new LocalDestination(this.dir);
+  }
+
+  async close(): Promise<void> {
+    // nothing held between calls
   }
 
   locationOf(name: string): string {

@@ -21,7 +21,7 @@ import { Writable } from 'node:stream';
 import { DestinationError, UsageError, describeErrno, errnoCode } from '../errors.js';
 import { hashFile } from './hash-file.js';
 import { ensureDir, EnsureDirError, MAX_DIR_DEPTH, nearestExisting, pseudoFileSystem } from '../fs/ensure-dir.js';
-import { SIDECAR_SUFFIXES, type CommitInfo, type Committed, type Destination, type SidecarFile } from './destination.js';
+import { SIDECAR_SUFFIXES, type CommitInfo, type Committed, type ArchiveWrite, type SidecarFile } from './store.js';
 
 const FILE_MODE = 0o600;
 
@@ -68,7 +68,7 @@ const FOLDER_MODE = 0o700;
 /** link() is not supported here (vfat, some network shares): fall back to rename after a check. */
 const NO_LINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
-export class LocalDestination implements Destination {
+export class LocalDestination implements ArchiveWrite {
   readonly kind = 'local' as const;
   readonly label: string;
   private fileName: string | undefined;

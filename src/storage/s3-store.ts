@@ -14,31 +14,51 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { BackupError } from '../errors.js';
-import type { BackupStore, RangeReader, StoredFile } from './backup-store.js';
+import type { ArchiveWrite, CheckOptions, RangeReader, Store, StoredFile, WriteOptions } from './store.js';
+import { partSizeFor } from './part-size.js';
 import { describeS3Error } from './s3-errors.js';
-import type { S3Target } from './s3.js';
+import { S3Destination, checkBucket, createS3Client, type S3Target } from './s3.js';
 
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
-export class S3Store implements BackupStore {
+export class S3Store implements Store {
   readonly kind = 's3' as const;
   readonly label: string;
 
   constructor(
     private readonly client: S3Client,
     private readonly target: S3Target,
+    readonly name = 's3',
   ) {
     this.label = `s3://${target.bucket}/${target.prefix}`;
+  }
+
+  /** The bucket exists and these credentials can reach it (s3.ts checkBucket). */
+  async check(options: CheckOptions): Promise<void> {
+    await checkBucket(this.client, this.target, options.signal);
+  }
+
+  /** A write has its own client (it destroys it when done) and a cleanup client that Ctrl-C does not cancel. */
+  beginWrite(options: WriteOptions): ArchiveWrite {
+    return new S3Destination({
+      client: createS3Client(this.target),
+      target: this.target,
+      logger: options.logger,
+      partSize: partSizeFor(options.expectedBytes),
+      metadata: options.metadata,
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
   }
 
   private key(name: string): string {
     return `${this.target.prefix}${name}`;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.client.destroy();
   }
 

@@ -39,7 +39,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BackupError, DestinationError } from '../errors.js';
 import type { Logger } from '../log/logger-types.js';
-import { SIDECAR_SUFFIXES, type CommitInfo, type Committed, type Destination, type SidecarFile } from './destination.js';
+import { SIDECAR_SUFFIXES, type CommitInfo, type Committed, type ArchiveWrite, type SidecarFile } from './store.js';
 import { describeS3Error, type S3ErrorContext } from './s3-errors.js';
 import { MAX_PART_SIZE } from './part-size.js';
 
@@ -168,7 +168,7 @@ export interface S3DestinationOptions {
 const PARTS_IN_FLIGHT = 2;
 
 /** The destination owns `options.client`: close() destroys it. */
-export class S3Destination implements Destination {
+export class S3Destination implements ArchiveWrite {
   readonly kind = 's3' as const;
   readonly label: string;
   private readonly client: S3Client;

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { LocalDestination } from '../../src/storage/local.js';
-import type { Destination, SidecarFile } from '../../src/storage/destination.js';
+import type { ArchiveWrite, SidecarFile } from '../../src/storage/store.js';
 import { publishAll } from '../../src/backup/publish.js';
 import type { Manifest } from '../../src/backup/manifest.js';
 import type { BackupError } from '../../src/errors.js';
@@ -61,7 +61,7 @@ describe('publish: sidecars before the archive', () => {
     const good = new LocalDestination(path.join(root, 'good'));
     await written(bad, data);
     await written(good, data);
-    const failures = new Map<Destination, BackupError>();
+    const failures = new Map<ArchiveWrite, BackupError>();
     const published = await publishAll({
       destinations: [bad, good],
       failures,

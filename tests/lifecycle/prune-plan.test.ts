@@ -7,12 +7,18 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { executePrune, planPrune, type JobIdentity } from '../../src/lifecycle/prune.js';
 import { loadCatalog } from '../../src/lifecycle/catalog.js';
-import type { BackupStore, StoredFile } from '../../src/storage/backup-store.js';
+import type { Store, StoredFile } from '../../src/storage/store.js';
 import { silentLogger } from '../../src/log/logger-types.js';
 
-class MemoryStore implements BackupStore {
+class MemoryStore implements Store {
   readonly kind = 'local' as const;
   readonly label = 'memory';
+  readonly name = 'memory';
+  async check(): Promise<void> {}
+  beginWrite(): never {
+    throw new Error('not used');
+  }
+  async close(): Promise<void> {}
   readonly files = new Map<string, string>();
   readonly deleted: string[] = [];
   constructor(private readonly undeletable: Set<string> = new Set()) {}

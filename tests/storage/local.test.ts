@@ -6,21 +6,25 @@ import { describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { LocalDestination } from '../../src/storage/local.js';
 import { listDir, tempDir } from '../helpers/fixtures.js';
-import { destinationContract } from './destination-contract.js';
+import { storeContract } from './store-contract.js';
+import { LocalStore } from '../../src/storage/local-store.js';
 
-destinationContract('local folder', {
+storeContract('local folder', {
   async create() {
-    const dest = new LocalDestination(path.join(await tempDir(), 'out'));
-    await dest.prepare();
-    return dest;
+    return new LocalStore(path.join(await tempDir(), 'out'));
   },
   async sibling(of) {
-    return new LocalDestination((of as LocalDestination).dir);
+    return new LocalStore((of as LocalStore).dir);
   },
-  // Partial files included: after a commit or an abort none may remain.
-  list: (of) => listDir((of as LocalDestination).dir),
-  read: (of, name) => fs.readFile(path.join((of as LocalDestination).dir, name)),
-  plant: (of, name) => fs.writeFile(path.join((of as LocalDestination).dir, name), 'theirs'),
+  // Partial files and temporary sidecars included: after a publish or an abort none may remain.
+  rawNames: async (of) => listDir((of as LocalStore).dir).catch(() => []),
+  plant: (of, name, content) => fs.writeFile(path.join((of as LocalStore).dir, name), content),
+  async missingLocation() {
+    // A file where the folder should be.
+    const dir = await tempDir();
+    await fs.writeFile(path.join(dir, 'file'), 'x');
+    return new LocalStore(path.join(dir, 'file', 'out'));
+  },
 });
 
 describe('local folder: verification reads the bytes back', () => {

@@ -9,7 +9,9 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { S3Destination, createS3Client, type S3Target } from '../../src/storage/s3.js';
 import { silentLogger } from '../../src/log/logger-types.js';
-import { destinationContract } from './destination-contract.js';
+import { storeContract } from './store-contract.js';
+import { S3Store } from '../../src/storage/s3-store.js';
+import type { Store } from '../../src/storage/store.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { waitFor } from '../helpers/wait-for.js';
@@ -37,36 +39,30 @@ async function partsOnServer(bucket: string): Promise<number> {
   return parts.Parts?.length ?? 0;
 }
 
-const targets = new WeakMap<S3Destination, S3Target>();
+const targets = new WeakMap<Store, S3Target>();
 
-destinationContract('S3', {
-  async create() {
-    const t = target(await freshBucket());
-    const d = destination(t);
-    targets.set(d, t);
-    return d;
-  },
-  async sibling(of) {
-    const t = targets.get(of as S3Destination)!;
-    const d = destination(t);
-    targets.set(d, t);
-    return d;
-  },
-  // Objects under the prefix plus unfinished multipart uploads: after a commit or an abort none may remain.
-  async list(of) {
-    const t = targets.get(of as S3Destination)!;
+function store(t: S3Target): Store {
+  Object.assign(process.env, s3Env());
+  const s = new S3Store(createS3Client(t), t);
+  targets.set(s, t);
+  return s;
+}
+
+storeContract('S3', {
+  create: async () => store(target(await freshBucket())),
+  sibling: async (of) => store(targets.get(of)!),
+  // Objects under the prefix plus unfinished multipart uploads: after a publish or an abort none may remain.
+  async rawNames(of) {
+    const t = targets.get(of)!;
     const keys = (await listKeys(t.bucket)).map((k) => k.slice(t.prefix.length));
     const uploads = (await listUploads(t.bucket)).map((u) => `(unfinished upload) ${u}`);
     return [...keys, ...uploads].sort();
   },
-  async read(of, name) {
-    const t = targets.get(of as S3Destination)!;
-    return getObject(t.bucket, `${t.prefix}${name}`);
+  async plant(of, name, content) {
+    const t = targets.get(of)!;
+    await testClient().send(new PutObjectCommand({ Bucket: t.bucket, Key: `${t.prefix}${name}`, Body: content }));
   },
-  async plant(of, name) {
-    const t = targets.get(of as S3Destination)!;
-    await testClient().send(new PutObjectCommand({ Bucket: t.bucket, Key: `${t.prefix}${name}`, Body: 'theirs' }));
-  },
+  missingLocation: async () => store(target(`missing-${Date.now()}`)),
 });
 
 async function uploadThrough(d: S3Destination, data: Buffer): Promise<void> {

@@ -29,7 +29,7 @@ export function formatOfName(name: string): ReadableFormat | undefined {
 }
 
 /**
- * Where the archive's bytes come from. A storage BackupStore has this shape;
+ * Where the archive's bytes come from. A storage Store has this shape;
  * it is spelled out here because archive code does not import storage.
  */
 export interface ArchiveSource {
