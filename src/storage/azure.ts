@@ -559,62 +559,91 @@ async function readAll(body: Readable | undefined, limit: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
+/** The state of one attempt at a name (reset when a write reserves again after abort()). */
+class Attempt {
+  /** Random per attempt: in every block id, so no other writer's block is ever committed with ours. */
+  readonly tag = randomBytes(6).toString('hex');
+  /** Stops every request of this attempt (first failure, abort, close). */
+  readonly stop = new AbortController();
+  /** Our block ids in the stream's order (the commit's order), and their sizes. */
+  readonly blockIds: string[] = [];
+  readonly blockSizes: number[] = [];
+  readonly inFlight = new Set<Promise<void>>();
+  /** Full-size block buffers whose upload finished, reused (memory stays flat, whatever the GC does). */
+  readonly spare: Buffer[] = [];
+  failure: BackupError | undefined;
+  sink: Writable | undefined;
+  /** open()'s signal, for the stages. */
+  openSignal: AbortSignal | undefined;
+  written = 0;
+  acknowledged = 0;
+  finished = false;
+  committing = false;
+  published = false;
+  aborted = false;
+  /** Sidecar blobs this attempt created, deleted again unless the archive is published. */
+  readonly sidecars: string[] = [];
+
+  constructor(
+    readonly fileName: string,
+    readonly blob: BlockBlobClient,
+  ) {}
+}
+
 class AzureArchiveWrite implements ArchiveWrite {
   readonly kind = 'azure' as const;
   readonly label: string;
-  /** Random per write: in every block id, so no other writer's block is ever committed with ours. */
-  private readonly tag = randomBytes(6).toString('hex');
-  /** Stops every request of this write (failure, abort, close); Ctrl-C reaches them through options.signal. */
-  private readonly stop = new AbortController();
-  private readonly signal: AbortSignal;
-  private fileName: string | undefined;
-  private blob: BlockBlobClient | undefined;
-  /** Our block ids in the stream's order (the commit's order), and their sizes. */
-  private readonly blockIds: string[] = [];
-  private readonly blockSizes: number[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: BackupError | undefined;
-  private sink: Writable | undefined;
-  private written = 0;
-  private acknowledged = 0;
-  private finished = false;
-  private committing = false;
-  private published = false;
-  private done = false;
-  /** Sidecar blobs this write created, deleted again unless the archive is published. */
-  private readonly sidecars: string[] = [];
+  private attempt: Attempt | undefined;
+  private closed = false;
 
   constructor(
     private readonly store: AzureStore,
     private readonly options: WriteOptions,
   ) {
     this.label = store.label;
-    this.signal = AbortSignal.any([options.signal, this.stop.signal]);
   }
 
-  private fail(error: unknown, action: string, name = this.fileName): BackupError {
-    return this.store.fail(error, action, name, true, this.options.signal);
+  /** The caller's signals (Ctrl-C): an abort of one of these is a cancellation. */
+  private user(extra?: AbortSignal): AbortSignal {
+    return extra && extra !== this.options.signal ? AbortSignal.any([this.options.signal, extra]) : this.options.signal;
+  }
+
+  /** What a request of this attempt listens to: the caller's signals and the attempt's stop. */
+  private requests(attempt: Attempt, extra?: AbortSignal): AbortSignal {
+    return AbortSignal.any([this.user(extra), attempt.stop.signal]);
+  }
+
+  private fail(error: unknown, action: string, name: string | undefined, extra?: AbortSignal): BackupError {
+    return this.store.fail(error, action, name, true, this.user(extra));
+  }
+
+  private current(method: string): Attempt {
+    if (!this.attempt || this.attempt.aborted) throw new Error(`AzureArchiveWrite.${method}() before reserve()`);
+    return this.attempt;
   }
 
   /**
    * The archive and its sidecars must not exist; then a claim: one 1-byte
    * block staged under the name with our tag (never committed), and the
-   * name's uncommitted block list read back. A block of another writer
-   * there (a run in progress, or one that failed within Azure's 7 days)
-   * means the name is taken. Two runs claiming at once both see each other
-   * and both give the name up: never two winners. The final guard is the
-   * If-None-Match commit anyway.
+   * name's block list read back. A block of another writer there (a run in
+   * progress, or one that failed within Azure's 7 days) means the name is
+   * taken. Two runs claiming at once both see each other and both give the
+   * name up: never two winners. The final guard is the If-None-Match commit
+   * anyway. After abort(), a write may reserve again (a fresh tag).
    */
   async reserve(fileName: string): Promise<boolean> {
-    if (this.fileName) throw new Error('AzureArchiveWrite.reserve() called twice');
+    if (this.closed) throw new Error('AzureArchiveWrite.reserve() after close()');
+    if (this.attempt && !this.attempt.aborted) throw new Error('AzureArchiveWrite.reserve() called twice');
+    const signal = this.options.signal;
     for (const name of [fileName, ...SIDECAR_SUFFIXES.map((suffix) => fileName + suffix)]) {
-      if (await this.store.stat(name, this.options.signal)) return false;
+      if (await this.store.stat(name, signal)) return false;
     }
     const blob = await this.store.blob(fileName).catch((error: unknown) => {
       throw this.fail(error, 'reserve', fileName);
     });
+    const attempt = new Attempt(fileName, blob);
     try {
-      await this.store.call(this.signal, (s) => blob.stageBlock(blockId(this.tag, 'claim0'), Buffer.from('c'), 1, { abortSignal: s }));
+      await this.store.call(signal, (s) => blob.stageBlock(blockId(attempt.tag, 'claim0'), Buffer.from('c'), 1, { abortSignal: s }));
     } catch (error) {
       // Another writer's blocks with ids of another length: not ours to touch.
       if (statusOf(error) === 400 && /InvalidBlobOrBlock|InvalidBlockId|InvalidBlockList/.test(codeOf(error) ?? '')) return false;
@@ -622,8 +651,8 @@ class AzureArchiveWrite implements ArchiveWrite {
     }
     let others: boolean;
     try {
-      const list = await this.store.call(this.signal, (s) => blob.getBlockList('all', { abortSignal: s }));
-      others = [...(list.uncommittedBlocks ?? []), ...(list.committedBlocks ?? [])].some((b) => tagOf(b.name) !== this.tag);
+      const list = await this.store.call(signal, (s) => blob.getBlockList('all', { abortSignal: s }));
+      others = [...(list.uncommittedBlocks ?? []), ...(list.committedBlocks ?? [])].some((b) => tagOf(b.name) !== attempt.tag);
     } catch (error) {
       throw this.fail(error, 'read the block list of', fileName);
     }
@@ -631,41 +660,45 @@ class AzureArchiveWrite implements ArchiveWrite {
       this.options.logger.debug(`${this.store.locationOf(fileName)} has blocks staged by another writer: taken.`);
       return false;
     }
-    this.fileName = fileName;
-    this.blob = blob;
+    this.attempt = attempt;
     return true;
   }
 
   location(): string {
-    if (!this.fileName) throw new Error('AzureArchiveWrite.location() before reserve()');
-    return this.store.locationOf(this.fileName);
+    return this.store.locationOf(this.current('location').fileName);
   }
 
-  async open(): Promise<Writable> {
-    if (!this.blob || !this.fileName) throw new Error('AzureArchiveWrite.open() before reserve()');
-    if (this.sink) throw new Error('AzureArchiveWrite.open() called twice');
+  async open(signal?: AbortSignal): Promise<Writable> {
+    const attempt = this.current('open');
+    if (attempt.sink) throw new Error('AzureArchiveWrite.open() called twice');
+    attempt.openSignal = signal;
     const write = this;
     let block: Buffer | undefined;
     let filled = 0;
     const flush = async () => {
       if (!block || filled === 0) return;
-      const full = filled === block.length ? block : block.subarray(0, filled);
+      const full = block;
+      const length = filled;
       block = undefined;
       filled = 0;
-      await write.dispatch(full);
+      await write.dispatch(attempt, full, length);
     };
     const sink = new Writable({
       highWaterMark: 256 * 1024,
       write(chunk: Buffer, _encoding, callback) {
         (async () => {
-          if (write.failure) throw write.failure;
+          if (attempt.failure) throw attempt.failure;
           let rest = chunk;
           while (rest.length > 0) {
-            block ??= Buffer.allocUnsafe(blockSizeFor(write.blockIds.length, write.options.expectedBytes, write.store.target.minBlockSize));
+            if (!block) {
+              const size = blockSizeFor(attempt.blockIds.length, write.options.expectedBytes, write.store.target.minBlockSize);
+              const spare = attempt.spare.pop();
+              block = spare && spare.length === size ? spare : Buffer.allocUnsafe(size);
+            }
             const n = rest.copy(block, filled);
             filled += n;
             rest = rest.subarray(n);
-            write.written += n;
+            attempt.written += n;
             if (filled === block.length) await flush();
           }
         })().then(() => callback(), (error: unknown) => callback(error as Error));
@@ -673,50 +706,52 @@ class AzureArchiveWrite implements ArchiveWrite {
       final(callback) {
         (async () => {
           await flush();
-          await Promise.all(write.inFlight);
-          if (write.failure) throw write.failure;
-          write.finished = true;
+          await Promise.all(attempt.inFlight);
+          if (attempt.failure) throw attempt.failure;
+          attempt.finished = true;
         })().then(() => callback(), (error: unknown) => callback(error as Error));
       },
       destroy(error, callback) {
         block = undefined;
+        attempt.spare.length = 0;
         // A destroyed sink (upstream failure, Ctrl-C) stages nothing more.
-        if (!write.finished) write.stop.abort();
+        if (!attempt.finished) attempt.stop.abort();
         callback(error);
       },
     });
-    this.sink = sink;
+    attempt.sink = sink;
     return sink;
   }
 
-  /** Stages one block once a slot is free (the writer waits meanwhile: backpressure). */
-  private async dispatch(data: Buffer): Promise<void> {
-    while (this.inFlight.size >= (this.store.target.blocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT)) await Promise.race(this.inFlight);
-    if (this.failure) throw this.failure;
-    const index = this.blockIds.length;
+  /** Stages `buffer[0, length)` once a slot is free (the writer waits meanwhile: backpressure). */
+  private async dispatch(attempt: Attempt, buffer: Buffer, length: number): Promise<void> {
+    while (attempt.inFlight.size >= (this.store.target.blocksInFlight ?? DEFAULT_BLOCKS_IN_FLIGHT)) await Promise.race(attempt.inFlight);
+    if (attempt.failure) throw attempt.failure;
+    const index = attempt.blockIds.length;
     if (index >= MAX_BLOCKS) {
-      throw (this.failure = new DestinationError(`The archive needs more than ${MAX_BLOCKS} blocks, Azure's limit for one blob; nothing was published.`));
+      throw (attempt.failure = new DestinationError(`The archive needs more than ${MAX_BLOCKS} blocks, Azure's limit for one blob; nothing was published.`));
     }
-    const id = blockId(this.tag, index);
-    this.blockIds.push(id);
-    this.blockSizes.push(data.length);
-    const blob = this.blob!;
-    const staging: Promise<void> = this.stageWithRetries(blob, id, data)
+    const id = blockId(attempt.tag, index);
+    attempt.blockIds.push(id);
+    attempt.blockSizes.push(length);
+    const data = length === buffer.length ? buffer : buffer.subarray(0, length);
+    const staging: Promise<void> = this.stageWithRetries(attempt, id, data)
       .then(
         () => {
-          this.acknowledged += data.length;
-          this.options.onProgress?.(this.acknowledged);
+          attempt.acknowledged += length;
+          if (length === buffer.length && !attempt.stop.signal.aborted) attempt.spare.push(buffer);
+          this.options.onProgress?.(attempt.acknowledged);
         },
         (error: unknown) => {
-          if (this.failure) return;
-          this.failure = this.fail(error, 'stage a block of');
+          if (attempt.failure) return;
+          attempt.failure = this.fail(error, 'stage a block of', attempt.fileName, attempt.openSignal);
           // The first failure stops the other blocks and the writer.
-          this.stop.abort();
-          this.sink?.destroy(this.failure);
+          attempt.stop.abort();
+          attempt.sink?.destroy(attempt.failure);
         },
       )
-      .finally(() => this.inFlight.delete(staging));
-    this.inFlight.add(staging);
+      .finally(() => attempt.inFlight.delete(staging));
+    attempt.inFlight.add(staging);
   }
 
   /**
@@ -725,16 +760,19 @@ class AzureArchiveWrite implements ArchiveWrite {
    * does not retry: staging a block again under the same id is harmless
    * (it replaces the staged one), so it is tried again here, up to maxTries.
    */
-  private async stageWithRetries(blob: BlockBlobClient, id: string, data: Buffer): Promise<void> {
+  private async stageWithRetries(attempt: Attempt, id: string, data: Buffer): Promise<void> {
     const tries = this.store.target.maxTries ?? DEFAULT_MAX_TRIES;
-    for (let attempt = 1; ; attempt++) {
+    const signal = this.requests(attempt, attempt.openSignal);
+    for (let n = 1; ; n++) {
       try {
-        await this.store.call(this.signal, (s, touch) => blob.stageBlock(id, data, data.length, { abortSignal: s, onProgress: touch }));
+        await this.store.call(signal, (s, touch) => attempt.blob.stageBlock(id, data, data.length, { abortSignal: s, onProgress: touch }));
         return;
       } catch (error) {
         const timedOut = (error as { timedOutAfterMs?: number }).timedOutAfterMs !== undefined;
-        if (!timedOut || attempt >= tries || this.signal.aborted) throw error;
-        this.options.logger.warn(`No progress staging a block of ${this.location()} for ${this.store.timeoutMs / 1000} s; trying again (${attempt + 1} of ${tries}).`);
+        if (!timedOut || n >= tries || signal.aborted) throw error;
+        this.options.logger.warn(
+          `No progress staging a block of ${this.store.locationOf(attempt.fileName)} for ${this.store.timeoutMs / 1000} s; trying again (${n + 1} of ${tries}).`,
+        );
       }
     }
   }
@@ -746,33 +784,33 @@ class AzureArchiveWrite implements ArchiveWrite {
    * to info.bytes. (The SHA-256 cannot be checked without reading it all
    * back; TLS and Azure's per-request checks cover the bytes in transit.)
    */
-  async verify(info: CommitInfo): Promise<void> {
-    if (!this.finished || !this.blob) throw new Error('AzureArchiveWrite.verify() before the upload finished');
-    const where = this.location();
-    if (this.written !== info.bytes) {
-      throw new DestinationError(`Verification failed: ${this.written} bytes were written for ${where}, ${info.bytes} expected; nothing was published.`, {
+  async verify(info: CommitInfo, signal?: AbortSignal): Promise<void> {
+    const attempt = this.current('verify');
+    if (!attempt.finished) throw new Error('AzureArchiveWrite.verify() before the upload finished');
+    const where = this.store.locationOf(attempt.fileName);
+    if (attempt.written !== info.bytes) {
+      throw new DestinationError(`Verification failed: ${attempt.written} bytes were written for ${where}, ${info.bytes} expected; nothing was published.`, {
         code: 'VERIFY_FAILED',
       });
     }
-    if (this.blockIds.length === 0) return;
-    const blob = this.blob;
+    if (attempt.blockIds.length === 0) return;
     let held: Map<string, number>;
     try {
-      const list = await this.store.call(this.signal, (s) => blob.getBlockList('uncommitted', { abortSignal: s }));
+      const list = await this.store.call(this.requests(attempt, signal), (s) => attempt.blob.getBlockList('uncommitted', { abortSignal: s }));
       held = new Map((list.uncommittedBlocks ?? []).map((b) => [b.name, b.size]));
     } catch (error) {
-      throw this.fail(error, 'read the block list of');
+      throw this.fail(error, 'read the block list of', attempt.fileName, signal);
     }
     let total = 0;
-    for (const [i, id] of this.blockIds.entries()) {
+    for (const [i, id] of attempt.blockIds.entries()) {
       const size = held.get(id);
-      if (size !== this.blockSizes[i]) {
+      if (size === undefined || size !== attempt.blockSizes[i]) {
         throw new DestinationError(
-          `Verification failed: block ${i} of ${where} is ${size === undefined ? 'no longer staged (did another run commit this name?)' : `${size} bytes at Azure, ${this.blockSizes[i]} were sent`}; nothing was published.`,
+          `Verification failed: block ${i} of ${where} is ${size === undefined ? 'no longer staged (did another run commit this name?)' : `${size} bytes at Azure, ${attempt.blockSizes[i]} were sent`}; nothing was published.`,
           { code: 'VERIFY_FAILED' },
         );
       }
-      total += size ?? 0;
+      total += size;
     }
     if (total !== info.bytes) {
       throw new DestinationError(`Verification failed: Azure holds ${total} bytes for ${where}, ${info.bytes} expected; nothing was published.`, {
@@ -786,12 +824,13 @@ class AzureArchiveWrite implements ArchiveWrite {
    * one). Sidecars keep the account's default tier: small, and readable
    * without a rehydration even when the archive is in Archive.
    */
-  async writeSidecars(files: readonly SidecarFile[]): Promise<void> {
+  async writeSidecars(files: readonly SidecarFile[], signal?: AbortSignal): Promise<void> {
+    const attempt = this.current('writeSidecars');
     for (const file of files) {
       const blob = await this.store.blob(file.name);
       const body = Buffer.from(file.content, 'utf8');
       try {
-        await this.store.call(this.signal, (s) =>
+        await this.store.call(this.requests(attempt, signal), (s) =>
           blob.upload(body, body.length, {
             abortSignal: s,
             conditions: { ifNoneMatch: '*' },
@@ -799,7 +838,7 @@ class AzureArchiveWrite implements ArchiveWrite {
             metadata: this.options.metadata,
           }),
         );
-        this.sidecars.push(file.name);
+        attempt.sidecars.push(file.name);
       } catch (error) {
         if (statusOf(error) === 409 || statusOf(error) === 412) {
           throw new DestinationError(`${this.store.locationOf(file.name)} appeared during the backup; it was not replaced, and the archive was not published.`, {
@@ -807,46 +846,46 @@ class AzureArchiveWrite implements ArchiveWrite {
             cause: error,
           });
         }
-        throw this.fail(error, 'write', file.name);
+        throw this.fail(error, 'write', file.name, signal);
       }
     }
   }
 
   /** Whether the name's committed blob is exactly our block list (a commit whose answer was lost). */
-  private async committedIsOurs(signal: AbortSignal | undefined): Promise<boolean> {
-    const blob = this.blob!;
+  private async committedIsOurs(attempt: Attempt): Promise<boolean> {
     try {
-      const list = await this.store.call(signal, (s) => blob.getBlockList('committed', { abortSignal: s }));
+      const list = await this.store.call(undefined, (s) => attempt.blob.getBlockList('committed', { abortSignal: s }));
       const ids = (list.committedBlocks ?? []).map((b) => b.name);
-      if (this.blockIds.length === 0) {
+      if (attempt.blockIds.length === 0) {
         // An empty archive has no blocks to recognise it by: its metadata says whose it is.
-        const props = await this.store.call(signal, (s) => blob.getProperties({ abortSignal: s }));
-        return ids.length === 0 && props.metadata?.backupwrite === this.tag;
+        const props = await this.store.call(undefined, (s) => attempt.blob.getProperties({ abortSignal: s }));
+        return ids.length === 0 && props.metadata?.backupwrite === attempt.tag;
       }
-      return ids.length === this.blockIds.length && ids.every((id, i) => id === this.blockIds[i]);
+      return ids.length === attempt.blockIds.length && ids.every((id, i) => id === attempt.blockIds[i]);
     } catch {
       return false;
     }
   }
 
   /** Put Block List under the final name with If-None-Match: * (never replaces), the SHA-256 and the tier. */
-  async publish(info: CommitInfo): Promise<Committed> {
-    const { blob, fileName } = this;
-    if (!blob || !fileName || !this.finished) throw new Error('AzureArchiveWrite.publish() before the upload finished');
-    this.committing = true;
+  async publish(info: CommitInfo, signal?: AbortSignal): Promise<Committed> {
+    const attempt = this.current('publish');
+    if (!attempt.finished) throw new Error('AzureArchiveWrite.publish() before the upload finished');
+    const { fileName } = attempt;
+    attempt.committing = true;
     try {
-      await this.store.call(this.signal, (s) =>
-        blob.commitBlockList(this.blockIds, {
+      await this.store.call(this.requests(attempt, signal), (s) =>
+        attempt.blob.commitBlockList(attempt.blockIds, {
           abortSignal: s,
           conditions: { ifNoneMatch: '*' },
-          metadata: { ...this.options.metadata, sha256: info.sha256, ...(this.blockIds.length === 0 ? { backupwrite: this.tag } : {}) },
+          metadata: { ...this.options.metadata, sha256: info.sha256, ...(attempt.blockIds.length === 0 ? { backupwrite: attempt.tag } : {}) },
           blobHTTPHeaders: { blobContentType: contentTypeFor(fileName) },
           tier: this.store.target.tier,
         }),
       );
     } catch (error) {
       // The commit may have landed and only its answer got lost (a retry then sees 409).
-      if (!this.options.signal.aborted && (await this.committedIsOurs(undefined))) {
+      if (!this.user(signal).aborted && (await this.committedIsOurs(attempt))) {
         this.options.logger.warn(`Azure reported ${codeOf(error) ?? (error as Error).name} on committing ${this.location()}, but the blob there is ours: published.`);
       } else {
         if (statusOf(error) === 409 || statusOf(error) === 412) {
@@ -861,34 +900,35 @@ class AzureArchiveWrite implements ArchiveWrite {
             { cause: error },
           );
         }
-        throw this.fail(error, 'commit (Put Block List)');
+        throw this.fail(error, 'commit (Put Block List)', fileName, signal);
       }
     }
-    this.published = true;
+    attempt.published = true;
     return { fileName, location: this.location() };
   }
 
   /**
    * Stops staging, deletes the sidecars we wrote and, if a commit landed
    * although publish() did not finish (Ctrl-C during the commit), our
-   * archive blob (only when its block list is exactly ours). Uncommitted
-   * blocks cannot be deleted: invisible, Azure drops them after 7 days.
-   * Clean-up requests are not cancelled by Ctrl-C; each is bounded by the
-   * timeout.
+   * archive blob (only when its block list is exactly ours), before the
+   * sidecars. Uncommitted blocks cannot be deleted: invisible, Azure drops
+   * them after 7 days. Clean-up requests are not cancelled by Ctrl-C; each
+   * is bounded by the timeout.
    */
   async abort(): Promise<void> {
-    if (this.published || this.done) return;
-    this.done = true;
-    this.stop.abort();
-    this.sink?.destroy();
-    await Promise.allSettled([...this.inFlight]);
-    if (this.committing && this.blob && (await this.committedIsOurs(undefined))) {
-      const blob = this.blob;
+    const attempt = this.attempt;
+    if (!attempt || attempt.published || attempt.aborted) return;
+    attempt.aborted = true;
+    attempt.stop.abort();
+    attempt.sink?.destroy();
+    await Promise.allSettled([...attempt.inFlight]);
+    const where = this.store.locationOf(attempt.fileName);
+    if (attempt.committing && (await this.committedIsOurs(attempt))) {
       await this.store
-        .call(undefined, (s) => blob.deleteIfExists({ abortSignal: s }))
-        .catch((error: unknown) => this.options.logger.error(`Could not delete ${this.location()}: ${this.fail(error, 'delete').message}`));
+        .call(undefined, (s) => attempt.blob.deleteIfExists({ abortSignal: s }))
+        .catch((error: unknown) => this.options.logger.error(`Could not delete ${where}: ${this.fail(error, 'delete', attempt.fileName).message}`));
     }
-    for (const name of this.sidecars.splice(0)) {
+    for (const name of attempt.sidecars.splice(0)) {
       try {
         const blob = await this.store.blob(name);
         await this.store.call(undefined, (s) => blob.deleteIfExists({ abortSignal: s }));
@@ -896,13 +936,13 @@ class AzureArchiveWrite implements ArchiveWrite {
         this.options.logger.error(`Could not delete ${this.store.locationOf(name)}: ${this.fail(error, 'delete', name).message}`);
       }
     }
-    if (this.blockIds.length > 0 && this.fileName) {
-      this.options.logger.debug(`${this.blockIds.length} uncommitted blocks of ${this.location()} are left to Azure, which drops them within 7 days (they are never visible).`);
-    }
+    this.options.logger.debug(`The uncommitted blocks of ${where} are left to Azure, which drops them within 7 days (they are never visible).`);
   }
 
   async close(): Promise<void> {
-    if (!this.published) await this.abort();
+    if (this.closed) return;
+    await this.abort();
+    this.closed = true;
     this.store.writes.delete(this);
   }
 }
