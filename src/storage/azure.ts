@@ -420,40 +420,51 @@ class AzureStore implements Store {
 
   /**
    * One GET, straight into the reader. With `version` (the ETag from
-   * openRanges) it fails (412) rather than read a blob replaced since. Our
-   * timeout covers the wait for the answer's headers; the body is then the
-   * reader's to pace (the SDK retries a broken body from where it stopped).
+   * openRanges) it fails (412) rather than read a blob replaced since. The
+   * answer's headers must come within the timeout; then the body may pause
+   * as long as the reader does not read (its buffer full), but a body that
+   * the reader waits on and that brings no byte for the timeout (a stalled
+   * connection) fails, instead of waiting forever. A broken body is resumed
+   * by the SDK from where it stopped (same ETag), up to 3 times.
    */
   async openRead(name: string, signal?: AbortSignal, version?: string): Promise<Readable> {
-    try {
-      const blob = await this.blob(name);
-      // Not bounded(): its timeout would keep the body's request cancellable after we return.
-      const answer = await this.headersWithin(signal, (s) =>
-        blob.download(0, undefined, { abortSignal: s, conditions: version ? { ifMatch: version } : undefined, maxRetryRequests: 3 }),
-      );
-      if (!answer.readableStreamBody) throw new BackupError(`GET ${this.locationOf(name)} returned no stream.`, { code: 'STORE_FAILED' });
-      return answer.readableStreamBody as Readable;
-    } catch (error) {
-      throw this.readFailure(error, name, signal, version);
-    }
-  }
-
-  /**
-   * Waits for a download's answer at most timeoutMs; the request keeps
-   * `signal` (only) once it has answered.
-   */
-  private async headersWithin<T>(signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const giveUp = new AbortController();
     const combined = signal ? AbortSignal.any([signal, giveUp.signal]) : giveUp.signal;
+    let lastData = Date.now();
+    let answer;
     const handle = setTimeout(() => giveUp.abort(new Timeout()), this.timeoutMs);
     try {
-      return await run(combined);
+      const blob = await this.blob(name);
+      answer = await blob.download(0, undefined, {
+        abortSignal: combined,
+        conditions: version ? { ifMatch: version } : undefined,
+        maxRetryRequests: 3,
+        onProgress: () => (lastData = Date.now()),
+      });
+      if (!answer.readableStreamBody) throw new BackupError(`GET ${this.locationOf(name)} returned no stream.`, { code: 'STORE_FAILED' });
     } catch (error) {
-      if (giveUp.signal.aborted && !signal?.aborted) throw Object.assign(error as Error, { timedOutAfterMs: this.timeoutMs });
-      throw error;
+      if (giveUp.signal.aborted && !signal?.aborted) Object.assign(error as Error, { timedOutAfterMs: this.timeoutMs });
+      throw this.readFailure(error, name, signal, version);
     } finally {
       clearTimeout(handle);
     }
+    const body = answer.readableStreamBody as Readable;
+    const watch = setInterval(() => {
+      const waiting = body.readableLength < body.readableHighWaterMark;
+      if (!waiting) lastData = Date.now();
+      else if (Date.now() - lastData > this.timeoutMs) {
+        clearInterval(watch);
+        body.destroy(
+          new BackupError(`No data from ${this.locationOf(name)} for ${Math.round(this.timeoutMs / 1000)} s (a stalled connection?); check the network, or raise "timeoutSeconds".`, {
+            code: 'STORE_FAILED',
+          }),
+        );
+        giveUp.abort(new Timeout());
+      }
+    }, Math.min(1000, this.timeoutMs / 4));
+    watch.unref();
+    body.once('close', () => clearInterval(watch));
+    return body;
   }
 
   private readFailure(error: unknown, name: string, signal: AbortSignal | undefined, version?: string): BackupError {

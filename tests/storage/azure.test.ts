@@ -17,6 +17,7 @@ import { azureDestinationSchema } from '../../src/config/destinations/azure-sche
 import type { ArchiveWrite, Store, WriteOptions } from '../../src/storage/store.js';
 import { randomSource } from '../helpers/fixtures.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { startStallProxy } from '../helpers/azure-stall-proxy.js';
 import { startAzureFixture, type AzureFixture } from '../helpers/azure-store.js';
 import { storeContract } from './store-contract.js';
 
@@ -465,6 +466,33 @@ describe('Azure store: credentials and faults', () => {
       expect(error.message).toContain('did not answer');
       await failing.abort();
       expect((await store.list()).map((f) => f.name).sort()).toEqual(['once.zip', 'once.zip.manifest.json', 'once.zip.sha256']);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a download that stalls mid-body fails after timeoutSeconds, while a reader that pauses is not cut off', async () => {
+    const target = fx.target();
+    const data = randomBytes(8 * MiB);
+    await fx.container.getBlockBlobClient(`${target.prefix}slow.zip`).upload(data, data.length);
+    const port = Number(new URL(fx.azurite.endpoint).port);
+    const proxy = await startStallProxy({ host: '127.0.0.1', port });
+    try {
+      const store = fx.open({ ...target, endpoint: `${proxy.url}/devstoreaccount1`, timeoutSeconds: 1 });
+      // A reader that stops for 2.5 s (longer than the timeout) with the network fine: no failure.
+      const paused = await store.openRead('slow.zip');
+      const first = await new Promise<Buffer>((resolve) => paused.once('data', resolve));
+      paused.pause();
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      paused.resume();
+      expect(first.length + (await readStream(paused)).length).toBe(data.length);
+
+      const stalled = await store.openRead('slow.zip');
+      proxy.stallAnswers(MiB);
+      const error = await rejection(readStream(stalled));
+      expect(error).toBeInstanceOf(BackupError);
+      expect(error.code).toBe('STORE_FAILED');
+      expect(error.message).toContain('No data from');
     } finally {
       await proxy.close();
     }
