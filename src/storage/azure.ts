@@ -659,9 +659,9 @@ class AzureArchiveWrite implements ArchiveWrite {
     if (this.closed) throw new Error('AzureArchiveWrite.reserve() after close()');
     if (this.attempt && !this.attempt.aborted) throw new Error('AzureArchiveWrite.reserve() called twice');
     const signal = this.options.signal;
-    for (const name of [fileName, ...SIDECAR_SUFFIXES.map((suffix) => fileName + suffix)]) {
-      if (await this.store.stat(name, signal)) return false;
-    }
+    const names = [fileName, ...SIDECAR_SUFFIXES.map((suffix) => fileName + suffix)];
+    const found = await Promise.all(names.map((name) => this.store.stat(name, signal)));
+    if (found.some((file) => file !== undefined)) return false;
     const blob = await this.store.blob(fileName).catch((error: unknown) => {
       throw this.fail(error, 'reserve', fileName);
     });

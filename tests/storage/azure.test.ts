@@ -14,6 +14,7 @@ import { silentLogger } from '../../src/log/logger-types.js';
 import { redactText } from '../../src/log/redact.js';
 import { blockSizeFor, MAX_BLOCKS, MIN_BLOCK_SIZE, type AzureTarget } from '../../src/storage/azure.js';
 import { azureDestinationSchema } from '../../src/config/destinations/azure-schema.js';
+import { describeAzureError, type AzureErrorContext } from '../../src/storage/azure-errors.js';
 import type { ArchiveWrite, Store, WriteOptions } from '../../src/storage/store.js';
 import { randomSource } from '../helpers/fixtures.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
@@ -155,6 +156,45 @@ describe('settings schema', () => {
     const issue = result.error!.issues[0]!;
     expect(issue.path.join('.')).toBe(path);
     expect(issue.message).toContain(words);
+  });
+});
+
+describe('error messages (pure)', () => {
+  const ctx: AzureErrorContext = {
+    action: 'stage a block of',
+    where: 'azure://acct/backups/host1/a.zip',
+    container: 'backups',
+    account: 'acct',
+    endpoint: 'https://acct.blob.core.windows.net',
+    credentials: 'account "acct" with the account key in AZURE_STORAGE_KEY',
+    write: true,
+  };
+  const rest = (statusCode: number | undefined, code: string, message = code) => Object.assign(new Error(message), { name: 'RestError', statusCode, code });
+
+  it.each([
+    [rest(403, 'AuthenticationFailed', 'Server failed to authenticate the request.\nRequestId:1'), 'STORE_ACCESS_DENIED', 1, /refused to stage a block of .*AZURE_STORAGE_KEY.*Storage Blob Data Contributor/],
+    [rest(403, 'AuthorizationPermissionMismatch'), 'STORE_ACCESS_DENIED', 1, /HTTP 403 AuthorizationPermissionMismatch/],
+    [rest(404, 'ContainerNotFound'), 'DESTINATION_NOT_FOUND', 2, /Container "backups" does not exist .*az storage container create --name backups --account-name acct/],
+    [rest(undefined, 'ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1'), 'DESTINATION_FAILED', 1, /Cannot reach Azure Blob at https:\/\/acct.* connection refused/],
+    [rest(undefined, 'ENOTFOUND', 'getaddrinfo ENOTFOUND acct.blob.core.windows.net'), 'DESTINATION_FAILED', 1, /host name not found \(check the account name/],
+    [rest(503, 'ServerBusy'), 'DESTINATION_FAILED', 1, /kept failing \(HTTP 503 ServerBusy\)/],
+    [rest(409, 'BlobArchived'), 'DESTINATION_FAILED', 1, /Archive tier .*rehydrated/],
+    [Object.assign(new Error('x'), { name: 'CredentialUnavailableError' }), 'USAGE', 2, /No usable Azure credentials .*az login/],
+    [rest(400, 'InvalidHeaderValue', 'The value for one of the HTTP headers is not in the correct format.\nRequestId:2'), 'DESTINATION_FAILED', 1, /InvalidHeaderValue \(HTTP 400\): The value for one of the HTTP headers is not in the correct format\.$/],
+  ])('%s -> %s', (error, code, exit, message) => {
+    const described = describeAzureError(error, ctx);
+    expect(described.code).toBe(code);
+    expect(described.exitCode).toBe(exit);
+    expect(described.message).toMatch(message);
+  });
+
+  it('an abort is a cancellation only when our signal was aborted; our timeout says so', () => {
+    const abort = Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' });
+    const controller = new AbortController();
+    controller.abort();
+    expect(describeAzureError(abort, { ...ctx, signal: controller.signal }).code).toBe('CANCELLED');
+    expect(describeAzureError(abort, { ...ctx, timedOutAfterMs: 60_000 }).message).toMatch(/did not answer .* for 60 s/);
+    expect(describeAzureError(abort, { ...ctx, write: false }).code).toBe('STORE_FAILED');
   });
 });
 
