@@ -10,7 +10,7 @@ import { candidateFileName } from '../archive/naming.js';
 import { walk, type Entry } from '../archive/walk.js';
 import type { Format } from '../archive/formats.js';
 import { SIDECAR_SUFFIXES } from '../storage/store.js';
-import type { S3Target } from '../storage/s3.js';
+import type { Store } from '../storage/store.js';
 import { withRunDetails, type BackupResult, type DestinationOutcome } from './result.js';
 import type { CheckedDestinations } from './preflight.js';
 import { outcomeExitCode, type SkipCollector } from './skips.js';
@@ -19,8 +19,8 @@ import { describeFailedDestinations } from './publish.js';
 export interface DryRunInput {
   sources: string[];
   exclude: string[];
-  destination?: string;
-  s3?: S3Target;
+  /** Every destination of the run, in order (checked.live are those that passed their check). */
+  stores: readonly Store[];
   name: string;
   format: { format: Format; requested: string };
   skipInodes: Set<string>;
@@ -62,31 +62,22 @@ export async function dryRun(input: DryRunInput): Promise<BackupResult> {
     throw withRunDetails(skips.strictFailure, { skipped: skips.skipped, warnings: input.warnings, destinations: checked.dropped, dryRun: true });
   }
 
-  // The name the real run would take now (the first free one in the local folder).
+  // The name the real run would take now: the first one free on every destination.
   let fileName = candidateFileName(input.name, input.format.format, 0);
-  for (let attempt = 1; checked.local && attempt < 1000; attempt++) {
-    const dir = checked.local.dir;
-    const taken = await Promise.all(
-      [fileName, `${fileName}.partial`, ...SIDECAR_SUFFIXES.map((s) => fileName + s)].map((name) =>
-        fs.lstat(path.join(dir, name)).then(
-          () => true,
-          () => false,
-        ),
-      ),
-    );
+  for (let attempt = 1; attempt < 1000; attempt++) {
+    const taken = await Promise.all(checked.live.map((store) => nameTaken(store, fileName, input.signal)));
     if (!taken.includes(true)) break;
     fileName = candidateFileName(input.name, input.format.format, attempt);
   }
-  const localPath = checked.local ? path.join(checked.local.dir, fileName) : undefined;
+  const dropped = new Set(checked.dropped.map((d) => d.name));
   const destinations: DestinationOutcome[] = [];
-  for (const type of ['local', 's3'] as const) {
-    const dropped = checked.dropped.find((d) => d.type === type);
-    if (dropped) destinations.push(dropped);
-    else if (type === 'local' && localPath) destinations.push({ name: 'local', type, ok: true, location: localPath, bytes: 0, error: null });
-    else if (type === 's3' && checked.s3) {
-      destinations.push({ name: 's3', type, ok: true, location: `s3://${checked.s3.target.bucket}/${checked.s3.target.prefix}${fileName}`, bytes: 0, error: null });
-    }
+  for (const store of input.stores) {
+    if (dropped.has(store.name)) destinations.push(checked.dropped.find((d) => d.name === store.name)!);
+    else destinations.push({ name: store.name, type: store.kind, ok: true, location: store.locationOf(fileName), bytes: 0, error: null });
   }
+  const local = checked.live.find((store) => store.kind === 'local');
+  const localPath = local?.locationOf(fileName);
+  const s3Url = checked.live.filter((store) => store.kind === 's3').map((store) => /^s3:\/\/([^/]+)\/(.+)$/.exec(store.locationOf(fileName)))[0];
   const exitCode = outcomeExitCode(checked.dropped.length, skips.skipped.length);
   return {
     ok: checked.dropped.length === 0,
@@ -101,9 +92,22 @@ export async function dryRun(input: DryRunInput): Promise<BackupResult> {
     sourceBytes: bytes,
     skipped: skips.skipped,
     warnings: input.warnings,
-    s3: checked.s3 ? { bucket: checked.s3.target.bucket, key: `${checked.s3.target.prefix}${fileName}` } : null,
+    s3: s3Url ? { bucket: s3Url[1]!, key: s3Url[2]! } : null,
     destinations,
     error: checked.dropped.length > 0 ? describeFailedDestinations(destinations, true) : null,
     durationMs: Math.round(performance.now() - input.started),
   };
+}
+
+/** Whether `fileName` (or its partial or a sidecar) already exists on `store`. */
+async function nameTaken(store: Store, fileName: string, signal: AbortSignal): Promise<boolean> {
+  const names = [fileName, `${fileName}.partial`, ...SIDECAR_SUFFIXES.map((s) => fileName + s)];
+  if (store.folder !== undefined) {
+    const folder = store.folder;
+    // lstat: a dangling link takes the name too.
+    const found = await Promise.all(names.map((name) => fs.lstat(path.join(folder, name)).then(() => true, () => false)));
+    return found.includes(true);
+  }
+  const found = await Promise.all(names.map((name) => store.stat(name, signal).then((stat) => stat !== undefined, () => false)));
+  return found.includes(true);
 }

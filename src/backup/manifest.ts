@@ -4,12 +4,14 @@
  */
 import type { ArchiveRoot } from '../archive/archive-roots.js';
 import type { Skip } from '../archive/walk.js';
-import type { SidecarFile } from '../storage/store.js';
+import type { SidecarFile, StoreKind } from '../storage/store.js';
 
 export const MANIFEST_VERSION = 1;
 
 export interface ManifestDestination {
-  kind: 'local' | 's3';
+  /** The destination's name (settings.json). */
+  name?: string;
+  kind: StoreKind;
   location: string;
   ok: boolean;
   error?: string;

@@ -13,17 +13,14 @@ import { BackupError, UsageError, describeErrno, errnoCode, toBackupError } from
 import { resolveFormat, type Format } from '../archive/formats.js';
 import { findBzip2, type Bzip2Program } from '../archive/compressors.js';
 import { inodeKey } from '../archive/walk.js';
-import { LocalDestination } from '../storage/local.js';
-import type { S3Target } from '../storage/s3.js';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { Store } from '../storage/store.js';
 import type { Logger } from '../log/logger-types.js';
 import { withRunDetails, type DestinationOutcome } from './result.js';
 import { archiveRoots } from '../archive/archive-roots.js';
 
 export interface PreflightJob {
   sources: string[];
-  destination?: string;
-  s3?: S3Target;
+  stores: readonly Store[];
   logFile?: string;
 }
 
@@ -81,12 +78,13 @@ export function chooseFormat(
 /** Keep the destination folder (when inside a source), our own log file and the run history beside it out of the archive. */
 export async function inodesToLeaveOut(job: PreflightJob): Promise<Set<string>> {
   const skipInodes = new Set<string>();
-  const destStat = job.destination ? await fs.stat(job.destination).catch(() => undefined) : undefined;
-  if (destStat) {
+  for (const folder of job.stores.flatMap((store) => (store.folder === undefined ? [] : [store.folder]))) {
+    const destStat = await fs.stat(folder).catch(() => undefined);
+    if (!destStat) continue;
     skipInodes.add(inodeKey(destStat));
     for (const source of job.sources) {
       if (inodeKey(await fs.stat(source)) === inodeKey(destStat)) {
-        throw new UsageError(`The destination ${job.destination} is the source itself; choose a destination outside it.`, {
+        throw new UsageError(`The destination ${folder} is the source itself; choose a destination outside it.`, {
           code: 'DEST_IS_SOURCE',
         });
       }
@@ -102,69 +100,48 @@ export async function inodesToLeaveOut(job: PreflightJob): Promise<Set<string>> 
   return skipInodes;
 }
 
-/** A destination dropped before the run, as the result reports it. */
-export function failedOutcome(type: 'local' | 's3', location: string, error: BackupError): DestinationOutcome {
-  return { name: type, type, ok: false, location, bytes: 0, error: { code: error.code, message: error.message } };
+/** A destination dropped before the run (or not done), as the result reports it. */
+export function failedOutcome(store: Pick<Store, 'name' | 'kind'>, location: string, error: BackupError): DestinationOutcome {
+  return { name: store.name, type: store.kind, ok: false, location, bytes: 0, error: { code: error.code, message: error.message } };
 }
 
 export interface CheckedDestinations {
-  /** The local folder, created and writable (undefined: none asked, or dropped). */
-  local?: LocalDestination;
-  /** S3, reachable with these credentials (undefined: none asked, or dropped). */
-  s3?: { client: S3Client; target: S3Target };
+  /** Every destination, in the order given. */
+  order: readonly Store[];
+  /** The stores that passed their check (a local folder now exists unless a dry run), in the run's order. */
+  live: Store[];
   /** Destinations dropped by their check, in order. */
   dropped: DestinationOutcome[];
 }
 
 /**
- * Checks (and, unless `dryRun`, creates) the local folder and checks that
- * the S3 bucket can be used. A usage problem (the folder is a file) stays
- * fatal: no destination is dropped for a typo. Anything else drops that
- * destination; if none is left, the first failure is thrown with every
- * destination's outcome attached.
+ * Checks every destination at once (a slow remote does not delay the
+ * others' checks): reachable, credentials, the folder/bucket/container, write
+ * permission; a local folder is created unless `dryRun`. One that fails is
+ * dropped and recorded, and the run goes on with the others (a mistake in
+ * one destination's settings must not cost the backups of the others); when
+ * none is left, the first failure is thrown with every outcome attached (a
+ * single destination's usage mistake is still exit 2).
  */
 export async function checkDestinations(
-  job: PreflightJob,
+  stores: readonly Store[],
   options: { dryRun: boolean; logger: Logger; signal: AbortSignal },
 ): Promise<CheckedDestinations> {
   const { logger, signal } = options;
-  const checked: CheckedDestinations = { dropped: [] };
+  if (stores.length === 0) throw new UsageError('No destination: give a local folder (--dest), an S3 bucket (--s3-bucket), or "destinations" in settings.json.', { code: 'NO_DESTINATION' });
+  const checks = await Promise.allSettled(stores.map((store) => store.check({ dryRun: options.dryRun, signal })));
+  if (signal.aborted) throw signal.reason;
+  const checked: CheckedDestinations = { order: stores, live: [], dropped: [] };
   const failures: BackupError[] = [];
-  const drop = (type: 'local' | 's3', location: string, error: unknown): void => {
-    if (signal.aborted) throw signal.reason;
-    const failure = toBackupError(error, signal);
-    if (failure instanceof UsageError) throw failure;
+  checks.forEach((check, i) => {
+    const store = stores[i]!;
+    if (check.status === 'fulfilled') return void checked.live.push(store);
+    const failure = toBackupError(check.reason, signal);
     failures.push(failure);
-    checked.dropped.push(failedOutcome(type, location, failure));
-  };
-  if (job.destination !== undefined) {
-    const local = new LocalDestination(job.destination);
-    try {
-      if (options.dryRun) await local.probe();
-      else await local.prepare(signal);
-      checked.local = local;
-    } catch (error) {
-      drop('local', job.destination, error);
-    }
-  }
-  if (job.s3) {
-    // Loaded only when used: the AWS SDK is most of the start-up time.
-    const s3 = await import('../storage/s3.js');
-    const client = s3.createS3Client(job.s3);
-    try {
-      await s3.checkBucket(client, job.s3, signal);
-      checked.s3 = { client, target: job.s3 };
-    } catch (error) {
-      client.destroy();
-      drop('s3', s3.s3Label(job.s3), error);
-    }
-  }
-  if (!checked.local && !checked.s3) {
-    throw withRunDetails(failures[0] ?? new UsageError('No destination: give a local folder (--dest) or an S3 bucket (--s3-bucket).', { code: 'NO_DESTINATION' }), {
-      destinations: checked.dropped,
-    });
-  }
+    checked.dropped.push(failedOutcome(store, store.label, failure));
+  });
+  if (checked.live.length === 0) throw withRunDetails(failures[0]!, { destinations: checked.dropped });
   // Said here when the run goes on without them; when none is left, the failure says it.
-  for (const dropped of checked.dropped) logger.error(`destination ${dropped.location} cannot be used: ${dropped.error?.message}`);
+  for (const dropped of checked.dropped) logger.error(`destination ${dropped.name} (${dropped.location}) cannot be used: ${dropped.error?.message}`);
   return checked;
 }

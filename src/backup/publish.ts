@@ -9,7 +9,7 @@
  * local one, so the local manifest records how they went.
  */
 import { toBackupError, type BackupError, type ErrorCode } from '../errors.js';
-import type { CommitInfo, ArchiveWrite } from '../storage/store.js';
+import type { CommitInfo, ArchiveWrite, StoreKind } from '../storage/store.js';
 import type { Logger } from '../log/logger-types.js';
 import { redactText } from '../log/redact.js';
 import { manifestSidecar, sha256Sidecar, type Manifest, type ManifestDestination } from './manifest.js';
@@ -18,6 +18,8 @@ import type { DestinationOutcome } from './result.js';
 export interface PublishInput {
   /** Every destination the archive was written to, in the run's order. */
   destinations: readonly ArchiveWrite[];
+  /** Each write's destination name (settings.json), for the manifest. */
+  nameOf: (d: ArchiveWrite) => string;
   /** Destinations that already failed (while writing), with why. */
   failures: Map<ArchiveWrite, BackupError>;
   fileName: string;
@@ -50,8 +52,8 @@ export async function publishAll(input: PublishInput): Promise<Map<ArchiveWrite,
     const manifest = input.manifest(
       destinations.map((other) =>
         failures.has(other)
-          ? { kind: other.kind, location: other.label, ok: false, error: redactText(failures.get(other)!.message) }
-          : { kind: other.kind, location: other.location(), ok: true },
+          ? { name: input.nameOf(other), kind: other.kind, location: other.label, ok: false, error: redactText(failures.get(other)!.message) }
+          : { name: input.nameOf(other), kind: other.kind, location: other.location(), ok: true },
       ),
     );
     try {
@@ -70,7 +72,12 @@ export async function publishAll(input: PublishInput): Promise<Map<ArchiveWrite,
   return published;
 }
 
-const DESTINATION_NAMES = { local: 'Local folder', s3: 'S3' } as const;
+const DESTINATION_NAMES: Record<StoreKind, string> = { local: 'Local folder', s3: 'S3', azure: 'Azure', sftp: 'SFTP', rclone: 'rclone' };
+
+/** `S3 destination s3://b/k`, or with a name of its own: `S3 destination "cloud" (s3://b/k)`. */
+function destinationWords(o: DestinationOutcome): string {
+  return o.name === o.type ? `${DESTINATION_NAMES[o.type]} destination ${o.location}` : `${DESTINATION_NAMES[o.type]} destination "${o.name}" (${o.location})`;
+}
 
 /**
  * The run's `error` when some destination failed: names each failed one and
@@ -80,15 +87,15 @@ export function describeFailedDestinations(outcomes: readonly DestinationOutcome
   const failed = outcomes.filter((o) => !o.ok);
   const first = failed[0];
   if (!first?.error) return { code: 'DESTINATION_FAILED', message: 'A destination failed.' };
-  const parts = failed.map((o) => `${DESTINATION_NAMES[o.type]} destination ${o.location} failed: ${o.error?.message ?? 'unknown error'}`);
+  const parts = failed.map((o) => `${destinationWords(o)} failed: ${o.error?.message ?? 'unknown error'}`);
   const safe = outcomes
     .filter((o) => o.ok)
     .map((o) =>
       dryRun
         ? ` The backup would still be written to ${o.location}.`
         : o.type === 'local'
-          ? ` The local copy is complete and verified: ${o.location}.`
-          : ` The copy on S3 is complete: ${o.location}.`,
+          ? ` The local copy${o.name === o.type ? '' : ` "${o.name}"`} is complete and verified: ${o.location}.`
+          : ` The copy on ${DESTINATION_NAMES[o.type]}${o.name === o.type ? '' : ` "${o.name}"`} is complete: ${o.location}.`,
     );
   return { code: first.error.code, message: `${parts.join(' ')}${safe.join('')}` };
 }

@@ -3,6 +3,7 @@
  * what the human summary is rendered from.
  */
 import type { Skip } from '../archive/walk.js';
+import type { StoreKind } from '../storage/store.js';
 import { ExitCode, type BackupError, type ErrorCode, type ExitCodeValue } from '../errors.js';
 
 export interface BackupResult {
@@ -31,9 +32,9 @@ export interface BackupResult {
 }
 
 export interface DestinationOutcome {
-  /** `local` or `s3` (settings.json has one of each at most). */
+  /** The destination's name (settings `destinations[].name`; `local` / `s3` for the older keys). */
   name: string;
-  type: 'local' | 's3';
+  type: StoreKind;
   /** The archive is there, complete, with its sidecars. */
   ok: boolean;
   /** Path or s3:// URL of the archive (the folder or bucket/prefix when it failed before a name was chosen). */

@@ -13,10 +13,8 @@ import { countSources, type Entry } from '../archive/walk.js';
 import { createArchiveStages } from '../archive/create-archive.js';
 import { HashStream } from '../archive/hash-stream.js';
 import { ArchiveProgress, type ProgressSnapshot } from '../archive/progress-counter.js';
-import type { ArchiveWrite } from '../storage/store.js';
+import type { ArchiveWrite, Store } from '../storage/store.js';
 import { FanOut } from '../storage/fan-out.js';
-import { partSizeFor } from '../storage/part-size.js';
-import type { S3Target } from '../storage/s3.js';
 import type { Logger } from '../log/logger-types.js';
 import { redactText } from '../log/redact.js';
 import type { Manifest, ManifestDestination } from './manifest.js';
@@ -30,10 +28,8 @@ import { archiveRoots } from '../archive/archive-roots.js';
 export interface BackupJob {
   /** Absolute paths. */
   sources: string[];
-  /** Absolute local folder; undefined with S3 only (`--no-local`). */
-  destination?: string;
-  /** Upload to S3 as well (or only). */
-  s3?: S3Target;
+  /** Where the archive goes, in order (open-store.ts); the caller closes them. */
+  stores: Store[];
   /** As asked (flag, settings, wizard); resolved here, with the ZIP fallback. */
   format?: string;
   /** Name template; empty means the default. */
@@ -50,7 +46,7 @@ export interface BackupJob {
 export interface ProgressUpdate extends ProgressSnapshot {
   totalFiles?: number;
   totalBytes?: number;
-  /** Bytes S3 has acknowledged, when uploading. */
+  /** Bytes the slowest remote destination has acknowledged, when uploading. */
   uploadedBytes?: number;
 }
 
@@ -102,8 +98,8 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   const details = (): Partial<BackupResult> => ({ skipped: skips.skipped, warnings });
 
   // Preflight: sources, format, name, destinations.
-  if (job.destination === undefined && job.s3 === undefined) {
-    throw new UsageError('No destination: give a local folder (--dest) or an S3 bucket (--s3-bucket).', { code: 'NO_DESTINATION' });
+  if (job.stores.length === 0) {
+    throw new UsageError('No destination: give a local folder (--dest), an S3 bucket (--s3-bucket), or "destinations" in settings.json.', { code: 'NO_DESTINATION' });
   }
   warnings.push(...(await checkSources(job.sources, ctx.cwd)));
   const threads = workerCount(job.threads);
@@ -114,8 +110,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
 
   logger.info('backup started', {
     sources: job.sources,
-    destination: job.destination ?? null,
-    s3: job.s3 ? { bucket: job.s3.bucket, prefix: job.s3.prefix, region: job.s3.region, endpoint: job.s3.endpoint, storageClass: job.s3.storageClass } : null,
+    destinations: job.stores.map((store) => ({ name: store.name, type: store.kind, location: store.label })),
     formatRequested: chosen.requested,
     format: chosen.format,
     name: rendered.name,
@@ -127,10 +122,12 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
 
   // The local folder is created first, so that on a first run it is already there to be
   // left out of the archive when it lies inside a source.
-  const checked = await checkDestinations(job, { dryRun: job.dryRun, logger, signal }).catch((error: unknown) => {
+  const checked = await checkDestinations(job.stores, { dryRun: job.dryRun, logger, signal }).catch((error: unknown) => {
     throw withRunDetails(toCancelled(error, ctx.signal) as object, { ...details(), dryRun: job.dryRun || undefined });
   });
-  let destinations: ArchiveWrite[] = [];
+  const destinations: ArchiveWrite[] = [];
+  /** The store each write belongs to (its name, for the outcome). */
+  const storeOf = new Map<ArchiveWrite, Store>();
   const failures = new Map<ArchiveWrite, BackupError>();
   // Counting the sources runs alongside the backup: cancelled and awaited at the end, never left walking.
   const counting = new AbortController();
@@ -143,8 +140,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       return await dryRun({
         sources: job.sources,
         exclude: job.exclude,
-        destination: job.destination,
-        s3: job.s3,
+        stores: job.stores,
         name: rendered.name,
         format: chosen,
         skipInodes,
@@ -164,7 +160,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
     // alongside the backup instead of delaying it.
     let totals: { files: number; bytes: number } | undefined;
     const countOptions = { sources: job.sources, exclude: job.exclude, skipInodes, signal: AbortSignal.any([signal, counting.signal]) };
-    if (checked.s3) totals = await countSources(countOptions);
+    if (checked.live.some((store) => store.kind !== 'local')) totals = await countSources(countOptions);
     else if (ctx.onProgress) {
       count = countSources(countOptions).then(
         (counted) => {
@@ -173,24 +169,38 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
         () => undefined, // the backup itself reports any problem
       );
     }
+    /** Bytes each remote destination has acknowledged; the progress shows the slowest live one. */
+    const acknowledged = new Map<ArchiveWrite, number>();
     let uploadedBytes: number | undefined;
     const progress = new ArchiveProgress(
       ctx.onProgress &&
         ((snapshot) => ctx.onProgress?.({ ...snapshot, totalFiles: totals?.files, totalBytes: totals?.bytes, uploadedBytes })),
     );
 
-    destinations = await openDestinations(checked, ctx, signal, totals?.bytes, (bytes) => {
-      uploadedBytes = bytes;
-      ctx.onProgress?.({ ...progress.snapshot(), totalFiles: totals?.files, totalBytes: totals?.bytes, uploadedBytes });
-    });
+    for (const store of checked.live) {
+      const write: ArchiveWrite = store.beginWrite({
+        logger: ctx.logger,
+        signal,
+        expectedBytes: totals?.bytes,
+        metadata: { 'backup-tool': `backup-automation/${ctx.toolVersion}` },
+        onProgress: (bytes) => {
+          acknowledged.set(write, bytes);
+          const live = [...acknowledged].filter(([w]) => !failures.has(w)).map(([, b]) => b);
+          uploadedBytes = live.length > 0 ? Math.min(...live) : undefined;
+          ctx.onProgress?.({ ...progress.snapshot(), totalFiles: totals?.files, totalBytes: totals?.bytes, uploadedBytes });
+        },
+      });
+      destinations.push(write);
+      storeOf.set(write, store);
+    }
     const fileName = await reserveName(destinations, failures, rendered.name, chosen.format, signal);
     const live = destinations.filter((d) => !failures.has(d));
-    for (const d of live) logger.info(`writing ${fileName} to ${d.label}`);
+    for (const d of live) logger.info(`writing ${fileName} to ${storeOf.get(d)!.name} (${d.label})`);
 
     const opened: Array<{ name: string; stream: Writable; d: ArchiveWrite }> = [];
     for (const d of live) {
       try {
-        opened.push({ name: d.label, stream: await d.open(signal), d });
+        opened.push({ name: storeOf.get(d)!.name, stream: await d.open(signal), d });
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         failures.set(d, toBackupError(error, ctx.signal));
@@ -238,18 +248,19 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       skipped: skips.skipped,
       warnings,
       destinations: [
-        ...checked.dropped.map((o) => ({ kind: o.type, location: o.location, ok: false, error: o.error ? redactText(o.error.message) : undefined })),
+        ...checked.dropped.map((o) => ({ name: o.name, kind: o.type, location: o.location, ok: false, error: o.error ? redactText(o.error.message) : undefined })),
         ...manifestDestinations,
       ],
     });
-    const published = await publishAll({ destinations, failures, fileName, info: { sha256, bytes: hash.bytes }, manifest, logger, signal });
+    const published = await publishAll({ destinations, nameOf: (d) => storeOf.get(d)!.name, failures, fileName, info: { sha256, bytes: hash.bytes }, manifest, logger, signal });
 
-    const outcomes = outcomesOf(checked, destinations, failures, published, hash.bytes);
-    for (const [d, failure] of failures) logger.error(`${d.label}: ${failure.message}`);
+    const outcomes = outcomesOf(checked, destinations, storeOf, failures, published, hash.bytes);
+    for (const [d, failure] of failures) logger.error(`${storeOf.get(d)!.name} (${d.label}): ${failure.message}`);
     if (published.size === 0) throw withRunDetails([...failures.values()][0]!, { ...details(), destinations: outcomes });
 
     const local = destinations.find((d) => d.kind === 'local' && published.has(d));
-    const s3 = destinations.find((d) => d.kind === 's3' && published.has(d));
+    // `s3` stays in the result for the scripts that read it: the first S3 copy.
+    const s3Url = destinations.filter((d) => d.kind === 's3' && published.has(d)).map((d) => /^s3:\/\/([^/]+)\/(.+)$/.exec(published.get(d)!))[0];
     const failed = outcomes.filter((o) => !o.ok).length;
     const exitCode = outcomeExitCode(failed, skips.skipped.length);
     const result: BackupResult = {
@@ -264,7 +275,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       sourceBytes: progress.bytesRead,
       skipped: skips.skipped,
       warnings,
-      s3: s3 && checked.s3 ? { bucket: checked.s3.target.bucket, key: `${checked.s3.target.prefix}${fileName}` } : null,
+      s3: s3Url ? { bucket: s3Url[1]!, key: s3Url[2]! } : null,
       destinations: outcomes,
       error: failed > 0 ? describeFailedDestinations(outcomes) : null,
       durationMs: Math.round(performance.now() - started),
@@ -286,7 +297,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
       withRunDetails(e, {
         ...details(),
         dryRun: job.dryRun || undefined,
-        destinations: runDetailsOf(e).destinations ?? (destinations.length > 0 ? outcomesOf(checked, destinations, failures, new Map(), 0, e) : runDestinations(e, checked)),
+        destinations: runDetailsOf(e).destinations ?? (destinations.length > 0 ? outcomesOf(checked, destinations, storeOf, failures, new Map(), 0, e) : runDestinations(e, checked)),
       });
     if (skips.strictFailure) throw attach(skips.strictFailure);
     if (ctx.signal?.aborted) throw attach(new CancelledError(undefined, { cause: error }));
@@ -297,8 +308,7 @@ export async function runBackup(job: BackupJob, ctx: RunContext): Promise<Backup
   } finally {
     counting.abort();
     await count;
-    for (const d of destinations) await d.close().catch(() => undefined);
-    if (checked.s3 && !destinations.some((d) => d.kind === 's3')) checked.s3.client.destroy();
+    await Promise.all(destinations.map((d) => d.close().catch(() => undefined)));
   }
 }
 
@@ -309,16 +319,20 @@ function toCancelled(error: unknown, userSignal: AbortSignal | undefined): unkno
 
 /** The destinations a failed run reports: those dropped before it, and the others as not done. */
 function runDestinations(error: BackupError, checked: CheckedDestinations): DestinationOutcome[] {
-  const list = [...checked.dropped];
-  if (checked.local) list.push(failedOutcome('local', checked.local.dir, error));
-  if (checked.s3) list.push(failedOutcome('s3', `s3://${checked.s3.target.bucket}/${checked.s3.target.prefix}`, error));
-  return list;
+  return inStoreOrder(checked, [...checked.dropped, ...checked.live.map((store) => failedOutcome(store, store.label, error))]);
 }
 
-/** Each destination's outcome, in the order local, S3. */
+/** Outcomes in the order the destinations were given (settings.json's order). */
+function inStoreOrder(checked: CheckedDestinations, outcomes: DestinationOutcome[]): DestinationOutcome[] {
+  const order = checked.order.map((store) => store.name);
+  return outcomes.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+}
+
+/** Each destination's outcome, in the order the destinations were given. */
 function outcomesOf(
   checked: CheckedDestinations,
   destinations: readonly ArchiveWrite[],
+  storeOf: ReadonlyMap<ArchiveWrite, Store>,
   failures: Map<ArchiveWrite, BackupError>,
   published: Map<ArchiveWrite, string>,
   bytes: number,
@@ -328,10 +342,11 @@ function outcomesOf(
   const outcomes: DestinationOutcome[] = [...checked.dropped];
   for (const d of destinations) {
     const location = published.get(d);
-    if (location !== undefined) outcomes.push({ name: d.kind, type: d.kind, ok: true, location, bytes, error: null });
-    else outcomes.push(failedOutcome(d.kind, d.label, failures.get(d) ?? runFailure));
+    const store = storeOf.get(d)!;
+    if (location !== undefined) outcomes.push({ name: store.name, type: store.kind, ok: true, location, bytes, error: null });
+    else outcomes.push(failedOutcome(store, d.label, failures.get(d) ?? runFailure));
   }
-  return outcomes.sort((a, b) => Number(a.type === 's3') - Number(b.type === 's3'));
+  return inStoreOrder(checked, outcomes);
 }
 
 /** Resolves once every stream has closed (a compressor's child process has exited). */
@@ -345,32 +360,6 @@ async function allClosed(streams: ReadonlyArray<Readable | Duplex>): Promise<voi
           }),
     ),
   );
-}
-
-/** The checked destinations, ready to reserve a name. */
-async function openDestinations(
-  checked: CheckedDestinations,
-  ctx: RunContext,
-  signal: AbortSignal,
-  estimatedBytes: number | undefined,
-  onUploadProgress: (bytes: number) => void,
-): Promise<ArchiveWrite[]> {
-  const destinations: ArchiveWrite[] = checked.local ? [checked.local] : [];
-  if (checked.s3) {
-    const s3 = await import('../storage/s3.js');
-    destinations.push(
-      new s3.S3Destination({
-        client: checked.s3.client,
-        target: checked.s3.target,
-        logger: ctx.logger,
-        partSize: partSizeFor(estimatedBytes),
-        metadata: { 'backup-tool': `backup-automation/${ctx.toolVersion}` },
-        onProgress: onUploadProgress,
-        signal,
-      }),
-    );
-  }
-  return destinations;
 }
 
 /**

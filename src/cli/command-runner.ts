@@ -128,7 +128,7 @@ export async function runCommandFrame(io: CliIO, flags: CommonFlags, body: (ctx:
   } catch (error) {
     return reportFailure(io, error, logger, flags);
   } finally {
-    closeStores(io);
+    await closeStores(io);
     await logger.close();
   }
 }

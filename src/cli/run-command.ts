@@ -17,11 +17,10 @@ import { DEFAULT_NAME_TEMPLATE } from '../archive/naming.js';
 import type { EffectiveSettings } from '../config/merge-settings.js';
 import type { RetentionSummary } from '../backup/result.js';
 import type { Store } from '../storage/store.js';
-import { LocalStore } from '../storage/local-store.js';
 import { describePolicy, isEmptyPolicy, type RetentionPolicy } from '../lifecycle/retention.js';
 import { pruneStores, type JobIdentity } from '../lifecycle/prune.js';
 import { jobLock, parseWait } from './job-lock.js';
-import { checkS3Region, s3Origin, s3Store } from './stores.js';
+import { closeStores, openStores, s3Origin } from './stores.js';
 import { cliJobRef, recordRun, runEnd } from './run-history.js';
 
 export interface RunFlags {
@@ -97,17 +96,7 @@ function commandLine(flags: RunFlags): string {
 }
 
 /** The settings' retention, on every destination this backup went to; never throws for a failed delete. */
-async function applyRetentionAfterRun(
-  io: CliIO,
-  logger: AppLogger,
-  effective: EffectiveSettings,
-  job: JobIdentity,
-  policy: RetentionPolicy,
-  local: boolean,
-): Promise<RetentionSummary> {
-  const stores: Store[] = [];
-  if (local) stores.push(new LocalStore(effective.destination));
-  if (effective.s3) stores.push(await s3Store(effective.s3));
+async function applyRetentionAfterRun(io: CliIO, logger: AppLogger, stores: readonly Store[], job: JobIdentity, policy: RetentionPolicy): Promise<RetentionSummary> {
   const summary: RetentionSummary = { policy: describePolicy(policy), removed: [], kept: 0, failed: [] };
   try {
     const results = await pruneStores(stores, job, policy, { dryRun: false, signal: io.signal, logger });
@@ -121,8 +110,6 @@ async function applyRetentionAfterRun(
     const message = error instanceof Error ? error.message : String(error);
     logger.error(`retention could not be applied: ${message}`);
     summary.failed.push({ file: '(listing)', error: message });
-  } finally {
-    for (const store of stores) store.close?.();
   }
   return summary;
 }
@@ -160,9 +147,10 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
       });
     }
     const effective = resolvePaths(mergeSettings(settings, overridesFromFlags(flags), io.env), io.cwd, io.home);
-    const bucketWarning = checkS3Target(effective.s3, s3Origin(flags, settingsFile), io.env);
-    if (bucketWarning) logger.warn(bucketWarning);
-    if (effective.s3) await checkS3Region(effective.s3);
+    for (const d of effective.destinations) {
+      const bucketWarning = d.type === 's3' ? checkS3Target(d.s3, s3Origin(flags, settingsFile), io.env) : undefined;
+      if (bucketWarning) logger.warn(bucketWarning);
+    }
     if (effective.sources.length === 0) {
       throw new UsageError(
         settingsFile
@@ -171,27 +159,28 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
         { code: 'NO_SOURCE' },
       );
     }
-    if (flags.local === false && !effective.s3) {
+    if (flags.local === false && effective.destinations.every((d) => d.type === 'local')) {
       throw new UsageError(
-        '--no-local keeps no local copy, so it needs an S3 destination: add --s3-bucket BUCKET (or an "s3" block in settings.json).',
+        '--no-local keeps no local copy, so it needs another destination: add --s3-bucket BUCKET (or an "s3" block or a remote destination in settings.json).',
         { code: 'USAGE' },
       );
     }
     if (settingsFile) logger.info(`settings from ${settingsFile}`);
     const wait = parseWait(flags.wait);
-    const localDestination = effective.s3 && !effective.s3.keepLocal ? undefined : effective.destination;
+    // The job's lock lives in the first local folder (runs from other folders meet there), else beside the log.
+    const localDestination = effective.destinations.find((d) => d.type === 'local')?.path;
     const nameTemplate = effective.name.trim() || DEFAULT_NAME_TEMPLATE;
     const retention = settings?.retention && !isEmptyPolicy(settings.retention) ? settings.retention : undefined;
     const job = { sources: effective.sources, nameTemplate };
     const lockOptions = { job, localDestination, logFile: effective.logFile, wait, command: commandLine(flags), skip: flags.dryRun === true };
     const lock = jobLock(io, logger, lockOptions);
+    const stores = await openStores(io, effective.destinations, s3Origin(flags, settingsFile));
     try {
       const { exitCode, result, error } = await executeJob(
         io,
         {
           sources: effective.sources,
-          destination: localDestination,
-          s3: effective.s3,
+          stores,
           format: effective.format,
           name: effective.name,
           exclude: effective.exclude,
@@ -213,7 +202,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
               result.warnings.push(message);
               return;
             }
-            result.retention = await applyRetentionAfterRun(io, logger, effective, { ...job, host: io.host }, retention, localDestination !== undefined);
+            result.retention = await applyRetentionAfterRun(io, logger, stores, { ...job, host: io.host }, retention);
           },
         },
       );
@@ -221,6 +210,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
       return exitCode;
     } finally {
       await lock.release();
+      await closeStores(io);
     }
   } catch (error) {
     const exitCode = reportFailure(io, error, logger, output);

@@ -7,7 +7,8 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { findSettingsFile, loadSettings } from '../config/load-settings.js';
-import { checkS3Target, mergeSettings, resolvePaths, type EffectiveSettings, type S3Origin } from '../config/merge-settings.js';
+import { checkS3Target, mergeSettings, resolvePaths, type EffectiveDestination, type EffectiveSettings, type S3Origin } from '../config/merge-settings.js';
+import { openStore, type StoreSpec } from '../storage/open-store.js';
 import type { Settings } from '../config/schema.js';
 import { expandHome } from '../config/expand-home.js';
 import type { Store } from '../storage/store.js';
@@ -17,6 +18,8 @@ import type { CliIO } from './io.js';
 
 export interface StoreFlags {
   config?: string;
+  /** --from NAME: only these destinations (by settings name). */
+  from?: string[];
   dest?: string;
   s3Bucket?: string;
   s3Prefix?: string;
@@ -108,10 +111,10 @@ function track(io: CliIO, store: Store): Store {
  * command (S3: destroys the client and its sockets), whether it succeeded or
  * failed; the in-process callers (wizard, tests) keep no connection behind.
  */
-export function closeStores(io: CliIO): void {
+export async function closeStores(io: CliIO): Promise<void> {
   const stores = opened.get(io);
   opened.delete(io);
-  for (const store of stores ?? []) store.close?.();
+  await Promise.all([...(stores ?? [])].map((store) => store.close().catch(() => undefined)));
 }
 
 /**
@@ -124,13 +127,54 @@ export async function resolveStores(io: CliIO, loaded: LoadedSettings, flags: St
     throw new UsageError('--s3-bucket: the bucket name is empty (an unset shell variable?)', { code: 'USAGE' });
   }
   const effective = effectiveFor(io, loaded, flags);
-  // A name AWS refuses is exit 2 here, not "host name not found" at the first request (custom endpoints may accept it).
-  checkS3Target(effective.s3, s3Origin(flags, loaded.file), io.env);
   const explicit = flags.dest !== undefined || flags.s3Bucket !== undefined;
+  let destinations = effective.destinations.filter((d) => !explicit || (d.type === 'local' ? flags.dest !== undefined : d.type === 's3' && flags.s3Bucket !== undefined));
+  if (flags.from !== undefined && flags.from.length > 0) destinations = pickDestinations(destinations, flags.from);
+  return openStores(io, destinations, s3Origin(flags, loaded.file));
+}
+
+/** `--from NAME...`: the destinations of those names, in the settings' order; an unknown name is exit 2 with the known ones. */
+export function pickDestinations(destinations: readonly EffectiveDestination[], names: readonly string[]): EffectiveDestination[] {
+  const wanted = names.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
+  const known = destinations.map((d) => d.name);
+  const unknown = wanted.filter((n) => !known.includes(n));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `--from ${unknown.map((n) => JSON.stringify(n)).join(', ')}: no destination of that name; the destinations are ${known.map((n) => `"${n}"`).join(', ') || '(none)'} (settings "destinations"[].name; the older keys are "local" and "s3").`,
+      { code: 'USAGE' },
+    );
+  }
+  return destinations.filter((d) => wanted.includes(d.name));
+}
+
+/**
+ * Opens a Store for each destination (no network I/O yet: each store's
+ * check() or first call does that), tracked so the command closes them.
+ * An S3 bucket name AWS refuses, or no region found, is exit 2 here, before
+ * any request.
+ */
+export async function openStores(io: CliIO, destinations: readonly EffectiveDestination[], origin?: S3Origin): Promise<Store[]> {
   const stores: Store[] = [];
-  if (explicit ? flags.dest !== undefined : !effective.s3 || effective.s3.keepLocal) stores.push(new LocalStore(effective.destination));
-  if (effective.s3 && (!explicit || flags.s3Bucket !== undefined)) stores.push(track(io, await s3Store(effective.s3)));
+  for (const d of destinations) {
+    // Without an origin (the wizard), the values were checked as they were answered.
+    if (d.type === 's3' && origin) {
+      // A name AWS refuses is exit 2 here, not "host name not found" at the first request (custom endpoints may accept it).
+      checkS3Target(d.s3, origin, io.env);
+      await checkS3Region(d.s3);
+    }
+    stores.push(track(io, await openStore(storeSpec(d), { env: io.env, home: io.home, cwd: io.cwd })));
+  }
   return stores;
+}
+
+/** A resolved destination as the storage layer takes it. */
+export function storeSpec(d: EffectiveDestination): StoreSpec {
+  switch (d.type) {
+    case 'local':
+      return { name: d.name, type: 'local', path: d.path };
+    case 's3':
+      return { name: d.name, type: 's3', target: d.s3 };
+  }
 }
 
 /** `s3://bucket/key` -> bucket and key; undefined for anything else. */

@@ -17,7 +17,8 @@ import { DEFAULT_SETTINGS_FILE, loadSettings } from '../config/load-settings.js'
 import { saveSettings } from '../config/save-settings.js';
 import { checkDestination, fileExists, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
-import { DEFAULT_DESTINATION, DEFAULT_LOG_FILE, mergeSettings, toSettingsFile } from '../config/merge-settings.js';
+import { DEFAULT_DESTINATION, DEFAULT_LOG_FILE, mergeSettings, toSettingsFile, type EffectiveDestination } from '../config/merge-settings.js';
+import { closeStores, openStores } from './stores.js';
 import type { Settings } from '../config/schema.js';
 import type { AppLogger } from '../log/logger.js';
 import { humanText, type CliIO } from './io.js';
@@ -497,12 +498,16 @@ export async function wizardCommand(
       const logFile = logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE);
       const historyJob = cliJobRef(io, { sources: answers.sources, nameTemplate: answers.name, logFile });
       const report = await recordRun(io, logger, historyJob, 'wizard', settingsNotify);
+      const wizardDestinations: EffectiveDestination[] = [
+        ...(destination === undefined ? [] : [{ name: 'local', type: 'local' as const, path: destination }]),
+        ...(answers.s3 ? [{ name: 's3', type: 's3' as const, s3: { ...s3Target(answers.s3), keepLocal: answers.s3.keepLocal, storageClass: answers.s3.storageClass } }] : []),
+      ];
+      const stores = await openStores(io, wizardDestinations);
       const run = await executeJob(
         io,
         {
           sources: answers.sources,
-          destination,
-          s3: answers.s3 && s3Target(answers.s3),
+          stores,
           format: answers.format,
           name: answers.name,
           exclude: [],
@@ -513,7 +518,10 @@ export async function wizardCommand(
         logger,
         output,
         { beforeWrite: () => lock.acquire() },
-      ).finally(() => lock.release());
+      ).finally(async () => {
+        await lock.release();
+        await closeStores(io);
+      });
       wizardRun = await report?.finish(runEnd(io, run.exitCode, run.result, run.error));
       exitCode = run.exitCode;
       ran = true;

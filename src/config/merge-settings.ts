@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { presetTarget, type S3Preset } from './s3-presets.js';
 import { DEFAULT_FORMAT, DEFAULT_NAME_TEMPLATE } from './defaults.js';
-import { REGION_RULE, bucketNameProblem, bucketSchema, endpointSchema, regionSchema, type Settings } from './schema.js';
+import { REGION_RULE, bucketNameProblem, bucketSchema, destinationName, endpointSchema, regionSchema, type S3Settings, type Settings } from './schema.js';
 import { ConfigError, UsageError } from '../errors.js';
 import { expandHome } from './expand-home.js';
 
@@ -47,8 +47,23 @@ export interface EffectiveS3 {
   timeoutSeconds?: number;
 }
 
+/**
+ * One destination of the run, resolved: flags and the environment applied
+ * (AWS_REGION ... for S3), paths made absolute by resolvePaths.
+ */
+export type EffectiveDestination =
+  | { name: string; type: 'local'; path: string }
+  | { name: string; type: 's3'; s3: EffectiveS3 };
+
 export interface EffectiveSettings {
   sources: string[];
+  /**
+   * Every destination of the run, in order: settings `destinations`, or the
+   * older `destination` (unless keepLocal is false) + `s3`; flags that name a
+   * destination (--dest, --s3-bucket) replace the settings' list.
+   */
+  destinations: EffectiveDestination[];
+  /** The older keys' local folder (the first local destination of the list, else the default). */
   destination: string;
   format: string;
   name: string;
@@ -57,11 +72,11 @@ export interface EffectiveSettings {
   logFile: string;
   /** Undefined: all cores. */
   threads?: number;
-  /** Undefined: no upload. */
+  /** The older keys' S3 upload (the first S3 destination of the list); undefined: none. */
   s3?: EffectiveS3;
 }
 
-export const DEFAULTS: Omit<EffectiveSettings, 'sources' | 's3' | 'threads'> = {
+export const DEFAULTS: Omit<EffectiveSettings, 'sources' | 's3' | 'threads' | 'destinations'> = {
   destination: DEFAULT_DESTINATION,
   format: DEFAULT_FORMAT,
   name: DEFAULT_NAME_TEMPLATE,
@@ -85,8 +100,7 @@ export interface SettingsEnv {
 
 const nonEmpty = (value: string | null | undefined): string | undefined => (value ? value : undefined);
 
-function mergeS3(file: Settings | undefined, flags: SettingsOverrides, env: SettingsEnv): EffectiveS3 | undefined {
-  const fileS3 = file?.s3 ?? undefined;
+function mergeS3(fileS3: S3Settings | undefined, flags: SettingsOverrides, env: SettingsEnv): EffectiveS3 | undefined {
   const bucket = pick(nonEmpty(flags.s3Bucket), fileS3?.bucket);
   if (bucket === undefined) return undefined;
   const region = pick(nonEmpty(flags.s3Region), nonEmpty(env.AWS_REGION), nonEmpty(env.AWS_DEFAULT_REGION), nonEmpty(fileS3?.region));
@@ -108,17 +122,49 @@ function mergeS3(file: Settings | undefined, flags: SettingsOverrides, env: Sett
   };
 }
 
+/**
+ * The run's destinations. The settings' `destinations` list, unless a flag
+ * names a destination (--dest, --s3-bucket): then, as with the older keys,
+ * the flags' local folder and/or bucket (a settings `destination` / `s3`
+ * still fills in what the flags leave out). --no-local drops local folders.
+ */
+function mergeDestinations(file: Settings | undefined, flags: SettingsOverrides, env: SettingsEnv): EffectiveDestination[] {
+  const flagsName = flags.destination !== undefined || nonEmpty(flags.s3Bucket) !== undefined;
+  if (file?.destinations && !flagsName) {
+    const list: EffectiveDestination[] = [];
+    for (const d of file.destinations) {
+      const name = destinationName(d);
+      if (d.type === 'local') {
+        if (flags.keepLocal !== false) list.push({ name, type: 'local', path: d.path });
+      } else if (d.type === 's3') {
+        const { name: _name, type: _type, ...options } = d;
+        list.push({ name, type: 's3', s3: { ...mergeS3(options, { ...flags, s3Bucket: undefined }, env)!, keepLocal: flags.keepLocal !== false } });
+      }
+    }
+    return list;
+  }
+  const s3 = mergeS3(file?.s3 ?? undefined, flags, env);
+  const list: EffectiveDestination[] = [];
+  if (!s3 || s3.keepLocal) list.push({ name: 'local', type: 'local', path: pick(flags.destination, file?.destination) ?? DEFAULTS.destination });
+  if (s3) list.push({ name: 's3', type: 's3', s3 });
+  return list;
+}
+
 export function mergeSettings(file: Settings | undefined, flags: SettingsOverrides, env: SettingsEnv = {}): EffectiveSettings {
+  const destinations = mergeDestinations(file, flags, env);
+  const firstLocal = destinations.find((d) => d.type === 'local');
+  const firstS3 = destinations.find((d) => d.type === 's3');
   return {
     sources: pick(flags.sources, file?.sources) ?? [],
-    destination: pick(flags.destination, file?.destination) ?? DEFAULTS.destination,
+    destinations,
+    destination: firstLocal?.path ?? pick(flags.destination, file?.destination) ?? DEFAULTS.destination,
     format: pick(flags.format, file?.format) ?? DEFAULTS.format,
     name: pick(flags.name, file?.name) ?? DEFAULTS.name,
     exclude: pick(flags.exclude, file?.exclude) ?? DEFAULTS.exclude,
     strict: pick(flags.strict, file?.strict) ?? DEFAULTS.strict,
     logFile: pick(flags.logFile, file?.logFile) ?? DEFAULTS.logFile,
     threads: pick(flags.threads, file?.threads),
-    s3: mergeS3(file, flags, env),
+    s3: firstS3 ? { ...firstS3.s3, keepLocal: firstLocal !== undefined } : undefined,
   };
 }
 
@@ -129,6 +175,7 @@ export function resolvePaths(settings: EffectiveSettings, cwd: string, home: str
     ...settings,
     sources: settings.sources.map(resolve),
     destination: resolve(settings.destination),
+    destinations: settings.destinations.map((d) => (d.type === 'local' ? { ...d, path: resolve(d.path) } : d)),
     logFile: resolve(settings.logFile),
   };
 }

@@ -51,6 +51,10 @@ export class LocalStore implements Store {
     this.label = dir;
   }
 
+  get folder(): string {
+    return this.dir;
+  }
+
   /** The folder exists (created unless a dry run: then only that it could be) and can be written. */
   async check(options: CheckOptions): Promise<void> {
     const write = new LocalDestination(this.dir);

@@ -563,6 +563,8 @@ export class S3Destination implements ArchiveWrite {
   }
 
   async close(): Promise<void> {
+    // Whatever was not published goes first (abort is a no-op after publish).
+    await this.abort().catch((error: unknown) => this.options.logger.error(`could not clean up ${this.label}: ${String(error)}`));
     this.client.destroy();
     this.cleanup?.destroy();
     this.cleanup = undefined;

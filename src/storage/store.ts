@@ -114,6 +114,11 @@ export interface Store {
   /** The folder, s3://bucket/prefix, azure://account/container/prefix, sftp://user@host/path, remote:path. */
   readonly label: string;
   /**
+   * A folder on this machine (the local kind only): kept out of the archive
+   * when it lies inside a source, and where the job's lock lives.
+   */
+  readonly folder?: string;
+  /**
    * Before a run writes anything: reachable, credentials accepted, the
    * bucket/container/folder exists (a local folder is created unless
    * dryRun), and it can be written. Throws a BackupError saying what to fix.

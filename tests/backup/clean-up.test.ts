@@ -10,6 +10,9 @@ import fs from 'node:fs/promises';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runBackup, type BackupJob } from '../../src/backup/run-backup.js';
+import { LocalStore } from '../../src/storage/local-store.js';
+import { S3Store } from '../../src/storage/s3-store.js';
+import { createS3Client } from '../../src/storage/s3.js';
 import { silentLogger } from '../../src/log/logger-types.js';
 import { makeRichTree, tempDir } from '../helpers/fixtures.js';
 import { freshBucket, listKeys, s3Env, s3Server, testClient } from '../helpers/s3.js';
@@ -59,16 +62,12 @@ describe('nothing left running after a run', () => {
     client.destroy();
     Object.assign(process.env, s3Env());
     expect(await openToS3()).toBe(0);
-    const job: BackupJob = {
-      sources: [src],
-      destination: path.join(root, 'out'),
-      s3: { bucket, prefix: 'p/', endpoint: s3Server().endpoint, region: s3Server().region },
-      exclude: [],
-      strict: false,
-      dryRun,
-    };
+    const target = { bucket, prefix: 'p/', endpoint: s3Server().endpoint, region: s3Server().region };
+    const stores = [new LocalStore(path.join(root, 'out')), new S3Store(createS3Client(target), target)];
+    const job: BackupJob = { sources: [src], stores, exclude: [], strict: false, dryRun };
     const result = await runBackup(job, { now: new Date(), host: 'h', toolVersion: '0', cwd: root, logger: silentLogger, onProgress: () => undefined });
     expect(result.exitCode).toBe(0);
+    for (const store of stores) await store.close();
     expect(await openToS3()).toBe(0);
   });
 
@@ -80,7 +79,7 @@ describe('nothing left running after a run', () => {
       await fs.mkdir(path.join(src, `d${d}`), { recursive: true });
       await Promise.all(Array.from({ length: 250 }, (_, f) => fs.writeFile(path.join(src, `d${d}`, `f${f}`), '')));
     }
-    const job: BackupJob = { sources: [src], destination: path.join(root, 'out'), name: 'x', exclude: [], strict: false, dryRun: false };
+    const job: BackupJob = { sources: [src], stores: [new LocalStore(path.join(root, 'out'))], name: 'x', exclude: [], strict: false, dryRun: false };
     const before = process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length;
     // The progress callback fails on the first update: the run fails while the count is under way.
     const onProgress = (): void => {
@@ -115,10 +114,12 @@ describe('nothing left open after list / verify / restore / prune', () => {
     const client = testClient();
     const bucket = await freshBucket(client);
     Object.assign(process.env, s3Env());
-    const s3 = { bucket, prefix: 'p/', endpoint: s3Server().endpoint, region: s3Server().region, keepLocal: false };
-    const job: BackupJob = { sources: [src], destination: path.join(root, 'out'), s3, exclude: [], strict: false, dryRun: false };
+    const s3 = { bucket, prefix: 'p/', endpoint: s3Server().endpoint, region: s3Server().region };
+    const s3Store = new S3Store(createS3Client(s3), s3);
+    const job: BackupJob = { sources: [src], stores: [s3Store], exclude: [], strict: false, dryRun: false };
     const made = await runBackup(job, { now: new Date(), host: 'h', toolVersion: '0', cwd: root, logger: silentLogger, onProgress: () => undefined });
     expect(made.exitCode).toBe(0);
+    await s3Store.close();
     const archive = (await listKeys(bucket, client)).find((k) => /\.(zip|tar\.gz|tar\.bz2)$/.test(k))!;
     client.destroy();
     expect(archive).toBeDefined();

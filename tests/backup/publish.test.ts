@@ -64,6 +64,7 @@ describe('publish: sidecars before the archive', () => {
     const failures = new Map<ArchiveWrite, BackupError>();
     const published = await publishAll({
       destinations: [bad, good],
+      nameOf: (d) => (d === bad ? 'bad' : 'good'),
       failures,
       fileName: 'x.tar.gz',
       info,
@@ -78,8 +79,8 @@ describe('publish: sidecars before the archive', () => {
     expect(await listDir(good.dir)).toEqual(['x.tar.gz', 'x.tar.gz.manifest.json', 'x.tar.gz.sha256']);
     const goodManifest = JSON.parse(await fs.readFile(path.join(good.dir, 'x.tar.gz.manifest.json'), 'utf8')) as Manifest;
     expect(goodManifest.destinations).toEqual([
-      { kind: 'local', location: bad.dir, ok: false, error: expect.stringMatching(/not published/) },
-      { kind: 'local', location: path.join(good.dir, 'x.tar.gz'), ok: true },
+      { name: 'bad', kind: 'local', location: bad.dir, ok: false, error: expect.stringMatching(/not published/) },
+      { name: 'good', kind: 'local', location: path.join(good.dir, 'x.tar.gz'), ok: true },
     ]);
   });
 });

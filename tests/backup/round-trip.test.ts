@@ -93,7 +93,7 @@ describe.each(['zip', 'tar.gz', 'tar.bz2'] as const)('round trip: %s', (format) 
       files: regularFiles,
       sources: [src],
       skipped: [],
-      destinations: [{ kind: 'local', location: archive, ok: true }],
+      destinations: [{ name: 'local', kind: 'local', location: archive, ok: true }],
     });
     expect(manifest.sourceBytes).toBeGreaterThan(370_000);
     expect(new Date(manifest.created).toISOString()).toBe(manifest.created);

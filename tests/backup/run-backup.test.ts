@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup, type BackupJob } from '../../src/backup/run-backup.js';
+import { LocalStore } from '../../src/storage/local-store.js';
 import { CancelledError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log/logger-types.js';
 import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
@@ -26,7 +27,7 @@ describe('runBackup and Ctrl-C before the archive starts', () => {
   ])('%s ends as cancelled (exit 130) and writes nothing', async (_name, dryRun, onProgress) => {
     const root = await tempDir();
     const src = await makeRichTree(root);
-    const job: BackupJob = { sources: [src], destination: path.join(root, 'out'), exclude: [], strict: false, dryRun };
+    const job: BackupJob = { sources: [src], stores: [new LocalStore(path.join(root, 'out'))], exclude: [], strict: false, dryRun };
     const run = runBackup(job, { now: new Date(), host: 'h', toolVersion: '0', cwd: root, logger: silentLogger, signal: cancelled(), onProgress });
     await expect(run).rejects.toBeInstanceOf(CancelledError);
     await expect(run).rejects.toMatchObject({ exitCode: 130 });
@@ -51,7 +52,7 @@ describe('runBackup from the sources runs the worker threads of the built progra
     const root = await tempDir();
     const src = await makeRichTree(root);
     process.on('worker', onWorker);
-    const job: BackupJob = { sources: [src], destination: path.join(root, 'out'), format, name: 'x', exclude: [], strict: false, dryRun: false, threads: 2 };
+    const job: BackupJob = { sources: [src], stores: [new LocalStore(path.join(root, 'out'))], format, name: 'x', exclude: [], strict: false, dryRun: false, threads: 2 };
     const result = await runBackup(job, { now: new Date(), host: 'h', toolVersion: '0', cwd: root, logger: silentLogger });
     expect(result.exitCode).toBe(0);
     expect(started).toHaveLength(workers);

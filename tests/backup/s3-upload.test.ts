@@ -67,8 +67,8 @@ describe.each(['zip', 'tar.gz', 'tar.bz2'] as const)('upload round trip: %s', (f
     expect(head.Metadata?.sha256).toBe(result.sha256);
     const manifest = JSON.parse((await getObject(bucket, `host1/nightly.${format}.manifest.json`)).toString());
     expect(manifest.destinations).toEqual([
-      { kind: 'local', location: path.join(root, 'out', `nightly.${format}`), ok: true },
-      { kind: 's3', location: `s3://${bucket}/host1/nightly.${format}`, ok: true },
+      { name: 'local', kind: 'local', location: path.join(root, 'out', `nightly.${format}`), ok: true },
+      { name: 's3', kind: 's3', location: `s3://${bucket}/host1/nightly.${format}`, ok: true },
     ]);
 
     // What is on S3 restores with the standard tool.
@@ -172,8 +172,8 @@ describe('S3 upload', () => {
     expect(sha256(await fs.readFile(path.join(root, 'out/x.tar.gz')))).toBe(result.sha256);
     const manifest = JSON.parse(await fs.readFile(path.join(root, 'out/x.tar.gz.manifest.json'), 'utf8'));
     expect(manifest.destinations).toEqual([
-      { kind: 'local', location: path.join(root, 'out/x.tar.gz'), ok: true },
-      { kind: 's3', location: `s3://${bucket}/`, ok: false, error: expect.stringMatching(/reset|ECONNRESET/i) },
+      { name: 'local', kind: 'local', location: path.join(root, 'out/x.tar.gz'), ok: true },
+      { name: 's3', kind: 's3', location: `s3://${bucket}/`, ok: false, error: expect.stringMatching(/reset|ECONNRESET/i) },
     ]);
   });
 

@@ -140,8 +140,8 @@ function manifestFor(archive: string, info: CommitInfo, source: string, created:
     formatRequested: 'tar.gz',
     format: 'tar.gz',
     files: 2,
-    entries: 3,
-    sourceBytes: 0,
+    entries: 4,
+    sourceBytes: 50_006,
     archiveBytes: info.bytes,
     sha256: info.sha256,
     skipped: [],
@@ -150,12 +150,18 @@ function manifestFor(archive: string, info: CommitInfo, source: string, created:
   };
 }
 
+/** A store on a fresh location, checked as a run checks it first (a local or SFTP folder is created). */
+async function fresh(harness: StoreHarness): Promise<Store> {
+  const store = await harness.create();
+  await store.check({ dryRun: false });
+  return store;
+}
+
 export function storeContract(name: string, harness: StoreHarness): void {
   describe(`Store contract: ${name}`, () => {
     it('publishes the archive and its sidecars under their final names only after publish', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
-        await store.check({ dryRun: false });
         const write = store.beginWrite(writeOptions());
         const data = randomBytes(200_000);
         expect(await write.reserve('a.tar.gz')).toBe(true);
@@ -187,7 +193,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('refuses a name that exists or that another write has reserved, and takes the next one', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       const other = await harness.sibling(store);
       try {
         const first = store.beginWrite(writeOptions());
@@ -213,7 +219,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('a name taken by a sidecar alone is not reserved; a write can reserve again after abort', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
         await harness.plant(store, 'e.zip.manifest.json', Buffer.from('{}\n'));
         const write = store.beginWrite(writeOptions());
@@ -233,7 +239,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('abort before publish leaves nothing behind', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
         const write = store.beginWrite(writeOptions());
         expect(await write.reserve('c.tar.bz2')).toBe(true);
@@ -250,7 +256,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('a stored size that does not match what was written fails verify and publishes nothing', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
         const write = store.beginWrite(writeOptions());
         expect(await write.reserve('d.zip')).toBe(true);
@@ -267,7 +273,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('never replaces a final name taken during the write: NAME_TAKEN, the other file intact, our sidecars gone', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
         const write = store.beginWrite(writeOptions());
         expect(await write.reserve('f.tar.gz')).toBe(true);
@@ -295,7 +301,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('never replaces a sidecar that appeared during the write', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
         const write = store.beginWrite(writeOptions());
         expect(await write.reserve('s.zip')).toBe(true);
@@ -315,7 +321,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('reads: stat, ranges, small texts with a size limit, replacing writeText, remove', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
         const data = randomBytes(300_000);
         await publishFile(store, 'r.zip', data);
@@ -348,7 +354,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
 
     it('streams a large archive in and out with bounded memory', async () => {
       const bytes = harness.largeBytes ?? 96 * MiB;
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
         const source = generated(bytes);
         const write = store.beginWrite(writeOptions(undefined, { expectedBytes: bytes }));
@@ -380,7 +386,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('Ctrl-C mid-write (the write signal aborted) fails the stream and leaves nothing behind', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       try {
         const controller = new AbortController();
         const write = store.beginWrite(writeOptions(controller.signal, { expectedBytes: 64 * MiB }));
@@ -402,7 +408,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('the lifecycle code works on it: catalog, verify (recorded), restore, prune', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       const work = await tempDir('contract-life-');
       try {
         const source = path.join(work, 'data');
@@ -445,7 +451,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
     });
 
     it('close() twice is fine', async () => {
-      const store = await harness.create();
+      const store = await fresh(harness);
       await store.list();
       await store.close();
       await store.close();

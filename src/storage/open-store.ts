@@ -1,0 +1,31 @@
+/**
+ * The one place that turns a destination's options into a Store of its
+ * kind. Each kind's module (and its SDK) is loaded only when a destination
+ * of that kind is used: the AWS and Azure SDKs are most of the start-up time.
+ */
+import type { Store } from './store.js';
+import type { S3Target } from './s3.js';
+
+/** What a store may read from its surroundings: never a global, so tests pass their own. */
+export interface StoreContext {
+  /** The destination's name (settings.json), for messages and the result. */
+  name: string;
+  env: Record<string, string | undefined>;
+  home: string;
+  cwd: string;
+}
+
+export type StoreSpec = { name: string; type: 'local'; path: string } | { name: string; type: 's3'; target: S3Target };
+
+export async function openStore(spec: StoreSpec, ctx: Omit<StoreContext, 'name'>): Promise<Store> {
+  switch (spec.type) {
+    case 'local': {
+      const { LocalStore } = await import('./local-store.js');
+      return new LocalStore(spec.path, spec.name);
+    }
+    case 's3': {
+      const [{ createS3Client }, { S3Store }] = await Promise.all([import('./s3.js'), import('./s3-store.js')]);
+      return new S3Store(createS3Client(spec.target), spec.target, spec.name);
+    }
+  }
+}
