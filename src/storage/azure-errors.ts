@@ -62,7 +62,8 @@ function networkCode(error: unknown): string | undefined {
 
 /** The first line of the service's message, short: Azure appends RequestId and Time lines. */
 function firstLine(message: string | undefined): string {
-  const line = (message ?? '').split('\n')[0]!.trim();
+  // Without its final period: our sentence adds one.
+  const line = (message ?? '').split('\n')[0]!.trim().replace(/\.+$/, '');
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }
 
