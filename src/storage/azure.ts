@@ -41,6 +41,7 @@ import { BackupError, DestinationError, UsageError } from '../errors.js';
 import { registerSecretValue } from '../log/redact.js';
 import { AZURE_ENV_DEFAULTS, type AzureTier } from '../config/destinations/azure-schema.js';
 import { describeAzureError, type AzureErrorContext } from './azure-errors.js';
+import type { StoreContext } from './open-store.js';
 import {
   SIDECAR_SUFFIXES,
   type ArchiveWrite,
@@ -78,8 +79,7 @@ export interface AzureTarget {
   minBlockSize?: number;
 }
 
-/** Will move to src/storage/open-store.ts at merge. */
-export type StoreContext = { name: string; env: Record<string, string | undefined>; home: string; cwd: string };
+export type { StoreContext };
 
 const MiB = 1024 * 1024;
 /**

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { envNameSchema } from '../notify-schema.js';
+import { destinationNameSchema } from '../destinations-schema.js';
 
 export const AZURE_TIERS = ['Hot', 'Cool', 'Cold', 'Archive'] as const;
 export type AzureTier = (typeof AZURE_TIERS)[number];
@@ -50,12 +51,8 @@ export const azureTierSchema = z
 
 export const azureDestinationSchema = z
   .object({
-    name: z
-      .string()
-      .trim()
-      .min(1, 'must not be empty')
-      .max(64, 'at most 64 characters')
-      .regex(/^[^\u0000-\u001f\u007f/\\]+$/, 'no slashes or control characters'),
+    /** Default: the type ("azure"); needed to tell two Azure destinations apart. */
+    name: destinationNameSchema.optional(),
     type: z.literal('azure'),
     container: azureContainerSchema,
     /** Blob name prefix, used as given (`host1/` for a folder-like prefix). */
