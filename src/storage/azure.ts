@@ -118,6 +118,21 @@ function contentTypeFor(fileName: string): string {
   return 'text/plain; charset=utf-8';
 }
 
+/**
+ * Azure metadata names must be C# identifiers (`backup-tool` is refused with
+ * 400 InvalidMetadata): other characters become `_`. Values go in HTTP
+ * headers: anything outside printable ASCII is percent-encoded.
+ */
+export function azureMetadata(metadata: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata ?? {})) {
+    let name = key.replace(/[^A-Za-z0-9_]/g, '_');
+    if (!/^[A-Za-z_]/.test(name)) name = `_${name}`;
+    out[name] = /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+  }
+  return out;
+}
+
 /** Block ids: the same length for every block of a blob (Azure requires it); `tag` is 12 hex digits. */
 function blockId(tag: string, index: number | 'claim0'): string {
   const n = typeof index === 'number' ? String(index).padStart(6, '0') : index;
@@ -863,7 +878,7 @@ class AzureArchiveWrite implements ArchiveWrite {
             abortSignal: s,
             conditions: { ifNoneMatch: '*' },
             blobHTTPHeaders: { blobContentType: contentTypeFor(file.name) },
-            metadata: this.options.metadata,
+            metadata: azureMetadata(this.options.metadata),
           }),
         );
         attempt.sidecars.push(file.name);
@@ -906,7 +921,7 @@ class AzureArchiveWrite implements ArchiveWrite {
         attempt.blob.commitBlockList(attempt.blockIds, {
           abortSignal: s,
           conditions: { ifNoneMatch: '*' },
-          metadata: { ...this.options.metadata, sha256: info.sha256, ...(attempt.blockIds.length === 0 ? { backupwrite: attempt.tag } : {}) },
+          metadata: { ...azureMetadata(this.options.metadata), sha256: info.sha256, ...(attempt.blockIds.length === 0 ? { backupwrite: attempt.tag } : {}) },
           blobHTTPHeaders: { blobContentType: contentTypeFor(fileName) },
           tier: this.store.target.tier,
         }),
