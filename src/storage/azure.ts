@@ -193,7 +193,8 @@ export function resolveAzureAccess(target: AzureTarget, env: Record<string, stri
       const m = /^\s*(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part);
       if (m) registerSecretValue(m[2]);
     }
-    const endpoint = target.endpoint ?? parsed.endpoint ?? '(connection string)';
+    // The connection string is complete: its endpoint is the one used ("endpoint" is for the other ways).
+    const endpoint = parsed.endpoint ?? '(from the connection string)';
     return {
       account: parsed.account ?? target.account ?? '(from the connection string)',
       endpoint,
@@ -355,11 +356,12 @@ class AzureStore implements Store {
   /**
    * List Blobs (container exists, credentials work, may list), then a write
    * probe: one 1-byte block staged on a random probe name under the prefix
-   * and never committed (invisible, dropped by Azure after 7 days: nothing
-   * to clean up, nothing anyone sees), then delete and read requests on that
-   * name, which answer 404 (allowed, nothing there) or 403 (not allowed):
-   * abort and prune need delete, reserve and verify need read. A dry run
-   * stops after the listing.
+   * and never committed (invisible to every listing and read: no probe blob
+   * ever appears), then a delete and a read of that name, which answer
+   * 2xx/404 (allowed) or 403 (not allowed): abort and prune need delete,
+   * reserve and verify need read. (Azurite's delete removes the staged
+   * block; where Azure answers 404 instead, it drops the block after 7
+   * days.) A dry run stops after the listing: it writes nothing.
    */
   async check(options: CheckOptions): Promise<void> {
     const { signal } = options;

@@ -141,6 +141,10 @@ describe('settings schema', () => {
   it('accepts the README example, defaults the prefix and normalises the tier', () => {
     const parsed = azureDestinationSchema.parse({ name: 'blob', type: 'azure', account: 'mystorage', container: 'backups', tier: 'cool' });
     expect(parsed).toEqual({ name: 'blob', type: 'azure', account: 'mystorage', container: 'backups', tier: 'Cool', prefix: '' });
+    // The settings are the target, less name and type (what open-store.ts passes on).
+    const { name: _name, type: _type, ...rest } = parsed;
+    const target: AzureTarget = rest;
+    expect(target.container).toBe('backups');
   });
 
   it.each([
