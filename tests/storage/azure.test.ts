@@ -517,6 +517,27 @@ describe('Azure store: credentials and faults', () => {
     }
   });
 
+  it('a commit whose answer is lost (retried, then 409) is recognised as ours: published, not NAME_TAKEN', async () => {
+    const port = Number(new URL(fx.azurite.endpoint).port);
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port });
+    try {
+      const warnings: string[] = [];
+      const logger = { ...silentLogger, warn: (m: string) => void warnings.push(m) };
+      const store = fx.open(fx.target({ endpoint: `${proxy.url}/devstoreaccount1` }));
+      const data = randomBytes(MiB + 3);
+      const write = await stage(store, 'lost.zip', data, { logger });
+      proxy.setRules([{ match: (r) => r.method === 'PUT' && r.query.get('comp') === 'blocklist', action: 'drop-response' }]);
+      const committed = await write.publish({ sha256: sha256(data), bytes: data.length });
+      expect(proxy.hits()).toBe(1);
+      expect(committed.fileName).toBe('lost.zip');
+      expect(warnings.join('\n')).toContain('the blob there is ours');
+      await write.close();
+      expect((await store.list()).map((f) => f.name).sort()).toEqual(['lost.zip', 'lost.zip.manifest.json', 'lost.zip.sha256']);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a download that stalls mid-body fails after timeoutSeconds, while a reader that pauses is not cut off', async () => {
     const target = fx.target();
     const data = randomBytes(8 * MiB);
