@@ -19,6 +19,7 @@ import type { ArchiveWrite, Store, WriteOptions } from '../../src/storage/store.
 import { randomSource } from '../helpers/fixtures.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startStallProxy } from '../helpers/azure-stall-proxy.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { startAzureFixture, type AzureFixture } from '../helpers/azure-store.js';
 import { storeContract } from './store-contract.js';
 
@@ -533,6 +534,28 @@ describe('Azure store: credentials and faults', () => {
       expect(warnings.join('\n')).toContain('the blob there is ours');
       await write.close();
       expect((await store.list()).map((f) => f.name).sort()).toEqual(['lost.zip', 'lost.zip.manifest.json', 'lost.zip.sha256']);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('Ctrl-C while the commit is in flight (it landed, the answer did not come): abort() removes our archive, then the sidecars', async () => {
+    const port = Number(new URL(fx.azurite.endpoint).port);
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port });
+    try {
+      const target = fx.target({ endpoint: `${proxy.url}/devstoreaccount1` });
+      const store = fx.open(target);
+      const controller = new AbortController();
+      const data = randomBytes(MiB);
+      const write = await stage(store, 'late.zip', data, { signal: controller.signal });
+      // The whole commit reaches Azurite; its answer is held back.
+      proxy.setRules([{ match: (r) => r.method === 'PUT' && r.query.get('comp') === 'blocklist', action: 'stall', afterBodyBytes: 1e9 }]);
+      const publishing = write.publish({ sha256: sha256(data), bytes: data.length });
+      await waitFor('the commit to land', async () => ((await fx.rawNames(target.prefix)).includes(`${target.prefix}late.zip`) ? true : undefined));
+      controller.abort();
+      expect((await rejection(publishing)).code).toBe('CANCELLED');
+      await write.abort();
+      expect(await fx.rawNames(target.prefix)).toEqual([]);
     } finally {
       await proxy.close();
     }
