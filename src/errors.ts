@@ -84,6 +84,7 @@ export const ERROR_CODES = {
   S3_NOT_S3: { exit: ExitCode.failed, meaning: 'the endpoint does not answer as S3' },
   S3_NO_BODY: { exit: ExitCode.failed, meaning: 'S3 returned no body' },
   S3_FAILED: { exit: ExitCode.failed, meaning: 'another S3 error' },
+  STORE_ACCESS_DENIED: { exit: ExitCode.failed, meaning: 'a storage destination refused the credentials, or they may not do this (Azure, ...)' },
   NOTIFY_FAILED: { exit: ExitCode.failed, meaning: 'a notification channel could not be sent to (backup notify test)' },
   // The user stopped it (exit 130).
   CANCELLED: { exit: ExitCode.cancelled, meaning: 'Ctrl-C or SIGTERM' },
