@@ -174,6 +174,8 @@ export function storeSpec(d: EffectiveDestination): StoreSpec {
       return { name: d.name, type: 'local', path: d.path };
     case 's3':
       return { name: d.name, type: 's3', target: d.s3 };
+    case 'azure':
+      return { name: d.name, type: 'azure', target: d.target };
   }
 }
 

@@ -10,6 +10,7 @@ import { presetTarget, type S3Preset } from './s3-presets.js';
 import { DEFAULT_FORMAT, DEFAULT_NAME_TEMPLATE } from './defaults.js';
 import { REGION_RULE, bucketNameProblem, bucketSchema, destinationName, endpointSchema, regionSchema, type S3Settings, type Settings } from './schema.js';
 import { ConfigError, UsageError } from '../errors.js';
+import type { AzureDestinationSettings } from './destinations/azure-schema.js';
 import { expandHome } from './expand-home.js';
 
 export const DEFAULT_DESTINATION = 'backups';
@@ -53,7 +54,8 @@ export interface EffectiveS3 {
  */
 export type EffectiveDestination =
   | { name: string; type: 'local'; path: string }
-  | { name: string; type: 's3'; s3: EffectiveS3 };
+  | { name: string; type: 's3'; s3: EffectiveS3 }
+  | { name: string; type: 'azure'; target: Omit<AzureDestinationSettings, 'name' | 'type'> };
 
 export interface EffectiveSettings {
   sources: string[];
@@ -139,6 +141,9 @@ function mergeDestinations(file: Settings | undefined, flags: SettingsOverrides,
       } else if (d.type === 's3') {
         const { name: _name, type: _type, ...options } = d;
         list.push({ name, type: 's3', s3: { ...mergeS3(options, { ...flags, s3Bucket: undefined }, env)!, keepLocal: flags.keepLocal !== false } });
+      } else {
+        const { name: _name, type, ...target } = d;
+        list.push({ name, type, target } as EffectiveDestination);
       }
     }
     return list;

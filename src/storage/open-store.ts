@@ -5,6 +5,7 @@
  */
 import type { Store } from './store.js';
 import type { S3Target } from './s3.js';
+import type { AzureTarget } from './azure.js';
 
 /** What a store may read from its surroundings: never a global, so tests pass their own. */
 export interface StoreContext {
@@ -15,7 +16,10 @@ export interface StoreContext {
   cwd: string;
 }
 
-export type StoreSpec = { name: string; type: 'local'; path: string } | { name: string; type: 's3'; target: S3Target };
+export type StoreSpec =
+  | { name: string; type: 'local'; path: string }
+  | { name: string; type: 's3'; target: S3Target }
+  | { name: string; type: 'azure'; target: AzureTarget };
 
 export async function openStore(spec: StoreSpec, ctx: Omit<StoreContext, 'name'>): Promise<Store> {
   switch (spec.type) {
@@ -26,6 +30,10 @@ export async function openStore(spec: StoreSpec, ctx: Omit<StoreContext, 'name'>
     case 's3': {
       const [{ createS3Client }, { S3Store }] = await Promise.all([import('./s3.js'), import('./s3-store.js')]);
       return new S3Store(createS3Client(spec.target), spec.target, spec.name);
+    }
+    case 'azure': {
+      const { openAzureStore } = await import('./azure.js');
+      return openAzureStore(spec.target, { ...ctx, name: spec.name });
     }
   }
 }

@@ -24,7 +24,39 @@ describe('mergeSettings: defaults < settings.json < flags', () => {
     ['undefined flags never override', FILE, { format: undefined, name: undefined, strict: undefined }, { ...FILE }],
     ['an empty string flag is a value', FILE, { name: '' }, { ...FILE, name: '' }],
   ])('%s', (_case, file, flags, expected) => {
-    expect(mergeSettings(file, flags)).toEqual(expected);
+    // The older keys' local folder is the run's one destination.
+    expect(mergeSettings(file, flags)).toEqual({ ...expected, destinations: [{ name: 'local', type: 'local', path: expected.destination }] });
+  });
+});
+
+describe('mergeSettings: destinations', () => {
+  const LIST: Settings = {
+    sources: ['./data'],
+    destinations: [
+      { name: 'here', type: 'local', path: './backups' },
+      { name: 'cloud', type: 's3', bucket: 'b', prefix: 'host1/', region: 'eu-west-1' },
+      { name: 'blob', type: 'azure', container: 'backups', prefix: '' },
+    ],
+  };
+  const names = (file: Settings | undefined, flags: Parameters<typeof mergeSettings>[1], env = {}): unknown =>
+    mergeSettings(file, flags, env).destinations.map((d) => (d.type === 'local' ? [d.name, d.path] : d.type === 's3' ? [d.name, d.s3.bucket, d.s3.prefix, d.s3.region] : [d.name, d.type]));
+  it.each([
+    ['the list, in order', LIST, {}, {}, [['here', './backups'], ['cloud', 'b', 'host1/', 'eu-west-1'], ['blob', 'azure']]],
+    ['--no-local drops the local folders', LIST, { keepLocal: false }, {}, [['cloud', 'b', 'host1/', 'eu-west-1'], ['blob', 'azure']]],
+    ['--dest replaces the list', LIST, { destination: 'x' }, {}, [['local', 'x']]],
+    ['--s3-bucket replaces the list (with a local copy, as for the older keys)', LIST, { s3Bucket: 'other' }, {}, [['local', 'backups'], ['s3', 'other', '', undefined]]],
+    ['--s3-prefix and AWS_REGION apply to the list\'s S3 entries', LIST, { s3Prefix: 'h2/' }, { AWS_REGION: 'us-west-2' }, [['here', './backups'], ['cloud', 'b', 'h2/', 'us-west-2'], ['blob', 'azure']]],
+    ['older keys: local + s3', { destination: 'd', s3: { bucket: 'b' } }, {}, {}, [['local', 'd'], ['s3', 'b', '', undefined]]],
+    ['older keys with keepLocal false: s3 only', { s3: { bucket: 'b', keepLocal: false } }, {}, {}, [['s3', 'b', '', undefined]]],
+  ] as Array<[string, Settings, Parameters<typeof mergeSettings>[1], Record<string, string>, unknown]>)('%s', (_case, file, flags, env, expected) => {
+    expect(names(file, flags, env)).toEqual(expected);
+  });
+
+  it('the older `destination` and `s3` fields follow the list (first local, first S3)', () => {
+    const merged = mergeSettings(LIST, {});
+    expect(merged.destination).toBe('./backups');
+    expect(merged.s3).toMatchObject({ bucket: 'b', keepLocal: true });
+    expect(resolvePaths(merged, '/p', '/h').destinations[0]).toEqual({ name: 'here', type: 'local', path: '/p/backups' });
   });
 });
 
