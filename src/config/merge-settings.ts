@@ -140,7 +140,13 @@ function mergeDestinations(file: Settings | undefined, flags: SettingsOverrides,
         if (flags.keepLocal !== false) list.push({ name, type: 'local', path: d.path });
       } else if (d.type === 's3') {
         const { name: _name, type: _type, ...options } = d;
-        list.push({ name, type: 's3', s3: { ...mergeS3(options, { ...flags, s3Bucket: undefined }, env)!, keepLocal: flags.keepLocal !== false } });
+        // In a list, each entry is its own store: its endpoint / preset / region win over the
+        // environment's (AWS_ENDPOINT_URL_S3 for one store must not send another's backups there).
+        const own: SettingsEnv = {
+          ...(options.endpoint || options.preset ? {} : { AWS_ENDPOINT_URL_S3: env.AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL: env.AWS_ENDPOINT_URL }),
+          ...(options.region ? {} : { AWS_REGION: env.AWS_REGION, AWS_DEFAULT_REGION: env.AWS_DEFAULT_REGION }),
+        };
+        list.push({ name, type: 's3', s3: { ...mergeS3(options, { ...flags, s3Bucket: undefined }, own)!, keepLocal: flags.keepLocal !== false } });
       } else {
         const { name: _name, type, ...target } = d;
         list.push({ name, type, target } as EffectiveDestination);

@@ -45,7 +45,8 @@ describe('mergeSettings: destinations', () => {
     ['--no-local drops the local folders', LIST, { keepLocal: false }, {}, [['cloud', 'b', 'host1/', 'eu-west-1'], ['blob', 'azure']]],
     ['--dest replaces the list', LIST, { destination: 'x' }, {}, [['local', 'x']]],
     ['--s3-bucket replaces the list (with a local copy, as for the older keys)', LIST, { s3Bucket: 'other' }, {}, [['local', 'backups'], ['s3', 'other', '', undefined]]],
-    ['--s3-prefix and AWS_REGION apply to the list\'s S3 entries', LIST, { s3Prefix: 'h2/' }, { AWS_REGION: 'us-west-2' }, [['here', './backups'], ['cloud', 'b', 'h2/', 'us-west-2'], ['blob', 'azure']]],
+    ['--s3-prefix applies to the list\'s S3 entries; their own region wins over AWS_REGION', LIST, { s3Prefix: 'h2/' }, { AWS_REGION: 'us-west-2' }, [['here', './backups'], ['cloud', 'b', 'h2/', 'eu-west-1'], ['blob', 'azure']]],
+    ['AWS_REGION fills in an entry without a region', { destinations: [{ type: 's3', bucket: 'b' }] }, {}, { AWS_REGION: 'us-west-2' }, [['s3', 'b', '', 'us-west-2']]],
     ['older keys: local + s3', { destination: 'd', s3: { bucket: 'b' } }, {}, {}, [['local', 'd'], ['s3', 'b', '', undefined]]],
     ['older keys with keepLocal false: s3 only', { s3: { bucket: 'b', keepLocal: false } }, {}, {}, [['s3', 'b', '', undefined]]],
   ] as Array<[string, Settings, Parameters<typeof mergeSettings>[1], Record<string, string>, unknown]>)('%s', (_case, file, flags, env, expected) => {
