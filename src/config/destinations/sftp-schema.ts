@@ -7,6 +7,7 @@
  * server's host key must be in `knownHostsFile` (default ~/.ssh/known_hosts),
  * as OpenSSH's `ssh` puts it there: an unknown or changed key is refused.
  */
+import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { envNameSchema } from '../notify-schema.js';
 import { destinationNameSchema } from '../destinations-schema.js';
@@ -22,7 +23,7 @@ export const sftpHostSchema = z
   .transform((value) => (/^\[[0-9A-Fa-f:.]+\]$/.test(value) ? value.slice(1, -1) : value))
   .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(value), { error: 'only the host name, not a URL (put the folder in "path", the user in "user", the port in "port")' })
   .refine((value) => !value.includes('@'), { error: 'only the host name (put the user name in "user")' })
-  .refine((value) => /^[A-Za-z0-9._-]+$/.test(value) || /^[0-9A-Fa-f:.]+$/.test(value), {
+  .refine((value) => /^[A-Za-z0-9._-]+$/.test(value) || isIPv6(value), {
     error: 'a host name, IPv4 or IPv6 address (letters, digits, ".", "-", ":"); put the port in "port" and the folder in "path"',
   });
 
