@@ -84,6 +84,11 @@ export const ERROR_CODES = {
   S3_NOT_S3: { exit: ExitCode.failed, meaning: 'the endpoint does not answer as S3' },
   S3_NO_BODY: { exit: ExitCode.failed, meaning: 'S3 returned no body' },
   S3_FAILED: { exit: ExitCode.failed, meaning: 'another S3 error' },
+  SFTP_HOST_KEY: { exit: ExitCode.usage, meaning: "the SFTP server's host key is not in known_hosts, or differs from the one there (check it, then accept it)" },
+  SFTP_AUTH_FAILED: { exit: ExitCode.usage, meaning: 'the SFTP server accepted none of the keys tried (or a key cannot be read or decrypted)' },
+  SFTP_UNREACHABLE: { exit: ExitCode.failed, meaning: 'the SFTP server cannot be reached (refused, unknown host, timeout)' },
+  SFTP_CONNECTION_LOST: { exit: ExitCode.failed, meaning: 'the SSH connection dropped (or stopped answering) during a transfer' },
+  SFTP_FAILED: { exit: ExitCode.failed, meaning: 'the SFTP server refused or failed a request (full disk, bad path, ...)' },
   STORE_ACCESS_DENIED: { exit: ExitCode.failed, meaning: 'a storage destination refused the credentials, or they may not do this (Azure, ...)' },
   NOTIFY_FAILED: { exit: ExitCode.failed, meaning: 'a notification channel could not be sent to (backup notify test)' },
   // The user stopped it (exit 130).

@@ -49,9 +49,14 @@ export function registerSecretValue(value: string | undefined): void {
   if (value && value !== trimmed && value.length >= MIN_SECRET_LENGTH) secretValues.add(value);
 }
 
-function redactUserinfo(_match: string, scheme: string, userinfo: string): string {
+/** Schemes whose lone user info is a login name (sftp://backup@nas/path), not a token. */
+const LOGIN_NAME_SCHEMES = /^(sftp|ssh|scp):\/\/$/i;
+
+function redactUserinfo(match: string, scheme: string, userinfo: string): string {
   const colon = userinfo.indexOf(':');
-  // user:password -> user:[redacted]; a lone token (http://TOKEN@host) is the secret itself.
+  // user:password -> user:[redacted]; a lone token (http://TOKEN@host) is the secret itself,
+  // but in sftp://user@host it is the login name, which the destination's label shows.
+  if (colon < 0 && LOGIN_NAME_SCHEMES.test(scheme)) return match;
   return colon >= 0 ? `${scheme}${userinfo.slice(0, colon)}:${REDACTED}@` : `${scheme}${REDACTED}@`;
 }
 

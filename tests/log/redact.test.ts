@@ -35,6 +35,11 @@ describe('redactText: URL user info, env secrets, signatures', () => {
     ['endpoint http://u:p@ss@w0rd@host and more', `endpoint http://u:${REDACTED}@host and more`],
     ['http://TOKEN1234@host/x', `http://${REDACTED}@host/x`],
     ['https://:onlypass@host', `https://:${REDACTED}@host`],
+    // An SFTP destination's label: the login name is not a secret; a password in the URL still is.
+    ['to sftp://backup@nas.lan:22/volume1/backups/a.zip', 'to sftp://backup@nas.lan:22/volume1/backups/a.zip'],
+    ['sftp://root@[::1]:2222/~/backups', 'sftp://root@[::1]:2222/~/backups'],
+    ['sftp://backup:hunter2pw@nas.lan/x', `sftp://backup:${REDACTED}@nas.lan/x`],
+    ['ssh://git@example.com/repo', 'ssh://git@example.com/repo'],
     ['{"endpoint":"http://host:1","owner":"a@b"}', '{"endpoint":"http://host:1","owner":"a@b"}'],
     ['mail me at someone@example.com', 'mail me at someone@example.com'],
     ['GET /k?X-Amz-Credential=AK%2F2026&X-Amz-Signature=ff00', `GET /k?X-Amz-Credential=${REDACTED}&X-Amz-Signature=${REDACTED}`],
