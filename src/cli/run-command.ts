@@ -174,7 +174,7 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<number> {
     const job = { sources: effective.sources, nameTemplate };
     const lockOptions = { job, localDestination, logFile: effective.logFile, wait, command: commandLine(flags), skip: flags.dryRun === true };
     const lock = jobLock(io, logger, lockOptions);
-    const stores = await openStores(io, effective.destinations, s3Origin(flags, settingsFile));
+    const stores = await openStores(io, effective.destinations, s3Origin(flags, settingsFile), logger);
     try {
       const { exitCode, result, error } = await executeJob(
         io,

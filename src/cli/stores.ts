@@ -15,6 +15,7 @@ import type { Store } from '../storage/store.js';
 import { LocalStore } from '../storage/local-store.js';
 import type { S3Target } from '../storage/s3.js';
 import type { CliIO } from './io.js';
+import type { Logger } from '../log/logger-types.js';
 
 export interface StoreFlags {
   config?: string;
@@ -153,7 +154,7 @@ export function pickDestinations(destinations: readonly EffectiveDestination[], 
  * An S3 bucket name AWS refuses, or no region found, is exit 2 here, before
  * any request.
  */
-export async function openStores(io: CliIO, destinations: readonly EffectiveDestination[], origin?: S3Origin): Promise<Store[]> {
+export async function openStores(io: CliIO, destinations: readonly EffectiveDestination[], origin?: S3Origin, logger?: Logger): Promise<Store[]> {
   const stores: Store[] = [];
   for (const d of destinations) {
     // Without an origin (the wizard), the values were checked as they were answered.
@@ -162,7 +163,7 @@ export async function openStores(io: CliIO, destinations: readonly EffectiveDest
       checkS3Target(d.s3, origin, io.env);
       await checkS3Region(d.s3);
     }
-    stores.push(track(io, await openStore(storeSpec(d), { env: io.env, home: io.home, cwd: io.cwd })));
+    stores.push(track(io, await openStore(storeSpec(d), { env: io.env, home: io.home, cwd: io.cwd, ...(logger ? { logger } : {}) })));
   }
   return stores;
 }
@@ -176,6 +177,8 @@ export function storeSpec(d: EffectiveDestination): StoreSpec {
       return { name: d.name, type: 's3', target: d.s3 };
     case 'azure':
       return { name: d.name, type: 'azure', target: d.target };
+    case 'sftp':
+      return { name: d.name, type: 'sftp', target: d.target };
   }
 }
 

@@ -11,6 +11,7 @@ import { DEFAULT_FORMAT, DEFAULT_NAME_TEMPLATE } from './defaults.js';
 import { REGION_RULE, bucketNameProblem, bucketSchema, destinationName, endpointSchema, regionSchema, type S3Settings, type Settings } from './schema.js';
 import { ConfigError, UsageError } from '../errors.js';
 import type { AzureDestinationSettings } from './destinations/azure-schema.js';
+import type { SftpDestinationSettings } from './destinations/sftp-schema.js';
 import { expandHome } from './expand-home.js';
 
 export const DEFAULT_DESTINATION = 'backups';
@@ -55,7 +56,8 @@ export interface EffectiveS3 {
 export type EffectiveDestination =
   | { name: string; type: 'local'; path: string }
   | { name: string; type: 's3'; s3: EffectiveS3 }
-  | { name: string; type: 'azure'; target: Omit<AzureDestinationSettings, 'name' | 'type'> };
+  | { name: string; type: 'azure'; target: Omit<AzureDestinationSettings, 'name' | 'type'> }
+  | { name: string; type: 'sftp'; target: Omit<SftpDestinationSettings, 'name' | 'type'> };
 
 export interface EffectiveSettings {
   sources: string[];

@@ -6,6 +6,8 @@
 import type { Store } from './store.js';
 import type { S3Target } from './s3.js';
 import type { AzureTarget } from './azure.js';
+import type { SftpEntry } from './sftp-target.js';
+import type { Logger } from '../log/logger-types.js';
 
 /** What a store may read from its surroundings: never a global, so tests pass their own. */
 export interface StoreContext {
@@ -14,12 +16,15 @@ export interface StoreContext {
   env: Record<string, string | undefined>;
   home: string;
   cwd: string;
+  /** Warnings a store has to give while it works (a reconnect); default: none. */
+  logger?: Logger;
 }
 
 export type StoreSpec =
   | { name: string; type: 'local'; path: string }
   | { name: string; type: 's3'; target: S3Target }
-  | { name: string; type: 'azure'; target: AzureTarget };
+  | { name: string; type: 'azure'; target: AzureTarget }
+  | { name: string; type: 'sftp'; target: SftpEntry };
 
 export async function openStore(spec: StoreSpec, ctx: Omit<StoreContext, 'name'>): Promise<Store> {
   switch (spec.type) {
@@ -34,6 +39,10 @@ export async function openStore(spec: StoreSpec, ctx: Omit<StoreContext, 'name'>
     case 'azure': {
       const { openAzureStore } = await import('./azure.js');
       return openAzureStore(spec.target, { ...ctx, name: spec.name });
+    }
+    case 'sftp': {
+      const [{ openSftpStore }, { sftpTargetFromSettings }] = await Promise.all([import('./sftp.js'), import('./sftp-target.js')]);
+      return openSftpStore(sftpTargetFromSettings(spec.target, ctx), { ...ctx, name: spec.name });
     }
   }
 }

@@ -14,22 +14,25 @@ import { parseJsonResult, runCli } from '../helpers/cli.js';
 import { freshBucket, getObject, listKeys, listUploads, s3Env, s3Server } from '../helpers/s3.js';
 import { startAzureFixture, type AzureFixture } from '../helpers/azure-store.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { startSftpFixture, type SftpFixture } from '../helpers/sftp-store.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 let azure: AzureFixture;
+let sftp: SftpFixture;
 beforeAll(async () => {
-  azure = await startAzureFixture();
+  [azure, sftp] = await Promise.all([startAzureFixture(), startSftpFixture()]);
 });
 afterAll(async () => {
   await azure?.stop();
+  await sftp?.stop();
 });
 
-type Kind = 'none' | 's3' | 'azure';
+type Kind = 'none' | 's3' | 'azure' | 'sftp';
 
 /** A project with 24 MiB of random data and the destinations; `failing` goes through a proxy that resets every upload after 1 MiB. */
-async function project(failing: Kind): Promise<{ root: string; bucket: string; prefix: string; proxies: FaultProxy[] }> {
+async function project(failing: Kind): Promise<{ root: string; bucket: string; prefix: string; nasFolder: string; proxies: FaultProxy[]; watches: NodeJS.Timeout[] }> {
   const root = await tempDir();
   await fs.mkdir(path.join(root, 'data'), { recursive: true });
   await fs.writeFile(path.join(root, 'data', 'random.bin'), randomBytes(24 * MiB));
@@ -47,6 +50,26 @@ async function project(failing: Kind): Promise<{ root: string; bucket: string; p
   };
   const s3Endpoint = failing === 's3' ? await through(s3Server().endpoint, (method, query) => method === 'PUT' && query.has('partNumber')) : s3Server().endpoint;
   const azureEndpoint = failing === 'azure' ? await through(azure.azurite.endpoint, (method, query) => method === 'PUT' && query.get('comp') === 'block') : azure.azurite.endpoint;
+  // SFTP is not HTTP: a raw proxy that resets every connection once 2 MiB have gone up (the
+  // store's clean-up then reconnects through it, as it would after a real network cut).
+  const watches: NodeJS.Timeout[] = [];
+  let sftpPort = sftp.sshd.port;
+  if (failing === 'sftp') {
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: sftp.sshd.port }, [], { raw: true });
+    proxies.push(proxy);
+    let cut = false;
+    watches.push(setInterval(() => {
+      if (!cut && proxy.clientBytes() > 2 * MiB) {
+        cut = true;
+        proxy.resetAll();
+      }
+    }, 5));
+    sftpPort = Number(new URL(proxy.url).port);
+  }
+  const nasFolder = path.join(root, 'nas');
+  await fs.mkdir(nasFolder);
+  const knownHosts = path.join(root, 'known_hosts');
+  await fs.writeFile(knownHosts, `${sftp.sshd.knownHostsLine.replace(`]:${sftp.sshd.port} `, `]:${sftpPort} `)}\n`);
   const settings = {
     sources: ['./data'],
     format: 'tar.gz',
@@ -55,26 +78,38 @@ async function project(failing: Kind): Promise<{ root: string; bucket: string; p
       { name: 'here', type: 'local', path: './backups' },
       { name: 'cloud', type: 's3', bucket, prefix, endpoint: s3Endpoint, timeoutSeconds: 5 },
       { name: 'blob', type: 'azure', container: azure.containerName, prefix, account: azure.azurite.accountName, endpoint: azureEndpoint, timeoutSeconds: 5 },
+      {
+        name: 'nas',
+        type: 'sftp',
+        host: '127.0.0.1',
+        port: sftpPort,
+        user: sftp.sshd.user,
+        path: nasFolder,
+        identityFile: sftp.sshd.privateKeyPath,
+        knownHostsFile: knownHosts,
+        timeoutSeconds: 5,
+      },
     ],
   };
   await fs.mkdir(path.join(root, 'config'));
   await fs.writeFile(path.join(root, 'config', 'settings.json'), JSON.stringify(settings, null, 2));
-  return { root, bucket, prefix, proxies };
+  return { root, bucket, prefix, nasFolder, proxies, watches };
 }
 
-describe('one run to local + S3 + Azure', () => {
+describe('one run to local + S3 + Azure + SFTP', () => {
   it.each<[Kind, string]>([
     ['none', 'every destination gets the same verified archive'],
     ['s3', 'S3 cut mid-stream: local and Azure complete, no object and no multipart upload left on S3, exit 1'],
     ['azure', 'Azure cut mid-stream: local and S3 complete, nothing committed on Azure, exit 1'],
+    ['sftp', 'SFTP cut mid-stream: the others complete, nothing left in the SFTP folder, exit 1'],
   ])('%s failing: %s', async (failing) => {
-    const { root, bucket, prefix, proxies } = await project(failing);
+    const { root, bucket, prefix, nasFolder, proxies, watches } = await project(failing);
     try {
       const run = await runCli(['run', '--json'], { cwd: root, env: { ...s3Env(), ...azure.keyEnv() } });
       const result = parseJsonResult(run);
       expect(run.code, run.stderr).toBe(failing === 'none' ? 0 : 1);
       const outcomes = Object.fromEntries(result.destinations.map((d: { name: string; ok: boolean }) => [d.name, d.ok]));
-      expect(outcomes).toEqual({ here: true, cloud: failing !== 's3', blob: failing !== 'azure' });
+      expect(outcomes).toEqual({ here: true, cloud: failing !== 's3', blob: failing !== 'azure', nas: failing !== 'sftp' });
       const name = path.basename(result.archive);
       const local = await fs.readFile(path.join(root, 'backups', name));
       expect(sha256(local)).toBe(result.sha256);
@@ -97,17 +132,27 @@ describe('one run to local + S3 + Azure', () => {
         const downloaded = await azure.container.getBlobClient(`${prefix}${name}`).downloadToBuffer();
         expect(sha256(downloaded)).toBe(result.sha256);
       }
+      // The SFTP folder: the three files, or nothing at all (not even a hidden partial).
+      const nasFiles = (await fs.readdir(nasFolder)).sort();
+      if (failing === 'sftp') {
+        expect(nasFiles).toEqual([]);
+        expect(result.error.message).toMatch(/SFTP destination "nas" .* failed/);
+      } else {
+        expect(nasFiles).toEqual([name, `${name}.manifest.json`, `${name}.sha256`]);
+        expect(sha256(await fs.readFile(path.join(nasFolder, name)))).toBe(result.sha256);
+      }
       // The local manifest records how every destination went.
       const manifest = JSON.parse(await fs.readFile(path.join(root, 'backups', `${name}.manifest.json`), 'utf8'));
       expect(Object.fromEntries(manifest.destinations.map((d: { name: string; ok: boolean }) => [d.name, d.ok]))).toEqual(outcomes);
       expect((await listDir(path.join(root, 'backups'))).filter((f) => f.endsWith('.partial'))).toEqual([]);
 
       // Each surviving copy verifies from its own destination.
-      for (const from of ['here', 'cloud', 'blob'].filter((n) => outcomes[n])) {
+      for (const from of ['here', 'cloud', 'blob', 'nas'].filter((n) => outcomes[n])) {
         const verify = await runCli(['verify', '--from', from, name, '--json'], { cwd: root, env: { ...s3Env(), ...azure.keyEnv() } });
         expect(verify.code, `${from}: ${verify.stdout}${verify.stderr}`).toBe(0);
       }
     } finally {
+      for (const watch of watches) clearInterval(watch);
       for (const proxy of proxies) await proxy.close();
     }
   });
