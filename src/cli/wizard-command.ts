@@ -159,7 +159,7 @@ export function nextStepLines(where: string[]): string[] {
  * check: reachable, credentials, bucket/container/folder, write permission.
  * A local folder is checked without being created (that waits for the run).
  */
-async function checkWizardDestination(io: CliIO, destination: WizardDestination, secrets: Record<string, string>): Promise<DestinationProblem | undefined> {
+export async function checkWizardDestination(io: CliIO, destination: WizardDestination, secrets: Record<string, string>): Promise<DestinationProblem | undefined> {
   const checkIo: CliIO = { ...io, env: { ...io.env, ...secrets } };
   try {
     const stores = await openStores(checkIo, destinationsOf([destination], checkIo));

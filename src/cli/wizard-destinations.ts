@@ -291,9 +291,11 @@ export async function askAzureQuestions(
     typed[previousSecret!] = secrets[previousSecret!]!;
   } else if (signIn === 'key' || signIn === 'sas' || signIn === 'connection-string') {
     const { field, base, what } = AZURE_SECRETS[signIn];
-    // Another destination's secret of that kind (typed here or in the environment) keeps its variable.
+    // Another destination's secret of that kind (typed here, or in the environment, which wins over .env) keeps its variable;
+    // this destination's own earlier one (asked again after a failed check) is replaced.
+    const own = previous ? azureSecretNames(previous) : [];
     let name: string = base;
-    for (let n = 2; secrets[name] !== undefined || set(name); n++) name = `${base}_${n}`;
+    for (let n = 2; (secrets[name] !== undefined && !own.includes(name)) || set(name); n++) name = `${base}_${n}`;
     if (name !== base) out[field] = name;
     ctx.say(`  The ${what} is kept in ./.env as ${name} when the settings are saved, never in settings.json.`);
     const value = await prompts.password({

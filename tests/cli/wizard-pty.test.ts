@@ -165,7 +165,7 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer(/[❯>] tar\.bz2/, KEY.enter);
     await wizard.waitFor('✔ Archive format: tar.bz2');
     await wizard.answer('Archive name', `nightly${KEY.enter}`);
-    await wizard.answer('Upload to Amazon S3 or an S3-compatible store? (y/N)', `n${KEY.enter}`);
+    await wizard.answer(/Also send the backup to another destination \([^)]*another folder\)\? \(y\/N\)/, `n${KEY.enter}`);
     await wizard.waitFor(`back up:     ${path.join(root, 'data')}`);
     await wizard.waitFor(`format:      tar.bz2`);
     await wizard.answer('Start the backup now? (Y/n)', `y${KEY.enter}`);
@@ -240,7 +240,7 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer(/[❯>] zip/, KEY.enter);
     await wizard.waitFor('✔ Archive format: zip');
     await wizard.answer('Archive name', KEY.enter);
-    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.answer('Also send the backup to another destination', `n${KEY.enter}`);
     await wizard.answer('Start the backup now?', `n${KEY.enter}`);
     await wizard.answer('Save these answers', `n${KEY.enter}`);
     await wizard.waitFor('npx backup run --source data --dest ./backups --format zip');
@@ -277,10 +277,10 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer('Archive name', `team/{host}${KEY.enter}`);
     await wizard.waitFor(/Not usable as a file name: it has a \/ .*Type team_\{host\} for team_[^ ]+\.tar\.gz\./);
     // Nothing went further: the next question has not been asked.
-    expect(wizard.screen).not.toContain('Upload to Amazon S3');
+    expect(wizard.screen).not.toContain('Also send the backup to another destination');
     wizard.send(`${KEY.backspace.repeat('team/{host}'.length)}team_{host}${KEY.enter}`);
     await wizard.waitFor(/Archive file: team_[^ ]+\.tar\.gz/);
-    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.answer('Also send the backup to another destination', `n${KEY.enter}`);
     await wizard.waitFor(`${path.join(root, 'srv/a/data')}  (stored as a/data/)`);
     await wizard.waitFor(`${path.join(root, 'srv/b/data')}  (stored as b/data/)`);
     await wizard.answer('Start the backup now?', `n${KEY.enter}`);
@@ -308,7 +308,7 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer('Destination folder', `out${KEY.enter}`);
     await wizard.answer('Archive format:', KEY.enter);
     await wizard.answer('Archive name', KEY.enter);
-    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.answer('Also send the backup to another destination', `n${KEY.enter}`);
     await wizard.waitFor('Start the backup now?');
     // Between the questions and Start, a file appears where the destination folder should be.
     await fs.writeFile(path.join(root, 'out'), 'not a folder\n');
@@ -327,7 +327,7 @@ describe('the wizard in a real terminal', () => {
     wizard.send(`backups${KEY.enter}`);
     await wizard.answer('Archive format:', KEY.enter);
     await wizard.answer('Archive name', KEY.enter);
-    await wizard.answer('Upload to Amazon S3', KEY.enter);
+    await wizard.answer('Also send the backup to another destination', KEY.enter);
     await wizard.answer('Start the backup now?', KEY.enter);
     await wizard.waitFor(/Backup complete: backups\/data-\d{8}-\d{6}\.tar\.gz/);
     await wizard.answer('Save these answers', KEY.enter);
