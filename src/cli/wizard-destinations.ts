@@ -68,7 +68,7 @@ export interface DestinationAnswers {
 
 /** What each kind is called in the "Kind of destination" list and in the summary. */
 const KIND_CHOICES: Record<DestinationKind, { choice: string; short: string }> = {
-  s3: { choice: 'Amazon S3 or S3-compatible (Cloudflare R2, Backblaze B2, Wasabi, MinIO, Ceph ...)', short: 'S3' },
+  s3: { choice: 'Amazon S3 or S3-compatible (R2, B2, Wasabi, MinIO, Ceph ...)', short: 'S3' },
   azure: { choice: 'Azure Blob Storage', short: 'Azure Blob' },
   sftp: { choice: 'An SFTP server (SSH)', short: 'SFTP' },
   rclone: { choice: 'An rclone remote (Google Drive, Dropbox, OneDrive ... set up with `rclone config`)', short: 'rclone' },
