@@ -17,7 +17,7 @@ import { DEFAULT_SETTINGS_FILE, loadSettings } from '../config/load-settings.js'
 import { saveSettings } from '../config/save-settings.js';
 import { checkDestination, fileExists, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
-import { DEFAULT_DESTINATION, DEFAULT_LOG_FILE, mergeSettings, toSettingsFile, type EffectiveDestination } from '../config/merge-settings.js';
+import { DEFAULT_DESTINATION, DEFAULT_LOG_FILE, mergeSettings, resolvePaths, toSettingsFile, type EffectiveDestination } from '../config/merge-settings.js';
 import { closeStores, openStores } from './stores.js';
 import type { Settings } from '../config/schema.js';
 import type { AppLogger } from '../log/logger.js';
@@ -29,11 +29,10 @@ import {
   checkPathText,
   storedFolderNames,
   type Prompter,
-  type S3Answers,
-  type S3Problem,
   type WizardAnswers,
 } from './wizard.js';
-import type { S3Target } from '../storage/s3.js';
+import { destinationLabel, kindName, legacyS3, type DestinationProblem, type S3Destination, type WizardDestination } from './wizard-destinations.js';
+import { presetTarget } from '../config/s3-presets.js';
 import { shellQuote } from './render-result.js';
 import { jobLock } from './job-lock.js';
 import { DEFAULT_NAME_TEMPLATE, sourceBaseName } from '../archive/naming.js';
@@ -61,37 +60,78 @@ export function inquirerPrompter(io: CliIO): Prompter {
   };
 }
 
-/** The settings.json content for the answers (paths as typed); `logFile` as given (flag or the old settings), default left out. */
+/** The S3 flags' values of a destination: a preset's endpoint and region filled in (the flags have no --s3-preset). */
+function s3Flags(d: S3Destination): { region?: string; endpoint?: string } {
+  const given = { region: d.region ?? undefined, endpoint: d.endpoint ?? undefined, accountId: d.accountId };
+  const filled = d.preset ? presetTarget(d.preset, given) : {};
+  return { region: given.region ?? ('problem' in filled ? undefined : filled.region), endpoint: given.endpoint ?? ('problem' in filled ? undefined : filled.endpoint) };
+}
+
+/**
+ * The settings.json content for the answers (paths as typed); `logFile` as
+ * given (flag or the old settings), default left out. A local folder and at
+ * most one S3 bucket named "s3" are written with the older `destination` /
+ * `s3` keys, as before (existing files and the docs stay the same); any
+ * other destination makes it the `destinations` list.
+ */
 export function answersToSettings(answers: WizardAnswers, logFile?: string): Settings {
-  return toSettingsFile(
+  const base = toSettingsFile(
     mergeSettings(undefined, {
       sources: answers.sourcesTyped,
       destination: answers.destinationTyped,
       format: answers.format,
       name: answers.name === '' ? undefined : answers.name,
       logFile,
-      s3Bucket: answers.s3?.bucket,
-      s3Prefix: answers.s3?.prefix,
-      s3Region: answers.s3?.region,
-      s3Endpoint: answers.s3?.endpoint,
-      s3StorageClass: answers.s3?.storageClass,
-      keepLocal: answers.s3?.keepLocal,
     }),
   );
+  const legacy = legacyS3(answers);
+  if (legacy === false) {
+    const { destination: _destination, ...rest } = base;
+    const first: WizardDestination[] = answers.keepLocal ? [{ name: 'local', type: 'local', path: answers.destinationTyped }] : [];
+    return { ...rest, destinations: [...first, ...answers.extras].map(({ name, ...options }) => ({ name, ...options })) as Settings['destinations'] };
+  }
+  if (legacy === undefined) return base;
+  const { name: _name, type: _type, bucket, preset, accountId, prefix, region, endpoint, storageClass } = legacy;
+  return {
+    ...base,
+    s3: {
+      bucket,
+      ...(preset ? { preset } : {}),
+      ...(accountId ? { accountId } : {}),
+      prefix: prefix ?? '',
+      region: region ?? null,
+      endpoint: endpoint ?? null,
+      storageClass: storageClass ?? 'STANDARD',
+      keepLocal: answers.keepLocal,
+    },
+  };
 }
 
-/** `npx backup run ...` that repeats the answers without prompts. */
-export function equivalentCommand(answers: WizardAnswers): string {
+/** Every destination of the answers as a run takes them (each S3 entry's own endpoint and region winning over the environment's). */
+export function answersToDestinations(answers: WizardAnswers, io: Pick<CliIO, 'cwd' | 'home' | 'env'>): EffectiveDestination[] {
+  const first: WizardDestination[] = answers.keepLocal ? [{ name: 'local', type: 'local', path: answers.destinationTyped }] : [];
+  return destinationsOf([...first, ...answers.extras], io);
+}
+
+function destinationsOf(list: readonly WizardDestination[], io: Pick<CliIO, 'cwd' | 'home' | 'env'>): EffectiveDestination[] {
+  const settings = { destinations: list } as unknown as Settings;
+  return resolvePaths(mergeSettings(settings, {}, io.env), io.cwd, io.home).destinations;
+}
+
+/** `npx backup run ...` that repeats the answers without prompts; undefined when a destination has no flags (Azure, SFTP, ...). */
+export function equivalentCommand(answers: WizardAnswers): string | undefined {
+  const s3 = legacyS3(answers);
+  if (s3 === false) return undefined;
   const words = ['npx', 'backup', 'run', '--source', ...answers.sourcesTyped, '--dest', answers.destinationTyped, '--format', answers.format];
   if (answers.name !== '') words.push('--name', answers.name);
-  const s3 = answers.s3;
   if (s3) {
+    const { region, endpoint } = s3Flags(s3);
     words.push('--s3-bucket', s3.bucket);
     if (s3.prefix) words.push('--s3-prefix', s3.prefix);
-    if (s3.region) words.push('--s3-region', s3.region);
-    if (s3.endpoint) words.push('--s3-endpoint', s3.endpoint);
-    if (s3.storageClass !== 'STANDARD') words.push('--s3-storage-class', s3.storageClass);
-    if (!s3.keepLocal) words.push('--no-local');
+    if (region) words.push('--s3-region', region);
+    if (endpoint) words.push('--s3-endpoint', endpoint);
+    if (s3.storageClass && s3.storageClass !== 'STANDARD') words.push('--s3-storage-class', s3.storageClass);
+    if (!answers.keepLocal) words.push('--no-local');
   }
   return words.map(shellQuote).join(' ');
 }
@@ -113,25 +153,26 @@ export function nextStepLines(where: string[]): string[] {
   return ['See, check and restore your backups:', ...commands.map((c, i) => `  ${c.padEnd(width)}   # ${rows[i]![2]}`)];
 }
 
-function s3Target(s3: S3Answers): S3Target {
-  return { bucket: s3.bucket, prefix: s3.prefix, region: s3.region, endpoint: s3.endpoint, storageClass: s3.storageClass };
-}
-
-/** HeadBucket with the answers; the SDK is loaded only when S3 is chosen. */
-async function checkS3Access(s3: S3Answers): Promise<S3Problem | undefined> {
-  const { checkBucket, createS3Client } = await import('../storage/s3.js');
-  const target = s3Target(s3);
-  const client = createS3Client({ ...target, maxAttempts: 2 });
+/**
+ * Opens the destination as the run will (the same merge of its settings
+ * entry, the typed secrets in the environment) and runs the store's own
+ * check: reachable, credentials, bucket/container/folder, write permission.
+ * A local folder is checked without being created (that waits for the run).
+ */
+export async function checkWizardDestination(io: CliIO, destination: WizardDestination, secrets: Record<string, string>): Promise<DestinationProblem | undefined> {
+  const checkIo: CliIO = { ...io, env: { ...io.env, ...secrets } };
   try {
-    await checkBucket(client, target);
+    const stores = await openStores(checkIo, destinationsOf([destination], checkIo));
+    for (const store of stores) await store.check({ dryRun: destination.type === 'local', signal: io.signal });
     return undefined;
   } catch (error) {
+    if (io.signal.aborted) throw error;
     return {
       message: error instanceof Error ? error.message : String(error),
       code: (error as { code?: unknown }).code === undefined ? undefined : String((error as { code?: unknown }).code),
     };
   } finally {
-    client.destroy();
+    await closeStores(checkIo);
   }
 }
 
@@ -149,7 +190,7 @@ function stableJson(value: unknown): string {
 }
 
 /** The settings the wizard's answers decide (a missing one means the default). */
-const WIZARD_KEYS = new Set(['sources', 'destination', 'format', 'name', 's3', 'logFile', 'schedule', 'notify']);
+const WIZARD_KEYS = new Set(['sources', 'destination', 'destinations', 'format', 'name', 's3', 'logFile', 'schedule', 'notify']);
 
 /** Settings the backup questions do not ask but the later steps do (or that name the job): kept when the file is replaced. */
 const CARRIED_KEYS = ['job', 'schedule', 'notify'] as const;
@@ -166,8 +207,12 @@ export function settingsDifferences(old: Record<string, unknown>, next: Record<s
     .map((k) =>
       k in next
         ? `${k}: ${k in old ? short(old[k]) : '(not set)'} -> ${short(next[k])}`
-        : WIZARD_KEYS.has(k)
-          ? `${k}: ${short(old[k])} -> (not set: the default)`
+        : (k === 'destination' || k === 's3') && 'destinations' in next
+          ? `${k}: ${short(old[k])} -> (now in "destinations")`
+          : (k === 'destinations') && ('destination' in next || 's3' in next)
+            ? `${k}: ${short(old[k])} -> (now "destination"${'s3' in next ? ' and "s3"' : ''})`
+            : WIZARD_KEYS.has(k)
+              ? `${k}: ${short(old[k])} -> (not set: the default)`
           : `${k}: ${short(old[k])} -> (not asked by the wizard: would be dropped)`,
     );
 }
@@ -410,6 +455,29 @@ async function automationStep(step: AutomationStep): Promise<void> {
 
 type AfterFailure = 'change' | 'save' | 'quit';
 
+/** "The same backup as one command line", or why there is none (a destination the flags cannot name). */
+function sayCommandLine(say: (line: string) => void, answers: WizardAnswers): void {
+  const command = equivalentCommand(answers);
+  if (command) {
+    say('The same backup as one command line:');
+    say(`  ${command}`);
+  } else {
+    const kinds = [...new Set(answers.extras.filter((d) => d.type !== 'local' && d.type !== 's3').map((d) => kindName(d.type)))];
+    say(`No single command line repeats it (${kinds.length > 0 ? `${kinds.join(' and ')} destinations have` : 'more than one folder or bucket has'} no flags): run it with --config.`);
+  }
+}
+
+/** The destinations' secrets (an Azure key typed in the wizard) into ./.env beside the saved settings, which name them only. */
+async function saveSecrets(io: CliIO, logger: AppLogger, say: (line: string) => void, secrets: Record<string, string>): Promise<void> {
+  const names = Object.keys(secrets);
+  if (names.length === 0) return;
+  const envFile = path.join(io.cwd, '.env');
+  await setEnvValues(envFile, secrets);
+  logger.info(`${names.join(', ')} set in ${envFile}`);
+  say(`Saved ${names.join(' and ')} in .env (readable by you only; its other lines are kept). settings.json never holds it.`);
+  say('');
+}
+
 export async function wizardCommand(
   io: CliIO,
   options: { verbose: boolean; logFile?: string },
@@ -459,7 +527,8 @@ export async function wizardCommand(
       bzip2Available: findBzip2(io.env.PATH) !== undefined,
       defaultRegion: io.env.AWS_REGION || io.env.AWS_DEFAULT_REGION || undefined,
       defaultEndpoint: io.env.AWS_ENDPOINT_URL_S3 || io.env.AWS_ENDPOINT_URL || undefined,
-      checkS3: (s3: S3Answers) => checkS3Access(s3),
+      env: io.env,
+      checkDestination: (destination: WizardDestination, secrets: Record<string, string>) => checkWizardDestination(io, destination, secrets),
       say,
     };
 
@@ -479,18 +548,28 @@ export async function wizardCommand(
       answers.sources.forEach((source, i) =>
         say(`  ${i === 0 ? 'back up:  ' : '          '}   ${source}${sameName(i) ? `  (stored as ${stored[i]}/)` : ''}`),
       );
-      say(`  into:        ${answers.destination}`);
-      say(`  format:      ${answers.format}`);
-      say(`  name:        ${answers.name === '' ? `(default) ${DEFAULT_NAME_TEMPLATE}` : answers.name}`);
-      say(`  S3 upload:   ${answers.s3 ? `s3://${answers.s3.bucket}/${answers.s3.prefix} (${answers.s3.storageClass}${answers.s3.keepLocal ? '' : ', no local copy'})` : 'no'}`);
+      const current = answers;
+      const destinations = answersToDestinations(current, io);
+      if (current.extras.length === 0) say(`  into:        ${current.destination}`);
+      else {
+        const rows = [
+          ...(current.keepLocal ? [{ name: 'local', kind: 'folder', label: current.destination }] : []),
+          ...current.extras.map((d) => ({ name: d.name, kind: kindName(d.type), label: destinationLabel(d, io) })),
+        ];
+        const nameWidth = Math.max(...rows.map((r) => r.name.length));
+        const kindWidth = Math.max(...rows.map((r) => r.kind.length));
+        rows.forEach((r, i) => say(`  ${i === 0 ? 'into:       ' : '            '} ${r.name.padEnd(nameWidth)}  ${r.kind.padEnd(kindWidth)}  ${r.label}`));
+      }
+      say(`  format:      ${current.format}`);
+      say(`  name:        ${current.name === '' ? `(default) ${DEFAULT_NAME_TEMPLATE}` : current.name}`);
       say('');
 
       if (!(await prompts.confirm({ message: 'Start the backup now?', default: true }))) break;
-      const destination = answers.s3 && !answers.s3.keepLocal ? undefined : answers.destination;
+      const localFolder = destinations.find((d) => d.type === 'local');
       // The same lock as `backup run`: a wizard run and the nightly cron job of the same sources never overlap.
       const lock = jobLock(io, logger, {
-        job: { sources: answers.sources, nameTemplate: answers.name.trim() || DEFAULT_NAME_TEMPLATE },
-        localDestination: destination,
+        job: { sources: current.sources, nameTemplate: current.name.trim() || DEFAULT_NAME_TEMPLATE },
+        localDestination: localFolder?.type === 'local' ? localFolder.path : undefined,
         logFile: logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE),
         command: 'backup (wizard)',
       });
@@ -498,11 +577,9 @@ export async function wizardCommand(
       const logFile = logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE);
       const historyJob = cliJobRef(io, { sources: answers.sources, nameTemplate: answers.name, logFile });
       const report = await recordRun(io, logger, historyJob, 'wizard', settingsNotify);
-      const wizardDestinations: EffectiveDestination[] = [
-        ...(destination === undefined ? [] : [{ name: 'local', type: 'local' as const, path: destination }]),
-        ...(answers.s3 ? [{ name: 's3', type: 's3' as const, s3: { ...s3Target(answers.s3), keepLocal: answers.s3.keepLocal, storageClass: answers.s3.storageClass } }] : []),
-      ];
-      const stores = await openStores(io, wizardDestinations);
+      // The secrets typed for the destinations (an Azure key) are in this run's environment; .env gets them only on save.
+      const runIo: CliIO = Object.keys(current.secrets).length === 0 ? io : { ...io, env: { ...io.env, ...current.secrets } };
+      const stores = await openStores(runIo, destinations);
       const run = await executeJob(
         io,
         {
@@ -520,7 +597,7 @@ export async function wizardCommand(
         { beforeWrite: () => lock.acquire() },
       ).finally(async () => {
         await lock.release();
-        await closeStores(io);
+        await closeStores(runIo);
       });
       wizardRun = await report?.finish(runEnd(io, run.exitCode, run.result, run.error));
       exitCode = run.exitCode;
@@ -542,9 +619,9 @@ export async function wizardCommand(
       });
       if (next === 'quit') return exitCode;
       if (next === 'save') {
-        await saveStep({ io, prompts, logger, say, settings: answersToSettings(answers, logFileTyped), failed: true });
-        say('The same backup as one command line:');
-        say(`  ${equivalentCommand(answers)}`);
+        const save = await saveStep({ io, prompts, logger, say, settings: answersToSettings(answers, logFileTyped), failed: true });
+        if (save) await saveSecrets(io, logger, say, answers.secrets);
+        sayCommandLine(say, answers);
         return exitCode;
       }
       previous = answers;
@@ -555,26 +632,31 @@ export async function wizardCommand(
     if (await prompts.confirm({ message: `Save these answers to ${DEFAULT_SETTINGS_FILE} for unattended runs?`, default: true })) {
       const save = await saveStep({ io, prompts, logger, say, settings: answersToSettings(answers, logFileTyped), failed: false });
       saved = save?.file;
+      if (save) await saveSecrets(io, logger, say, answers.secrets);
       if (save && wizardRun) await refileRun(io, logger, wizardRun, { settingsFile: save.file, logFile: logger.file ?? path.resolve(io.cwd, DEFAULT_LOG_FILE) });
       if (save) await automationStep({ io, prompts, logger, say, file: save.file, wrote: save.wrote });
     }
-    say('The same backup as one command line:');
-    say(`  ${equivalentCommand(answers)}`);
+    sayCommandLine(say, answers);
     if (ran && (exitCode === ExitCode.ok || exitCode === ExitCode.partial)) {
       // The flags that lead list/verify/restore to this job's backups.
-      let where: string[] = [];
+      let where: string[] | undefined = [];
       if (saved !== undefined && saved !== settingsFile) where = ['--config', path.relative(io.cwd, saved) || saved];
       else if (saved === undefined) {
         const defaultWhere = !(await fileExists(settingsFile)) && answers.destination === path.resolve(io.cwd, DEFAULT_DESTINATION);
-        if (answers.s3 && !answers.s3.keepLocal) {
-          where = ['--s3-bucket', answers.s3.bucket];
-          if (answers.s3.prefix) where.push('--s3-prefix', answers.s3.prefix);
-          if (answers.s3.region) where.push('--s3-region', answers.s3.region);
-          if (answers.s3.endpoint) where.push('--s3-endpoint', answers.s3.endpoint);
-        } else if (!defaultWhere) where = ['--dest', answers.destinationTyped];
+        const s3 = legacyS3(answers);
+        if (s3 && !answers.keepLocal) {
+          const { region, endpoint } = s3Flags(s3);
+          where = ['--s3-bucket', s3.bucket];
+          if (s3.prefix) where.push('--s3-prefix', s3.prefix);
+          if (region) where.push('--s3-region', region);
+          if (endpoint) where.push('--s3-endpoint', endpoint);
+        } else if (!answers.keepLocal) where = undefined;
+        else if (!defaultWhere) where = ['--dest', answers.destinationTyped];
       }
       say('');
-      for (const line of nextStepLines(where)) say(line);
+      // Destinations without flags (Azure, SFTP ...) and no saved file: list/verify/restore cannot be pointed at them.
+      if (where) for (const line of nextStepLines(where)) say(line);
+      else say('Save the settings (run npx backup again) to list, verify and restore these backups with --config.');
     }
     return exitCode;
   } catch (error) {

@@ -10,117 +10,35 @@ import path from 'node:path';
 import { FORMATS, type Format } from '../archive/formats.js';
 import { archiveRoots } from '../archive/archive-roots.js';
 import { DEFAULT_NAME_TEMPLATE, renderName, sanitizeName, sourceBaseName } from '../archive/naming.js';
-import { checkDestination, checkSource, pathTextProblem, resolveUserPath } from '../config/check-paths.js';
+import { checkDestination, checkSource, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
-import { DEFAULT_DESTINATION, type EffectiveS3 } from '../config/merge-settings.js';
-import { STORAGE_CLASSES, endpointSchema } from '../config/schema.js';
-import { CancelledError } from '../errors.js';
-import { pseudoFileSystem } from '../fs/ensure-dir.js';
+import { DEFAULT_DESTINATION } from '../config/merge-settings.js';
+import { askDestinations, type DestinationAnswers, type DestinationsContext } from './wizard-destinations.js';
+import { checkNotVirtualFs, checkPathText, toValidator, type Prompter } from './wizard-prompts.js';
 
-export interface Choice<T> {
-  name: string;
-  value: T;
-  description?: string;
-}
+export { checkNotVirtualFs, checkPathText, type Choice, type Prompter } from './wizard-prompts.js';
+export { checkBucketName, checkPrefix, checkRegion, type DestinationProblem, type WizardDestination } from './wizard-destinations.js';
 
-/** The subset of @inquirer/prompts the wizard uses. */
-export interface Prompter {
-  input(config: {
-    message: string;
-    default?: string;
-    validate?: (value: string) => boolean | string | Promise<boolean | string>;
-  }): Promise<string>;
-  select<T>(config: { message: string; choices: Array<Choice<T>>; default?: T }): Promise<T>;
-  confirm(config: { message: string; default?: boolean }): Promise<boolean>;
-  /** A secret (webhook URL, SMTP password): shown masked while typed, never echoed. */
-  password(config: { message: string; mask?: string; validate?: (value: string) => boolean | string | Promise<boolean | string> }): Promise<string>;
-}
-
-export interface WizardAnswers {
+export interface WizardAnswers extends DestinationAnswers {
   /** Absolute paths. */
   sources: string[];
   /** As typed, `~` expanded (relative paths stay relative, for a portable settings file). */
   sourcesTyped: string[];
+  /** The first destination, a local folder (not written when `keepLocal` is false). */
   destination: string;
   destinationTyped: string;
   format: Format;
   /** Empty: the default template. */
   name: string;
-  /** Undefined: no upload. */
-  s3?: S3Answers;
 }
 
-/** The S3 settings the wizard asks for (region undefined: the AWS default; endpoint undefined: AWS). */
-export type S3Answers = Omit<EffectiveS3, 'timeoutSeconds'>;
-
-/** Why the bucket cannot be used: the sentence to show, and the error code (S3_NO_CREDENTIALS, ...). */
-export interface S3Problem {
-  message: string;
-  code?: string;
-}
-
-export interface WizardContext {
-  cwd: string;
-  /** For `~/` in typed paths. */
-  home: string;
+export interface WizardContext extends DestinationsContext {
   now: Date;
-  host: string;
   bzip2Available: boolean;
-  /** Defaults offered for the S3 region and endpoint (from AWS_REGION, AWS_ENDPOINT_URL_S3). */
-  defaultRegion?: string;
-  defaultEndpoint?: string;
-  /** Checks the bucket can be reached with these settings: what is wrong, or undefined. */
-  checkS3: (answers: S3Answers) => Promise<S3Problem | undefined>;
-  say: (line: string) => void;
 }
-
-const toValidator =
-  (check: (value: string) => string | undefined | Promise<string | undefined>) =>
-  async (value: string): Promise<true | string> =>
-    (await check(value)) ?? true;
 
 // ---------------------------------------------------------------------------
 // Checks of single answers (pure or read-only), exported for the tests.
-
-/**
- * A typed path must have text in it: the flags' rule (config's
- * `pathTextProblem`: empty, whitespace only or a NUL byte is refused), worded
- * for a prompt; a line break or other control character is refused too, as
- * no one types one on purpose.
- */
-export function checkPathText(value: string, what: string): string | undefined {
-  if (value.trim() === '') return `Enter ${what}.`;
-  const problem = pathTextProblem(value);
-  if (problem !== undefined) return `The ${what.replace(/^(a|an|the) /, '')}: ${problem}.`;
-  if (/[\u0000-\u001f\u007f]/.test(value)) return `The ${what.replace(/^(a|an|the) /, '')} contains a control character (a line break or tab?); type the path again.`;
-  return undefined;
-}
-
-/** Paths that are kernel file systems on every Linux, refused before looking at the disk. */
-const VIRTUAL_ROOTS = ['/proc', '/sys'];
-
-export async function checkNotVirtualFs(abs: string): Promise<string | undefined> {
-  const under = (root: string, p: string): boolean => p === root || p.startsWith(`${root}/`);
-  for (const root of VIRTUAL_ROOTS) {
-    if (under(root, abs)) return `${abs} is under ${root}, a kernel filesystem that cannot hold files; choose a folder on a disk.`;
-  }
-  let probe = abs;
-  for (;;) {
-    const real = await fs.realpath(probe).catch(() => undefined);
-    if (real !== undefined) {
-      const leadsTo = path.join(real, path.relative(probe, abs));
-      for (const root of VIRTUAL_ROOTS) {
-        if (under(root, real)) return `${abs} leads to ${leadsTo}, under ${root}, a kernel filesystem that cannot hold files; choose a folder on a disk.`;
-      }
-      const type = await pseudoFileSystem(real);
-      if (type !== undefined) return `${abs} is on a ${type} filesystem (${real}), which cannot hold files; choose a folder on a disk.`;
-      return undefined;
-    }
-    const parent = path.dirname(probe);
-    if (parent === probe) return undefined;
-    probe = parent;
-  }
-}
 
 export const NAME_TOKENS = ['{source}', '{date}', '{time}', '{host}'] as const;
 
@@ -173,40 +91,6 @@ export function checkNameTemplate(
   return {
     problem: `Not usable as a file name: it ${reasons.join(', and ')}.${suggested ? ` Type ${suggestion} for ${suggested}.` : ''}`,
   };
-}
-
-/** Amazon S3's bucket naming rules (general purpose buckets), which S3-compatible stores follow too. */
-export function checkBucketName(value: string): string | undefined {
-  const name = value.trim();
-  if (name === '') return 'Enter the bucket name.';
-  if (/[/\\\s]/.test(name)) return 'A bucket name has no slashes or spaces (folders go in the key prefix, asked next).';
-  if (name.length < 3 || name.length > 63) return `A bucket name is 3 to 63 characters long (this one is ${name.length}).`;
-  if (!/^[a-z0-9.-]+$/.test(name)) {
-    const suggestion = name.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
-    const meant = checkBucketName(suggestion) === undefined ? ` (did you mean ${suggestion}?)` : '';
-    return /[A-Z]/.test(name)
-      ? `A bucket name has no capital letters${meant}.`
-      : `A bucket name has only lowercase letters, digits, dots and hyphens${meant}.`;
-  }
-  if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return 'A bucket name starts and ends with a letter or digit.';
-  if (name.includes('..')) return 'A bucket name has no two dots in a row.';
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'A bucket name is not an IP address.';
-  for (const prefix of ['xn--', 'sthree-', 'amzn-s3-demo-']) if (name.startsWith(prefix)) return `A bucket name does not start with "${prefix}".`;
-  for (const suffix of ['-s3alias', '--ol-s3', '.mrap', '--x-s3']) if (name.endsWith(suffix)) return `A bucket name does not end with "${suffix}".`;
-  return undefined;
-}
-
-/** A region is empty (the AWS profile's) or a word like eu-west-1, auto, default. */
-export function checkRegion(value: string): string | undefined {
-  const region = value.trim();
-  if (region === '' || /^[a-z0-9][a-z0-9-]*$/.test(region)) return undefined;
-  return 'A region is lowercase letters, digits and dashes, e.g. eu-west-1 (empty: the one in your AWS profile).';
-}
-
-export function checkPrefix(value: string): string | undefined {
-  if (/[\u0000-\u001f\u007f]/.test(value)) return 'The prefix contains a control character.';
-  if (value.split('/').some((part) => part === '..' || part === '.')) return 'The prefix has a "." or ".." part; use plain folder names, e.g. host1/.';
-  return undefined;
 }
 
 /** How each source is stored in the archive: the run's own rule (archive-roots.ts), one entry per source. */
@@ -322,112 +206,9 @@ export async function askBackupQuestions(prompts: Prompter, ctx: WizardContext, 
     ctx.say(`  Archive file: ${named.fileName}${varies ? ' (today; each run fills in its own date and time)' : ' (the same each run: later runs add -1, -2, ...)'}`);
   }
 
-  // 5. S3.
-  const s3 = (await prompts.confirm({ message: 'Upload to Amazon S3 or an S3-compatible store?', default: previous?.s3 !== undefined }))
-    ? await askS3Questions(prompts, ctx, previous?.s3)
-    : undefined;
+  // 5. More destinations (S3, Azure, ...), each checked before going on.
+  const destination = resolveUserPath(destinationTyped, ctx.cwd, ctx.home);
+  const more = await askDestinations(prompts, ctx, { typed: destinationTyped, abs: destination, sources }, previous);
 
-  return {
-    sources,
-    sourcesTyped,
-    destination: resolveUserPath(destinationTyped, ctx.cwd, ctx.home),
-    destinationTyped,
-    format,
-    name,
-    s3,
-  };
+  return { sources, sourcesTyped, destination, destinationTyped, format, name, ...more };
 }
-
-const schemaValidator =
-  (schema: { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ message: string }> } } }, optional = false) =>
-  (value: string): true | string => {
-    if (optional && value.trim() === '') return true;
-    const parsed = schema.safeParse(value.trim());
-    return parsed.success ? true : (parsed.error?.issues[0]?.message ?? 'invalid');
-  };
-
-/** What to do when no credentials were found: no answer to these questions can supply them. */
-type NoCredentialsChoice = 'retry' | 'without-s3' | 'quit';
-
-function explainCredentials(ctx: WizardContext): void {
-  ctx.say('No AWS credentials were found, and no answer here can supply them. Give them in one of these ways:');
-  ctx.say(`  - a .env file in this folder with AWS_ACCESS_KEY_ID=... and AWS_SECRET_ACCESS_KEY=...`);
-  ctx.say('  - AWS_PROFILE=name in the environment, with that profile in ~/.aws/credentials or ~/.aws/config');
-  ctx.say('  - a [default] profile in ~/.aws/credentials (`aws configure` writes it; `aws sso login` for SSO)');
-}
-
-/** Bucket, prefix, region, endpoint, storage class, local copy; then a reachability check, asked again on failure. */
-async function askS3Questions(prompts: Prompter, ctx: WizardContext, before?: S3Answers): Promise<S3Answers | undefined> {
-  let previous = before;
-  for (;;) {
-    const bucket = (await prompts.input({ message: 'S3 bucket:', default: previous?.bucket, validate: toValidator(checkBucketName) })).trim();
-    const prefix = (
-      await prompts.input({ message: 'Key prefix (folder) in the bucket:', default: previous?.prefix ?? `${ctx.host}/`, validate: toValidator(checkPrefix) })
-    )
-      .trim()
-      .replace(/^\/+/, '');
-    const region = (
-      await prompts.input({
-        message: 'Region (empty: from your AWS profile):',
-        default: previous?.region ?? ctx.defaultRegion ?? '',
-        validate: toValidator(checkRegion),
-      })
-    ).trim();
-    const endpoint = (
-      await prompts.input({
-        message: 'Endpoint URL for an S3-compatible store (empty for AWS):',
-        default: previous?.endpoint ?? ctx.defaultEndpoint ?? '',
-        validate: schemaValidator(endpointSchema, true),
-      })
-    ).trim();
-    const storageClass = await prompts.select<string>({
-      message: 'Storage class:',
-      default: previous?.storageClass ?? 'STANDARD',
-      choices: STORAGE_CLASSES.filter((c) => c !== 'REDUCED_REDUNDANCY' && c !== 'EXPRESS_ONEZONE').map((c) => ({
-        name: c,
-        value: c,
-        description: STORAGE_CLASS_NOTES[c],
-      })),
-    });
-    const keepLocal = await prompts.confirm({ message: 'Keep a local copy too?', default: previous?.keepLocal ?? true });
-    const answers: S3Answers = { bucket, prefix, region: region || undefined, endpoint: endpoint || undefined, storageClass, keepLocal };
-
-    for (;;) {
-      ctx.say(`Checking access to s3://${bucket}/ ...`);
-      const problem = await ctx.checkS3(answers);
-      if (!problem) {
-        ctx.say(`OK: s3://${bucket}/${prefix} is reachable.`);
-        return answers;
-      }
-      if (problem.code !== 'S3_NO_CREDENTIALS') {
-        ctx.say(problem.message);
-        break;
-      }
-      explainCredentials(ctx);
-      const choice = await prompts.select<NoCredentialsChoice>({
-        message: 'Without credentials nothing can be uploaded. What now?',
-        default: 'without-s3',
-        choices: [
-          { name: 'Back up without S3 (local copy only)', value: 'without-s3' },
-          { name: 'Check again (after adding ~/.aws/credentials in another terminal)', value: 'retry' },
-          { name: 'Quit (add the credentials, then run `npx backup` again)', value: 'quit' },
-        ],
-      });
-      // Quitting is the person's choice, like Ctrl-C: exit 130, nothing was run.
-      if (choice === 'quit') throw new CancelledError('Quit: nothing was backed up. Add the AWS credentials, then run `npx backup` again.');
-      if (choice === 'without-s3') return undefined;
-    }
-    if (!(await prompts.confirm({ message: 'Change the S3 settings? (No: back up without S3)', default: true }))) return undefined;
-    previous = answers;
-  }
-}
-
-const STORAGE_CLASS_NOTES: Record<string, string> = {
-  STANDARD: 'the default; no minimum duration or retrieval fee',
-  STANDARD_IA: 'cheaper storage, retrieval fee, 30-day minimum',
-  ONEZONE_IA: 'like STANDARD_IA in a single zone',
-  INTELLIGENT_TIERING: 'S3 moves it between tiers by access',
-  GLACIER_IR: 'archive, read back in milliseconds, 90-day minimum',
-  GLACIER: 'archive; needs a restore (minutes to hours) before download',
-  DEEP_ARCHIVE: 'cheapest; needs a restore (up to 48 h) before download, 180-day minimum',
-};

@@ -165,7 +165,7 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer(/[❯>] tar\.bz2/, KEY.enter);
     await wizard.waitFor('✔ Archive format: tar.bz2');
     await wizard.answer('Archive name', `nightly${KEY.enter}`);
-    await wizard.answer('Upload to Amazon S3 or an S3-compatible store? (y/N)', `n${KEY.enter}`);
+    await wizard.answer(/Also send the backup to another destination \([^)]*another folder\)\? \(y\/N\)/, `n${KEY.enter}`);
     await wizard.waitFor(`back up:     ${path.join(root, 'data')}`);
     await wizard.waitFor(`format:      tar.bz2`);
     await wizard.answer('Start the backup now? (Y/n)', `y${KEY.enter}`);
@@ -240,7 +240,7 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer(/[❯>] zip/, KEY.enter);
     await wizard.waitFor('✔ Archive format: zip');
     await wizard.answer('Archive name', KEY.enter);
-    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.answer('Also send the backup to another destination', `n${KEY.enter}`);
     await wizard.answer('Start the backup now?', `n${KEY.enter}`);
     await wizard.answer('Save these answers', `n${KEY.enter}`);
     await wizard.waitFor('npx backup run --source data --dest ./backups --format zip');
@@ -277,10 +277,10 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer('Archive name', `team/{host}${KEY.enter}`);
     await wizard.waitFor(/Not usable as a file name: it has a \/ .*Type team_\{host\} for team_[^ ]+\.tar\.gz\./);
     // Nothing went further: the next question has not been asked.
-    expect(wizard.screen).not.toContain('Upload to Amazon S3');
+    expect(wizard.screen).not.toContain('Also send the backup to another destination');
     wizard.send(`${KEY.backspace.repeat('team/{host}'.length)}team_{host}${KEY.enter}`);
     await wizard.waitFor(/Archive file: team_[^ ]+\.tar\.gz/);
-    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.answer('Also send the backup to another destination', `n${KEY.enter}`);
     await wizard.waitFor(`${path.join(root, 'srv/a/data')}  (stored as a/data/)`);
     await wizard.waitFor(`${path.join(root, 'srv/b/data')}  (stored as b/data/)`);
     await wizard.answer('Start the backup now?', `n${KEY.enter}`);
@@ -308,7 +308,7 @@ describe('the wizard in a real terminal', () => {
     await wizard.answer('Destination folder', `out${KEY.enter}`);
     await wizard.answer('Archive format:', KEY.enter);
     await wizard.answer('Archive name', KEY.enter);
-    await wizard.answer('Upload to Amazon S3', `n${KEY.enter}`);
+    await wizard.answer('Also send the backup to another destination', `n${KEY.enter}`);
     await wizard.waitFor('Start the backup now?');
     // Between the questions and Start, a file appears where the destination folder should be.
     await fs.writeFile(path.join(root, 'out'), 'not a folder\n');
@@ -327,7 +327,7 @@ describe('the wizard in a real terminal', () => {
     wizard.send(`backups${KEY.enter}`);
     await wizard.answer('Archive format:', KEY.enter);
     await wizard.answer('Archive name', KEY.enter);
-    await wizard.answer('Upload to Amazon S3', KEY.enter);
+    await wizard.answer('Also send the backup to another destination', KEY.enter);
     await wizard.answer('Start the backup now?', KEY.enter);
     await wizard.waitFor(/Backup complete: backups\/data-\d{8}-\d{6}\.tar\.gz/);
     await wizard.answer('Save these answers', KEY.enter);
@@ -353,6 +353,53 @@ describe('the wizard in a real terminal', () => {
     const log = await fs.readFile(path.join(root, 'wizard.log'), 'utf8');
     expect(log).toContain(archive!);
     expect(await listDir(root)).not.toContain('logs');
+  });
+
+  it('a second destination: "Another folder" picked with the arrow keys, named by Enter, checked, listed in the summary, written, saved as the destinations list', async () => {
+    const root = await tempDir();
+    await makeRichTree(root);
+    const wizard = startWizard(root);
+
+    await wizard.answer('What should be backed up?', `data${KEY.enter}`);
+    await wizard.answer('Add another path?', `n${KEY.enter}`);
+    await wizard.answer('Destination folder', KEY.enter);
+    await wizard.answer('Archive format:', KEY.enter);
+    await wizard.answer('Archive name', KEY.enter);
+    await wizard.answer('Also send the backup to another destination', `y${KEY.enter}`);
+    await wizard.waitFor('Kind of destination:');
+    // The kinds, S3 first (the default); "Another folder" is the last.
+    await wizard.waitFor(/[❯>] Amazon S3 or S3-compatible/);
+    const folderChoice = 'Another folder (a second disk, a mounted share)';
+    await wizard.waitFor(folderChoice);
+    wizard.send(KEY.up);
+    await wizard.answer(new RegExp(`[❯>] ${folderChoice.replace(/[()]/g, '\\$&')}`), KEY.enter);
+    await wizard.answer('Folder (created if missing):', `mirror${KEY.enter}`);
+    await wizard.answer('Name for this destination (in messages, and for --from NAME): (local-2)', KEY.enter);
+    await wizard.waitFor('OK: local-2 can be created and written.');
+    await wizard.answer('Add another destination? (y/N)', KEY.enter);
+    await wizard.answer('Keep the copy in ./backups too? (No: only in the other destinations) (Y/n)', KEY.enter);
+    await wizard.waitFor(`into:        local    folder  ${path.join(root, 'backups')}`);
+    await wizard.waitFor(`local-2  folder  ${path.join(root, 'mirror')}`);
+    await wizard.answer('Start the backup now?', `y${KEY.enter}`);
+    await wizard.waitFor(/Backup complete/);
+    await wizard.answer('Save these answers', `y${KEY.enter}`);
+    await wizard.answer('Run this backup automatically?', `n${KEY.enter}`);
+    await wizard.answer('Send an alert when a backup fails or is late?', KEY.enter);
+    await wizard.waitFor('No single command line repeats it');
+    const { code } = await wizard.exit();
+
+    expect(code, wizard.screen).toBe(0);
+    const backups = await listDir(path.join(root, 'backups'));
+    expect(backups.filter((f) => f.endsWith('.tar.gz'))).toHaveLength(1);
+    expect(await listDir(path.join(root, 'mirror'))).toEqual(backups);
+    expect(JSON.parse(await fs.readFile(path.join(root, 'config', 'settings.json'), 'utf8'))).toStrictEqual({
+      sources: ['data'],
+      format: 'tar.gz',
+      destinations: [
+        { name: 'local', type: 'local', path: './backups' },
+        { name: 'local-2', type: 'local', path: 'mirror' },
+      ],
+    });
   });
 
   it('Ctrl-C at the first prompt exits 130 and leaves no backups folder', async () => {

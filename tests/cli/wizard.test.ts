@@ -8,11 +8,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { askBackupQuestions, type Choice, type Prompter, type WizardAnswers, type WizardContext } from '../../src/cli/wizard.js';
+import { askBackupQuestions, type WizardAnswers, type WizardContext, type WizardDestination } from '../../src/cli/wizard.js';
 import { answersToSettings, equivalentCommand, settingsDifferences, wizardCommand } from '../../src/cli/wizard-command.js';
-import type { CliIO } from '../../src/cli/io.js';
 import { main } from '../../src/cli/program.js';
 import { checkSource, resolveUserPath } from '../../src/config/check-paths.js';
 import { expandHome } from '../../src/config/expand-home.js';
@@ -20,149 +18,7 @@ import { loadSettings } from '../../src/config/load-settings.js';
 import { mergeSettings, resolvePaths } from '../../src/config/merge-settings.js';
 import { saveSettings } from '../../src/config/save-settings.js';
 import { describeTree, extractWithSystemTool, listDir, makeRichTree, tempDir } from '../helpers/fixtures.js';
-
-// ---------------------------------------------------------------------------
-// A scripted person.
-
-/** "Press Enter": take the prompt's default. */
-const ENTER = Symbol('enter');
-/** Something that happens in the world between two answers (a file appears, ...). */
-class Act {
-  constructor(readonly run: () => Promise<void> | void) {}
-}
-type Scripted = string | boolean | typeof ENTER | Error | Act;
-
-interface Asked {
-  kind: 'input' | 'select' | 'confirm' | 'password';
-  message: string;
-  default?: unknown;
-  choices?: Array<Choice<unknown>>;
-}
-
-class ScriptedPrompter implements Prompter {
-  /** Every question, in the order asked. */
-  readonly asked: Asked[] = [];
-  /** Answers the prompt's `validate` refused: what was typed and what the prompt said. */
-  readonly rejected: Array<{ message: string; typed: string; problem: string }> = [];
-
-  constructor(private readonly answers: Scripted[]) {}
-
-  /** Scripted answers nobody asked for (a test ends with this empty). */
-  get unused(): Scripted[] {
-    return [...this.answers];
-  }
-
-  private async next(message: string): Promise<Exclude<Scripted, Error | Act>> {
-    let answer = this.answers.shift();
-    while (answer instanceof Act) {
-      await answer.run();
-      answer = this.answers.shift();
-    }
-    if (answer === undefined) throw new Error(`no scripted answer left for the prompt "${message}"`);
-    if (answer instanceof Error) throw answer;
-    return answer;
-  }
-
-  async input(config: Parameters<Prompter['input']>[0]): Promise<string> {
-    this.asked.push({ kind: 'input', message: config.message, default: config.default });
-    for (;;) {
-      const answer = await this.next(config.message);
-      if (typeof answer === 'boolean') throw new Error(`scripted ${answer} for the text prompt "${config.message}"`);
-      // Like @inquirer/input: an empty line takes the default.
-      const typed = answer === ENTER || answer === '' ? (config.default ?? '') : answer;
-      const verdict = config.validate ? await config.validate(typed) : true;
-      if (verdict === true) return typed;
-      this.rejected.push({ message: config.message, typed, problem: verdict === false ? '(refused without a message)' : verdict });
-    }
-  }
-
-  /** Like input without a default; what is typed is never recorded in `rejected` (a secret). */
-  async password(config: Parameters<Prompter['password']>[0]): Promise<string> {
-    this.asked.push({ kind: 'password', message: config.message });
-    for (;;) {
-      const answer = await this.next(config.message);
-      if (typeof answer !== 'string') throw new Error(`scripted ${String(answer)} for the password prompt "${config.message}"`);
-      const verdict = config.validate ? await config.validate(answer) : true;
-      if (verdict === true) return answer;
-      this.rejected.push({ message: config.message, typed: '(hidden)', problem: verdict === false ? '(refused without a message)' : verdict });
-    }
-  }
-
-  async select<T>(config: { message: string; choices: Array<Choice<T>>; default?: T }): Promise<T> {
-    this.asked.push({ kind: 'select', message: config.message, default: config.default, choices: config.choices });
-    const answer = await this.next(config.message);
-    if (answer === ENTER) {
-      if (config.default === undefined) throw new Error(`"${config.message}" has no default`);
-      return config.default;
-    }
-    const choice = config.choices.find((c) => c.value === answer);
-    if (!choice) throw new Error(`scripted ${String(answer)} is not a choice of "${config.message}"`);
-    return choice.value;
-  }
-
-  async confirm(config: { message: string; default?: boolean }): Promise<boolean> {
-    this.asked.push({ kind: 'confirm', message: config.message, default: config.default });
-    const answer = await this.next(config.message);
-    if (answer === ENTER) return config.default ?? false;
-    if (typeof answer !== 'boolean') throw new Error(`scripted "${String(answer)}" for the yes/no prompt "${config.message}"`);
-    return answer;
-  }
-}
-
-/** A Prompter that fails the test if the wizard asks anything. */
-const refusingPrompter: Prompter = {
-  input: () => Promise.reject(new Error('input() must not be called')),
-  select: () => Promise.reject(new Error('select() must not be called')),
-  confirm: () => Promise.reject(new Error('confirm() must not be called')),
-  password: () => Promise.reject(new Error('password() must not be called')),
-};
-
-/** The answers to the steps after the save: not scheduled, no alert channel. */
-const NO_AUTOMATION: Scripted[] = [false, 'none'];
-
-function promptExit(name: 'ExitPromptError' | 'AbortPromptError'): Error {
-  const error = new Error('User force closed the prompt with 0 null');
-  error.name = name;
-  return error;
-}
-
-// ---------------------------------------------------------------------------
-// A fake terminal.
-
-const NOW = new Date(2026, 10, 26, 2, 0, 0);
-
-interface FakeTerminal {
-  io: CliIO;
-  stdout: () => string;
-  stderr: () => string;
-}
-
-function fakeTerminal(cwd: string, isTTY: boolean | undefined, now = NOW): FakeTerminal {
-  const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
-  if (isTTY !== undefined) stdin.isTTY = isTTY;
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
-  stderr.setEncoding('utf8').on('data', (text: string) => (err += text));
-  return {
-    io: {
-      stdin,
-      stdout,
-      stderr,
-      // No crontab program: the wizard never offers to install into this machine's real crontab.
-      env: { ...process.env, BACKUP_CRONTAB: '/nonexistent/crontab' },
-      cwd,
-      signal: new AbortController().signal,
-      now: () => now,
-      host: 'testhost',
-      home: os.homedir(),
-    },
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
+import { Act, ENTER, NO_AUTOMATION, NOW, ScriptedPrompter, fakeTerminal, promptExit, refusingPrompter, type Scripted } from '../helpers/wizard-script.js';
 
 function context(cwd: string, overrides: Partial<WizardContext> = {}): WizardContext & { said: string[] } {
   const said: string[] = [];
@@ -172,7 +28,7 @@ function context(cwd: string, overrides: Partial<WizardContext> = {}): WizardCon
     now: NOW,
     host: 'testhost',
     bzip2Available: true,
-    checkS3: () => Promise.reject(new Error('checkS3() must not be called')),
+    checkDestination: () => Promise.reject(new Error('checkDestination() must not be called')),
     say: (line) => said.push(line),
     said,
     ...overrides,
@@ -205,7 +61,7 @@ describe('askBackupQuestions', () => {
       expect.stringMatching(/^input: Destination folder/),
       expect.stringMatching(/^select: Archive format/),
       expect.stringMatching(/^input: Archive name/),
-      expect.stringMatching(/^confirm: Upload to Amazon S3/),
+      expect.stringMatching(/^confirm: Also send the backup to another destination \(S3, Azure Blob, .*another folder\)\?/),
     ]);
     const [, another, destination, format, name, s3] = prompts.asked;
     expect(another!.default).toBe(false);
@@ -225,7 +81,9 @@ describe('askBackupQuestions', () => {
       destinationTyped: './backups',
       format: 'tar.gz',
       name: '',
-      s3: undefined,
+      extras: [],
+      keepLocal: true,
+      secrets: {},
     });
   });
 
@@ -321,45 +179,60 @@ describe('askBackupQuestions', () => {
     expect(answers.format).toBe('tar.bz2');
   });
 
-  it('S3 yes: asks bucket, prefix, region, endpoint, class, local copy; checks the bucket; asks again after a failed check', async () => {
+  it('another destination, S3: asks service, bucket, prefix, endpoint, region, class, name; checks it; a failed check offers fix/retry/skip/quit, and "fix" asks again with the answers as defaults', async () => {
     const root = await tempDir();
     await makeRichTree(root);
-    const checked: unknown[] = [];
+    const checked: WizardDestination[] = [];
     const prompts = new ScriptedPrompter([
       'data', false, ENTER, ENTER, '', true,
-      // first try: a bad bucket name is retyped, then the check fails
-      'bad/bucket', 'backups', ENTER, ENTER, 'http://127.0.0.1:9000', 'STANDARD', true,
-      true, // change the S3 settings
+      // first try: kind S3 (the default), another S3-compatible store; a bad bucket name is retyped, then the check fails
+      ENTER, 'other', 'bad/bucket', 'backups', ENTER, 'http://127.0.0.1:9000', ENTER, 'STANDARD', ENTER,
+      'fix',
       // second try: keeps the previous answers as defaults, fixes the bucket
-      'backups-2', ENTER, 'eu-west-1', ENTER, 'GLACIER_IR', false,
+      ENTER, 'backups-2', ENTER, ENTER, 'eu-west-1', 'GLACIER_IR', ENTER,
+      false, // add another destination?
+      false, // keep the local copy too?
     ]);
     const ctx = context(root, {
       defaultRegion: 'us-east-2',
-      checkS3: async (s3) => {
-        checked.push(s3);
+      checkDestination: async (d) => {
+        checked.push(d);
         return checked.length === 1
           ? { message: 'Bucket "backups" does not exist at http://127.0.0.1:9000; create it or check the name.', code: 'S3_NO_SUCH_BUCKET' }
           : undefined;
       },
     });
     const answers = await askBackupQuestions(prompts, ctx);
+    expect(prompts.unused).toEqual([]);
     expect(prompts.rejected).toEqual([expect.objectContaining({ typed: 'bad/bucket', problem: expect.stringMatching(/no slashes/) })]);
     expect(prompts.asked.filter((q) => q.message.startsWith('Key prefix')).map((q) => q.default)).toEqual(['testhost/', 'testhost/']);
     expect(prompts.asked.find((q) => q.message.startsWith('Region'))!.default).toBe('us-east-2');
+    expect(prompts.asked.filter((q) => q.message.startsWith('Name for this destination')).map((q) => q.default)).toEqual(['s3', 's3']);
     expect(checked).toEqual([
-      { bucket: 'backups', prefix: 'testhost/', region: 'us-east-2', endpoint: 'http://127.0.0.1:9000', storageClass: 'STANDARD', keepLocal: true },
-      { bucket: 'backups-2', prefix: 'testhost/', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', storageClass: 'GLACIER_IR', keepLocal: false },
+      { name: 's3', type: 's3', bucket: 'backups', prefix: 'testhost/', region: 'us-east-2', endpoint: 'http://127.0.0.1:9000', storageClass: 'STANDARD' },
+      { name: 's3', type: 's3', bucket: 'backups-2', prefix: 'testhost/', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', storageClass: 'GLACIER_IR' },
     ]);
-    expect(ctx.said).toContain('Bucket "backups" does not exist at http://127.0.0.1:9000; create it or check the name.');
-    expect(answers.s3).toEqual(checked[1]);
+    const menu = prompts.asked.find((q) => q.message === 'What now with "s3"?')!;
+    expect(menu.default).toBe('fix');
+    expect(menu.choices!.map((c) => c.value)).toEqual(['fix', 'retry', 'skip', 'quit']);
+    expect(ctx.said).toContain(
+      'Destination "s3" (s3://backups/testhost/ at http://127.0.0.1:9000) cannot be used: Bucket "backups" does not exist at http://127.0.0.1:9000; create it or check the name.',
+    );
+    expect(answers.extras).toEqual([checked[1]]);
+    expect(answers.keepLocal).toBe(false);
   });
 
-  it('S3 yes, check fails, user declines to change: backs up without S3', async () => {
+  it('another destination whose check fails, "skip": left out, said so, and no "keep the local copy?" (nothing else is left)', async () => {
     const root = await tempDir();
     await makeRichTree(root);
-    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'bkt', ENTER, ENTER, ENTER, ENTER, ENTER, false]);
-    const answers = await askBackupQuestions(prompts, context(root, { checkS3: async () => ({ message: 'Access denied for s3:ListBucket on bucket "bkt".', code: 'S3_ACCESS_DENIED' }) }));
-    expect(answers.s3).toBeUndefined();
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, ENTER, ENTER, 'bkt', ENTER, ENTER, ENTER, ENTER, 'skip', false]);
+    const ctx = context(root, { checkDestination: async () => ({ message: 'Access denied for s3:ListBucket on bucket "bkt".', code: 'S3_ACCESS_DENIED' }) });
+    const answers = await askBackupQuestions(prompts, ctx);
+    expect(prompts.unused).toEqual([]);
+    expect(answers.extras).toEqual([]);
+    expect(answers.keepLocal).toBe(true);
+    expect(ctx.said).toContain('Left out "s3".');
+    expect(prompts.asked.some((q) => q.message.startsWith('Keep the copy'))).toBe(false);
   });
 });
 
@@ -371,6 +244,9 @@ describe('answersToSettings and equivalentCommand', () => {
     destinationTyped: './backups',
     format: 'tar.bz2',
     name: 'nightly',
+    extras: [],
+    keepLocal: true,
+    secrets: {},
   };
 
   it('keeps paths as typed and leaves the default name out of settings.json', () => {
@@ -393,7 +269,7 @@ describe('answersToSettings and equivalentCommand', () => {
     expect(equivalentCommand({ ...base, name: '' })).toBe(`npx backup run --source 'my data' notes.txt --dest ./backups --format tar.bz2`);
 
     const awkward: WizardAnswers = { ...base, sourcesTyped: [`it's here`], destinationTyped: 'back ups/$HOME', name: '{host}-{date}' };
-    const awkwardLine = equivalentCommand(awkward);
+    const awkwardLine = equivalentCommand(awkward)!;
     expect(awkwardLine).toBe(`npx backup run --source 'it'\\''s here' --dest 'back ups/$HOME' --format tar.bz2 --name '{host}-{date}'`);
     expect(shellWords(awkwardLine)).toEqual([
       'npx', 'backup', 'run', '--source', `it's here`, '--dest', 'back ups/$HOME', '--format', 'tar.bz2', '--name', '{host}-{date}',
@@ -434,7 +310,7 @@ describe('answersToSettings and equivalentCommand', () => {
     vi.stubEnv('HOME', home);
     const answers = await askBackupQuestions(new ScriptedPrompter(['~/data', false, ENTER, ENTER, '', false]), context(cwd));
 
-    const words = shellWords(equivalentCommand(answers), { ...process.env, HOME: home });
+    const words = shellWords(equivalentCommand(answers)!, { ...process.env, HOME: home });
     const source = words[words.indexOf('--source') + 1]!;
     expect(path.resolve(cwd, source)).toBe(path.join(home, 'data'));
   });
@@ -442,7 +318,8 @@ describe('answersToSettings and equivalentCommand', () => {
   it('with S3: the settings block and the flags reproduce the answers', () => {
     const withS3: WizardAnswers = {
       ...base,
-      s3: { bucket: 'backups', prefix: 'host1/', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', storageClass: 'GLACIER_IR', keepLocal: false },
+      extras: [{ name: 's3', type: 's3', bucket: 'backups', prefix: 'host1/', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', storageClass: 'GLACIER_IR' }],
+      keepLocal: false,
     };
     expect(answersToSettings(withS3).s3).toStrictEqual({
       bucket: 'backups',
@@ -671,14 +548,14 @@ describe('every answer is checked at its own prompt', () => {
     const root = await tempDir();
     await makeRichTree(root);
     const prompts = new ScriptedPrompter([
-      'data', false, ENTER, ENTER, '', true,
+      'data', false, ENTER, ENTER, '', true, ENTER, ENTER,
       'My_Backups', 'ab', 'b@ckups', '192.168.1.10', 'b..x', '-backups', 'backups',
       '../up', 'host1/',
       'EU West', 'eu-west-1',
-      '', 'STANDARD', true,
+      'STANDARD', ENTER, false, true,
     ]);
 
-    const answers = await askBackupQuestions(prompts, context(root, { checkS3: async () => undefined }));
+    const answers = await askBackupQuestions(prompts, context(root, { checkDestination: async () => undefined }));
 
     expect(prompts.rejected.map((r) => [r.typed, r.problem])).toEqual([
       ['My_Backups', 'A bucket name has no capital letters (did you mean my-backups?).'],
@@ -690,22 +567,24 @@ describe('every answer is checked at its own prompt', () => {
       ['../up', expect.stringContaining('"." or ".." part')],
       ['EU West', expect.stringContaining('A region is lowercase letters')],
     ]);
-    expect(answers.s3).toEqual({ bucket: 'backups', prefix: 'host1/', region: 'eu-west-1', endpoint: undefined, storageClass: 'STANDARD', keepLocal: true });
+    expect(answers.extras).toEqual([{ name: 's3', type: 's3', bucket: 'backups', prefix: 'host1/', region: 'eu-west-1', storageClass: 'STANDARD' }]);
+    expect(answers.keepLocal).toBe(true);
   });
 
-  it('S3 without credentials: explains where they come from and offers "without S3" or quit, not "change the S3 settings?"', async () => {
+  it('S3 without credentials: explains where they come from; "leave it out" is the default, quit ends the wizard (130)', async () => {
     const root = await tempDir();
     await makeRichTree(root);
     const noCredentials = async (): Promise<{ message: string; code: string }> => ({ message: 'No AWS credentials found.', code: 'S3_NO_CREDENTIALS' });
-    const ctx = context(root, { checkS3: noCredentials });
-    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'backups', ENTER, ENTER, ENTER, ENTER, ENTER, 'without-s3']);
+    const ctx = context(root, { checkDestination: noCredentials });
+    const prompts = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, ENTER, ENTER, 'backups', ENTER, ENTER, ENTER, ENTER, ENTER, false]);
 
     const answers = await askBackupQuestions(prompts, ctx);
 
-    expect(answers.s3).toBeUndefined();
-    expect(prompts.asked.some((q) => q.message.startsWith('Change the S3 settings'))).toBe(false);
-    const last = prompts.asked.at(-1)!;
-    expect(last.choices!.map((c) => c.value)).toEqual(['without-s3', 'retry', 'quit']);
+    expect(prompts.unused).toEqual([]);
+    expect(answers.extras).toEqual([]);
+    const menu = prompts.asked.at(-2)!;
+    expect(menu.message).toBe('What now with "s3"?');
+    expect(menu.default).toBe('skip');
     expect(ctx.said.join('\n')).toMatch(/\.env file in this folder with AWS_ACCESS_KEY_ID/);
     expect(ctx.said.join('\n')).toContain('AWS_PROFILE');
     expect(ctx.said.join('\n')).toContain('~/.aws/credentials');
@@ -719,7 +598,7 @@ describe('every answer is checked at its own prompt', () => {
     vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
     vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', path.join(root, 'no-credentials'));
     vi.stubEnv('AWS_CONFIG_FILE', path.join(root, 'no-config'));
-    const quitting = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, 'backups', ENTER, 'us-east-1', 'http://127.0.0.1:9', ENTER, ENTER, 'quit']);
+    const quitting = new ScriptedPrompter(['data', false, ENTER, ENTER, '', true, ENTER, 'other', 'backups', ENTER, 'http://127.0.0.1:9', 'us-east-1', ENTER, ENTER, 'quit']);
     expect(await wizardCommand(term.io, { verbose: false }, quitting)).toBe(130);
     expect(term.stdout()).toContain('No AWS credentials were found');
     expect(term.stderr()).toContain('Quit: nothing was backed up.');
