@@ -5,9 +5,13 @@
  * With s3.ts, the only module that imports the AWS SDK.
  */
 import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  ListMultipartUploadsCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -36,9 +40,32 @@ export class S3Store implements Store {
     this.label = `s3://${target.bucket}/${target.prefix}`;
   }
 
-  /** The bucket exists and these credentials can reach it (s3.ts checkBucket). */
+  /** The bucket exists and these credentials can reach it (s3.ts checkBucket) and, unless dryRun, write to it. */
   async check(options: CheckOptions): Promise<void> {
     await checkBucket(this.client, this.target, options.signal);
+    if (options.dryRun) return;
+    // Write permission, with nothing to see or pay for: a multipart upload begun and aborted on a
+    // probe key needs s3:PutObject and s3:AbortMultipartUpload, as a backup does, and stores no bytes.
+    // The key is ours alone, so every upload listed under it afterwards is one of ours (a retried
+    // CreateMultipartUpload whose first answer was lost makes two) and is aborted.
+    const Key = this.key(`.backup-probe-${randomBytes(6).toString('hex')}`);
+    const Bucket = this.target.bucket;
+    let failure: BackupError | undefined;
+    try {
+      await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }), { abortSignal: options.signal });
+    } catch (error) {
+      failure = this.fail(error, options.signal, 's3:PutObject (CreateMultipartUpload)');
+    }
+    // Not cancelled by Ctrl-C: no probe upload may be left behind (the client's timeouts bound it).
+    try {
+      const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: Key }));
+      for (const upload of listed.Uploads ?? []) {
+        if (upload.Key === Key && upload.UploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: upload.UploadId }));
+      }
+    } catch (error) {
+      failure ??= this.fail(error, undefined, 's3:AbortMultipartUpload / s3:ListBucketMultipartUploads');
+    }
+    if (failure) throw failure;
   }
 
   /** A write has its own client (it destroys it when done) and a cleanup client that Ctrl-C does not cancel. */

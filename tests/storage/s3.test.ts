@@ -111,6 +111,30 @@ describe('S3 destination', () => {
     expect(await listUploads(bucket)).toEqual([]);
   });
 
+  it('check(): write permission probed by a multipart upload begun and aborted (nothing left); a dry run writes nothing', async () => {
+    const bucket = await freshBucket();
+    Object.assign(process.env, s3Env());
+    const server = new URL(s3Server().endpoint);
+    const proxy = await startFaultProxy({ host: server.hostname, port: Number(server.port) });
+    const store = new S3Store(createS3Client({ ...target(bucket), endpoint: proxy.url, timeoutSeconds: 2 }), { ...target(bucket), endpoint: proxy.url }, 'cloud');
+    try {
+      await store.check({ dryRun: false });
+      expect(await listUploads(bucket)).toEqual([]);
+      expect(await listKeys(bucket)).toEqual([]);
+      // Every attempt to begin an upload is cut: a store that takes no writes fails the check...
+      proxy.setRules([{ match: (req) => req.method === 'POST' && req.query.has('uploads'), action: 'reset', times: Infinity }]);
+      await expect(store.check({ dryRun: false })).rejects.toThrow(/CreateMultipartUpload|s3:PutObject/);
+      // ...and a dry run, which writes nothing, never asks.
+      const before = proxy.hits();
+      await store.check({ dryRun: true });
+      expect(proxy.hits()).toBe(before);
+      expect(await listUploads(bucket)).toEqual([]);
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+
   it('abort in the middle of a multipart upload leaves no parts and no object', async () => {
     const bucket = await freshBucket();
     const d = destination(target(bucket));
