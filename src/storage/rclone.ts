@@ -22,11 +22,12 @@
  *
  * Writing one archive (facts about rclone 1.60 in rclone-errors.ts and
  * tests/storage/rclone*.test.ts):
- * - reserve: one listing of the folder: none of NAME, NAME.sha256,
- *   NAME.manifest.json and no other write's temporary `.NAME.partial-*`
- *   may exist. Then an empty claim is written under our temporary name
- *   `.NAME.partial-<random>` and the folder listed again: another claim
- *   for the same name means both give the name up (never two winners).
+ * - reserve: an empty claim is written under our temporary name
+ *   `.NAME.partial-<random>`, then the folder is listed: none of NAME,
+ *   NAME.sha256, NAME.manifest.json and no other write's `.NAME.partial-*`
+ *   may exist, else the claim is deleted and the name is taken. Two writes
+ *   claiming at once see each other and both give the name up (never two
+ *   winners).
  * - open: `rclone rcat` streams the bytes into that temporary name (rcat
  *   overwrites the claim). Hidden names: list() skips them.
  * - verify: `lsjson --stat --hash --hash-type T` of the temporary file: the
@@ -538,6 +539,13 @@ class RcloneStore implements Store {
   }
 }
 
+/** Waits for all; then throws the first failure (so no operation is left running behind an error). */
+async function settleAll(work: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 function checkName(name: string): void {
   // eslint-disable-next-line no-control-regex
   if (name === '' || name === '.' || name === '..' || name.includes('/') || /[\u0000-\u001f\u007f]/.test(name)) {
@@ -614,24 +622,26 @@ class RcloneArchiveWrite implements ArchiveWrite {
     return this.attempt;
   }
 
-  /** See the module comment: a listing, a claim, a listing again. */
+  /**
+   * See the module comment: the claim is written first, then the folder
+   * listed once (one round trip fewer than listing first, when the name is
+   * free, as it mostly is).
+   */
   async reserve(fileName: string): Promise<boolean> {
     if (this.closed) throw new Error('RcloneArchiveWrite.reserve() after close()');
     if (this.attempt && !this.attempt.aborted) throw new Error('RcloneArchiveWrite.reserve() called twice');
     checkName(fileName);
     const signal = this.options.signal;
     const finals = new Set([fileName, ...SIDECAR_SUFFIXES.map((suffix) => fileName + suffix)]);
-    const taken = (entries: LsEntry[] | undefined, ours?: string) =>
-      (entries ?? []).some((e) => finals.has(e.Name) || (isTempOf(e.Name, fileName) && e.Name !== ours));
-    if (taken(await this.store.listRaw(signal))) return false;
     const attempt = new Attempt(fileName);
     attempt.temps.add(attempt.temp);
     this.attempt = attempt;
     try {
       await this.store.rcatBuffer(attempt.temp, Buffer.alloc(0), signal, true);
-      const [again, hashType] = await Promise.all([this.store.listRaw(signal), this.store.bestHash(signal)]);
-      if (taken(again, attempt.temp)) {
-        this.options.logger.debug(`${printable(this.store.pathOf(fileName))} was claimed by another write at the same time: taken.`);
+      const [listing, hashType] = await Promise.all([this.store.listRaw(signal), this.store.bestHash(signal)]);
+      const taken = (listing ?? []).filter((e) => finals.has(e.Name) || (isTempOf(e.Name, fileName) && e.Name !== attempt.temp));
+      if (taken.length > 0) {
+        this.options.logger.debug(`${printable(this.store.pathOf(fileName))} is taken (${taken.map((e) => printable(e.Name)).join(', ')}).`);
         await this.abort();
         return false;
       }
@@ -747,38 +757,51 @@ class RcloneArchiveWrite implements ArchiveWrite {
   }
 
   /**
-   * Each sidecar: rcat to a temporary name, then moveto --ignore-existing
-   * to its final name; a temporary file left behind means the name exists
-   * (NAME_TAKEN, it was not replaced).
+   * The sidecars are written (rcat) to temporary names, all at once, then
+   * moved with moveto --ignore-existing to their final names; a temporary
+   * file left behind (one listing) means that name exists: NAME_TAKEN, it
+   * was not replaced.
    */
   async writeSidecars(files: readonly SidecarFile[], signal?: AbortSignal): Promise<void> {
     const attempt = this.current('writeSidecars');
     const user = this.signal(signal);
-    for (const file of files) {
+    const items = files.map((file) => {
       checkName(file.name);
       const temp = tempName(file.name, attempt.tag);
       attempt.temps.add(temp);
-      await this.store.rcatBuffer(temp, Buffer.from(file.content, 'utf8'), user, true);
-      if (!(await this.moveExclusive(temp, file.name, user))) {
-        throw new DestinationError(`${printable(this.store.pathOf(file.name))} appeared during the backup; it was not replaced, and the archive was not published.`, {
-          code: 'NAME_TAKEN',
-        });
+      return { file, temp };
+    });
+    if (items.length === 0) return;
+    await settleAll(items.map(({ file, temp }) => this.store.rcatBuffer(temp, Buffer.from(file.content, 'utf8'), user, true)));
+    await settleAll(items.map(({ file, temp }) => this.moveIgnoringExisting(temp, file.name, user)));
+    const left = new Set(((await this.store.listRaw(user)) ?? []).map((e) => e.Name));
+    const taken: string[] = [];
+    for (const { file, temp } of items) {
+      if (left.has(temp)) taken.push(file.name);
+      else {
+        attempt.temps.delete(temp);
+        attempt.sidecars.push(file.name);
       }
-      attempt.temps.delete(temp);
-      attempt.sidecars.push(file.name);
+    }
+    if (taken.length > 0) {
+      throw new DestinationError(`${taken.map((n) => printable(this.store.pathOf(n))).join(', ')} appeared during the backup; not replaced, and the archive was not published.`, {
+        code: 'NAME_TAKEN',
+      });
     }
   }
 
-  /** moveto --ignore-existing; true if it moved (the temporary name is gone), false if the target existed. */
-  private async moveExclusive(temp: string, final: string, signal: AbortSignal): Promise<boolean> {
+  /** moveto --ignore-existing: moves, or (the target exists) leaves the source where it is, exit 0 either way. */
+  private async moveIgnoringExisting(temp: string, final: string, signal: AbortSignal): Promise<void> {
     await this.store.run('moveto', ['--ignore-existing', this.store.pathOf(temp), this.store.pathOf(final)], this.store.pathOf(final), { signal, write: true });
-    return (await this.store.statEntry(temp, signal)) === undefined;
   }
 
   async publish(info: CommitInfo, signal?: AbortSignal): Promise<Committed> {
     const attempt = this.current('publish');
     if (!attempt.finished) throw new Error('RcloneArchiveWrite.publish() before the upload finished');
-    if (!(await this.moveExclusive(attempt.temp, attempt.fileName, this.signal(signal)))) {
+    const user = this.signal(signal);
+    await this.moveIgnoringExisting(attempt.temp, attempt.fileName, user);
+    // Still there: the final name existed and --ignore-existing skipped the move.
+    if ((await this.store.statEntry(attempt.temp, user)) !== undefined) {
       throw new DestinationError(`${printable(this.location())} was created by someone else during the backup; it was not overwritten.`, { code: 'NAME_TAKEN' });
     }
     attempt.temps.delete(attempt.temp);
