@@ -657,7 +657,13 @@ class RcloneArchiveWrite implements ArchiveWrite {
     return this.store.locationOf(this.current('location').fileName);
   }
 
-  /** `rclone rcat` into the temporary name; the sink's writes wait for the pipe (backpressure). */
+  /**
+   * `rclone rcat` into the temporary name; the sink's writes wait for the
+   * pipe (backpressure). onProgress counts the bytes rclone has taken from
+   * the pipe's buffer: rclone does not say what the remote acknowledged.
+   * (A backend without streaming uploads makes rcat spool to a local temp
+   * file first; rclone's cache folder then needs room for the archive.)
+   */
   async open(signal?: AbortSignal): Promise<Writable> {
     const attempt = this.current('open');
     if (attempt.sink) throw new Error('RcloneArchiveWrite.open() called twice');
@@ -795,7 +801,8 @@ class RcloneArchiveWrite implements ArchiveWrite {
     await this.store.run('moveto', ['--ignore-existing', this.store.pathOf(temp), this.store.pathOf(final)], this.store.pathOf(final), { signal, write: true });
   }
 
-  async publish(info: CommitInfo, signal?: AbortSignal): Promise<Committed> {
+  /** moveto --ignore-existing, then the temporary name must be gone (see the module comment for the window). */
+  async publish(_info: CommitInfo, signal?: AbortSignal): Promise<Committed> {
     const attempt = this.current('publish');
     if (!attempt.finished) throw new Error('RcloneArchiveWrite.publish() before the upload finished');
     const user = this.signal(signal);
@@ -806,7 +813,6 @@ class RcloneArchiveWrite implements ArchiveWrite {
     }
     attempt.temps.delete(attempt.temp);
     attempt.published = true;
-    void info;
     return { fileName: attempt.fileName, location: this.location() };
   }
 

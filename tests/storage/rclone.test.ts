@@ -109,7 +109,6 @@ storeContract('rclone local remote', {
   sibling: async (of) => open(folders.get(of)!.target),
   rawNames,
   plant,
-  largeBytes: 48 * MiB,
   missingLocation: async () => open({ remote: 'nosuch', path: freshFolder() }),
 });
 
