@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   EMPTY_POLICY: { exit: ExitCode.usage, meaning: 'prune was given no --keep-* rule' },
   LOG_FILE_UNSAFE: { exit: ExitCode.usage, meaning: 'the log path is a symlink or not a regular file' },
   NOTIFY_NOT_CONFIGURED: { exit: ExitCode.usage, meaning: 'the settings have no notify channels to test' },
+  RCLONE_NOT_FOUND: { exit: ExitCode.usage, meaning: 'the rclone program is not installed or not at the path given' },
+  RCLONE_NO_REMOTE: { exit: ExitCode.usage, meaning: 'rclone has no remote of that name (or does not know its type)' },
   // Failures (exit 1).
   INTERNAL: { exit: ExitCode.failed, meaning: 'an unexpected error (a bug)' },
   ARCHIVE_FAILED: { exit: ExitCode.failed, meaning: 'reading the sources or building the archive failed' },
@@ -90,6 +92,7 @@ export const ERROR_CODES = {
   SFTP_CONNECTION_LOST: { exit: ExitCode.failed, meaning: 'the SSH connection dropped (or stopped answering) during a transfer' },
   SFTP_FAILED: { exit: ExitCode.failed, meaning: 'the SFTP server refused or failed a request (full disk, bad path, ...)' },
   STORE_ACCESS_DENIED: { exit: ExitCode.failed, meaning: 'a storage destination refused the credentials, or they may not do this (Azure, ...)' },
+  RCLONE_FAILED: { exit: ExitCode.failed, meaning: 'rclone exited with an error (the operation, its exit code and its last error line are in the message)' },
   NOTIFY_FAILED: { exit: ExitCode.failed, meaning: 'a notification channel could not be sent to (backup notify test)' },
   // The user stopped it (exit 130).
   CANCELLED: { exit: ExitCode.cancelled, meaning: 'Ctrl-C or SIGTERM' },

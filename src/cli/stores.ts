@@ -179,6 +179,8 @@ export function storeSpec(d: EffectiveDestination): StoreSpec {
       return { name: d.name, type: 'azure', target: d.target };
     case 'sftp':
       return { name: d.name, type: 'sftp', target: d.target };
+    case 'rclone':
+      return { name: d.name, type: 'rclone', target: d.target };
   }
 }
 

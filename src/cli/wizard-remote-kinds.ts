@@ -10,6 +10,14 @@
  */
 import { expandHome } from '../config/expand-home.js';
 import { checkPathText, toValidator, type Prompter } from './wizard-prompts.js';
+import { sftpHostSchema } from '../config/destinations/sftp-schema.js';
+import { rcloneRemoteSchema } from '../config/destinations/rclone-schema.js';
+
+/** The settings schema's own message for an answer, undefined when it is fine. */
+function schemaProblem(schema: { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ message: string }> } } }, value: string): string | undefined {
+  const parsed = schema.safeParse(value);
+  return parsed.success ? undefined : parsed.error?.issues[0]?.message;
+}
 
 export interface SftpDestinationEntry {
   name?: string;
@@ -38,8 +46,7 @@ export const SFTP_CHECKS = {
     if (host === '') return 'Type the server\'s host name or address, e.g. backup.example.com.';
     if (host.includes('@')) return 'Only the host here; the user name is asked next.';
     if (host.includes(':') && !/^[0-9a-fA-F:]+$/.test(host)) return 'Only the host here; the port is asked next.';
-    if (!/^[A-Za-z0-9.:_-]+$/.test(host)) return 'A host name has letters, digits, dots and hyphens (or is an IP address).';
-    return undefined;
+    return schemaProblem(sftpHostSchema, host);
   },
   port(value: string): string | undefined {
     return /^\d{1,5}$/.test(value.trim()) && Number(value) >= 1 && Number(value) <= 65535 ? undefined : 'A port is a number from 1 to 65535 (22 for SSH).';
@@ -65,8 +72,7 @@ export const RCLONE_CHECKS = {
     const remote = value.trim();
     if (remote === '') return 'Type the remote\'s name as `rclone listremotes` shows it, without the colon.';
     if (remote.includes(':')) return `Without the colon: type ${remote.split(':')[0] || 'the name'}; the path in the remote is asked next.`;
-    if (!/^[A-Za-z0-9_.][A-Za-z0-9_. -]*$/.test(remote) || remote.endsWith(' ')) return 'A remote name has letters, digits, "_", "-", "." and spaces.';
-    return undefined;
+    return schemaProblem(rcloneRemoteSchema, remote);
   },
   path(value: string): string | undefined {
     if (value.trim() === '') return 'Type the folder in the remote, e.g. backups/host1 (for a bucket-based remote: bucket/folder).';
@@ -86,11 +92,11 @@ export async function askSftpQuestions(prompts: Prompter, ctx: RemoteKindContext
   const host = (await prompts.input({ message: 'SFTP server (host name or address):', default: previous?.host, validate: toValidator(SFTP_CHECKS.host) })).trim();
   const port = Number(await prompts.input({ message: 'Port:', default: String(previous?.port ?? 22), validate: toValidator(SFTP_CHECKS.port) }));
   const user = (
-    await prompts.input({ message: 'User name (empty: from ~/.ssh/config, else yours):', default: previous?.user ?? '', validate: toValidator(SFTP_CHECKS.user) })
+    await prompts.input({ message: 'User name on the server (empty: yours, $USER):', default: previous?.user ?? '', validate: toValidator(SFTP_CHECKS.user) })
   ).trim();
   const folder = (
     await prompts.input({
-      message: 'Folder on the server (created if missing; relative: in the login folder):',
+      message: 'Folder on the server (it must exist; relative: in the login folder):',
       default: previous?.path ?? `backups/${ctx.host}`,
       validate: toValidator(SFTP_CHECKS.path),
     })
@@ -99,7 +105,7 @@ export async function askSftpQuestions(prompts: Prompter, ctx: RemoteKindContext
   const identityFile = expandHome(
     (
       await prompts.input({
-        message: 'Private key file (empty: ssh-agent, else ~/.ssh/id_ed25519 or id_rsa):',
+        message: 'Private key file (empty: ~/.ssh/id_ed25519, id_ecdsa, id_rsa and the ssh-agent):',
         default: previous?.identityFile ?? '',
         validate: toValidator(SFTP_CHECKS.localFile),
       })

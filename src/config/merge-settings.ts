@@ -12,6 +12,7 @@ import { REGION_RULE, bucketNameProblem, bucketSchema, destinationName, endpoint
 import { ConfigError, UsageError } from '../errors.js';
 import type { AzureDestinationSettings } from './destinations/azure-schema.js';
 import type { SftpDestinationSettings } from './destinations/sftp-schema.js';
+import type { RcloneDestinationSettings } from './destinations/rclone-schema.js';
 import { expandHome } from './expand-home.js';
 
 export const DEFAULT_DESTINATION = 'backups';
@@ -57,7 +58,8 @@ export type EffectiveDestination =
   | { name: string; type: 'local'; path: string }
   | { name: string; type: 's3'; s3: EffectiveS3 }
   | { name: string; type: 'azure'; target: Omit<AzureDestinationSettings, 'name' | 'type'> }
-  | { name: string; type: 'sftp'; target: Omit<SftpDestinationSettings, 'name' | 'type'> };
+  | { name: string; type: 'sftp'; target: Omit<SftpDestinationSettings, 'name' | 'type'> }
+  | { name: string; type: 'rclone'; target: Omit<RcloneDestinationSettings, 'name' | 'type'> };
 
 export interface EffectiveSettings {
   sources: string[];

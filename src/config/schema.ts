@@ -13,6 +13,7 @@ import { NotifyChannelSchema, NOTIFY_CHANNEL_SCHEMAS, SmtpSchema } from './notif
 import { destinationNameSchema } from './destinations-schema.js';
 import { azureDestinationSchema } from './destinations/azure-schema.js';
 import { sftpDestinationSchema } from './destinations/sftp-schema.js';
+import { rcloneDestinationSchema } from './destinations/rclone-schema.js';
 
 /** A path as written: not blank, kept as is (a name may end in a space; it is not trimmed away). */
 export const pathTextSchema = z.string().superRefine((value, ctx) => {
@@ -134,7 +135,7 @@ export const S3DestinationSchema = z.strictObject({
   ...S3SettingsSchema.omit({ keepLocal: true }).shape,
 });
 
-export const DESTINATION_SCHEMAS = [LocalDestinationSchema, S3DestinationSchema, azureDestinationSchema, sftpDestinationSchema] as const;
+export const DESTINATION_SCHEMAS = [LocalDestinationSchema, S3DestinationSchema, azureDestinationSchema, sftpDestinationSchema, rcloneDestinationSchema] as const;
 
 export const DestinationSettingsSchema = z.discriminatedUnion('type', [...DESTINATION_SCHEMAS], {
   error: `expected a destination with "type": ${DESTINATION_SCHEMAS.map((d) => `"${d.shape.type.value}"`).join(', ')}`,

@@ -7,6 +7,7 @@ import type { Store } from './store.js';
 import type { S3Target } from './s3.js';
 import type { AzureTarget } from './azure.js';
 import type { SftpEntry } from './sftp-target.js';
+import type { RcloneTarget } from './rclone.js';
 import type { Logger } from '../log/logger-types.js';
 
 /** What a store may read from its surroundings: never a global, so tests pass their own. */
@@ -24,7 +25,8 @@ export type StoreSpec =
   | { name: string; type: 'local'; path: string }
   | { name: string; type: 's3'; target: S3Target }
   | { name: string; type: 'azure'; target: AzureTarget }
-  | { name: string; type: 'sftp'; target: SftpEntry };
+  | { name: string; type: 'sftp'; target: SftpEntry }
+  | { name: string; type: 'rclone'; target: RcloneTarget };
 
 export async function openStore(spec: StoreSpec, ctx: Omit<StoreContext, 'name'>): Promise<Store> {
   switch (spec.type) {
@@ -43,6 +45,10 @@ export async function openStore(spec: StoreSpec, ctx: Omit<StoreContext, 'name'>
     case 'sftp': {
       const [{ openSftpStore }, { sftpTargetFromSettings }] = await Promise.all([import('./sftp.js'), import('./sftp-target.js')]);
       return openSftpStore(sftpTargetFromSettings(spec.target, ctx), { ...ctx, name: spec.name });
+    }
+    case 'rclone': {
+      const { openRcloneStore } = await import('./rclone.js');
+      return openRcloneStore(spec.target, { ...ctx, name: spec.name });
     }
   }
 }

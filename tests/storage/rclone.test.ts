@@ -1,0 +1,410 @@
+/**
+ * The rclone store, driving Debian's real rclone (1.60) against remotes
+ * configured by environment only (tests/helpers/rclone-remotes.ts): an
+ * `sftp` remote on a throw-away sshd and a `local` one. The conformance
+ * suite for both, then what is rclone's own: the program missing, a remote
+ * not configured, Ctrl-C and close() killing rclone, hashes checked in
+ * verify, stderr never shown raw, flags from the environment ignored.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BackupError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log/logger-types.js';
+import { registerSecretValue } from '../../src/log/redact.js';
+import { rcloneDestinationSchema } from '../../src/config/destinations/rclone-schema.js';
+import { openRcloneStore, type RcloneTarget } from '../../src/storage/rclone.js';
+import { lastErrorLine, StderrTail } from '../../src/storage/rclone-errors.js';
+import type { Store, WriteOptions } from '../../src/storage/store.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { startRcloneRemotes, type RcloneRemotes } from '../helpers/rclone-remotes.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { storeContract } from './store-contract.js';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+// Every rclone call is a process (and, for sftp, an SSH session): on this shared 2-core machine
+// a contract test can take tens of seconds. A bound, not a measurement.
+vi.setConfig({ testTimeout: 180_000 });
+
+let r: RcloneRemotes;
+/** A client key the sshd does not accept. */
+let strangerKey: string;
+
+beforeAll(async () => {
+  r = await startRcloneRemotes();
+  strangerKey = path.join(r.home, 'stranger');
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', strangerKey]);
+}, 60_000);
+afterAll(async () => {
+  await r?.stop();
+});
+
+/** Where each store's folder is on this machine's disk (both remotes reach it). */
+const folders = new WeakMap<Store, { target: RcloneTarget; env: Record<string, string | undefined>; dir: string }>();
+
+function open(target: RcloneTarget, env = r.env(), dir = target.path): Store {
+  const store = openRcloneStore(target, { name: 'rclone', env, home: r.home, cwd: r.root });
+  folders.set(store, { target, env, dir });
+  return store;
+}
+
+function freshFolder(): string {
+  return path.join(r.root, `f-${randomBytes(6).toString('hex')}`);
+}
+
+async function rawNames(of: Store): Promise<string[]> {
+  const names = await fs.readdir(folders.get(of)!.dir).catch(() => [] as string[]);
+  return names.sort();
+}
+
+async function plant(of: Store, name: string, content: Buffer): Promise<void> {
+  await fs.writeFile(path.join(folders.get(of)!.dir, name), content);
+}
+
+storeContract('rclone sftp remote (OpenSSH)', {
+  create: async () => open({ remote: 'nas', path: freshFolder() }),
+  sibling: async (of) => open(folders.get(of)!.target),
+  rawNames,
+  plant,
+  // 48 MiB: every rclone call starts a process and an SSH session; memory is still checked.
+  largeBytes: 48 * MiB,
+  wrongCredentials: async () => open({ remote: 'wrong', path: freshFolder() }, r.env(r.sftpRemote('wrong', { KEY_FILE: strangerKey }))),
+  missingLocation: async () => open({ remote: 'nosuch', path: freshFolder() }),
+  async throughCutProxy(cutAfterBytes) {
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: r.sshd.port }, [], { raw: true });
+    // The server's key under the proxy's address.
+    const knownHosts = path.join(r.home, `known_hosts-${proxy.port}`);
+    await fs.writeFile(knownHosts, r.sshd.knownHostsLine.replace(/^\S+/, `[127.0.0.1]:${proxy.port}`) + '\n');
+    let cut = false;
+    let restored = false;
+    // Once past the mark, every connection is cut (new ones too) until restore().
+    const watch = setInterval(() => {
+      if (restored) return;
+      if (!cut && proxy.clientBytes() >= cutAfterBytes) cut = true;
+      if (cut) proxy.resetAll();
+    }, 5);
+    const store = open({ remote: 'cut', path: freshFolder(), timeoutSeconds: 20 }, r.env(r.sftpRemote('cut', { PORT: String(proxy.port), KNOWN_HOSTS_FILE: knownHosts })));
+    return {
+      store,
+      restore: () => {
+        restored = true;
+      },
+      close: async () => {
+        clearInterval(watch);
+        await proxy.close();
+      },
+    };
+  },
+});
+
+storeContract('rclone local remote', {
+  create: async () => open({ remote: 'disk', path: freshFolder() }),
+  sibling: async (of) => open(folders.get(of)!.target),
+  rawNames,
+  plant,
+  missingLocation: async () => open({ remote: 'nosuch', path: freshFolder() }),
+});
+
+function options(signal = new AbortController().signal): WriteOptions {
+  return { logger: silentLogger, signal };
+}
+
+async function rejection(p: Promise<unknown>): Promise<BackupError> {
+  try {
+    await p;
+  } catch (error) {
+    return error as BackupError;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** PIDs of running processes whose command line holds every one of `parts`. */
+async function processesWith(...parts: string[]): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    const args = cmdline.split('\0');
+    if (parts.every((p) => args.some((a) => a.includes(p)))) found.push(Number(entry));
+  }
+  return found;
+}
+
+describe('rclone destination settings', () => {
+  it('accepts a remote and a folder, with defaults', () => {
+    expect(rcloneDestinationSchema.parse({ type: 'rclone', remote: 'gdrive', path: 'backups/host1/' })).toEqual({
+      type: 'rclone',
+      remote: 'gdrive',
+      path: 'backups/host1',
+    });
+    expect(rcloneDestinationSchema.parse({ type: 'rclone', remote: 'my nas', binary: '/opt/rclone', configFile: '~/rc.conf', timeoutSeconds: 30 })).toMatchObject({
+      remote: 'my nas',
+      path: '',
+    });
+    expect(rcloneDestinationSchema.parse({ type: 'rclone', remote: 'nas', path: '/' }).path).toBe('/');
+  });
+
+  it.each([
+    [{ remote: 'gdrive:' }, 'without the colon'],
+    [{ remote: '-v' }, 'does not start with "-"'],
+    [{ remote: 'a/b' }, 'rclone remote name'],
+    [{ remote: 'nas', path: 'a/../b' }, '".."'],
+    [{ remote: 'nas', path: 'a\nb' }, 'control characters'],
+    [{ remote: 'nas', flags: ['--dry-run'] }, 'flags'],
+    [{ remote: 'nas', timeoutSeconds: 0 }, 'timeoutSeconds'],
+  ])('refuses %j', (fields, message) => {
+    const result = rcloneDestinationSchema.safeParse({ type: 'rclone', ...fields });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n')).toContain(message);
+  });
+});
+
+describe('rclone errors', () => {
+  it('keeps only the last 8 KiB of stderr', () => {
+    const tail = new StderrTail(8 * 1024);
+    for (let i = 0; i < 1000; i++) tail.push(Buffer.from(`line ${i} ${'x'.repeat(100)}\n`));
+    const text = tail.text();
+    expect(text.length).toBeLessThanOrEqual(8 * 1024);
+    expect(text).toContain('line 999');
+    expect(text).not.toContain('line 900 ');
+  });
+
+  it('picks the "Failed to" line, drops the date and level, escapes controls and redacts secrets', () => {
+    registerSecretValue('s3cr3t-t0ken-value');
+    const stderr = [
+      '2026/12/01 10:00:00 ERROR : a: Failed to copy: token s3cr3t-t0ken-value',
+      '2026/12/01 10:00:01 NOTICE: whatever',
+      '2026/12/01 10:00:02 Failed to rcat: https://user:hunter2pass@example.com/x \u001b[31mred\u0007',
+      '',
+    ].join('\n');
+    const line = lastErrorLine(stderr);
+    expect(line).toBe('Failed to rcat: https://user:[redacted]@example.com/x \\x1b[31mred\\x07');
+    expect(lastErrorLine('2026/12/01 10:00:00 ERROR : s3cr3t-t0ken-value gone\n')).toBe('[redacted] gone');
+  });
+});
+
+describe('rclone itself missing or misconfigured', () => {
+  it('binary "/nonexistent/rclone": RCLONE_NOT_FOUND, saying how to install it', async () => {
+    const store = open({ remote: 'disk', path: freshFolder(), binary: '/nonexistent/rclone' });
+    try {
+      const error = await rejection(store.check({ dryRun: true }));
+      expect(error).toBeInstanceOf(BackupError);
+      expect(error.code).toBe('RCLONE_NOT_FOUND');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toContain('/nonexistent/rclone');
+      expect(error.message).toContain('apt install rclone');
+      expect(error.message).toContain('"binary"');
+      await expect(store.list()).rejects.toMatchObject({ code: 'RCLONE_NOT_FOUND' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rclone not on PATH: RCLONE_NOT_FOUND', async () => {
+    const store = open({ remote: 'disk', path: freshFolder() }, r.env({ PATH: await tempDir() }));
+    try {
+      const error = await rejection(store.check({ dryRun: false }));
+      expect(error.code).toBe('RCLONE_NOT_FOUND');
+      expect(error.message).toContain('"rclone" is not on PATH');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a remote rclone does not know: RCLONE_NO_REMOTE naming `rclone config` and the variable', async () => {
+    const store = open({ remote: 'nosuch', path: 'backups' });
+    try {
+      const error = await rejection(store.check({ dryRun: true }));
+      expect(error.code).toBe('RCLONE_NO_REMOTE');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toContain('no remote named "nosuch"');
+      expect(error.message).toContain('rclone config');
+      expect(error.message).toContain('RCLONE_CONFIG_NOSUCH_TYPE');
+      expect(error.message).toContain('/dev/null (RCLONE_CONFIG)');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a remote of a type rclone does not know: RCLONE_NO_REMOTE', async () => {
+    const store = open({ remote: 'odd', path: 'x' }, r.env({ RCLONE_CONFIG_ODD_TYPE: 'nosuchbackend' }));
+    try {
+      const error = await rejection(store.check({ dryRun: true }));
+      expect(error.code).toBe('RCLONE_NO_REMOTE');
+      expect(error.message).toContain('"nosuchbackend"');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a wrong sftp key: RCLONE_FAILED with the exit code and rclone\'s reason', async () => {
+    const store = open({ remote: 'wrong', path: freshFolder() }, r.env(r.sftpRemote('wrong', { KEY_FILE: strangerKey })));
+    try {
+      const error = await rejection(store.check({ dryRun: false }));
+      expect(error.code).toBe('RCLONE_FAILED');
+      expect(error.message).toMatch(/rclone lsjson for wrong:\S+ failed \(exit 1: an error not otherwise categorised\): .*unable to authenticate/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("stderr with a secret or control characters is never shown raw", async () => {
+    const dir = await tempDir();
+    const fake = path.join(dir, 'rclone');
+    // A stand-in that fails the way a hostile server's message could make rclone fail.
+    await fs.writeFile(
+      fake,
+      '#!/bin/sh\nprintf "2026/12/01 10:00:00 Failed to lsjson: pass=topsecretpassword99 \\033]0;owned\\007 \\033[2J https://me:pw12345678@host/\\n" >&2\nexit 7\n',
+      { mode: 0o755 },
+    );
+    const store = open({ remote: 'disk', path: freshFolder(), binary: fake }, r.env({ RCLONE_CONFIG_DISK_PASS: 'topsecretpassword99' }));
+    try {
+      const error = await rejection(store.check({ dryRun: true }));
+      expect(error.code).toBe('RCLONE_FAILED');
+      expect(error.message).toContain('exit 7: a fatal error');
+      expect(error.message).not.toContain('topsecretpassword99');
+      expect(error.message).not.toContain('pw12345678');
+      // eslint-disable-next-line no-control-regex
+      expect(error.message).not.toMatch(/[\u0000-\u001f]/);
+      expect(error.message).toContain('\\x1b]0;owned\\x07');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('flags from the environment that change what rclone does are not passed on', async () => {
+    const store = open({ remote: 'disk', path: freshFolder() }, r.env({ RCLONE_EXCLUDE: '*.sha256', RCLONE_DRY_RUN: 'true', RCLONE_VERBOSE: '2' }));
+    try {
+      await store.check({ dryRun: false });
+      await store.writeText('a.sha256', 'x\n');
+      expect((await store.list()).map((f) => f.name)).toEqual(['a.sha256']);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.each([
+  ['sftp', 'nas'],
+  ['local', 'disk'],
+])('rclone %s remote: processes, hashes, overwrites', (_kind, remote) => {
+  it('Ctrl-C mid-write kills rclone rcat and leaves nothing', async () => {
+    const dir = freshFolder();
+    const store = open({ remote, path: dir });
+    try {
+      await store.check({ dryRun: false });
+      const controller = new AbortController();
+      const write = store.beginWrite(options(controller.signal));
+      expect(await write.reserve('x.tar.gz')).toBe(true);
+      const sink = await write.open(controller.signal);
+      let sent = 0;
+      const source = new Readable({
+        read() {
+          sent += MiB;
+          this.push(randomBytes(MiB));
+        },
+      });
+      const piping = pipeline(source, sink, { signal: controller.signal });
+      const pids = await waitFor('rclone rcat running', async () => {
+        const found = await processesWith('rcat', dir);
+        return found.length > 0 && sent >= 4 * MiB ? found : undefined;
+      });
+      controller.abort(new Error('Ctrl-C'));
+      await expect(piping).rejects.toThrow();
+      await write.abort();
+      await write.close();
+      expect(await processesWith('rcat', dir)).toEqual([]);
+      for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+      expect(await fs.readdir(dir)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('close() kills a read in progress', async () => {
+    const dir = freshFolder();
+    const store = open({ remote, path: dir });
+    await store.check({ dryRun: false });
+    await fs.writeFile(path.join(dir, 'big.bin'), randomBytes(8 * MiB));
+    const stream = await store.openRead('big.bin');
+    // Not consumed: rclone cat blocks on the full pipe.
+    await waitFor('rclone cat running', async () => ((await processesWith('cat', `${dir}/big.bin`)).length > 0 ? true : undefined));
+    const closed = rejection(new Promise((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('end', resolve);
+      stream.resume();
+      void store.close();
+    }));
+    expect((await closed).code).toBe('RCLONE_FAILED');
+    expect(await processesWith('cat', `${dir}/big.bin`)).toEqual([]);
+  });
+
+  it("verify compares the remote's hash with the bytes sent: a same-size change is caught", async () => {
+    const dir = freshFolder();
+    const store = open({ remote, path: dir });
+    try {
+      await store.check({ dryRun: false });
+      const write = store.beginWrite(options());
+      expect(await write.reserve('h.zip')).toBe(true);
+      const data = randomBytes(100_000);
+      await pipeline(Readable.from([data]), await write.open());
+      // Someone changes the uploaded bytes, keeping the size.
+      const [temp] = (await fs.readdir(dir)).filter((n) => n.startsWith('.h.zip.partial-'));
+      const changed = Buffer.from(data);
+      changed[500] = changed[500]! ^ 0xff;
+      await fs.writeFile(path.join(dir, temp!), changed);
+      const { createHash } = await import('node:crypto');
+      const error = await rejection(write.verify({ sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length }));
+      expect(error.code).toBe('VERIFY_FAILED');
+      // sftp offers md5/sha1 (md5sum/sha1sum run on the server), the local backend sha256.
+      expect(error.message).toContain(remote === 'nas' ? "remote's sha1" : "remote's sha256");
+      await write.close();
+      expect(await fs.readdir(dir)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rclone 1.60 facts: `moveto --immutable` still replaces the target; `--ignore-existing` leaves both', async () => {
+    const dir = freshFolder();
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'theirs'), 'theirs, longer\n');
+    await fs.writeFile(path.join(dir, 'ours'), 'ours\n');
+    const env = r.env() as NodeJS.ProcessEnv;
+    await run('rclone', ['moveto', '--ignore-existing', `${remote}:${dir}/ours`, `${remote}:${dir}/theirs`], { env });
+    expect((await fs.readdir(dir)).sort()).toEqual(['ours', 'theirs']);
+    expect(await fs.readFile(path.join(dir, 'theirs'), 'utf8')).toBe('theirs, longer\n');
+    await run('rclone', ['moveto', '--immutable', `${remote}:${dir}/ours`, `${remote}:${dir}/theirs`], { env });
+    expect(await fs.readdir(dir)).toEqual(['theirs']);
+    expect(await fs.readFile(path.join(dir, 'theirs'), 'utf8')).toBe('ours\n');
+  });
+
+  it('list() hides temporary names and probes; a missing folder is DESTINATION_NOT_FOUND, created by check()', async () => {
+    const dir = freshFolder();
+    const store = open({ remote, path: dir });
+    try {
+      await expect(store.list()).rejects.toMatchObject({ code: 'DESTINATION_NOT_FOUND' });
+      await store.check({ dryRun: true });
+      await expect(fs.stat(dir)).rejects.toThrow();
+      await store.check({ dryRun: false });
+      expect((await fs.stat(dir)).isDirectory()).toBe(true);
+      await fs.writeFile(path.join(dir, '.a.zip.partial-0123456789ab'), 'x');
+      await fs.writeFile(path.join(dir, '.backup-probe-0123456789ab'), 'x');
+      await fs.writeFile(path.join(dir, '.hidden-of-someone'), 'x');
+      expect((await store.list()).map((f) => f.name)).toEqual(['.hidden-of-someone']);
+      // Another write's temporary name keeps the name reserved.
+      const write = store.beginWrite(options());
+      expect(await write.reserve('a.zip')).toBe(false);
+      await write.close();
+    } finally {
+      await store.close();
+    }
+  });
+});
