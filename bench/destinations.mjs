@@ -51,7 +51,7 @@ function usage(message) {
   process.stderr.write(
     'usage: node bench/destinations.mjs [--corpus big|small|quick] [--repeat N] [--format tar.gz|zip|tar.bz2]\n' +
       '                                   [--s3-endpoint URL] [--idle-wait S] [--retry-disturbed N] [--timeout S]\n' +
-      '                                   [--out DIR] [--results FILE] [--dist DIR] [--seed N]\n',
+      '                                   [--out DIR] [--results FILE] [--dist DIR] [--seed N] [--profile N] [--profile-only]\n',
   );
   process.exit(2);
 }
@@ -69,6 +69,8 @@ function parseArgs(argv) {
     out: path.join(BENCH_DIR, 'out', 'destinations'),
     results: undefined,
     dist: path.join(PROJECT_DIR, 'dist'),
+    profile: 0,
+    profileOnly: false,
   };
   const num = (v, name, min = 1) => {
     const n = Number(v);
@@ -90,6 +92,8 @@ function parseArgs(argv) {
       case '--out': o.out = path.resolve(value()); break;
       case '--results': o.results = path.resolve(value()); break;
       case '--dist': o.dist = path.resolve(value()); break;
+      case '--profile': o.profile = num(value(), flag, 0); break;
+      case '--profile-only': o.profileOnly = true; o.profile ||= 3; break;
       case '-h':
       case '--help': usage(); break;
       default: usage(`unknown option ${argv[i]}`);
@@ -98,7 +102,7 @@ function parseArgs(argv) {
   if (!KINDS[o.corpus]) usage(`unknown corpus ${o.corpus} (known: ${Object.keys(KINDS).join(', ')})`);
   if (!['tar.gz', 'zip', 'tar.bz2'].includes(o.format)) usage(`unknown format ${o.format}`);
   // A smoke test on another corpus must not overwrite the recorded results.
-  o.results ??= o.corpus === 'big' ? path.join(BENCH_DIR, 'RESULTS-destinations.md') : path.join(o.out, `RESULTS-${o.corpus}.md`);
+  o.results ??= o.corpus === 'big' && !o.profileOnly ? path.join(BENCH_DIR, 'RESULTS-destinations.md') : path.join(o.out, `RESULTS-${o.corpus}.md`);
   return o;
 }
 
@@ -214,6 +218,7 @@ async function main() {
       } catch {
         // already stopped
       }
+      fs.rmSync(path.dirname(sshd.knownHostsPath), { recursive: true, force: true });
     });
 
     const cephDaemons = s3.conf ? cephPids(s3.conf) : [];
@@ -313,7 +318,7 @@ async function main() {
     const failures = [];
     const timeFile = path.join(o.out, 'time.txt');
     log(`bench:destinations: ${o.corpus} (${describeCorpus(marker)}), ${o.format}, ${o.repeat} repeat(s) of ${RUNS.map((r) => r.names.join('+')).join(', ')}`);
-    for (let rep = 1; rep <= o.repeat; rep++) {
+    for (let rep = 1; rep <= (o.profileOnly ? 0 : o.repeat); rep++) {
       const order = RUNS.map((_, i) => RUNS[(i + rep - 1) % RUNS.length]);
       for (const r of order) {
         const m = await measureQuietly(r.command, { timeFile, idleWait: o.idleWait, retries: o.retryDisturbed, before: clean, serverCpu, log, label: r.id });
@@ -334,10 +339,12 @@ async function main() {
         log(`  [${rep}/${o.repeat}] ${r.names.join('+').padEnd(20)} ${fmt(m.wall).padStart(7)} s  CPU ${fmt(m.user + m.sys)} s  servers ${fmt(m.server)} s  RSS ${fmt(m.rssKB / 1024, 0)} MB  ${fmt(sample.bytes / 1e6, 1)} MB  other ${fmt(m.other)}  load ${sample.load.toFixed(2)}${sample.ok ? '' : '  FAILED'}`);
       }
     }
+    const profile = o.profile ? await runProfile({ o, RUNS, DEST, env, clean, serverCpu, commandFor, settingsFor, localDir, bin, cwd, logFile }) : undefined;
     await clean();
     s3client.destroy();
 
-    const report = render({ o, marker, RUNS, samples, failures, notes, haveSftp, started, load0, s3 });
+    const report = o.profileOnly ? { md: profileMarkdown(profile, o), text: profileMarkdown(profile, o) } : render({ o, marker, RUNS, samples, failures, notes, haveSftp, started, load0, s3 });
+    if (profile && !o.profileOnly) report.md += `\n${profileMarkdown(profile, o)}`;
     fs.mkdirSync(path.dirname(o.results), { recursive: true });
     fs.writeFileSync(o.results, report.md);
     fs.writeFileSync(path.join(o.out, `samples-${Date.now()}.json`), JSON.stringify({ runs: RUNS.map(({ command, ...r }) => ({ ...r, samples: samples.get(r.id) })), failures, notes }, null, 1));
@@ -347,6 +354,72 @@ async function main() {
   } finally {
     await stopAll();
   }
+}
+
+/**
+ * The fan-out without the archiver (bench/fanout-profile.mjs): one archive
+ * made by a local run (untimed), streamed to each single destination and to
+ * the 3-2-1 set, `o.profile` times in alternation; per phase and per
+ * destination where the time goes.
+ */
+async function runProfile({ o, RUNS, DEST, env, clean, serverCpu, localDir }) {
+  const srcDir = path.join(o.out, 'profile-src');
+  fs.rmSync(srcDir, { recursive: true, force: true });
+  fs.mkdirSync(srcDir, { recursive: true });
+  await clean();
+  const made = spawnSync(process.execPath, [path.join(o.dist, 'bin.js'), 'run', '--config', path.join(o.out, 'configs', 'local.json'), '--json'], { cwd: path.join(o.out, 'cwd'), env, encoding: 'utf8' });
+  const json = lastJson(made.stdout);
+  if (!json?.ok) throw new Error(`the profile's archive: ${made.stdout}${made.stderr}`);
+  const file = path.join(srcDir, 'archive.tar.gz');
+  fs.renameSync(path.join(localDir, fs.readdirSync(localDir).find((f) => f.endsWith(o.format))), file);
+  const spec = (n) => {
+    const d = DEST[n];
+    if (d.type === 'local') return { name: n, type: 'local', path: d.path };
+    if (d.type === 's3') return { name: n, type: 's3', target: { bucket: d.bucket, prefix: '', endpoint: d.endpoint, region: d.region } };
+    if (d.type === 'azure') return { name: n, type: 'azure', target: { container: d.container, prefix: '', account: d.account, endpoint: d.endpoint } };
+    return undefined;
+  };
+  const sets = RUNS.filter((r) => r.names.every((n) => spec(n)));
+  const results = new Map(sets.map((r) => [r.id, []]));
+  for (let rep = 1; rep <= o.profile; rep++) {
+    for (const r of sets.map((_, i) => sets[(i + rep - 1) % sets.length])) {
+      await clean();
+      const server0 = serverCpu();
+      const t = performance.now();
+      const p = spawnSync(process.execPath, [path.join(BENCH_DIR, 'fanout-profile.mjs'), '--file', file, '--specs', JSON.stringify(r.names.map(spec)), '--dist', o.dist], { cwd: path.join(o.out, 'cwd'), env, encoding: 'utf8' });
+      const wallMs = performance.now() - t;
+      const out = lastJson(p.stdout);
+      if (!out) {
+        log(`  profile ${r.id} run ${rep} FAILED: ${p.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+        continue;
+      }
+      out.wallMs = Math.round(wallMs);
+      out.serverCpuMs = Math.round((serverCpu() - server0) * 1000);
+      out.load = os.loadavg()[0];
+      results.get(r.id).push(out);
+      log(`  profile [${rep}/${o.profile}] ${r.names.join('+').padEnd(20)} stream ${out.streamMs} ms (held ${out.destinations.map((d) => `${d.name} ${d.heldMs}`).join(', ')}), verify ${out.verifyMs} ms (${out.destinations.map((d) => `${d.name} ${d.verifyMs}`).join(', ')}), sidecars+publish ${out.publishMs} ms (${out.destinations.map((d) => `${d.name} ${d.publishMs}`).join(', ')}), servers ${out.serverCpuMs} ms CPU, load ${out.load.toFixed(2)}`);
+    }
+  }
+  fs.rmSync(srcDir, { recursive: true, force: true });
+  return { sets, results, bytes: json.bytes };
+}
+
+function profileMarkdown(profile, o) {
+  const lines = ['## Profile: the fan-out without the archiver', ''];
+  lines.push(
+    `\`bench/fanout-profile.mjs\` (\`--profile ${o.profile}\`): the ${fmt(profile.bytes / 1e6, 1)} MB archive of a local run streamed from a file through HashStream and FanOut into dist/'s stores, then verify one destination after the other and sidecars + publish one after the other (local last), as run-backup.ts and publish.ts do. Medians of ${o.profile} runs in alternation, in seconds. **held**: how long the fan-out waited for that destination (write() false until its 'drain', summed); **servers CPU**: Ceph + Azurite + sshd during the run.`,
+    '',
+  );
+  lines.push('| destinations | stream | held per destination | verify (each) | sidecars + publish (each) | total | servers CPU s | load |');
+  lines.push('| --- | ---: | --- | --- | --- | ---: | ---: | ---: |');
+  for (const r of profile.sets) {
+    const rs = profile.results.get(r.id);
+    if (!rs.length) continue;
+    const m = (f) => median(rs.map(f)) / 1000;
+    const per = (k) => r.names.map((n) => `${n} ${fmt(median(rs.map((x) => x.destinations.find((d) => d.name === n)[k])) / 1000)}`).join(', ');
+    lines.push(`| ${r.names.join(' + ')} | ${fmt(m((x) => x.streamMs))} | ${per('heldMs')} | ${fmt(m((x) => x.verifyMs))} (${per('verifyMs')}) | ${fmt(m((x) => x.publishMs))} (${per('publishMs')}) | ${fmt(m((x) => x.totalMs))} | ${fmt(m((x) => x.serverCpuMs))} | ${fmt(median(rs.map((x) => x.load)))} |`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function lastJson(stdout) {
