@@ -71,6 +71,7 @@ function parseArgs(argv) {
     dist: path.join(PROJECT_DIR, 'dist'),
     profile: 0,
     profileOnly: false,
+    profileBuffers: [],
   };
   const num = (v, name, min = 1) => {
     const n = Number(v);
@@ -94,6 +95,7 @@ function parseArgs(argv) {
       case '--dist': o.dist = path.resolve(value()); break;
       case '--profile': o.profile = num(value(), flag, 0); break;
       case '--profile-only': o.profileOnly = true; o.profile ||= 3; break;
+      case '--profile-buffers': o.profileBuffers = value().split(',').map((v) => num(v, flag, 1)); break;
       case '-h':
       case '--help': usage(); break;
       default: usage(`unknown option ${argv[i]}`);
@@ -379,14 +381,16 @@ async function runProfile({ o, RUNS, DEST, env, clean, serverCpu, localDir }) {
     if (d.type === 'azure') return { name: n, type: 'azure', target: { container: d.container, prefix: '', account: d.account, endpoint: d.endpoint } };
     return undefined;
   };
-  const sets = RUNS.filter((r) => r.names.every((n) => spec(n)));
+  const sets = RUNS.filter((r) => r.names.every((n) => spec(n))).map((r) => ({ ...r, buffer: 0 }));
+  // The experiment: the multi-destination sets again, each destination fronted by N MiB.
+  for (const mib of o.profileBuffers) for (const r of RUNS.filter((x) => x.names.length > 1 && x.names.every((n) => spec(n)))) sets.push({ ...r, id: `${r.id}-buf${mib}`, buffer: mib });
   const results = new Map(sets.map((r) => [r.id, []]));
   for (let rep = 1; rep <= o.profile; rep++) {
     for (const r of sets.map((_, i) => sets[(i + rep - 1) % sets.length])) {
       await clean();
       const server0 = serverCpu();
       const t = performance.now();
-      const p = spawnSync(process.execPath, [path.join(BENCH_DIR, 'fanout-profile.mjs'), '--file', file, '--specs', JSON.stringify(r.names.map(spec)), '--dist', o.dist], { cwd: path.join(o.out, 'cwd'), env, encoding: 'utf8' });
+      const p = spawnSync(process.execPath, [path.join(BENCH_DIR, 'fanout-profile.mjs'), '--file', file, '--specs', JSON.stringify(r.names.map(spec)), '--dist', o.dist, '--buffer-mib', String(r.buffer)], { cwd: path.join(o.out, 'cwd'), env, encoding: 'utf8' });
       const wallMs = performance.now() - t;
       const out = lastJson(p.stdout);
       if (!out) {
@@ -397,7 +401,7 @@ async function runProfile({ o, RUNS, DEST, env, clean, serverCpu, localDir }) {
       out.serverCpuMs = Math.round((serverCpu() - server0) * 1000);
       out.load = os.loadavg()[0];
       results.get(r.id).push(out);
-      log(`  profile [${rep}/${o.profile}] ${r.names.join('+').padEnd(20)} stream ${out.streamMs} ms (held ${out.destinations.map((d) => `${d.name} ${d.heldMs}`).join(', ')}), verify ${out.verifyMs} ms (${out.destinations.map((d) => `${d.name} ${d.verifyMs}`).join(', ')}), sidecars+publish ${out.publishMs} ms (${out.destinations.map((d) => `${d.name} ${d.publishMs}`).join(', ')}), servers ${out.serverCpuMs} ms CPU, load ${out.load.toFixed(2)}`);
+      log(`  profile [${rep}/${o.profile}] ${r.names.join('+')}${r.buffer ? ` (${r.buffer} MiB each)` : ''}`.padEnd(40) + ` stream ${out.streamMs} ms (held ${out.destinations.map((d) => `${d.name} ${d.heldMs}`).join(', ')}), verify ${out.verifyMs} ms (${out.destinations.map((d) => `${d.name} ${d.verifyMs}`).join(', ')}), sidecars+publish ${out.publishMs} ms (${out.destinations.map((d) => `${d.name} ${d.publishMs}`).join(', ')}), servers ${out.serverCpuMs} ms CPU, load ${out.load.toFixed(2)}`);
     }
   }
   fs.rmSync(srcDir, { recursive: true, force: true });
@@ -410,14 +414,14 @@ function profileMarkdown(profile, o) {
     `\`bench/fanout-profile.mjs\` (\`--profile ${o.profile}\`): the ${fmt(profile.bytes / 1e6, 1)} MB archive of a local run streamed from a file through HashStream and FanOut into dist/'s stores, then verify one destination after the other and sidecars + publish one after the other (local last), as run-backup.ts and publish.ts do. Medians of ${o.profile} runs in alternation, in seconds. **held**: how long the fan-out waited for that destination (write() false until its 'drain', summed); **servers CPU**: Ceph + Azurite + sshd during the run.`,
     '',
   );
-  lines.push('| destinations | stream | held per destination | verify (each) | sidecars + publish (each) | total | servers CPU s | load |');
-  lines.push('| --- | ---: | --- | --- | --- | ---: | ---: | ---: |');
+  lines.push('| destinations | stream | held per destination | verify (each) | sidecars + publish (each) | total | servers CPU s | peak RSS MB | load |');
+  lines.push('| --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: |');
   for (const r of profile.sets) {
     const rs = profile.results.get(r.id);
     if (!rs.length) continue;
     const m = (f) => median(rs.map(f)) / 1000;
     const per = (k) => r.names.map((n) => `${n} ${fmt(median(rs.map((x) => x.destinations.find((d) => d.name === n)[k])) / 1000)}`).join(', ');
-    lines.push(`| ${r.names.join(' + ')} | ${fmt(m((x) => x.streamMs))} | ${per('heldMs')} | ${fmt(m((x) => x.verifyMs))} (${per('verifyMs')}) | ${fmt(m((x) => x.publishMs))} (${per('publishMs')}) | ${fmt(m((x) => x.totalMs))} | ${fmt(m((x) => x.serverCpuMs))} | ${fmt(median(rs.map((x) => x.load)))} |`);
+    lines.push(`| ${r.names.join(' + ')}${r.buffer ? ` (experiment: each destination's write queue raised to ${r.buffer} MiB)` : ''} | ${fmt(m((x) => x.streamMs))} | ${per('heldMs')} | ${fmt(m((x) => x.verifyMs))} (${per('verifyMs')}) | ${fmt(m((x) => x.publishMs))} (${per('publishMs')}) | ${fmt(m((x) => x.totalMs))} | ${fmt(m((x) => x.serverCpuMs))} | ${fmt(median(rs.map((x) => x.rssMB)), 0)} | ${fmt(median(rs.map((x) => x.load)))} |`);
   }
   return `${lines.join('\n')}\n`;
 }

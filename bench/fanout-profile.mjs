@@ -7,7 +7,11 @@
  * other, then sidecars + publish one after the other, local last). Used by
  * bench/destinations.mjs --profile; prints one JSON line.
  *
- *   node bench/fanout-profile.mjs --file ARCHIVE --specs JSON [--dist DIR]
+ *   node bench/fanout-profile.mjs --file ARCHIVE --specs JSON [--dist DIR] [--buffer-mib N]
+ *
+ * --buffer-mib N: an experiment, not what run-backup does: each destination
+ * gets a write queue of N MiB (its Writable's highWaterMark raised), so the fan-out can run up to N MiB
+ * ahead of a destination that is momentarily busy (the others go on).
  *
  * JSON: [{ "name", "type": "local"|"s3"|"azure", "path" | "target" }] (open-store.ts's StoreSpec).
  * Credentials come from the environment, as for the CLI.
@@ -62,6 +66,10 @@ streams.forEach((stream, i) => {
 });
 const t1 = performance.now();
 const hash = new HashStream();
+const bufferBytes = Number(args['buffer-mib'] ?? 0) * 1024 * 1024;
+// (A PassThrough piped in front does not work: S3's stream then never finishes. Raising the
+// Writable's own threshold is the same thing: write() returns true until N MiB are queued.)
+if (bufferBytes) for (const stream of streams) stream._writableState.highWaterMark = bufferBytes;
 const fanOut = new FanOut(specs.map((s, i) => ({ name: s.name, stream: streams[i] })));
 const cpu0 = process.cpuUsage();
 await pipeline([fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), hash, fanOut]);
@@ -90,5 +98,5 @@ const publishMs = ms(t3);
 phases.forEach((p, i) => (p.heldMs = Math.round(held[i])));
 await Promise.all(writes.map((w) => w.close().catch(() => undefined)));
 process.stdout.write(
-  `${JSON.stringify({ bytes: info.bytes, startMs, streamMs, streamCpuMs: Math.round((streamCpu.user + streamCpu.system) / 1000), verifyMs, publishMs, totalMs: ms(t0), destinations: phases })}\n`,
+  `${JSON.stringify({ bufferMiB: bufferBytes / 1024 / 1024, rssMB: Math.round(process.resourceUsage().maxRSS / 1024), bytes: info.bytes, startMs, streamMs, streamCpuMs: Math.round((streamCpu.user + streamCpu.system) / 1000), verifyMs, publishMs, totalMs: ms(t0), destinations: phases })}\n`,
 );
