@@ -27,6 +27,12 @@ const GNU_TIME = '/usr/bin/time';
 const FORMATS = ['tar.gz', 'zip', 'tar.bz2'];
 /** The reference each format's ratios are computed against. */
 const REFERENCE = { 'tar.gz': 'tar', zip: 'zip', 'tar.bz2': 'tar' };
+/** The benchmarks with their own npm script (bench/README.md), named at the end of the report. */
+const OTHER_BENCHES = [
+  { script: 'bench:s3', results: 'RESULTS-s3.md', what: 'S3 upload throughput against `aws s3 cp` (issue 4), bench/s3.mjs' },
+  { script: 'bench:progress', results: 'RESULTS-progress.md', what: 'the cost of the progress bar (issue 4), bench/progress.mjs' },
+  { script: 'bench:destinations', results: 'RESULTS-destinations.md', what: 'several destinations in one run: 3 destinations against the slowest single one, peak RSS (issue 11), bench/destinations.mjs' },
+];
 
 // ---------------------------------------------------------------------------
 // Options
@@ -792,6 +798,7 @@ async function main() {
   const raw = path.join(o.out, `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   fs.writeFileSync(raw, JSON.stringify({ machine, commandLine, options: o, sections: sections.map((s) => ({ ...s, rows: s.rows.map(({ ref, ...r }) => r) })), failures, totalSeconds }, null, 2));
   log(`total ${(totalSeconds / 60).toFixed(1)} min; results: ${o.results}; raw samples: ${raw}`);
+  log(`not run here (their own npm scripts, see bench/README.md): ${OTHER_BENCHES.map((b) => `npm run ${b.script}`).join(', ')}`);
   for (const n of notes) log(`note: ${n}`);
   if (failures.length) {
     log(`\n${failures.length} failure(s):`);
@@ -846,6 +853,13 @@ function renderMarkdown({ o, machine, sections, notes, failures, commandLine, to
     for (const n of notes) lines.push(`- ${n}`);
     lines.push('');
   }
+  lines.push('## Other benchmarks', '');
+  lines.push('Separate commands (servers of their own, minutes each), not run by `npm run bench`; each writes its own report:', '');
+  for (const b of OTHER_BENCHES) {
+    const exists = fs.existsSync(path.join(BENCH_DIR, b.results));
+    lines.push(`- \`npm run ${b.script}\`: ${b.what}. ${exists ? `Latest results: [${b.results}](${b.results}).` : 'Not run yet.'}`);
+  }
+  lines.push('');
   lines.push('## Failures', '');
   if (!failures.length) lines.push('None: every run exited 0 and every archive of ours passed its check.');
   for (const f of failures) lines.push(`- ${f.corpus} ${f.format} ${f.tool}${f.rep ? ` run ${f.rep}` : ''}: ${f.why}${f.command ? `<br>command: \`${f.command}\`` : ''}`);
