@@ -37,14 +37,13 @@ export async function publishAll(input: PublishInput): Promise<Map<ArchiveWrite,
     if (signal.aborted) throw signal.reason;
     failures.set(d, toBackupError(error, signal));
   };
-  for (const d of destinations) {
-    if (failures.has(d)) continue;
-    try {
-      await d.verify(input.info, signal);
-    } catch (error) {
-      fail(d, error);
-    }
-  }
+  // Every destination's check at once: the local read-back (seconds per GB) overlaps the remotes'
+  // size checks instead of adding to them. Publishing stays one by one, local last, so each
+  // manifest records how the others went.
+  const verified = await Promise.allSettled(destinations.map((d) => (failures.has(d) ? Promise.resolve() : d.verify(input.info, signal))));
+  verified.forEach((outcome, i) => {
+    if (outcome.status === 'rejected') fail(destinations[i]!, outcome.reason);
+  });
   const published = new Map<ArchiveWrite, string>();
   const order = [...destinations].sort((a, b) => Number(a.kind === 'local') - Number(b.kind === 'local'));
   for (const d of order) {

@@ -3,7 +3,8 @@
  * made and hashed once, whatever the number of destinations.
  *
  * Pace: the destinations share the pace of the slowest one that is still
- * moving (backpressure, ~1 MiB buffered each), rather than a fast one
+ * moving (backpressure; with several, each may be up to QUEUE_BYTES behind
+ * the fastest), rather than a fast one
  * running ahead with the archive buffered for the slow one (unbounded
  * memory) or a slow one being dropped for being slow (a copy lost to a
  * congested link, and the archive cannot be replayed to it later). A
@@ -23,6 +24,15 @@ export interface FanOutTarget {
   stream: Writable;
 }
 
+/**
+ * With several destinations, each may fall this far behind the fastest before
+ * the fastest waits for it: a store that is busy for a moment (a part being
+ * sent, a block list committed) does not stop the others at each chunk. The
+ * chunks are the same buffers for every destination, so this costs at most
+ * this much memory in all, not per destination.
+ */
+export const QUEUE_BYTES = 8 * 1024 * 1024;
+
 /** Five minutes without taking a byte: longer than any retry backoff of the SDKs we use. */
 export const DEFAULT_STALL_MS = 5 * 60_000;
 
@@ -34,6 +44,7 @@ export class FanOut extends Writable {
   constructor(
     targets: FanOutTarget[],
     private readonly stallMs = DEFAULT_STALL_MS,
+    private readonly queueBytes = QUEUE_BYTES,
   ) {
     super({ highWaterMark: 1024 * 1024 });
     this.live = [...targets];
@@ -93,6 +104,7 @@ export class FanOut extends Writable {
       return Promise.resolve();
     }
     if (stream.write(chunk)) return Promise.resolve();
+    if (this.live.length > 1 && stream.writableLength < this.queueBytes) return Promise.resolve();
     return this.settle(target, ['drain'], () => this.stalled(target, 'took no data'));
   }
 

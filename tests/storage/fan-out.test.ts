@@ -63,13 +63,14 @@ describe('fan-out', () => {
         { name: 'slow', stream: slow.stream },
       ],
       10_000,
+      64 * KiB,
     );
     await pipeline(source(chunks), fanOut);
     expect(fanOut.failures.size).toBe(0);
     expect(fanOut.succeeded()).toEqual(['fast', 'slow']);
     expect(fast.digest()).toBe(expected);
     expect(slow.digest()).toBe(expected);
-    // The fast one was held to the slow one's pace: never more than a window ahead.
+    // The fast one was held to the slow one's pace: never more than the queue (64 KiB) plus a chunk ahead.
     expect(fast.maxBuffered()).toBeLessThanOrEqual(128 * KiB);
     expect(slow.maxBuffered()).toBeLessThanOrEqual(128 * KiB);
   });
@@ -83,6 +84,7 @@ describe('fan-out', () => {
         { name: 'hung', stream: hung },
       ],
       300,
+      64 * KiB,
     );
     await pipeline(source(chunks), fanOut);
     expect(good.digest()).toBe(expected);
@@ -109,6 +111,7 @@ describe('fan-out', () => {
         { name: 'good', stream: good.stream },
       ],
       10_000,
+      64 * KiB,
     );
     await pipeline(source(chunks), fanOut);
     expect(good.digest()).toBe(expected);
@@ -136,6 +139,7 @@ describe('fan-out', () => {
         { name: 'lost', stream: neverFinishes },
       ],
       300,
+      64 * KiB,
     );
     await pipeline(source(chunks), fanOut);
     await sleep(10);
