@@ -76,22 +76,33 @@ export class FanOut extends Writable {
   }
 
   /**
-   * Resolves once `stream` emits one of `events` (or has failed), or after
-   * `stallMs` with `onStall` called: a destination never holds the others
-   * up for longer than that.
+   * Resolves once `stream` emits one of `events` (or has failed), or once it
+   * has made no progress for `stallMs` (its queue did not shrink), with
+   * `onStall` called: a destination never holds the others up for longer
+   * than that, and a slow one that keeps taking data is never dropped.
    */
   private settle(target: FanOutTarget, events: string[], onStall: () => void): Promise<void> {
     const stream = target.stream;
     return new Promise((resolve) => {
+      let queued = stream.writableLength;
+      let lastProgress = Date.now();
       const done = (): void => {
-        clearTimeout(timer);
+        clearInterval(watch);
         for (const event of [...events, 'close', 'error']) stream.off(event, done);
         resolve();
       };
-      const timer = setTimeout(() => {
-        onStall();
-        done();
-      }, this.stallMs);
+      const watch = setInterval(
+        () => {
+          const now = Date.now();
+          if (stream.writableLength < queued) lastProgress = now;
+          queued = stream.writableLength;
+          if (now - lastProgress >= this.stallMs) {
+            onStall();
+            done();
+          }
+        },
+        Math.max(10, Math.min(1000, this.stallMs / 10)),
+      );
       for (const event of [...events, 'close', 'error']) stream.on(event, done);
     });
   }

@@ -51,19 +51,31 @@ export class S3Store implements Store {
     const Key = this.key(`.backup-probe-${randomBytes(6).toString('hex')}`);
     const Bucket = this.target.bucket;
     let failure: BackupError | undefined;
+    let UploadId: string | undefined;
     try {
-      await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }), { abortSignal: options.signal });
+      ({ UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }), { abortSignal: options.signal }));
     } catch (error) {
       failure = this.fail(error, options.signal, 's3:PutObject (CreateMultipartUpload)');
     }
     // Not cancelled by Ctrl-C: no probe upload may be left behind (the client's timeouts bound it).
+    if (UploadId) {
+      try {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+      } catch (error) {
+        failure = this.fail(error, undefined, 's3:AbortMultipartUpload');
+      }
+    }
+    // Any other upload under the probe key is a retried create's whose answer was lost: abort it too.
+    // A store that cannot list uploads does not fail the check for that (a lifecycle rule removes them).
     try {
       const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: Key }));
       for (const upload of listed.Uploads ?? []) {
-        if (upload.Key === Key && upload.UploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: upload.UploadId }));
+        if (upload.Key === Key && upload.UploadId && upload.UploadId !== UploadId) {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: upload.UploadId }));
+        }
       }
-    } catch (error) {
-      failure ??= this.fail(error, undefined, 's3:AbortMultipartUpload / s3:ListBucketMultipartUploads');
+    } catch {
+      // Best effort, see above.
     }
     if (failure) throw failure;
   }

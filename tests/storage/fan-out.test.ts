@@ -96,6 +96,26 @@ describe('fan-out', () => {
     expect(hung.destroyed).toBe(true);
   });
 
+  it('a slow destination that keeps taking data is never dropped, even when emptying its queue takes longer than the stall time', async () => {
+    const fast = sink();
+    // 64 KiB per 100 ms: its 256 KiB queue takes ~400 ms to empty, longer than the 300 ms stall time.
+    const slow = sink(100);
+    const fanOut = new FanOut(
+      [
+        { name: 'fast', stream: fast.stream },
+        { name: 'slow', stream: slow.stream },
+      ],
+      300,
+      256 * KiB,
+    );
+    await pipeline(source(chunks.slice(0, 16)), fanOut);
+    expect(fanOut.failures.size).toBe(0);
+    expect(fanOut.succeeded()).toEqual(['fast', 'slow']);
+    const sixteen = createHash('sha256').update(Buffer.concat(chunks.slice(0, 16))).digest('hex');
+    expect(slow.digest()).toBe(sixteen);
+    expect(fast.digest()).toBe(sixteen);
+  });
+
   it('a destination that fails mid-stream is dropped at once; the others get everything', async () => {
     const good = sink();
     let seen = 0;
