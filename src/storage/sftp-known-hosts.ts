@@ -115,9 +115,14 @@ export function entryMatches(entry: KnownHostEntry, name: string): boolean {
   return matched;
 }
 
-/** The entries that name this host and port (plain keys and @revoked; @cert-authority skipped). */
+/**
+ * The entries that name this host and port (plain keys and @revoked;
+ * @cert-authority skipped). The host name is lowercased first, as OpenSSH
+ * does before it looks it up: that matters for hashed entries, whose HMAC
+ * is of the lowercased name (`ssh NAS.lan` records and finds `nas.lan`).
+ */
 export function entriesFor(entries: readonly KnownHostEntry[], host: string, port: number): KnownHostEntry[] {
-  const name = hostPort(host, port);
+  const name = hostPort(host.toLowerCase(), port);
   return entries.filter((entry) => entry.marker !== 'cert-authority' && entryMatches(entry, name));
 }
 

@@ -7,10 +7,14 @@
  * - When the channel closes, requests in flight get 'No response from
  *   server'; a request made AFTER that is never sent and never answered (its
  *   callback never runs). So a dead session refuses requests itself.
- * - A request cannot be cancelled in SFTP. One that gets no answer for the
- *   timeout (a black-holed link) makes us close the connection: the next
- *   call opens a new one. A caller whose signal aborts stops waiting at
- *   once; the late answer is dropped.
+ * - A request cannot be cancelled in SFTP. When requests are waiting and
+ *   the session has had no answer at all for the timeout (a black-holed
+ *   link), we close the connection: the next call opens a new one. The
+ *   clock restarts at every answer (sftp-watchdog.ts): on a slow uplink a
+ *   request queued behind the channel window is answered late while the
+ *   server answers the ones before it. A caller whose signal aborts stops
+ *   waiting at once; the late answer is dropped (the server still acts on
+ *   the request: see publish() and abort() in sftp.ts).
  * - The hostVerifier gets the raw key blob; returning false ends the
  *   handshake with 'Host denied (verification failed)' before any
  *   authentication is attempted (nothing about the user is sent).
@@ -27,6 +31,7 @@ import type { Logger } from '../log/logger-types.js';
 import { checkHostKey, hostKeyError, knownKeyTypes, readKnownHosts, type HostKeyVerdict } from './sftp-known-hosts.js';
 import { SessionLost, unreachableError } from './sftp-errors.js';
 import { hostPort, type SftpTarget } from './sftp-target.js';
+import { AnswerWatchdog } from './sftp-watchdog.js';
 
 const { Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -55,12 +60,17 @@ class SshSession implements Session {
   dead = false;
   private deathReason: Error | undefined;
   private readonly waiters = new Set<(error: Error) => void>();
+  private readonly watchdog: AnswerWatchdog;
 
   constructor(
     readonly client: SshClient,
     readonly sftp: SFTPWrapper,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
   ) {
+    this.watchdog = new AnswerWatchdog(timeoutMs, () => {
+      // The requests cannot be cancelled and the link may be black-holed: give the connection up.
+      this.die(new SessionLost(`no answer for ${Math.round(timeoutMs / 1000)} s`, timeoutMs));
+    });
     const die = (reason: Error) => this.die(reason);
     client.on('close', () => die(new SessionLost('the SSH connection closed')));
     client.on('error', (error: Error) => die(new SessionLost(error.message, undefined, { cause: error })));
@@ -72,6 +82,7 @@ class SshSession implements Session {
     if (this.dead) return;
     this.dead = true;
     this.deathReason = reason;
+    this.watchdog.stop();
     for (const waiter of [...this.waiters]) waiter(reason);
     this.waiters.clear();
     this.client.destroy();
@@ -85,7 +96,6 @@ class SshSession implements Session {
       const finish = (error: Error | undefined, value?: T) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         this.waiters.delete(onDeath);
         if (error) reject(error);
@@ -93,16 +103,16 @@ class SshSession implements Session {
       };
       const onAbort = () => finish(new CancelledError(undefined, { cause: signal?.reason }));
       const onDeath = (reason: Error) => finish(reason instanceof SessionLost ? reason : new SessionLost(reason.message, undefined, { cause: reason }));
-      const timer = setTimeout(() => {
-        const lost = new SessionLost(`no answer for ${Math.round(this.timeoutMs / 1000)} s`, this.timeoutMs);
-        finish(lost);
-        // The request cannot be cancelled and the link may be black-holed: give the connection up.
-        this.die(lost);
-      }, this.timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(onDeath);
+      let answered = false;
+      this.watchdog.sent();
       try {
         run(this.sftp, (err, value) => {
+          if (!answered) {
+            answered = true;
+            this.watchdog.answered();
+          }
           if (err && /No response from server/.test(err.message)) {
             // ssh2 fails the requests in flight this way when the channel closes.
             const lost = new SessionLost(this.deathReason?.message ?? 'the SSH connection closed', undefined, { cause: err });
@@ -111,6 +121,11 @@ class SshSession implements Session {
           } else finish(err ?? undefined, value);
         });
       } catch (error) {
+        // Thrown before anything was sent (ssh2 checks arguments and extensions first).
+        if (!answered) {
+          answered = true;
+          this.watchdog.answered();
+        }
         finish(error as Error);
       }
     });
@@ -134,7 +149,8 @@ function authFailed(message: string, cause?: unknown): BackupError {
 
 /**
  * The key files that exist (all of them when `identityFile` was set, else an
- * error), parsed with the passphrase from `passphraseEnv`; then the agent.
+ * error), parsed with the passphrase from `passphraseEnv`; then the agent,
+ * only when `identityFile` was not set.
  * A default key that is encrypted without a passphrase given is skipped
  * (the agent may hold it) with a debug note; an explicit one is an error.
  */
@@ -178,7 +194,10 @@ async function authMethods(target: SftpTarget, env: Record<string, string | unde
     const key = (Array.isArray(parsed) ? parsed[0] : parsed) as ParsedKey;
     methods.push({ label: file, method: { type: 'publickey', username: target.user, key } });
   }
-  if (target.agent) methods.push({ label: `the ssh-agent at ${target.agent}`, method: { type: 'agent', username: target.user, agent: target.agent } });
+  // An explicit "identityFile" is the only key offered, as OpenSSH's IdentitiesOnly: a user who
+  // configured a restricted key (a chrooted backup account) must not be logged in, possibly as
+  // someone with more rights, by whatever else the agent holds. Without it: default keys + agent.
+  if (target.agent && !target.identityExplicit) methods.push({ label: `the ssh-agent at ${target.agent}`, method: { type: 'agent', username: target.user, agent: target.agent } });
   return methods;
 }
 

@@ -3,6 +3,7 @@
  * relative local paths expanded, the user, key files and known_hosts file
  * defaulted. Pure (no I/O): which default keys exist is seen when connecting.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { SFTP_DEFAULT_PORT, type SftpDestinationSettings } from '../config/destinations/sftp-schema.js';
@@ -21,7 +22,7 @@ export interface SftpTarget {
   identityFiles: string[];
   /** True when `identityFile` was set: a missing or unreadable file is then an error, not skipped. */
   identityExplicit: boolean;
-  /** The ssh-agent socket (SSH_AUTH_SOCK), tried after the key files. */
+  /** The ssh-agent socket (SSH_AUTH_SOCK), tried after the default key files; never offered when `identityFile` is set (identityExplicit). */
   agent?: string;
   /** The NAME of the environment variable holding the key's passphrase. */
   passphraseEnv?: string;
@@ -39,6 +40,34 @@ export interface SftpTargetContext {
   home: string;
   cwd: string;
   env: Record<string, string | undefined>;
+  /**
+   * The login name of the account this runs as, asked when USER and
+   * LOGNAME say nothing (a systemd system unit sets neither). Default:
+   * os.userInfo(); tests pass their own.
+   */
+  osUser?: () => string | undefined;
+}
+
+/** This process's account name from the password database, or undefined (no entry for the uid). */
+function osUserName(): string | undefined {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The default login name, as ssh picks it: USER, then LOGNAME, then the
+ * account this runs as. An empty or blank variable counts as unset (a
+ * unit file's `Environment=USER=` must not stop the fallback).
+ */
+export function defaultLoginUser(ctx: Pick<SftpTargetContext, 'env' | 'osUser'>): string | undefined {
+  for (const value of [ctx.env.USER, ctx.env.LOGNAME]) {
+    const trimmed = value?.trim();
+    if (trimmed) return trimmed;
+  }
+  return (ctx.osUser ?? osUserName)()?.trim() || undefined;
 }
 
 /** `~`, `~/x` and relative paths on this machine, made absolute. */
@@ -65,9 +94,11 @@ export function normaliseRemotePath(value: string): string {
 }
 
 export function sftpTargetFromSettings(entry: SftpEntry, ctx: SftpTargetContext): SftpTarget {
-  const user = entry.user ?? ctx.env.USER?.trim() ?? ctx.env.LOGNAME?.trim();
+  const user = entry.user ?? defaultLoginUser(ctx);
   if (!user) {
-    throw new UsageError(`The SFTP destination on ${entry.host} needs a login name: set "user" in settings.json (USER is not set in the environment).`);
+    throw new UsageError(
+      `The SFTP destination on ${entry.host} needs a login name: set "user" in settings.json (USER and LOGNAME are not set, and this process's account has no name).`,
+    );
   }
   const identityFiles = entry.identityFile
     ? [expandLocalPath(entry.identityFile, ctx)]

@@ -370,7 +370,6 @@ class SftpStore implements Store {
 class Attempt {
   readonly hash: Hash = createHash('sha256');
   readonly inFlight = new Set<Promise<void>>();
-  readonly sidecars: string[] = [];
   handle: Buffer | undefined;
   handleOpen = false;
   sink: Writable | undefined;
@@ -380,6 +379,12 @@ class Attempt {
   digest: string | undefined;
   finished = false;
   published = false;
+  /**
+   * Set while the RENAME that publishes may have reached the server with
+   * its outcome unknown (the caller stopped waiting, or the connection
+   * dropped): abort() then finds out before it deletes anything.
+   */
+  publishing: CommitInfo | undefined;
   aborted = false;
 
   constructor(
@@ -389,11 +394,23 @@ class Attempt {
   ) {}
 }
 
+/** What a RENAME whose answer was lost did, as seen afterwards. */
+type PublishOutcome = 'published' | 'not-published' | 'unknown';
+
 class SftpArchiveWrite implements ArchiveWrite {
   readonly kind = 'sftp' as const;
   readonly label: string;
   private attempt: Attempt | undefined;
   private closed = false;
+  /**
+   * Remote path -> name of every file this write created or may have
+   * created: recorded BEFORE the exclusive OPEN is sent (its answer may be
+   * lost to Ctrl-C or a dropped connection while the server did create the
+   * file), forgotten when the server answers that the create failed (then
+   * the file is not ours: it existed, or was never made). abort() deletes
+   * what is left here.
+   */
+  private readonly owned = new Map<string, string>();
 
   constructor(
     private readonly store: SftpStore,
@@ -429,8 +446,11 @@ class SftpArchiveWrite implements ArchiveWrite {
     let handle: Buffer;
     try {
       session = await store.session(signal);
+      this.owned.set(temp, partialName(fileName));
       handle = await call.open(session, temp, 'wx', signal);
     } catch (error) {
+      // The server answered: the exclusive create failed, so nothing there is ours.
+      if (sftpStatus(error) !== undefined) this.owned.delete(temp);
       if (sftpStatus(error) === SFTP_STATUS.FAILURE) {
         // O_EXCL refused: another write holds the claim (or a run that died left it).
         const there = await store.retrying(signal, (s) => call.lstat(s, temp, signal)).then(() => true, () => false);
@@ -556,17 +576,19 @@ class SftpArchiveWrite implements ArchiveWrite {
   /** Each sidecar created exclusively ('wx'): an existing file is never replaced (NAME_TAKEN). */
   async writeSidecars(files: readonly SidecarFile[], signal?: AbortSignal): Promise<void> {
     const attempt = this.current('writeSidecars');
+    if (attempt.publishing || attempt.published) throw new Error('SftpArchiveWrite.writeSidecars() after publish()');
     const user = this.user(signal);
     for (const file of files) {
       const remote = this.store.remotePath(file.name);
       try {
         const session = await this.store.session(user);
         let created = false;
+        // Ours (abort() removes it) unless the server answers that the create failed.
+        this.owned.set(remote, file.name);
         await createFile(session, remote, Buffer.from(file.content, 'utf8'), user, () => {
-          // Ours from here on: abort() removes it.
           created = true;
-          attempt.sidecars.push(file.name);
         }).catch(async (error: unknown) => {
+          if (!created && sftpStatus(error) !== undefined) this.owned.delete(remote);
           if (!created && sftpStatus(error) === SFTP_STATUS.FAILURE) {
             const there = await call.lstat(session, remote, user).then(() => true, () => false);
             if (there) {
@@ -587,27 +609,33 @@ class SftpArchiveWrite implements ArchiveWrite {
   /**
    * The plain SFTP rename, which never replaces on OpenSSH. If the
    * connection drops before the answer, a new one tells: the temporary name
-   * gone and NAME there with our size means it landed.
+   * gone and NAME there with our size means it landed. If the caller stops
+   * waiting (Ctrl-C) after the RENAME was sent, the server may still do it:
+   * the write stays "publishing" and abort() finds out before deleting.
    */
   async publish(info: CommitInfo, signal?: AbortSignal): Promise<Committed> {
     const attempt = this.current('publish');
     if (!attempt.finished) throw new Error('SftpArchiveWrite.publish() before the upload finished');
     const user = this.user(signal);
     const final = this.store.remotePath(attempt.fileName);
+    let session: Session;
     try {
-      const session = await this.store.session(user);
+      session = await this.store.session(user);
+    } catch (error) {
+      throw this.fail(attempt, error, 'rename (publish)', partialName(attempt.fileName), signal);
+    }
+    try {
+      attempt.publishing = info;
       await call.rename(session, attempt.temp, final, user);
     } catch (error) {
-      const landed =
-        error instanceof SessionLost &&
-        !user.aborted &&
-        (await this.store
-          .retrying(undefined, async (s) => {
-            const gone = await call.lstat(s, attempt.temp).then(() => false, (e: unknown) => sftpStatus(e) === SFTP_STATUS.NO_SUCH_FILE);
-            return gone && (await call.lstat(s, final)).size === info.bytes;
-          })
-          .catch(() => false));
-      if (!landed) {
+      // The server answered: the rename was not done.
+      if (sftpStatus(error) !== undefined) attempt.publishing = undefined;
+      let outcome: PublishOutcome = 'unknown';
+      if (error instanceof SessionLost && !user.aborted) {
+        outcome = await this.publishOutcome(attempt, info);
+        if (outcome === 'not-published') attempt.publishing = undefined;
+      }
+      if (outcome !== 'published') {
         if (sftpStatus(error) === SFTP_STATUS.FAILURE) {
           const taken = await this.store.retrying(user, (s) => call.lstat(s, final, user)).then(() => true, () => false);
           if (taken) {
@@ -618,31 +646,87 @@ class SftpArchiveWrite implements ArchiveWrite {
       }
       this.options.logger.warn(`The connection dropped while publishing ${this.location()}, but the rename had landed: published.`);
     }
+    attempt.publishing = undefined;
     attempt.published = true;
     return { fileName: attempt.fileName, location: this.location() };
   }
 
   /**
+   * What a RENAME whose answer was lost did, asked on calls that Ctrl-C
+   * does not cancel (each request bounded by the timeout, a few
+   * reconnects): the temporary name gone and NAME holding info.bytes is
+   * published; the temporary name there and NAME absent or of another size
+   * (someone else's: the rename never replaces) is not; anything else, or
+   * a server that cannot be reached, is unknown.
+   */
+  private async publishOutcome(attempt: Attempt, info: CommitInfo): Promise<PublishOutcome> {
+    const final = this.store.remotePath(attempt.fileName);
+    const sizeOf = (s: Session, p: string) =>
+      call.lstat(s, p).then(
+        (stats) => stats.size,
+        (error: unknown) => {
+          if (sftpStatus(error) === SFTP_STATUS.NO_SUCH_FILE) return undefined;
+          throw error;
+        },
+      );
+    try {
+      return await this.store.retrying<PublishOutcome>(undefined, async (s) => {
+        const temp = await sizeOf(s, attempt.temp);
+        const published = await sizeOf(s, final);
+        if (temp === undefined && published === info.bytes) return 'published';
+        if (temp !== undefined && published !== info.bytes) return 'not-published';
+        return 'unknown';
+      });
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  /**
    * Stops sending, waits for the WRITEs in flight (bounded by the timeout),
-   * closes the handle, then deletes the temporary file and our sidecars, on
-   * a new connection if the old one died. Clean-up is not cancelled by
-   * Ctrl-C; a failure to clean up is logged.
+   * closes the handle, then deletes the temporary file and the sidecars
+   * this write created or may have created, on a new connection if the old
+   * one died. If a publishing RENAME's outcome is unknown, it first finds
+   * out: landed means published (nothing deleted); cannot tell means
+   * nothing that may belong to a published archive is deleted (the names
+   * are logged). Clean-up is not cancelled by Ctrl-C; a failure to clean
+   * up is logged.
    */
   async abort(): Promise<void> {
     const attempt = this.attempt;
-    if (!attempt || attempt.published || attempt.aborted) return;
-    attempt.aborted = true;
-    attempt.failure ??= new CancelledError();
-    attempt.sink?.destroy();
-    await Promise.allSettled([...attempt.inFlight]);
-    if (attempt.handleOpen && !attempt.session.dead) {
-      attempt.handleOpen = false;
-      await call.close(attempt.session, attempt.handle!).catch(() => undefined);
+    if (attempt?.published) return;
+    if (attempt && !attempt.aborted) {
+      attempt.aborted = true;
+      attempt.failure ??= new CancelledError();
+      attempt.sink?.destroy();
+      await Promise.allSettled([...attempt.inFlight]);
+      if (attempt.handleOpen && !attempt.session.dead) {
+        attempt.handleOpen = false;
+        await call.close(attempt.session, attempt.handle!).catch(() => undefined);
+      }
     }
-    for (const [name, remote] of [
-      [partialName(attempt.fileName), attempt.temp],
-      ...attempt.sidecars.splice(0).map((n) => [n, this.store.remotePath(n)] as const),
-    ] as const) {
+    const owned = [...this.owned];
+    this.owned.clear();
+    if (attempt?.publishing) {
+      const info = attempt.publishing;
+      const outcome = await this.publishOutcome(attempt, info);
+      attempt.publishing = undefined;
+      const where = this.store.locationOf(attempt.fileName);
+      if (outcome === 'published') {
+        attempt.published = true;
+        this.options.logger.warn(`${where} was published (the rename had landed on the server before the write was stopped): the archive and its sidecars are kept.`);
+        return;
+      }
+      if (outcome === 'unknown') {
+        const names = [attempt.fileName, ...owned.map(([, name]) => name)];
+        this.options.logger.error(
+          `Could not tell whether ${where} was published (the server could not be asked, or the rename was still in progress): nothing was deleted. ` +
+            `Left in ${this.store.label}: ${names.join(', ')}. If ${attempt.fileName} is there with ${info.bytes} bytes it is complete; otherwise delete these names.`,
+        );
+        return;
+      }
+    }
+    for (const [remote, name] of owned) {
       try {
         await this.store.retrying(undefined, (s) => call.unlink(s, remote));
       } catch (error) {

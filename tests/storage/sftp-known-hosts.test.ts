@@ -58,6 +58,12 @@ describe('parseKnownHosts + checkHostKey', () => {
     ['hashed name', line(hashed('nas.lan'), ED), 'nas.lan', 22, ED, 'ok', 1],
     ['hashed [host]:port', line(hashed('[127.0.0.1]:2222'), ED), '127.0.0.1', 2222, ED, 'ok', 1],
     ['hashed name of another host', line(hashed('other.lan'), ED), 'nas.lan', 22, ED, 'unknown', undefined],
+    // OpenSSH lowercases the name before hashing it: `ssh NAS.Lan` records (and finds) nas.lan.
+    ['hashed name, host typed in capitals', line(hashed('nas.lan'), ED), 'NAS.Lan', 22, ED, 'ok', 1],
+    ['hashed [host]:port, host typed in capitals', line(hashed('[nas.lan]:2222'), ED), 'Nas.LAN', 2222, ED, 'ok', 1],
+    ['hashed IPv6 with a port, typed in capitals', line(hashed('[fe80::abcd]:2222'), ED), 'FE80::ABCD', 2222, ED, 'ok', 1],
+    ['hashed name, another port is another entry', line(hashed('[nas.lan]:2222'), ED), 'NAS.lan', 2223, ED, 'unknown', undefined],
+    ['plain [host]:port, host typed in capitals', line('[nas.lan]:2222', ED), 'NAS.LAN', 2222, ED, 'ok', 1],
     ['a second key line for the host', [line('nas.lan', RSA), line('nas.lan', ED)].join('\n'), 'nas.lan', 22, ED, 'ok', 2],
     ['comments and blank lines are skipped; line numbers count them', `# mine\n\n${line('nas.lan', ED, 'root@nas')}`, 'nas.lan', 22, ED, 'ok', 3],
     ['the same type with another key: changed', `# x\n${line('nas.lan', ED_OTHER)}`, 'nas.lan', 22, ED, 'changed', 2],

@@ -3,12 +3,13 @@
  * machine (sftpTargetFromSettings, sftpLabel), and the mapping of SFTP
  * statuses and connection failures to BackupErrors (describeSftpError).
  */
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { sftpDestinationSchema } from '../../src/config/destinations/sftp-schema.js';
 import { describeIssue } from '../../src/config/schema.js';
 import { SFTP_STATUS, SessionLost, describeSftpError, unreachableError } from '../../src/storage/sftp-errors.js';
 import { isTemporaryName } from '../../src/storage/sftp.js';
-import { normaliseRemotePath, sftpLabel, sftpTargetFromSettings } from '../../src/storage/sftp-target.js';
+import { defaultLoginUser, normaliseRemotePath, sftpLabel, sftpTargetFromSettings } from '../../src/storage/sftp-target.js';
 
 const ctx = { home: '/home/me', cwd: '/work', env: { USER: 'me', SSH_AUTH_SOCK: '/run/agent.sock' } };
 
@@ -86,8 +87,29 @@ describe('sftpTargetFromSettings', () => {
     });
   });
 
-  it('no user and no $USER: a UsageError asking for "user"', () => {
-    expect(() => sftpTargetFromSettings({ host: 'h', path: 'b' }, { ...ctx, env: {} })).toThrow(/set "user"/);
+  it('no user, no $USER / $LOGNAME and no account name: a UsageError asking for "user"', () => {
+    expect(() => sftpTargetFromSettings({ host: 'h', path: 'b' }, { ...ctx, env: {}, osUser: () => undefined })).toThrow(/set "user"/);
+  });
+
+  it.each([
+    ['USER first', { USER: 'alice', LOGNAME: 'bob' }, 'svc', 'alice'],
+    ['LOGNAME when USER is unset', { LOGNAME: 'bob' }, 'svc', 'bob'],
+    ['LOGNAME when USER is empty', { USER: '', LOGNAME: 'bob' }, 'svc', 'bob'],
+    ['LOGNAME when USER is blank', { USER: '  ', LOGNAME: 'bob' }, 'svc', 'bob'],
+    ['the account when neither is set (a systemd system unit)', {}, 'svc', 'svc'],
+    ['the account when both are empty', { USER: '', LOGNAME: '' }, 'svc', 'svc'],
+    ['nothing when the account has no name either', { USER: '' }, undefined, undefined],
+  ])('default login user: %s', (_what, env, account, expected) => {
+    expect(defaultLoginUser({ env, osUser: () => account })).toBe(expected);
+    if (expected) expect(sftpTargetFromSettings({ host: 'h', path: 'b' }, { ...ctx, env, osUser: () => account }).user).toBe(expected);
+  });
+
+  it('default login user: without osUser, the account this process runs as', () => {
+    expect(defaultLoginUser({ env: { USER: '' } })).toBe(os.userInfo().username);
+  });
+
+  it('an explicit "user" wins over the environment', () => {
+    expect(sftpTargetFromSettings({ host: 'h', path: 'b', user: 'backup' }, { ...ctx, osUser: () => 'svc' }).user).toBe('backup');
   });
 
   it.each([

@@ -11,10 +11,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
 import type { Store } from '../../src/storage/store.js';
+import type { Logger } from '../../src/log/logger-types.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { startSftpFixture, type SftpFixture } from '../helpers/sftp-store.js';
@@ -274,6 +276,221 @@ describe('SFTP store: a dropped connection', () => {
       expect(await fs.readdir(target.path)).toEqual(['old.zip']);
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+/** A logger that keeps what it is given. */
+function capturingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const keep = (level: string) => (message: string) => void lines.push(`${level}: ${message}`);
+  return { lines, debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') };
+}
+
+/**
+ * The store's live ssh2 SFTP channel, with `method` wrapped: `after` runs
+ * right after the request was handed to ssh2 (sent), before any answer can
+ * be read. White-box, but the only exact way to make "the answer was lost".
+ */
+async function afterSending(store: Store, method: 'open' | 'rename', when: (remotePath: string) => boolean, after: () => void): Promise<void> {
+  const session = await (store as unknown as { current: Promise<{ sftp: Record<string, (...args: unknown[]) => unknown> }> }).current;
+  const sftp = session.sftp;
+  const original = sftp[method]!.bind(sftp);
+  sftp[method] = (...args: unknown[]) => {
+    const result = original(...args);
+    if (when(args[0] as string)) after();
+    return result;
+  };
+}
+
+/**
+ * A raw TCP proxy to the sshd whose server-to-client bytes can be dropped
+ * (`hold`: the client never sees the answers), whose connections can be
+ * cut, and which can refuse new connections.
+ */
+async function holdingProxy(): Promise<{ port: number; hold(): void; cut(): void; refuse(on: boolean): void; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let holding = false;
+  let refusing = false;
+  const server = net.createServer((client) => {
+    client.on('error', () => undefined);
+    if (refusing) return void client.destroy();
+    const upstream = net.connect(fx.sshd.port, fx.sshd.host);
+    upstream.on('error', () => undefined);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      if (!holding) client.write(chunk);
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    hold: () => {
+      holding = true;
+    },
+    cut: () => {
+      holding = false;
+      for (const s of sockets) s.destroy();
+    },
+    refuse: (on) => {
+      refusing = on;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('timed out waiting');
+}
+
+const exists = (file: string) => fs.stat(file).then(() => true, () => false);
+
+/** reserve + upload + verify + both sidecars: a write ready to publish. */
+async function readyToPublish(store: Store, name: string, data: Buffer, options = writeOptions()) {
+  const write = store.beginWrite(options);
+  expect(await write.reserve(name)).toBe(true);
+  const sink = await write.open();
+  await new Promise<void>((resolve, reject) => sink.end(data, () => resolve()).once('error', reject));
+  const info = { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length };
+  await write.verify(info);
+  await write.writeSidecars([
+    { name: `${name}.sha256`, content: `${info.sha256}  ${name}\n` },
+    { name: `${name}.manifest.json`, content: '{}\n' },
+  ]);
+  return { write, info };
+}
+
+describe('SFTP store: a publish whose answer was lost', () => {
+  it('Ctrl-C right after the RENAME was sent: publish() is CANCELLED, the server renamed; abort() sees it landed and keeps the archive and both sidecars', async () => {
+    const target = await fx.target();
+    const store = fx.open(target);
+    const logger = capturingLogger();
+    const controller = new AbortController();
+    const data = randomBytes(200_000);
+    const { write, info } = await readyToPublish(store, 'a.tar.gz', data, writeOptions(controller.signal, { logger }));
+    await afterSending(store, 'rename', () => true, () => controller.abort());
+    const error = await failure(write.publish(info));
+    expect(error.code).toBe('CANCELLED');
+    await write.abort();
+    await write.close();
+    expect((await fs.readdir(target.path)).sort()).toEqual(['a.tar.gz', 'a.tar.gz.manifest.json', 'a.tar.gz.sha256']);
+    expect(await fs.readFile(path.join(target.path, 'a.tar.gz'))).toEqual(data);
+    expect(await fs.readFile(path.join(target.path, 'a.tar.gz.sha256'), 'utf8')).toBe(`${info.sha256}  a.tar.gz\n`);
+    expect(logger.lines.join('\n')).toMatch(/a\.tar\.gz was published/);
+  });
+
+  it('the connection drops after the server renamed and the reconnect fails: abort() on a working link keeps all; with the server unreachable it deletes nothing and names the leftovers', async () => {
+    const proxy = await holdingProxy();
+    try {
+      const knownHostsFile = path.join(await tempDir('sftp-kh-'), 'known_hosts');
+      await fs.writeFile(knownHostsFile, fx.sshd.knownHostsLine.replace(`:${fx.sshd.port} `, `:${proxy.port} `) + '\n');
+      const target = await fx.target({ port: proxy.port, knownHostsFile, maxTries: 2 });
+      for (const reachableAtAbort of [true, false]) {
+        const store = fx.open(target);
+        const logger = capturingLogger();
+        const name = `b-${reachableAtAbort}.tar.gz`;
+        const { write, info } = await readyToPublish(store, name, randomBytes(100_000), writeOptions(undefined, { logger }));
+        proxy.hold();
+        const publishing = write.publish(info).then(() => undefined, (e: unknown) => e);
+        await until(() => exists(path.join(target.path, name)));
+        proxy.refuse(true);
+        proxy.cut();
+        expect(await publishing).toBeInstanceOf(BackupError);
+        proxy.refuse(!reachableAtAbort);
+        await write.abort();
+        proxy.refuse(false);
+        expect((await fs.readdir(target.path)).filter((n) => n.startsWith(name)).sort()).toEqual([name, `${name}.manifest.json`, `${name}.sha256`]);
+        const said = logger.lines.join('\n');
+        if (reachableAtAbort) expect(said).toContain(`${name} was published`);
+        else expect(said).toMatch(new RegExp(`Could not tell whether .*${name} was published.*nothing was deleted.*${name}\\.sha256`));
+        await store.close();
+      }
+      expect((await fs.readdir(target.path)).filter((n) => n.startsWith('.'))).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('SFTP store: an exclusive create whose answer was lost', () => {
+  it("reserve's .NAME.partial created by the server after Ctrl-C: abort() removes it (the name is not blocked)", async () => {
+    const target = await fx.target();
+    const store = fx.open(target);
+    await store.list(); // connected
+    const controller = new AbortController();
+    const write = store.beginWrite(writeOptions(controller.signal));
+    await afterSending(store, 'open', (p) => p.endsWith('.c.tar.gz.partial'), () => controller.abort());
+    expect((await failure(write.reserve('c.tar.gz'))).code).toBe('CANCELLED');
+    await until(() => exists(path.join(target.path, '.c.tar.gz.partial')));
+    await write.abort();
+    await write.close();
+    expect(await fs.readdir(target.path)).toEqual([]);
+    const again = store.beginWrite(writeOptions());
+    expect(await again.reserve('c.tar.gz')).toBe(true);
+    await again.abort();
+  });
+
+  it("a sidecar created by the server after Ctrl-C: abort() removes it; a sidecar someone else made (NAME_TAKEN) is never removed", async () => {
+    const target = await fx.target();
+    const store = fx.open(target);
+    const controller = new AbortController();
+    const write = store.beginWrite(writeOptions(controller.signal));
+    expect(await write.reserve('d.tar.gz')).toBe(true);
+    const data = Buffer.from('archive bytes');
+    const sink = await write.open();
+    await new Promise<void>((resolve) => sink.end(data, () => resolve()));
+    const info = { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length };
+    await write.verify(info);
+    await afterSending(store, 'open', (p) => p.endsWith('d.tar.gz.sha256'), () => controller.abort());
+    expect((await failure(write.writeSidecars([{ name: 'd.tar.gz.sha256', content: 'x\n' }]))).code).toBe('CANCELLED');
+    await until(() => exists(path.join(target.path, 'd.tar.gz.sha256')));
+    await write.abort();
+    await write.close();
+    expect(await fs.readdir(target.path)).toEqual([]);
+
+    const other = store.beginWrite(writeOptions());
+    expect(await other.reserve('e.tar.gz')).toBe(true);
+    const otherSink = await other.open();
+    await new Promise<void>((resolve) => otherSink.end(data, () => resolve()));
+    await other.verify(info);
+    await fs.writeFile(path.join(target.path, 'e.tar.gz.sha256'), 'not ours\n');
+    expect((await failure(other.writeSidecars([{ name: 'e.tar.gz.sha256', content: 'x\n' }]))).code).toBe('NAME_TAKEN');
+    await other.abort();
+    expect(await fs.readdir(target.path)).toEqual(['e.tar.gz.sha256']);
+    expect(await fs.readFile(path.join(target.path, 'e.tar.gz.sha256'), 'utf8')).toBe('not ours\n');
+  });
+});
+
+describe('SFTP store: an explicit identityFile is the only key offered', () => {
+  it('the agent holds the key the server accepts, identityFile names another: refused (agent keys are offered only without identityFile)', async () => {
+    const dir = await tempDir('sftp-agent-');
+    const socket = path.join(dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 200 && !(await exists(socket)); i++) await new Promise((r) => setTimeout(r, 20));
+      await run('ssh-add', [fx.sshd.privateKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
+      const [otherKey] = await fx.newKey();
+      const error = await failure(fx.open(await fx.target({ identityFiles: [otherKey], identityExplicit: true, agent: socket })).check({ dryRun: true }));
+      expect(error.code).toBe('SFTP_AUTH_FAILED');
+      expect(error.message).toContain(otherKey);
+      expect(error.message).not.toContain('ssh-agent');
+      // Without identityFile the same agent logs in.
+      await fx.open(await fx.target({ identityFiles: [otherKey], identityExplicit: false, agent: socket })).check({ dryRun: true });
+    } finally {
+      agent.kill();
     }
   });
 });

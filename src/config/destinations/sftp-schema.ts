@@ -2,7 +2,8 @@
  * settings.json `destinations[]` entry of type `sftp` (an SSH server's
  * SFTP subsystem: OpenSSH, a NAS, a shell account). Login is by key only:
  * `identityFile` (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa, those that
- * exist) and the ssh-agent at SSH_AUTH_SOCK. A key's passphrase is never a
+ * exist) and the ssh-agent at SSH_AUTH_SOCK (an explicit `identityFile` is
+ * the only key offered: no agent keys then). A key's passphrase is never a
  * field: `passphraseEnv` names the environment variable that holds it. The
  * server's host key must be in `knownHostsFile` (default ~/.ssh/known_hosts),
  * as OpenSSH's `ssh` puts it there: an unknown or changed key is refused.
