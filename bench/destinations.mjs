@@ -470,7 +470,12 @@ async function checkCopies(names, json, { s3client, container, localDir, sftpDir
 }
 
 function render({ o, marker, RUNS, samples, failures, notes, haveSftp, started, load0, s3 }) {
-  const ok = (id) => samples.get(id).filter((s) => s.ok);
+  // A run disturbed by other processes (>= 0.3 cores) counts only when no undisturbed run of that row exists.
+  const ok = (id) => {
+    const good = samples.get(id).filter((s) => s.ok);
+    const quiet = good.filter((s) => s.other < 0.3);
+    return quiet.length > 0 ? quiet : good;
+  };
   const med = (id, f) => median(ok(id).map(f));
   const wall = (id) => med(id, (s) => s.wall);
   const slowestSingle = (r) => {
@@ -531,7 +536,7 @@ function render({ o, marker, RUNS, samples, failures, notes, haveSftp, started, 
   lines.push('');
   lines.push(...table, '');
   lines.push(
-    '- **vs slowest single in the set**: the median wall time of the set over the largest median wall time of its members run alone (named in brackets).',
+    '- **vs slowest single in the set**: the median wall time of the set over the largest median wall time of its members run alone (named in brackets). Medians, CPU and ratios use only the runs no other process disturbed (other load < 0.3 cores) when a row has one.',
     '- **CPU s (CLI)**: user + system of the `backup run` process (its compression workers included), under `/usr/bin/time`. **CPU s (servers)**: what Ceph (mon, OSD, radosgw), Azurite and sshd (with its per-connection children) used during the run. They share the 2 cores with the CLI, so a run is roughly bounded by `(CLI CPU + servers CPU) / 2`.',
     '- **peak RSS**: GNU time\'s `%M` of the CLI process (the largest process of the measured tree; the servers are not in it), the largest of the repeats.',
     '- **other load**: CPU other processes (not the CLI, not the servers, not the bench) used during the run, in cores; 0.3 or more means that run\'s timing is disturbed.',
