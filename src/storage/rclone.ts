@@ -53,8 +53,9 @@
  *   we published (or moved without learning it). If the archive's move
  *   may have happened unseen (killed or timed out, the check after it
  *   failed), it looks first: published means nothing is deleted; unknown
- *   means the sidecars are kept (logged). A crash leaves a hidden `.NAME.partial-*` (never listed,
- *   it keeps NAME reserved: the next run takes NAME-1).
+ *   means the sidecars are kept (logged). A crash leaves a hidden
+ *   `.NAME.partial-*` (never listed, it keeps NAME reserved: the next run
+ *   takes NAME-1).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
