@@ -18,7 +18,8 @@ const SECRET_KEY = /(secret|password|passwd|token|credential|authorization|sessi
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"'<>`]*)@/gi;
 const AWS_ACCESS_KEY_ID = /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g;
 const AWS_SECRET_ASSIGNMENT = /((?:aws_)?secret(?:_access)?_key\s*[=:]\s*)\S+/gi;
-const QUERY_SIGNATURE = /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId)=)[^&\s"'<>]+/gi;
+/** S3 presigned URLs' signature parts, and an Azure SAS token's `sig` (the SAS is a credential by its signature). */
+const QUERY_SIGNATURE = /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId|sig)=)[^&\s"'<>]+/gi;
 
 /** Environment variables whose values are secrets wherever they show up. */
 export const SECRET_ENV_VARS = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_SECURITY_TOKEN'] as const;

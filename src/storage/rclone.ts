@@ -5,8 +5,10 @@
  * credential passes through anything but rclone's own stdin and config.
  *
  * - Credentials stay where rclone keeps them: its config file (`configFile`
- *   or rclone's default) or RCLONE_CONFIG_<NAME>_* variables in the
- *   environment (ctx.env). Their values are registered for redaction.
+ *   or rclone's default) or RCLONE_CONFIG_<NAME>_* / backend option
+ *   variables (RCLONE_S3_SECRET_ACCESS_KEY ...) in the environment
+ *   (ctx.env). The values of every RCLONE_* variable named like a secret
+ *   (`SECRET_ENV`) are registered for redaction.
  * - The environment is ctx.env minus the RCLONE_* variables that are rclone
  *   FLAGS changing what an operation does or prints (filters, --dry-run,
  *   --ignore-*, --backup-dir, -v/--dump, --retries ...: `UNSAFE_FLAG_ENV`):
@@ -17,8 +19,10 @@
  *   memory); stderr is kept bounded (its last 8 KiB) and only shown
  *   sanitized (rclone-errors.ts).
  * - Every child is killed on the caller's AbortSignal and on close(); every
- *   call that is not a stream has a time limit (timeoutSeconds, and rclone's
- *   own --contimeout / --timeout for connections and idle transfers).
+ *   call that is not a stream has a time limit (timeoutSeconds, plus an
+ *   allowance by size for calls that hash or move a whole file, and
+ *   rclone's own --contimeout / --timeout for connections and idle
+ *   transfers).
  *
  * Writing one archive (facts about rclone 1.60 in rclone-errors.ts and
  * tests/storage/rclone*.test.ts):
@@ -46,8 +50,12 @@
  *   of one round trip) would be replaced; `moveto` without the flag always
  *   replaces, and `--immutable` does not stop a moveto (both measured).
  * - abort: kills rcat, then deletes our temporary files and the sidecars
- *   we published. A crash leaves a hidden `.NAME.partial-*` (never listed,
- *   it keeps NAME reserved: the next run takes NAME-1).
+ *   we published (or moved without learning it). If the archive's move
+ *   may have happened unseen (killed or timed out, the check after it
+ *   failed), it looks first: published means nothing is deleted; unknown
+ *   means the sidecars are kept (logged). A crash leaves a hidden
+ *   `.NAME.partial-*` (never listed, it keeps NAME reserved: the next run
+ *   takes NAME-1).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
@@ -81,7 +89,11 @@ export interface RcloneTarget {
   binary?: string;
   /** rclone's config file (--config); default rclone's own. */
   configFile?: string;
-  /** A call that is not a stream may take this long (and rclone's --contimeout / --timeout); default 120. */
+  /**
+   * A call that is not a stream may take this long, plus an allowance by size
+   * for the calls that handle a whole file (hashing it, moving it); rclone's
+   * --contimeout / --timeout too. Default 120.
+   */
   timeoutSeconds?: number;
 }
 
@@ -90,6 +102,13 @@ export type { StoreContext };
 const DEFAULT_TIMEOUT_SECONDS = 120;
 /** Hashing on the remote (sftp runs md5sum/sha1sum there) reads the whole file: allow this rate on top of the timeout. */
 const HASH_BYTES_PER_SECOND = 10 * 1024 * 1024;
+/**
+ * Moving the archive to its final name is a server-side copy + delete on
+ * S3-like remotes (minutes for many GB) and a download + upload on backends
+ * without a server-side move: allow this rate on top of the timeout, or
+ * twice as long as the upload took, whichever is longer.
+ */
+const MOVE_BYTES_PER_SECOND = 1024 * 1024;
 /** A listing larger than this is refused (about 200,000 files). */
 const MAX_LISTING_BYTES = 64 * 1024 * 1024;
 /** After SIGTERM, rclone gets this long to exit before SIGKILL. */
@@ -102,8 +121,14 @@ const KILL_GRACE_MS = 2_000;
 export const UNSAFE_FLAG_ENV =
   /^RCLONE_(DRY_RUN|INTERACTIVE|I|IGNORE_.*|IMMUTABLE|BACKUP_DIR|SUFFIX.*|COMPARE_DEST|COPY_DEST|MAX_TRANSFER|CUTOFF_MODE|MAX_DURATION|ERROR_ON_NO_TRANSFER|UPDATE|SIZE_ONLY|CHECKSUM|NO_CHECK_DEST|FILTER.*|INCLUDE.*|EXCLUDE.*|FILES_FROM.*|MIN_SIZE|MAX_SIZE|MIN_AGE|MAX_AGE|MAX_DEPTH|DELETE_EXCLUDED|METADATA_(FILTER|INCLUDE|EXCLUDE).*|VERBOSE|V|VV|LOG_.*|USE_JSON_LOG|DUMP.*|STATS.*|PROGRESS|P|SYSLOG.*|RETRIES|CONTIMEOUT|TIMEOUT|ASK_PASSWORD|RC|RC_.*)$/;
 
-/** RCLONE_CONFIG_* variables whose values are secrets (not *_FILE paths, not *_TYPE). */
-const SECRET_CONFIG_ENV = /^RCLONE_CONFIG_(PASS|.*_(PASS|PASSWORD|SECRET|TOKEN|KEY|KEY_PEM|PEM|SAS_URL|ACCOUNT_KEY|CREDENTIALS|SERVICE_ACCOUNT_CREDENTIALS|CLIENT_SECRET|APPLICATION_KEY|SECRET_ACCESS_KEY|SESSION_TOKEN|API_KEY|AUTH_TOKEN|PASSWORD2))$/;
+/**
+ * RCLONE_* variables whose values are secrets: remote definitions
+ * (RCLONE_CONFIG_GDRIVE_TOKEN), backend options (RCLONE_S3_SECRET_ACCESS_KEY,
+ * RCLONE_B2_KEY, RCLONE_DRIVE_TOKEN, RCLONE_AZUREBLOB_SAS_URL,
+ * RCLONE_SFTP_KEY_PEM, RCLONE_WEBDAV_PASS ...) and RCLONE_CONFIG_PASS: any
+ * name ending in a secret-looking word. Not *_FILE (paths), *_ID, *_TYPE.
+ */
+const SECRET_ENV = /^RCLONE_(?:.+_)?(PASS|PASSWORD\d?|PASSPHRASE|SECRET|TOKEN|KEY|PEM|KEY_BASE64|SAS_URL|SAS|CREDENTIALS?|AUTHORIZATION)$/;
 
 /** Our temporary names and check()'s probes: hidden from list(). */
 const HIDDEN = /^\.(.+\.partial-[0-9a-f]{12}|backup-probe-[0-9a-f]{12})$/;
@@ -150,11 +175,30 @@ export function rcloneEnv(env: Record<string, string | undefined>, home: string)
   const out: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined || UNSAFE_FLAG_ENV.test(key)) continue;
-    if (SECRET_CONFIG_ENV.test(key)) registerSecretValue(value);
+    if (SECRET_ENV.test(key)) registerSecretEnvValue(value);
     out[key] = value;
   }
   out.HOME ??= home;
   return out;
+}
+
+/**
+ * Registers a secret variable's value for redaction; an OAuth token is JSON
+ * ({"access_token": ..., "refresh_token": ...}) and a backend may print one
+ * of its fields alone: those are registered too.
+ */
+function registerSecretEnvValue(value: string): void {
+  registerSecretValue(value);
+  if (!value.trimStart().startsWith('{')) return;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (parsed === null || typeof parsed !== 'object') return;
+    for (const [field, inner] of Object.entries(parsed as Record<string, unknown>)) {
+      if (typeof inner === 'string' && /token|secret|key|pass/i.test(field)) registerSecretValue(inner);
+    }
+  } catch {
+    // Not JSON: the whole value is registered.
+  }
 }
 
 class RcloneStore implements Store {
@@ -328,6 +372,11 @@ class RcloneStore implements Store {
     return stdout;
   }
 
+  /** The timeout of a call that handles `bytes` of a file at `bytesPerSecond` (at least `minMs` on top of the timeout). */
+  wholeFileTimeoutMs(bytes: number, bytesPerSecond: number, minMs = 0): number {
+    return this.timeoutMs + Math.max((bytes / bytesPerSecond) * 1000, minMs);
+  }
+
   /** Everything directly in the folder, hidden names included; undefined if the folder does not exist. */
   async listRaw(signal?: AbortSignal): Promise<LsEntry[] | undefined> {
     const where = this.folderPath();
@@ -343,7 +392,7 @@ class RcloneStore implements Store {
   async statEntry(name: string, signal?: AbortSignal, hash?: { type: HashName; bytes: number }): Promise<LsEntry | undefined> {
     const where = this.pathOf(name);
     const args = ['--stat', '--no-mimetype', ...(hash ? ['--hash', '--hash-type', hash.type] : []), where];
-    const timeoutMs = hash ? this.timeoutMs + (hash.bytes / HASH_BYTES_PER_SECOND) * 1000 : undefined;
+    const timeoutMs = hash ? this.wholeFileTimeoutMs(hash.bytes, HASH_BYTES_PER_SECOND) : undefined;
     const { outcome, stdout } = await this.exec('lsjson', args, { signal, timeoutMs, maxStdout: 1024 * 1024 });
     if (isMissingExit(outcome.code)) return undefined;
     if (outcome.code !== 0) throw this.fail('lsjson', where, outcome, signal, false);
@@ -485,7 +534,11 @@ class RcloneStore implements Store {
       read: async (start, length) => {
         if (length === 0) return Buffer.alloc(0);
         const expected = Math.max(0, Math.min(length, file.size - start));
-        const { outcome, stdout, overflow } = await this.exec('cat', ['--offset', String(start), '--count', String(length), where], { signal, maxStdout: length });
+        const { outcome, stdout, overflow } = await this.exec('cat', ['--offset', String(start), '--count', String(length), where], {
+          signal,
+          maxStdout: length,
+          timeoutMs: this.wholeFileTimeoutMs(length, HASH_BYTES_PER_SECOND),
+        });
         if (outcome.code !== 0 && !overflow) {
           if (isMissingExit(outcome.code)) throw new BackupError(`${printable(where)} does not exist (any more).`, { code: 'NOT_FOUND' });
           throw this.fail('cat', where, outcome, signal, false);
@@ -587,13 +640,32 @@ class Attempt {
   sentSha256: string | undefined;
   sentOther: string | undefined;
   written = 0;
+  /** When rcat started, and how long the upload took (the archive's move may take as long). */
+  uploadStarted = 0;
+  uploadMs = 0;
   finished = false;
+  /**
+   * Set by publish() before the archive's moveto: from then on the archive
+   * may be under its final name even if we never learn it (moveto killed
+   * after the move, the stat after it failing). abort() looks first.
+   */
+  publishing: { bytes: number } | undefined;
   published = false;
   aborted = false;
+  /** Aborted by abort(): stops a publish() or writeSidecars() still running (close() during one). */
+  readonly stop = new AbortController();
+  /** publish() / writeSidecars() in progress (settled), for abort() to wait for. */
+  readonly busy = new Set<Promise<void>>();
   /** Names of ours that may exist at the remote and go on abort(): the temporary files. */
   readonly temps = new Set<string>();
   /** Sidecars this attempt published under their final names. */
   readonly sidecars: string[] = [];
+  /**
+   * Sidecar moves started whose outcome is not known yet: if the temporary
+   * name is gone, we moved it (--ignore-existing leaves it when the final
+   * name is taken) and the final name is ours to delete.
+   */
+  readonly sidecarMoves: { temp: string; final: string }[] = [];
 
   constructor(readonly fileName: string) {
     this.temp = tempName(fileName, this.tag);
@@ -613,8 +685,24 @@ class RcloneArchiveWrite implements ArchiveWrite {
     this.label = store.label;
   }
 
-  private signal(extra?: AbortSignal): AbortSignal {
-    return extra && extra !== this.options.signal ? AbortSignal.any([this.options.signal, extra]) : this.options.signal;
+  /** The write's signal, the attempt's `stop` and the call's own. */
+  private signal(attempt: Attempt, extra?: AbortSignal): AbortSignal {
+    return AbortSignal.any([this.options.signal, attempt.stop.signal, ...(extra && extra !== this.options.signal ? [extra] : [])]);
+  }
+
+  /** Runs `work`, known to abort() (which waits for it) until it settles. */
+  private async track<T>(attempt: Attempt, work: () => Promise<T>): Promise<T> {
+    const running = work();
+    const settled = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    attempt.busy.add(settled);
+    try {
+      return await running;
+    } finally {
+      attempt.busy.delete(settled);
+    }
   }
 
   private current(method: string): Attempt {
@@ -667,8 +755,9 @@ class RcloneArchiveWrite implements ArchiveWrite {
   async open(signal?: AbortSignal): Promise<Writable> {
     const attempt = this.current('open');
     if (attempt.sink) throw new Error('RcloneArchiveWrite.open() called twice');
-    const user = this.signal(signal);
+    const user = this.signal(attempt, signal);
     const where = this.store.pathOf(attempt.temp);
+    attempt.uploadStarted = Date.now();
     const child = this.store.spawn('rcat', [where], { stdin: true, signal: user });
     attempt.child = child;
     if (attempt.hashType && attempt.hashType !== 'sha256') attempt.other = { type: attempt.hashType, hash: createHash(attempt.hashType) };
@@ -719,6 +808,7 @@ class RcloneArchiveWrite implements ArchiveWrite {
           if (outcome.code !== 0) throw store.fail('rcat', store.pathOf(attempt.fileName), outcome, user, true);
           attempt.sentSha256 = attempt.sha256.digest('hex');
           attempt.sentOther = attempt.other?.hash.digest('hex');
+          attempt.uploadMs = Date.now() - attempt.uploadStarted;
           attempt.finished = true;
         })().then(() => callback(), (error: unknown) => callback(error as Error));
       },
@@ -745,7 +835,7 @@ class RcloneArchiveWrite implements ArchiveWrite {
     if (attempt.written !== info.bytes) throw fail(`${attempt.written} bytes were written, ${info.bytes} expected`);
     if (attempt.sentSha256 !== info.sha256) throw fail(`the SHA-256 of the bytes sent is ${attempt.sentSha256}, ${info.sha256} expected`);
     const type = attempt.hashType;
-    const entry = await this.store.statEntry(attempt.temp, this.signal(signal), type ? { type, bytes: info.bytes } : undefined);
+    const entry = await this.store.statEntry(attempt.temp, this.signal(attempt, signal), type ? { type, bytes: info.bytes } : undefined);
     if (!entry) throw fail(`the uploaded file ${printable(attempt.temp)} is gone`);
     if (entry.Size !== info.bytes) throw fail(`the remote holds ${entry.Size} bytes, ${info.bytes} were sent`);
     if (!type) {
@@ -770,7 +860,10 @@ class RcloneArchiveWrite implements ArchiveWrite {
    */
   async writeSidecars(files: readonly SidecarFile[], signal?: AbortSignal): Promise<void> {
     const attempt = this.current('writeSidecars');
-    const user = this.signal(signal);
+    await this.track(attempt, () => this.writeSidecarFiles(attempt, files, this.signal(attempt, signal)));
+  }
+
+  private async writeSidecarFiles(attempt: Attempt, files: readonly SidecarFile[], user: AbortSignal): Promise<void> {
     const items = files.map((file) => {
       checkName(file.name);
       const temp = tempName(file.name, attempt.tag);
@@ -779,7 +872,9 @@ class RcloneArchiveWrite implements ArchiveWrite {
     });
     if (items.length === 0) return;
     await settleAll(items.map(({ file, temp }) => this.store.rcatBuffer(temp, Buffer.from(file.content, 'utf8'), user, true)));
-    await settleAll(items.map(({ file, temp }) => this.moveIgnoringExisting(temp, file.name, user)));
+    const moves = items.map(({ file, temp }) => ({ temp, final: file.name }));
+    attempt.sidecarMoves.push(...moves);
+    await settleAll(moves.map(({ temp, final }) => this.moveIgnoringExisting(temp, final, user)));
     const left = new Set(((await this.store.listRaw(user)) ?? []).map((e) => e.Name));
     const taken: string[] = [];
     for (const { file, temp } of items) {
@@ -789,6 +884,8 @@ class RcloneArchiveWrite implements ArchiveWrite {
         attempt.sidecars.push(file.name);
       }
     }
+    // Known now: published (in `sidecars`) or not moved (still in `temps`).
+    for (const move of moves) attempt.sidecarMoves.splice(attempt.sidecarMoves.indexOf(move), 1);
     if (taken.length > 0) {
       throw new DestinationError(`${taken.map((n) => printable(this.store.pathOf(n))).join(', ')} appeared during the backup; not replaced, and the archive was not published.`, {
         code: 'NAME_TAKEN',
@@ -797,41 +894,112 @@ class RcloneArchiveWrite implements ArchiveWrite {
   }
 
   /** moveto --ignore-existing: moves, or (the target exists) leaves the source where it is, exit 0 either way. */
-  private async moveIgnoringExisting(temp: string, final: string, signal: AbortSignal): Promise<void> {
-    await this.store.run('moveto', ['--ignore-existing', this.store.pathOf(temp), this.store.pathOf(final)], this.store.pathOf(final), { signal, write: true });
+  private async moveIgnoringExisting(temp: string, final: string, signal: AbortSignal, timeoutMs?: number): Promise<void> {
+    await this.store.run('moveto', ['--ignore-existing', this.store.pathOf(temp), this.store.pathOf(final)], this.store.pathOf(final), {
+      signal,
+      write: true,
+      timeoutMs,
+    });
   }
 
-  /** moveto --ignore-existing, then the temporary name must be gone (see the module comment for the window). */
-  async publish(_info: CommitInfo, signal?: AbortSignal): Promise<Committed> {
+  /**
+   * moveto --ignore-existing, then the temporary name must be gone (see the
+   * module comment for the window). The move may copy the whole archive
+   * (server-side, or down and up again): its time limit grows with the size.
+   */
+  async publish(info: CommitInfo, signal?: AbortSignal): Promise<Committed> {
     const attempt = this.current('publish');
     if (!attempt.finished) throw new Error('RcloneArchiveWrite.publish() before the upload finished');
-    const user = this.signal(signal);
-    await this.moveIgnoringExisting(attempt.temp, attempt.fileName, user);
-    // Still there: the final name existed and --ignore-existing skipped the move.
-    if ((await this.store.statEntry(attempt.temp, user)) !== undefined) {
-      throw new DestinationError(`${printable(this.location())} was created by someone else during the backup; it was not overwritten.`, { code: 'NAME_TAKEN' });
-    }
+    const user = this.signal(attempt, signal);
+    attempt.publishing = { bytes: info.bytes };
+    await this.track(attempt, async () => {
+      const timeoutMs = this.store.wholeFileTimeoutMs(info.bytes, MOVE_BYTES_PER_SECOND, 2 * attempt.uploadMs);
+      await this.moveIgnoringExisting(attempt.temp, attempt.fileName, user, timeoutMs);
+      // Still there: the final name existed and --ignore-existing skipped the move.
+      if ((await this.store.statEntry(attempt.temp, user)) !== undefined) {
+        attempt.publishing = undefined;
+        throw new DestinationError(`${printable(this.location())} was created by someone else during the backup; it was not overwritten.`, { code: 'NAME_TAKEN' });
+      }
+    });
     attempt.temps.delete(attempt.temp);
     attempt.published = true;
     return { fileName: attempt.fileName, location: this.location() };
   }
 
+  /** lsjson --stat, not cancelled by the write's signal (bounded by the timeout); 'unknown' if it fails. */
+  private async look(name: string): Promise<LsEntry | undefined | 'unknown'> {
+    try {
+      return await this.store.statEntry(name);
+    } catch (error) {
+      this.options.logger.error(`Could not look at ${printable(this.store.pathOf(name))}: ${(error as Error).message}`);
+      return 'unknown';
+    }
+  }
+
   /**
    * Kills rcat (and waits for it to exit: no byte lands after the delete),
-   * then deletes our temporary files and the sidecars we published. Not
-   * cancelled by Ctrl-C; each delete is bounded by the timeout.
+   * stops a publish() or sidecar write still running and waits for it, then
+   * deletes our temporary files and the sidecars we published. Not
+   * cancelled by Ctrl-C; each call is bounded by the timeout.
+   *
+   * A move whose outcome we did not learn (killed, timed out, or the check
+   * after it failed) is looked at first: the archive's temporary name gone
+   * and its final name holding info.bytes means it was published: nothing
+   * is deleted. If that cannot be told, the sidecars are kept (an archive
+   * without its sidecars is worse than stray sidecars) and named in the log.
+   * A sidecar whose temporary name is gone was moved by us: its final name
+   * is deleted with the others.
    */
   async abort(): Promise<void> {
     const attempt = this.attempt;
     if (!attempt || attempt.published || attempt.aborted) return;
     attempt.aborted = true;
+    attempt.stop.abort();
     attempt.sink?.destroy();
     if (attempt.child) {
       attempt.child.kill();
       await attempt.child.exit;
     }
-    const names = [...attempt.temps, ...attempt.sidecars.splice(0)];
+    await Promise.all(attempt.busy);
+    const logger = this.options.logger;
+    const shown = (names: readonly string[]) => names.map((n) => printable(this.store.pathOf(n))).join(', ');
+    const moves = attempt.sidecarMoves.splice(0);
+    const [archive, sidecarTemps] = await Promise.all([
+      attempt.publishing ? Promise.all([this.look(attempt.temp), this.look(attempt.fileName)]) : undefined,
+      Promise.all(moves.map((move) => this.look(move.temp))),
+    ]);
+    const sidecars = attempt.sidecars.splice(0);
+    const unsure: string[] = [];
+    moves.forEach((move, i) => {
+      const temp = sidecarTemps[i];
+      if (temp === undefined) sidecars.push(move.final);
+      else if (temp === 'unknown') unsure.push(move.final);
+    });
+    let keepSidecars = false;
+    if (archive && attempt.publishing) {
+      const [temp, final] = archive;
+      const complete = final !== undefined && final !== 'unknown' && final.Size === attempt.publishing.bytes;
+      if (temp === undefined && complete) {
+        attempt.published = true;
+        attempt.temps.clear();
+        logger.warn(
+          `${printable(this.store.pathOf(attempt.fileName))} was published before the write was stopped (the move had happened); it is kept with its sidecars${sidecars.length > 0 ? ` (${shown(sidecars)})` : ''}.`,
+        );
+        return;
+      }
+      // Not told apart: published or not (or a move that copied but did not delete the original).
+      keepSidecars = temp === 'unknown' || final === 'unknown' || complete;
+    }
+    const names = [...attempt.temps, ...(keepSidecars ? [] : sidecars)];
     attempt.temps.clear();
+    const kept = [...(keepSidecars ? sidecars : []), ...unsure];
+    if (keepSidecars) {
+      logger.error(
+        `Could not tell whether ${printable(this.store.pathOf(attempt.fileName))} was published before the write was stopped; its sidecars were kept: ${kept.length > 0 ? shown(kept) : 'none'}. If the archive is not there (or not complete), delete them by hand.`,
+      );
+    } else if (unsure.length > 0) {
+      logger.error(`Could not tell whether these sidecars were moved to their final names before the write was stopped; if so they are left over: ${shown(unsure)}.`);
+    }
     await Promise.all(
       names.map((name) =>
         this.store.deleteFile(name, undefined, true).catch((error: unknown) => {

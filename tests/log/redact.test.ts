@@ -43,6 +43,13 @@ describe('redactText: URL user info, env secrets, signatures', () => {
     ['{"endpoint":"http://host:1","owner":"a@b"}', '{"endpoint":"http://host:1","owner":"a@b"}'],
     ['mail me at someone@example.com', 'mail me at someone@example.com'],
     ['GET /k?X-Amz-Credential=AK%2F2026&X-Amz-Signature=ff00', `GET /k?X-Amz-Credential=${REDACTED}&X-Amz-Signature=${REDACTED}`],
+    // An Azure SAS URL (rclone's azureblob sas_url): the signature is the secret.
+    [
+      'PUT https://acct.blob.core.windows.net/c/b?sv=2022-11-02&ss=b&sp=rwdl&se=2030-01-01T00:00:00Z&sig=Abc%2Bdef%2FXyz%3D failed',
+      `PUT https://acct.blob.core.windows.net/c/b?sv=2022-11-02&ss=b&sp=rwdl&se=2030-01-01T00:00:00Z&sig=${REDACTED} failed`,
+    ],
+    ['?sig=Zm9vYmFy&sv=1', `?sig=${REDACTED}&sv=1`],
+    ['a design=x&signal=y', 'a design=x&signal=y'],
   ])('%s', (input, expected) => {
     expect(redactText(input)).toBe(expected);
   });

@@ -20,7 +20,7 @@ import { registerSecretValue } from '../../src/log/redact.js';
 import { rcloneDestinationSchema } from '../../src/config/destinations/rclone-schema.js';
 import { openRcloneStore, type RcloneTarget } from '../../src/storage/rclone.js';
 import { lastErrorLine, StderrTail } from '../../src/storage/rclone-errors.js';
-import type { Store, WriteOptions } from '../../src/storage/store.js';
+import type { ArchiveWrite, Store, WriteOptions } from '../../src/storage/store.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startRcloneRemotes, type RcloneRemotes } from '../helpers/rclone-remotes.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -403,6 +403,235 @@ describe.each([
       const write = store.beginWrite(options());
       expect(await write.reserve('a.zip')).toBe(false);
       await write.close();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+/**
+ * The real rclone behind a wrapper that injects faults (chosen by variables
+ * in the store's environment; markers in FAKE_DIR tell the test how far it got):
+ * - FAKE_ARCHIVE_MOVE=after: the archive's moveto moves, then hangs (killed by Ctrl-C or the timeout
+ *   after the move happened); =before: it hangs without moving; =done: it moves (marker "moved");
+ *   =slow: it waits FAKE_SLOW_SECONDS, then moves.
+ * - FAKE_STAT_FAIL=once|always: once the archive was moved, lsjson fails (the first time, or every time).
+ * - FAKE_FAIL_MANIFEST_MOVE=1: the manifest's moveto fails (the .sha256's, run at the same time, moves).
+ */
+async function faultyRclone(): Promise<{ binary: string; markers: string }> {
+  const dir = await tempDir();
+  const markers = path.join(dir, 'markers');
+  await fs.mkdir(markers);
+  const binary = path.join(dir, 'rclone');
+  const script = `#!/bin/sh
+op=$1
+for a; do last=$a; done
+if [ "$op" = moveto ]; then
+  case "$last" in
+    *.manifest.json)
+      if [ -n "$FAKE_FAIL_MANIFEST_MOVE" ]; then echo "2026/12/01 10:00:00 ERROR : Failed to moveto: injected" >&2; exit 1; fi ;;
+    *.sha256) ;;
+    *)
+      if [ "$FAKE_ARCHIVE_MOVE" = before ]; then touch "$FAKE_DIR/moving"; exec sleep 600; fi
+      if [ "$FAKE_ARCHIVE_MOVE" = slow ]; then sleep "$FAKE_SLOW_SECONDS"; fi
+      if [ "$FAKE_ARCHIVE_MOVE" = done ]; then
+        /usr/bin/rclone "$@" || exit $?
+        touch "$FAKE_DIR/moved"
+        exit 0
+      fi
+      if [ "$FAKE_ARCHIVE_MOVE" = after ]; then
+        /usr/bin/rclone "$@" || exit $?
+        touch "$FAKE_DIR/moved"
+        exec sleep 600
+      fi ;;
+  esac
+fi
+if [ "$op" = lsjson ] && [ -e "$FAKE_DIR/moved" ]; then
+  if [ "$FAKE_STAT_FAIL" = always ] || { [ "$FAKE_STAT_FAIL" = once ] && [ ! -e "$FAKE_DIR/failed" ]; }; then
+    touch "$FAKE_DIR/failed"
+    echo "2026/12/01 10:00:00 ERROR : Failed to lsjson: injected" >&2
+    exit 1
+  fi
+fi
+exec /usr/bin/rclone "$@"
+`;
+  await fs.writeFile(binary, script, { mode: 0o755 });
+  return { binary, markers };
+}
+
+function recordingLogger(): { logger: WriteOptions['logger']; lines: string[] } {
+  const lines: string[] = [];
+  const record = (level: string) => (message: string) => void lines.push(`${level}: ${message}`);
+  return { logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') }, lines };
+}
+
+describe('rclone: a write stopped while its files are being moved to their final names', () => {
+  const NAME = 'p.tar.gz';
+  const FINALS = [NAME, `${NAME}.manifest.json`, `${NAME}.sha256`];
+
+  /** reserve, upload, verify and the sidecars; the archive is not published yet. */
+  async function upToPublish(write: ArchiveWrite, bytes = 64 * 1024) {
+    expect(await write.reserve(NAME)).toBe(true);
+    const data = randomBytes(bytes);
+    await pipeline(Readable.from([data]), await write.open());
+    const { createHash } = await import('node:crypto');
+    const info = { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length };
+    await write.verify(info);
+    await write.writeSidecars([
+      { name: `${NAME}.sha256`, content: `${info.sha256}  ${NAME}\n` },
+      { name: `${NAME}.manifest.json`, content: '{}\n' },
+    ]);
+    return info;
+  }
+
+  async function setUp(env: Record<string, string>, timeoutSeconds?: number) {
+    const fake = await faultyRclone();
+    const dir = freshFolder();
+    const store = open({ remote: 'disk', path: dir, binary: fake.binary, timeoutSeconds }, r.env({ FAKE_DIR: fake.markers, ...env }));
+    await store.check({ dryRun: false });
+    return { store, dir, markers: fake.markers };
+  }
+
+  it('Ctrl-C after the move happened (moveto killed): the archive is kept with both sidecars', async () => {
+    const { store, dir, markers } = await setUp({ FAKE_ARCHIVE_MOVE: 'after' });
+    const { logger, lines } = recordingLogger();
+    try {
+      const controller = new AbortController();
+      const write = store.beginWrite({ logger, signal: controller.signal });
+      const info = await upToPublish(write);
+      const publishing = write.publish(info);
+      await waitFor('the archive moved', async () => ((await fs.readdir(markers)).includes('moved') ? true : undefined));
+      controller.abort(new Error('Ctrl-C'));
+      expect((await rejection(publishing)).code).toBe('CANCELLED');
+      await write.abort();
+      await write.close();
+      expect(await fs.readdir(dir).then((n) => n.sort())).toEqual(FINALS);
+      expect(lines.join('\n')).toMatch(/warn: .*p\.tar\.gz was published before the write was stopped/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('Ctrl-C before the move (moveto killed): nothing is left', async () => {
+    const { store, dir, markers } = await setUp({ FAKE_ARCHIVE_MOVE: 'before' });
+    try {
+      const controller = new AbortController();
+      const write = store.beginWrite(options(controller.signal));
+      const info = await upToPublish(write);
+      expect((await fs.readdir(dir)).filter((n) => FINALS.includes(n)).sort()).toEqual(FINALS.slice(1));
+      const publishing = write.publish(info);
+      await waitFor('the archive moving', async () => ((await fs.readdir(markers)).includes('moving') ? true : undefined));
+      controller.abort(new Error('Ctrl-C'));
+      expect((await rejection(publishing)).code).toBe('CANCELLED');
+      await write.close();
+      expect(await fs.readdir(dir)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the timeout kills moveto after the move happened: the archive is kept with both sidecars', async () => {
+    // 5 s: every rclone call of this write is bounded by it (a loaded machine starts rclone slowly).
+    const { store, dir } = await setUp({ FAKE_ARCHIVE_MOVE: 'after' }, 5);
+    try {
+      const write = store.beginWrite(options());
+      const info = await upToPublish(write);
+      const error = await rejection(write.publish(info));
+      expect(error.code).toBe('RCLONE_FAILED');
+      expect(error.message).toContain('moveto');
+      await write.close();
+      expect(await fs.readdir(dir).then((n) => n.sort())).toEqual(FINALS);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the check after the move fails once: abort() finds the archive published and deletes nothing', async () => {
+    const { store, dir } = await setUp({ FAKE_ARCHIVE_MOVE: 'done', FAKE_STAT_FAIL: 'once' });
+    const { logger, lines } = recordingLogger();
+    try {
+      const write = store.beginWrite(options());
+      const info = await upToPublish(write);
+      expect((await rejection(write.publish(info))).code).toBe('RCLONE_FAILED');
+      await write.close();
+      expect(await fs.readdir(dir).then((n) => n.sort())).toEqual(FINALS);
+      expect(lines.join('\n')).toMatch(/warn: .*p\.tar\.gz was published before the write was stopped/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('whether the archive was published cannot be told: the sidecars are kept and named in the log', async () => {
+    const { store, dir } = await setUp({ FAKE_ARCHIVE_MOVE: 'done', FAKE_STAT_FAIL: 'always' });
+    const { logger, lines } = recordingLogger();
+    try {
+      const write = store.beginWrite({ logger, signal: new AbortController().signal });
+      const info = await upToPublish(write);
+      expect((await rejection(write.publish(info))).code).toBe('RCLONE_FAILED');
+      await write.close();
+      expect(await fs.readdir(dir).then((n) => n.sort())).toEqual(FINALS);
+      const log = lines.join('\n');
+      expect(log).toMatch(/error: Could not tell whether .*p\.tar\.gz was published.*sidecars were kept: .*p\.tar\.gz\.sha256/);
+      expect(log).toContain('p.tar.gz.manifest.json');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("the archive's move may take longer than timeoutSeconds (an allowance by its size): it is published", async () => {
+    // moveto takes 6 s, more than the 4 s limit of every other call; 16 MiB allow 4 + 16 s.
+    const { store, dir } = await setUp({ FAKE_ARCHIVE_MOVE: 'slow', FAKE_SLOW_SECONDS: '6' }, 4);
+    try {
+      const write = store.beginWrite(options());
+      const info = await upToPublish(write, 16 * MiB);
+      expect((await write.publish(info)).fileName).toBe(NAME);
+      await write.close();
+      expect(await fs.readdir(dir).then((n) => n.sort())).toEqual(FINALS);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a sidecar's move fails after the other sidecar was moved: abort() deletes the moved one too", async () => {
+    const { store, dir } = await setUp({ FAKE_FAIL_MANIFEST_MOVE: '1' });
+    try {
+      const write = store.beginWrite(options());
+      const error = await rejection(upToPublish(write));
+      expect(error.code).toBe('RCLONE_FAILED');
+      // The .sha256 reached its final name; nobody has been told.
+      expect(await fs.readdir(dir)).toContain(`${NAME}.sha256`);
+      await write.close();
+      expect(await fs.readdir(dir)).toEqual([]);
+      expect((await store.list()).map((f) => f.name)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('rclone: secrets in backend options from the environment', () => {
+  it.each([
+    ['RCLONE_S3_SECRET_ACCESS_KEY', 'wJalrXUtnFEMIK7MDENGbPxRfiCYzz1', 'wJalrXUtnFEMIK7MDENGbPxRfiCYzz1'],
+    ['RCLONE_B2_KEY', 'K001b2applicationkeyvalue77', 'K001b2applicationkeyvalue77'],
+    ['RCLONE_WEBDAV_PASS', 'webdav-obscured-pass-991', 'webdav-obscured-pass-991'],
+    ['RCLONE_SFTP_KEY_PEM', '-----BEGIN OPENSSH PRIVATE KEY-----b3BlbnNzaC1rZXk', '-----BEGIN OPENSSH PRIVATE KEY-----b3BlbnNzaC1rZXk'],
+    ['RCLONE_AZUREBLOB_SAS_URL', 'https://sashost5.blob.core.windows.net/c?sv=2022-11-02&sp=rw&sig=SaSsIgNaTuRe55', 'https://sashost5.blob.core.windows.net/c?sv=2022-11-02&sp=rw&sig=SaSsIgNaTuRe55'],
+    [
+      'RCLONE_DRIVE_TOKEN',
+      '{"access_token":"ya29.driveAccessToken8812","token_type":"Bearer","refresh_token":"1//driveRefresh4471","expiry":"2030-01-01T00:00:00Z"}',
+      'ya29.driveAccessToken8812',
+    ],
+  ])("%s's value, printed by rclone on stderr, never reaches the error message", async (variable, value, printed) => {
+    const dir = await tempDir();
+    const fake = path.join(dir, 'rclone');
+    await fs.writeFile(fake, '#!/bin/sh\nprintf "2026/12/01 10:00:00 ERROR : Failed to lsjson: auth with %s refused\\n" "$FAKE_ECHO" >&2\nexit 1\n', { mode: 0o755 });
+    const store = open({ remote: 'disk', path: freshFolder(), binary: fake }, r.env({ [variable]: value, FAKE_ECHO: printed }));
+    try {
+      const error = await rejection(store.check({ dryRun: true }));
+      expect(error.code).toBe('RCLONE_FAILED');
+      expect(error.message).toContain('auth with [redacted] refused');
+      expect(error.message).not.toContain(printed);
+      expect(error.message).not.toContain('sashost5');
     } finally {
       await store.close();
     }
