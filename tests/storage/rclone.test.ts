@@ -550,7 +550,7 @@ describe('rclone: a write stopped while its files are being moved to their final
     const { store, dir } = await setUp({ FAKE_ARCHIVE_MOVE: 'done', FAKE_STAT_FAIL: 'once' });
     const { logger, lines } = recordingLogger();
     try {
-      const write = store.beginWrite(options());
+      const write = store.beginWrite({ logger, signal: new AbortController().signal });
       const info = await upToPublish(write);
       expect((await rejection(write.publish(info))).code).toBe('RCLONE_FAILED');
       await write.close();
