@@ -43,6 +43,7 @@ import { AZURE_ENV_DEFAULTS, type AzureTier } from '../config/destinations/azure
 import { describeAzureError, type AzureErrorContext } from './azure-errors.js';
 import type { StoreContext } from './open-store.js';
 import {
+  checkSent,
   SIDECAR_SUFFIXES,
   type ArchiveWrite,
   type CheckOptions,
@@ -833,11 +834,7 @@ class AzureArchiveWrite implements ArchiveWrite {
     const attempt = this.current('verify');
     if (!attempt.finished) throw new Error('AzureArchiveWrite.verify() before the upload finished');
     const where = this.store.locationOf(attempt.fileName);
-    if (attempt.written !== info.bytes) {
-      throw new DestinationError(`Verification failed: ${attempt.written} bytes were written for ${where}, ${info.bytes} expected; nothing was published.`, {
-        code: 'VERIFY_FAILED',
-      });
-    }
+    checkSent(where, { bytes: attempt.written }, info);
     if (attempt.blockIds.length === 0) return;
     let held: Map<string, number>;
     try {

@@ -68,6 +68,7 @@ import { registerSecretValue } from '../log/redact.js';
 import { describeRcloneFailure, isMissingExit, StderrTail, type RcloneOutcome } from './rclone-errors.js';
 import type { StoreContext } from './open-store.js';
 import {
+  checkSent,
   SIDECAR_SUFFIXES,
   type ArchiveWrite,
   type CheckOptions,
@@ -832,8 +833,7 @@ class RcloneArchiveWrite implements ArchiveWrite {
     if (!attempt.finished) throw new Error('RcloneArchiveWrite.verify() before the upload finished');
     const where = this.store.pathOf(attempt.fileName);
     const fail = (what: string) => new DestinationError(`Verification failed: ${what} for ${printable(where)}; nothing was published.`, { code: 'VERIFY_FAILED' });
-    if (attempt.written !== info.bytes) throw fail(`${attempt.written} bytes were written, ${info.bytes} expected`);
-    if (attempt.sentSha256 !== info.sha256) throw fail(`the SHA-256 of the bytes sent is ${attempt.sentSha256}, ${info.sha256} expected`);
+    checkSent(printable(where), { bytes: attempt.written, sha256: attempt.sentSha256 ?? '' }, info);
     const type = attempt.hashType;
     const entry = await this.store.statEntry(attempt.temp, this.signal(attempt, signal), type ? { type, bytes: info.bytes } : undefined);
     if (!entry) throw fail(`the uploaded file ${printable(attempt.temp)} is gone`);

@@ -36,6 +36,7 @@ import { connectSftp, type Session } from './sftp-session.js';
 import { hostPort, sftpLabel, type SftpTarget } from './sftp-target.js';
 import type { StoreContext } from './open-store.js';
 import {
+  checkSent,
   SIDECAR_SUFFIXES,
   type ArchiveWrite,
   type CheckOptions,
@@ -562,8 +563,7 @@ class SftpArchiveWrite implements ArchiveWrite {
     if (!attempt.finished) throw new Error('SftpArchiveWrite.verify() before the upload finished');
     const where = this.store.locationOf(attempt.fileName);
     const failed = (why: string) => new DestinationError(`Verification failed: ${why} for ${where}; nothing was published.`, { code: 'VERIFY_FAILED' });
-    if (attempt.written !== info.bytes) throw failed(`${attempt.written} bytes were sent, ${info.bytes} expected`);
-    if (attempt.digest !== info.sha256) throw failed(`the bytes sent have SHA-256 ${attempt.digest}, ${info.sha256} expected`);
+    checkSent(where, { bytes: attempt.written, sha256: attempt.digest ?? '' }, info);
     let stats: Stats;
     try {
       stats = await this.store.retrying(this.user(signal), (s) => call.lstat(s, attempt.temp, this.user(signal)));

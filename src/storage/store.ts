@@ -20,6 +20,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../log/logger-types.js';
+import { DestinationError } from '../errors.js';
 
 export type StoreKind = 'local' | 's3' | 'azure' | 'sftp' | 'rclone';
 
@@ -149,4 +150,15 @@ export interface Store {
   remove(name: string, signal?: AbortSignal): Promise<void>;
   /** Releases clients, sockets and child processes; the store is not used after this. Safe to call twice. */
   close(): Promise<void>;
+}
+
+/**
+ * The first check of a remote write before it is published: what was sent is
+ * what was made (the byte count and, where the store hashed the bytes as it
+ * sent them, their SHA-256). VERIFY_FAILED naming `where` otherwise.
+ */
+export function checkSent(where: string, sent: { bytes: number; sha256?: string }, info: CommitInfo): void {
+  const fail = (why: string) => new DestinationError(`Verification failed: ${why} for ${where}; nothing was published.`, { code: 'VERIFY_FAILED' });
+  if (sent.bytes !== info.bytes) throw fail(`${sent.bytes} bytes were sent, ${info.bytes} expected`);
+  if (sent.sha256 !== undefined && sent.sha256 !== info.sha256) throw fail(`the SHA-256 of the bytes sent is ${sent.sha256}, ${info.sha256} expected`);
 }
