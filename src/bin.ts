@@ -2,6 +2,7 @@
 /**
  * The edge: argv, signals, the top-level catch and the only process.exit.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadDotEnv } from './config/load-env.js';
@@ -65,6 +66,27 @@ async function exit(code: number): Promise<never> {
   process.exit(code);
 }
 
+/**
+ * BACKUP_PROGRESS_FD=N: progress as JSON lines on file descriptor N (src/cli/progress-sink.ts),
+ * for a program that started this one (the web UI). Not 0-2, and only one that is open.
+ */
+function progressStream(value: string | undefined): NodeJS.WritableStream | undefined {
+  if (value === undefined || !/^\d{1,4}$/.test(value) || Number(value) < 3) return undefined;
+  const fd = Number(value);
+  try {
+    fs.fstatSync(fd);
+  } catch {
+    return undefined;
+  }
+  const stream = fs.createWriteStream('', { fd, autoClose: false });
+  // The reader went away: progress is dropped, the command goes on.
+  stream.on('error', () => undefined);
+  return stream;
+}
+const progress = progressStream(process.env.BACKUP_PROGRESS_FD);
+// Not passed on to what this process starts (rclone, compressors): the descriptor is ours.
+delete process.env.BACKUP_PROGRESS_FD;
+
 try {
   const code = await main(process.argv.slice(2), {
     stdin: process.stdin,
@@ -76,6 +98,7 @@ try {
     now: () => new Date(),
     host: os.hostname(),
     home: os.homedir(),
+    ...(progress ? { progress: progress as import('node:stream').Writable } : {}),
   });
   await exit(code);
 } catch (error) {

@@ -4,7 +4,8 @@
 # bsdtar, 7z, python3), the tools that fake faults or drop privileges
 # (setpriv, script, /usr/bin/time), lbzip2, OpenSSH (a throw-away sshd for
 # the SFTP tests) and rclone, and the Debian packages of the throw-away Ceph
-# radosgw the S3 tests start (tests/helpers/ceph.ts).
+# radosgw the S3 tests start (tests/helpers/ceph.ts), and Chromium for the
+# web UI's browser test.
 #
 # Idempotent and quiet when everything is there. When something is missing
 # it says what it installs and runs apt-get (as root, or through sudo);
@@ -24,6 +25,8 @@ declare -A TOOLS=(
   # checked by path below: /usr/sbin is not on every PATH), its keys and
   # known_hosts line, and rclone for the rclone destination
   [ssh-keygen]=openssh-client [ssh-keyscan]=openssh-client [rclone]=rclone
+  # web UI: the browser test drives Debian's headless Chromium with playwright-core
+  [chromium]=chromium
 )
 if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   TOOLS+=(

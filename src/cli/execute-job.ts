@@ -4,7 +4,7 @@
  * returns the exit code. Never throws for a failed backup: failures become
  * a result (and, with --json, a JSON object on stdout).
  */
-import { runBackup, type BackupJob } from '../backup/run-backup.js';
+import { runBackup, type BackupJob, type ProgressUpdate } from '../backup/run-backup.js';
 import { failedResult, runDetailsOf, type BackupResult } from '../backup/result.js';
 import type { BackupError } from '../errors.js';
 import type { AppLogger } from '../log/logger.js';
@@ -12,6 +12,7 @@ import { printable } from '../log/printable.js';
 import { toolVersion } from '../version.js';
 import type { CliIO } from './io.js';
 import { createProgressBar } from './progress-bar.js';
+import { createProgressSink } from './progress-sink.js';
 import { renderHuman, renderJson } from './render-result.js';
 import { reportFailure as reportCommandFailure } from './command-runner.js';
 
@@ -43,6 +44,18 @@ export async function executeJob(
 ): Promise<{ exitCode: number; result?: BackupResult; error?: unknown }> {
   const showProgress = !output.json && !job.dryRun && io.stderr.isTTY === true;
   const bar = showProgress ? createProgressBar(io.stderr) : undefined;
+  const sink = job.dryRun ? undefined : createProgressSink(io.progress, 'backup');
+  const onProgress =
+    bar || sink
+      ? (update: ProgressUpdate): void => {
+          bar?.update(update);
+          // Once the totals are known (the sources are counted alongside the backup).
+          if (update.totalBytes !== undefined) {
+            const { bytes, totalBytes, files, totalFiles, uploadedBytes } = update;
+            sink?.update({ bytes, totalBytes, files, totalFiles, ...(uploadedBytes !== undefined ? { uploadedBytes } : {}) });
+          }
+        }
+      : undefined;
   try {
     const result = await runBackup(job, {
       now: io.now(),
@@ -53,18 +66,20 @@ export async function executeJob(
       signal: io.signal,
       envPath: io.env.PATH,
       beforeWrite: hooks.beforeWrite,
-      onProgress: bar ? (update) => bar.update(update) : undefined,
+      onProgress,
       onDryRunEntry:
         output.listEntries && !output.json
           ? (entry) => io.stdout.write(`${printable(`${entry.archivePath}${entry.kind === 'dir' ? '/' : ''}`)}\n`)
           : undefined,
     });
     bar?.stop();
+    sink?.stop();
     await hooks.afterRun?.(result);
     io.stdout.write(output.json ? renderJson(result) : renderHuman(result, logger.file));
     return { exitCode: result.exitCode, result };
   } catch (error) {
     bar?.stop();
+    sink?.stop();
     return { exitCode: reportFailure(io, error, logger, output), error };
   }
 }

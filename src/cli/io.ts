@@ -25,6 +25,8 @@ export interface CliIO {
   home: string;
   /** The command being run (run, list, verify, ...), set by the program; shown in log lines. */
   command?: string;
+  /** Where progress goes as JSON lines (BACKUP_PROGRESS_FD; progress-sink.ts), for a program reading it. */
+  progress?: Writable;
 }
 
 /**

@@ -127,6 +127,14 @@ const HELP: Record<string, { examples: string[]; exits: Array<[number, string]> 
       [130, 'a second SIGTERM / Ctrl-C: the running backups killed, left at once'],
     ],
   },
+  ui: {
+    examples: ['backup ui', 'backup ui --config /etc/backup/www.json --config /etc/backup/db.json --port 8080', 'ssh -L 8080:127.0.0.1:8080 server   # then: backup ui --port 8080 on the server'],
+    exits: [
+      [0, 'stopped by Ctrl-C or SIGTERM (what the page started is cancelled first, as Ctrl-C would)'],
+      [2, 'usage error (bad --port or --host, port in use, a settings file not found)'],
+      [130, 'a second Ctrl-C: left at once'],
+    ],
+  },
   schedule: {
     examples: [
       'backup schedule install --config config/settings.json   # systemd timer if systemd runs, else crontab; --user, --cron',
@@ -181,7 +189,7 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .action(async (flags: { verbose?: boolean; logFile?: string }, command: Command) => {
       const [unknown] = command.args;
       if (unknown !== undefined) {
-        io.stderr.write(`error: unknown command '${unknown}' (commands: run, list, verify, restore, prune, schedule, status, daemon, notify, wizard)\n(add --help for usage)\n`);
+        io.stderr.write(`error: unknown command '${unknown}' (commands: run, list, verify, restore, prune, schedule, status, daemon, notify, ui, wizard)\n(add --help for usage)\n`);
         setExit(ExitCode.usage);
         return;
       }
@@ -315,6 +323,22 @@ function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
     .action(async (flags: { config?: string[]; logFile?: string; verbose?: boolean }) => {
       const { daemonCommand } = await import('./daemon-command.js');
       setExit(await daemonCommand(io, flags));
+    });
+  // `backup ui`, the local web dashboard.
+  program
+    .command('ui')
+    .description('a local web dashboard: jobs, backups, run / verify / restore with progress, settings, log (on 127.0.0.1; the URL it prints carries the access token)')
+    .option('-c, --config <file...>', 'settings file of each job (default: config/settings.json)')
+    .option('--port <n>', 'port to listen on (default: a free one)')
+    .option('--host <address>', 'listen on this address instead of 127.0.0.1 (anyone who reaches it and has the token can restore every backup)')
+    .option('--open', 'open the dashboard in the default browser')
+    .option('--log-file <file>', "the dashboard's own log (default: the first settings file's logFile, else logs/backup.log)")
+    .option('--verbose', 'show details and stack traces')
+    .addHelpText('after', helpAfter('ui'))
+    .action(async (flags: { config?: string[]; port?: string; host?: string; open?: boolean; logFile?: string; verbose?: boolean }) => {
+      io.command = 'ui';
+      const { uiCommand } = await import('./ui-command.js');
+      setExit(await uiCommand(io, flags));
     });
   // `backup status`: verdicts, and the missed-run check (--alert).
   program

@@ -7,6 +7,7 @@
  *   folder; without them the working folder first (a file there is what a
  *   shell user means), then the settings' destinations (or ./backups).
  *   When several hold it (a local copy and S3), the first in that order.
+ *   With `--from NAME` only those destinations (the working folder is not looked at).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -35,7 +36,9 @@ async function existsInWorkingFolder(io: CliIO, archive: string): Promise<boolea
 
 export async function resolveBackupName(io: CliIO, loaded: LoadedSettings, archive: string, flags: StoreFlags): Promise<ResolvedBackup> {
   if (!isBareName(archive)) return storeForArchive(io, loaded, archive, flags);
-  const explicit = flags.dest !== undefined || flags.s3Bucket !== undefined;
+  // --from names the destination: a file of that name in the working folder is not what was meant.
+  const picked = flags.from !== undefined && flags.from.length > 0;
+  const explicit = flags.dest !== undefined || flags.s3Bucket !== undefined || picked;
   const here = (): Promise<ResolvedBackup> => storeForArchive(io, loaded, path.resolve(io.cwd, expandHome(archive, io.home)), flags);
   if (!explicit && (await existsInWorkingFolder(io, archive))) return here();
 
@@ -50,10 +53,10 @@ export async function resolveBackupName(io: CliIO, loaded: LoadedSettings, archi
       problem ??= error;
     }
   }
-  if (explicit && (await existsInWorkingFolder(io, archive))) return here();
+  if (explicit && !picked && (await existsInWorkingFolder(io, archive))) return here();
   if (problem !== undefined) throw toBackupError(problem, io.signal);
   const labels = stores.map((s) => s.label);
-  const looked = explicit ? [...labels, io.cwd] : [io.cwd, ...labels];
+  const looked = picked ? labels : explicit ? [...labels, io.cwd] : [io.cwd, ...labels];
   throw new UsageError(`${archive} is not in ${looked.join(', nor in ')}. See \`backup list\` for the backups there, or give the archive's path.`, {
     code: 'ARCHIVE_NOT_FOUND',
   });

@@ -16,6 +16,7 @@ import { resolveStores, type StoreFlags } from './stores.js';
 import { resolveBackupName } from './resolve-backup-name.js';
 import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
+import { createProgressSink } from './progress-sink.js';
 import { shellQuote } from './render-result.js';
 import { expandHome } from '../config/expand-home.js';
 import { oneLine, printable } from '../log/printable.js';
@@ -140,6 +141,7 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
 
     ctx.logger.info(`restore: ${store.locationOf(name)} -> ${target}`, { overwrite: flags.overwrite === true, include: flags.include ?? [] });
     const progress = flags.json ? undefined : createByteProgress(io.stderr, `restoring ${name}`);
+    const sink = createProgressSink(io.progress, 'restore', { archive: name });
     let outcome: RestoreOutcome;
     try {
       outcome = await restoreBackup(store, name, {
@@ -150,10 +152,17 @@ export async function restoreCommand(io: CliIO, archive: string | undefined, fla
         envPath: io.env.PATH,
         threads: os.availableParallelism(),
         logger: ctx.logger,
-        onBytes: progress && ((bytes) => progress.update(bytes, stat.size)),
+        onBytes:
+          progress || sink
+            ? (bytes) => {
+                progress?.update(bytes, stat.size);
+                sink?.update({ bytes, totalBytes: stat.size });
+              }
+            : undefined,
       });
     } finally {
       progress?.stop();
+      sink?.stop();
     }
     for (const p of outcome.existing) ctx.logger.fileOnly.warn(`restore: kept existing ${printable(path.join(target, p))} (no --overwrite)`);
     for (const p of outcome.notRestored) ctx.logger.fileOnly.warn(`restore: not restored ${printable(p.path)}: ${oneLine(p.reason)}`);

@@ -15,6 +15,7 @@ import { effectiveFor, resolveStores, type StoreFlags } from './stores.js';
 import { resolveBackupName } from './resolve-backup-name.js';
 import { formatBytes } from './format-bytes.js';
 import { createByteProgress } from './byte-progress.js';
+import { createProgressSink } from './progress-sink.js';
 import { oneLine, printable } from '../log/printable.js';
 import { recordCommand } from './run-history.js';
 
@@ -32,6 +33,7 @@ function renderOutcome(outcome: VerifyOutcome): string {
 
 async function verifyOne(io: CliIO, ctx: CommandContext, store: Store, name: string, size: number | undefined, json: boolean): Promise<VerifyOutcome> {
   const progress = json ? undefined : createByteProgress(io.stderr, `verifying ${name}`);
+  const sink = createProgressSink(io.progress, 'verify', { archive: name });
   try {
     const outcome = await verifyBackup(store, name, {
       signal: io.signal,
@@ -41,7 +43,13 @@ async function verifyOne(io: CliIO, ctx: CommandContext, store: Store, name: str
       toolVersion: toolVersion(),
       record: true,
       size,
-      onBytes: progress && ((bytes) => progress.update(bytes, size)),
+      onBytes:
+        progress || sink
+          ? (bytes) => {
+              progress?.update(bytes, size);
+              sink?.update({ bytes, ...(size !== undefined ? { totalBytes: size } : {}) });
+            }
+          : undefined,
     });
     if (outcome.recordProblem) ctx.logger.warn(`could not record the verification beside ${outcome.location}: ${outcome.recordProblem}`);
     progress?.stop();
@@ -50,6 +58,7 @@ async function verifyOne(io: CliIO, ctx: CommandContext, store: Store, name: str
     return outcome;
   } finally {
     progress?.stop();
+    sink?.stop();
   }
 }
 

@@ -13,7 +13,7 @@ import { SettingsSchema, describeIssue, type Settings } from './schema.js';
 import { locateJsonError } from './json-error.js';
 
 export const DEFAULT_SETTINGS_FILE = path.join('config', 'settings.json');
-const MAX_SETTINGS_BYTES = 1024 * 1024;
+export const MAX_SETTINGS_BYTES = 1024 * 1024;
 
 /** The settings file to read: the one given, else config/settings.json when it exists. */
 export function findSettingsFile(given: string | undefined, cwd: string): string | undefined {

@@ -90,6 +90,20 @@ function fsPath(bytes: string): Buffer {
   return Buffer.from(bytes, 'latin1');
 }
 
+/**
+ * The path `--include` patterns are matched against, for an entry whose checked path is `rel`
+ * (its parts joined by "/", as a byte string): what the web UI's tree shows and selects by.
+ */
+export function includeText(rel: string): string {
+  return decodeName(fsPath(rel)).text;
+}
+
+/** The path --include matches for an archive entry, or undefined for one restore refuses or skips (no name, unsafe). */
+export function includePathOf(entry: Pick<ArchiveEntry, 'path' | 'pathBytes'>): string | undefined {
+  const checked = checkEntryPath((entry.pathBytes ?? Buffer.from(entry.path, 'utf8')).toString('latin1'));
+  return checked.ok ? includeText(checked.parts.join('/')) : undefined;
+}
+
 /** A path as a byte string: its UTF-8 bytes, one character each. */
 function byteString(text: string): string {
   return Buffer.from(text, 'utf8').toString('latin1');
@@ -197,7 +211,7 @@ export async function restoreBackup(store: Store, name: string, options: Restore
       );
     }
     const rel = checked.parts.join('/');
-    const relText = decodeName(fsPath(rel)).text;
+    const relText = includeText(rel);
     if (include && !include.ignores(entry.kind === 'dir' ? `${relText}/` : relText)) return;
     outcome.matched += 1;
     const notRestored = (reason: string): void => {

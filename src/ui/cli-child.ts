@@ -1,0 +1,193 @@
+/**
+ * The web UI does what the CLI does by running the CLI: `backup run`,
+ * `verify`, `restore`, `list`, `status` as child processes with `--json`
+ * (one result object on stdout) and BACKUP_PROGRESS_FD=3 (progress lines,
+ * src/cli/progress-sink.ts). So there is no second implementation of any
+ * of them, the job lock and the run history work as from a terminal, a
+ * cancel is the SIGINT a Ctrl-C sends, and the command the page shows is
+ * the one that ran. What is read from a child is bounded: stdout to
+ * MAX_STDOUT_BYTES, the stderr kept to its last lines, a progress line to
+ * MAX_LINE_BYTES.
+ */
+import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
+import { humanText } from '../cli/io.js';
+import { shellQuote } from '../cli/render-result.js';
+
+export const MAX_STDOUT_BYTES = 32 * 1024 * 1024;
+export const MAX_LINE_BYTES = 16 * 1024;
+export const STDERR_LINES = 200;
+
+export interface ProgressEvent {
+  type: 'progress';
+  phase: 'backup' | 'verify' | 'restore';
+  bytes: number;
+  totalBytes?: number;
+  files?: number;
+  totalFiles?: number;
+  uploadedBytes?: number;
+  seconds: number;
+  archive?: string;
+}
+
+export interface CliOutcome {
+  exitCode: number;
+  /** The --json object, when the child printed one. */
+  json?: Record<string, unknown>;
+  /** The last lines of stderr (the child's log lines), redacted and escaped. */
+  stderr: string[];
+  /** Set when the child could not be started or printed no result. */
+  problem?: string;
+}
+
+export interface CliLauncher {
+  execPath: string;
+  bin: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface CliChild {
+  readonly done: Promise<CliOutcome>;
+  /** SIGINT, as Ctrl-C would (a second call: SIGINT again, "now"). */
+  cancel(): void;
+}
+
+/** The command line a person types for the same thing (`--json` left out: it changes only the output). */
+export function displayCommand(args: readonly string[]): string {
+  const words: string[] = [];
+  for (const arg of args) {
+    if (arg === '--json') continue;
+    // `--to=DIR` is how the UI passes a value (one that starts with "-" stays an option value);
+    // shown as `--to DIR`, as people type it, when that means the same.
+    const split = /^(--[a-z0-9-]+)=(.*)$/s.exec(arg);
+    if (split && split[2] !== '' && !split[2]!.startsWith('-')) words.push(split[1]!, shellQuote(split[2]!));
+    else words.push(shellQuote(arg));
+  }
+  return ['npx backup', ...words].join(' ');
+}
+
+function numberOr(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+/** One progress line, checked field by field; anything else is dropped. */
+export function parseProgressLine(line: string): ProgressEvent | undefined {
+  if (line.length > MAX_LINE_BYTES) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof data !== 'object' || data === null) return undefined;
+  const d = data as Record<string, unknown>;
+  if (d.type !== 'progress' || (d.phase !== 'backup' && d.phase !== 'verify' && d.phase !== 'restore')) return undefined;
+  const bytes = numberOr(d.bytes);
+  if (bytes === undefined) return undefined;
+  const event: ProgressEvent = { type: 'progress', phase: d.phase, bytes, seconds: numberOr(d.seconds) ?? 0 };
+  for (const key of ['totalBytes', 'files', 'totalFiles', 'uploadedBytes'] as const) {
+    const value = numberOr(d[key]);
+    if (value !== undefined) event[key] = value;
+  }
+  if (typeof d.archive === 'string' && d.archive.length <= 1024) event.archive = d.archive;
+  return event;
+}
+
+/** Splits a byte stream into lines, each bounded (a longer line is cut and marked). */
+function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  return {
+    push(chunk) {
+      rest += decoder.write(chunk);
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        onLine(rest.slice(0, nl));
+        rest = rest.slice(nl + 1);
+      }
+      if (rest.length > MAX_LINE_BYTES) {
+        onLine(`${rest.slice(0, MAX_LINE_BYTES)}…`);
+        rest = '';
+      }
+    },
+    end() {
+      rest += decoder.end();
+      if (rest !== '') onLine(rest);
+      rest = '';
+    },
+  };
+}
+
+export function startCli(launcher: CliLauncher, args: readonly string[], onProgress?: (event: ProgressEvent) => void, onStderr?: (line: string) => void): CliChild {
+  const stderr: string[] = [];
+  let cancels = 0;
+  const child = spawn(launcher.execPath, [launcher.bin, ...args], {
+    cwd: launcher.cwd,
+    env: { ...launcher.env, BACKUP_PROGRESS_FD: '3', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+  });
+  const done = new Promise<CliOutcome>((resolve) => {
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let outTooLong = false;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (outBytes + chunk.length > MAX_STDOUT_BYTES) {
+        outTooLong = true;
+        return;
+      }
+      out.push(chunk);
+      outBytes += chunk.length;
+    });
+    const errLines = lineSplitter((line) => {
+      const text = humanText(line);
+      stderr.push(text);
+      if (stderr.length > STDERR_LINES) stderr.shift();
+      onStderr?.(text);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => errLines.push(chunk));
+    const progress = child.stdio[3] as NodeJS.ReadableStream | null;
+    if (progress) {
+      const lines = lineSplitter((line) => {
+        const event = parseProgressLine(line);
+        if (event) onProgress?.(event);
+      });
+      progress.on('data', (chunk: Buffer) => lines.push(chunk));
+      progress.on('error', () => undefined);
+    }
+    let spawnError: Error | undefined;
+    child.on('error', (error) => {
+      spawnError = error;
+    });
+    child.on('close', (code, signal) => {
+      errLines.end();
+      const exitCode = code ?? (signal === 'SIGINT' ? 130 : 1);
+      if (spawnError) {
+        resolve({ exitCode: 1, stderr, problem: `could not start the backup command: ${spawnError.message}` });
+        return;
+      }
+      const text = Buffer.concat(out).toString('utf8').trim();
+      const last = text.slice(text.lastIndexOf('\n') + 1);
+      let json: Record<string, unknown> | undefined;
+      try {
+        const parsed: unknown = last === '' ? undefined : JSON.parse(last);
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
+      } catch {
+        json = undefined;
+      }
+      const problem = json
+        ? undefined
+        : outTooLong
+          ? `the command's result was larger than ${MAX_STDOUT_BYTES / 1024 / 1024} MiB and was not read`
+          : `the command ended (${signal ?? `exit ${exitCode}`}) without a result${stderr.length ? `: ${stderr[stderr.length - 1]}` : ''}`;
+      resolve({ exitCode, ...(json ? { json } : {}), stderr, ...(problem ? { problem } : {}) });
+    });
+  });
+  return {
+    done,
+    cancel() {
+      cancels += 1;
+      if (child.exitCode === null && child.signalCode === null) child.kill(cancels > 2 ? 'SIGKILL' : 'SIGINT');
+    },
+  };
+}
