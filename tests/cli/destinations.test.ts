@@ -102,6 +102,9 @@ describe('destinations in settings.json', () => {
     const fromCloud = parseJsonResult(await cli(root, ['list', '--from', 'cloud', '--json']));
     expect(fromCloud.locations.map((l: { name: string }) => l.name)).toEqual(['cloud']);
 
+    // A different file of the same name in the working folder: --from names the
+    // destination, so verify and restore must read the bucket's copy, not this one.
+    await fs.writeFile(path.join(root, name), 'not the backup');
     const verified = await cli(root, ['verify', '--from', 'cloud', name, '--json']);
     expect(verified.code, verified.stderr).toBe(0);
     expect((await listKeys(bucket)).sort()).toContain(`p/${name}.verified.json`);
@@ -109,6 +112,12 @@ describe('destinations in settings.json', () => {
     const restored = await cli(root, ['restore', '--from', 'cloud', name, '--to', 'restored', '--include', 'data/deep', '--json']);
     expect(restored.code, restored.stdout + restored.stderr).toBe(0);
     expect(await describeTree(path.join(root, 'restored', 'data', 'deep'))).toEqual(await describeTree(path.join(root, 'data', 'deep')));
+
+    // Not in the picked destination: not found there, even with the file in the working folder.
+    const missing = await cli(root, ['verify', '--from', 'here', name, '--json']);
+    expect(missing.code).toBe(2);
+    expect(parseJsonResult(missing).error.message).toMatch(new RegExp(`${name.replace(/\./g, '\\.')} is not in [^,]*backups\\. See`));
+    await fs.rm(path.join(root, name));
 
     const unknown = await cli(root, ['list', '--from', 'nas', '--json']);
     expect(unknown.code).toBe(2);
