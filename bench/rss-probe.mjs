@@ -5,7 +5,7 @@
  *
  *   node bench/rss-probe.mjs serve                      # start Ceph, sshd, Azurite; stay up (Ctrl-C stops them)
  *   node bench/rss-probe.mjs run [--sets local,s3,3-2-1] [--source PATH] [--repeat N] [--dist DIR]
- *                                [--trace-gc] [--gc-ms N] [--smaps] [--allocs]
+ *                                [--trace-gc] [--gc-ms N] [--smaps] [--allocs] [--gc-log] [--snapshot-mb N]
  *
  * `serve` writes bench/out/rss-probe/servers.json; `run` reads it and runs
  * `node dist/bin.js run --config FILE --json` per set under /usr/bin/time,
@@ -13,16 +13,25 @@
  * script, not something a user passes): process.memoryUsage() every 10 ms,
  * printed at exit as the peak of each figure and the split at the moment of
  * peak RSS (heap used, external, arrayBuffers, and the rest: code, stacks,
- * worker threads' heaps, malloc'ed native memory).
+ * worker threads' heaps, malloc'ed native memory), with the mean and 95th
+ * percentile of the RSS samples: the peak of one run swings by +-15 MB with
+ * the timing of V8's collections, so two builds are better compared on the
+ * mean and p95 of several runs. --dist must be absolute and have a
+ * package.json beside it.
  *
  * Diagnostics (each changes what it measures a little): --trace-gc (V8's
  * GC log, to bench/out/rss-probe/gc-SET.txt), --gc-ms N (--expose-gc and a
  * full GC every N ms: what is live against what is garbage), --smaps
  * (resident MB by kind of mapping near the peak: the node binary, V8's
  * 256 KiB pages, malloc's [heap], larger anonymous mappings), --allocs
- * (Buffers of 4 KiB or more allocated on the main thread, by caller).
+ * (Buffers of 4 KiB or more allocated on the main thread, by caller, and
+ * those of the 2 s before the peak), --gc-log (every GC with external
+ * memory after it, in sampler-SET.json), --snapshot-mb N (one heap snapshot
+ * when RSS first passes N MB). RSS_SAMPLER_GC_TYPE=minor with --gc-ms: a
+ * scavenge instead of a full GC.
  *
- * Sets: local, s3, azure, sftp, 3-2-1 (local + s3 + sftp), all.
+ * Sets: local, s3, azure, sftp, 3-2-1 (local + s3 + sftp), all, or any
+ * combination written with + (local+s3).
  * --source: what to back up (default: the big corpus's mixed.dat, 300 MiB,
  * ~190 MB of tar.gz: a run in well under a minute).
  */
@@ -44,6 +53,7 @@ for (let i = 0; i < rest.length; i++) {
   if (flag === '--trace-gc') opts.traceGc = true;
   else if (flag === '--smaps') opts.smaps = true;
   else if (flag === '--allocs') opts.allocs = true;
+  else if (flag === '--gc-log') opts.gcLog = true;
   else if (flag.startsWith('--')) opts[flag.slice(2).replace(/-(\w)/g, (_, c) => c.toUpperCase())] = rest[++i];
 }
 
@@ -124,10 +134,10 @@ async function run() {
     for (const id of opts.sets.split(',')) {
       await clean();
       const config = path.join(OUT, `${id}.json`);
-      fs.writeFileSync(config, JSON.stringify({ sources: [opts.source], format: opts.format, name: `probe-${id}`, destinations: SETS[id].map((n) => DEST[n]) }));
+      fs.writeFileSync(config, JSON.stringify({ sources: [opts.source], format: opts.format, name: `probe-${id}`, destinations: (SETS[id] ?? id.split('+')).map((n) => DEST[n]) }));
       const nodeArgs = ['--require', sampler, ...(opts.traceGc ? ['--trace-gc'] : []), ...(opts.gcMs ? ['--expose-gc'] : []), path.join(opts.dist, 'bin.js'), 'run', '--config', config, '--json', '--log-file', path.join(OUT, 'tool.log')];
       const timeFile = path.join(OUT, 'time.txt');
-      const child = spawn('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', process.execPath, ...nodeArgs], { cwd: OUT, env: { ...env, RSS_SAMPLER_OUT: path.join(OUT, `sampler-${id}.json`), ...(opts.gcMs ? { RSS_SAMPLER_GC_MS: opts.gcMs } : {}), ...(opts.smaps ? { RSS_SAMPLER_SMAPS: '1' } : {}), ...(opts.allocs ? { RSS_SAMPLER_ALLOCS: '1' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', process.execPath, ...nodeArgs], { cwd: OUT, env: { ...env, RSS_SAMPLER_OUT: path.join(OUT, `sampler-${id}.json`), ...(opts.gcMs ? { RSS_SAMPLER_GC_MS: opts.gcMs } : {}), ...(opts.smaps ? { RSS_SAMPLER_SMAPS: '1' } : {}), ...(opts.allocs ? { RSS_SAMPLER_ALLOCS: '1' } : {}), ...(opts.snapshotMb ? { RSS_SAMPLER_SNAPSHOT_MB: opts.snapshotMb } : {}), ...(opts.gcLog ? { RSS_SAMPLER_GC_LOG: '1' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (d) => (out += d));
@@ -144,8 +154,12 @@ async function run() {
       if (opts.traceGc) fs.writeFileSync(path.join(OUT, `gc-${id}.txt`), out);
       const mb = (b) => (b / 1048576).toFixed(0);
       const p = sample.atPeak;
+      // Steadier than the peak for comparing two builds: the mean and 95th percentile of the samples after the first second.
+      const rssSamples = sample.series.filter((x) => x[0] > 1000).map((x) => x[1]).sort((a, b) => a - b);
+      const rssMean = rssSamples.reduce((a, b) => a + b, 0) / Math.max(1, rssSamples.length);
+      const rssP95 = rssSamples[Math.floor(rssSamples.length * 0.95)] ?? 0;
       log(
-        `${id.padEnd(6)} ${code === 0 && json?.ok ? 'ok ' : `FAILED(${code})`} wall ${wall.toFixed(2)} s cpu ${(user + sys).toFixed(1)} s  maxRSS ${(rssKB / 1024).toFixed(0)} MB | at peak rss ${mb(p.rss)}: heapUsed ${mb(p.heapUsed)} heapTotal ${mb(p.heapTotal)} external ${mb(p.external)} (arrayBuffers ${mb(p.arrayBuffers)}) other ${mb(p.rss - p.heapTotal - p.external)} | max external ${mb(sample.max.external)} arrayBuffers ${mb(sample.max.arrayBuffers)} heapTotal ${mb(sample.max.heapTotal)}${json?.bytes ? ` | ${(json.bytes / 1e6).toFixed(1)} MB` : ''}\n       spaces at peak (MB): ${JSON.stringify(p.spaces)}${sample.smaps ? `\n       smaps near peak (MB): ${JSON.stringify(sample.smaps)}` : ''}`,
+        `${id.padEnd(6)} ${code === 0 && json?.ok ? 'ok ' : `FAILED(${code})`} wall ${wall.toFixed(2)} s cpu ${(user + sys).toFixed(1)} s  maxRSS ${(rssKB / 1024).toFixed(0)} MB (mean ${mb(rssMean)}, p95 ${mb(rssP95)}) | at peak rss ${mb(p.rss)}: heapUsed ${mb(p.heapUsed)} heapTotal ${mb(p.heapTotal)} external ${mb(p.external)} (arrayBuffers ${mb(p.arrayBuffers)}) other ${mb(p.rss - p.heapTotal - p.external)} | max external ${mb(sample.max.external)} arrayBuffers ${mb(sample.max.arrayBuffers)} heapTotal ${mb(sample.max.heapTotal)}${json?.bytes ? ` | ${(json.bytes / 1e6).toFixed(1)} MB` : ''}\n       spaces at peak (MB): ${JSON.stringify(p.spaces)}${sample.smaps ? `\n       smaps near peak (MB): ${JSON.stringify(sample.smaps)}` : ''}`,
       );
       if (opts.allocs) log(fs.readFileSync(path.join(OUT, `sampler-${id}.json.allocs.txt`), 'utf8'));
       if (!(code === 0 && json?.ok)) log(`  ${err.trim().split('\n').slice(-5).join('\n  ')}\n  ${out.trim().slice(-500)}`);
