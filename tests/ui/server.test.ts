@@ -414,3 +414,21 @@ describe('the log', () => {
     expect(errors.entries.some((e: { message: string }) => /LOCKED|already running|running/i.test(e.message))).toBe(true);
   });
 });
+
+describe('stopping the dashboard', () => {
+  it('SIGTERM while a run is going: the run is cancelled as by Ctrl-C, leaves nothing behind, and the dashboard exits 0', async () => {
+    proxy.setRules([{ match: isUploadPart(2), action: 'stall', afterBodyBytes: MiB, times: Infinity }]);
+    const hitsBefore = proxy.hits();
+    const run = await client.start(`/api/jobs/${SLOW}/run`);
+    await waitFor('the upload to stall', () => proxy.hits() > hitsBefore);
+    expect((await client.getJson(`/api/actions/${run.id}`)).action.state).toBe('running');
+    expect(await ui.stop()).toEqual({ code: 0, signal: null });
+    expect(ui.stdout()).toMatch(/Stopping: cancelling what the page started\.\.\.\n$/);
+    expect(await hasPartial(path.join(root, 'backups-slow'))).toBe(false);
+    expect((await listKeys(bucket)).filter((k) => k.startsWith('slow/'))).toEqual([]);
+    expect((await listUploads(bucket)).filter((u) => u.startsWith('slow/'))).toEqual([]);
+    // Its own record says it was cancelled (after the one refused by the lock and the one cancelled from the page).
+    const history = (await fs.readFile(path.join(root, 'logs/history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(history.filter((r) => r.type === 'end' && r.job.endsWith('config/slow.json')).map((r) => r.outcome)).toEqual(['failed', 'cancelled', 'cancelled']);
+  });
+});
