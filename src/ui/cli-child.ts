@@ -7,12 +7,14 @@
  * cancel is the SIGINT a Ctrl-C sends, and the command the page shows is
  * the one that ran. What is read from a child is bounded: stdout to
  * MAX_STDOUT_BYTES, the stderr kept to its last lines, a progress line to
- * MAX_LINE_BYTES.
+ * MAX_LINE_BYTES. What it prints passes this process's redaction too (it
+ * knows the secrets every job names: job-secrets.ts).
  */
 import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { humanText } from '../cli/io.js';
 import { shellQuote } from '../cli/render-result.js';
+import { redactText } from '../log/redact.js';
 
 export const MAX_STDOUT_BYTES = 32 * 1024 * 1024;
 export const MAX_LINE_BYTES = 16 * 1024;
@@ -140,7 +142,8 @@ export function startCli(launcher: CliLauncher, args: readonly string[], onProgr
       outBytes += chunk.length;
     });
     const errLines = lineSplitter((line) => {
-      const text = humanText(line);
+      // Redacted again here: this process may know a secret the child did not (job-secrets.ts).
+      const text = humanText(redactText(line));
       stderr.push(text);
       if (stderr.length > STDERR_LINES) stderr.shift();
       onStderr?.(text);
@@ -166,7 +169,7 @@ export function startCli(launcher: CliLauncher, args: readonly string[], onProgr
         resolve({ exitCode: 1, stderr, problem: `could not start the backup command: ${spawnError.message}` });
         return;
       }
-      const text = Buffer.concat(out).toString('utf8').trim();
+      const text = redactText(Buffer.concat(out).toString('utf8').trim());
       const last = text.slice(text.lastIndexOf('\n') + 1);
       let json: Record<string, unknown> | undefined;
       try {

@@ -25,6 +25,7 @@ import { displayCommand, startCli, type CliLauncher } from './cli-child.js';
 import { IndexCache, includePattern, listFolder, readIndex } from './archive-index.js';
 import { readLogTail, parseLevel } from './log-tail.js';
 import { readSettingsView, saveSettingsText } from './settings-edit.js';
+import { registerJobSecrets } from './job-secrets.js';
 import { allowedHosts, cookieName, refusal, sameSecret, type Policy, type RequestFacts, type Secrets } from './security.js';
 
 export interface UiJob {
@@ -136,6 +137,17 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
   };
   const config = (job: UiJob): string => `--config=${shown(job.file)}`;
+  // The secrets each job's settings name, known to this process's redaction before it shows
+  // anything it did not write itself (the log); read again where the log is read (a channel
+  // added since).
+  const knowSecrets = async (job: UiJob): Promise<void> => {
+    try {
+      registerJobSecrets(await loadSettings(job.file), io.env, io.home);
+    } catch {
+      // A broken settings file names nothing that can be read.
+    }
+  };
+  await Promise.all(jobs.map(knowSecrets));
   const cli = async (args: string[]): Promise<Record<string, unknown>> => {
     const outcome = await startCli(launcher, args).done;
     if (!outcome.json) throw new HttpProblem(409, outcome.problem ?? 'The command printed no result.', 'UI_CHILD');
@@ -291,7 +303,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     const job = jobOf(c);
     let logFile = DEFAULT_LOG_FILE;
     try {
-      logFile = (await loadSettings(job.file)).logFile ?? DEFAULT_LOG_FILE;
+      const settings = await loadSettings(job.file);
+      registerJobSecrets(settings, io.env, io.home);
+      logFile = settings.logFile ?? DEFAULT_LOG_FILE;
     } catch {
       // A broken settings file: its runs log where `backup run` logs then, the default.
     }
