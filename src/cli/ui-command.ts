@@ -5,6 +5,7 @@
  * each of them) and waits for it to end.
  */
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { expandHome } from '../config/expand-home.js';
@@ -69,8 +70,9 @@ export async function uiCommand(io: CliIO, flags: UiFlags): Promise<number> {
     logger.fileOnly.info(`ui: serving ${jobs.length} job(s) on ${host}:${server.port} (the access token is not logged)`, { jobs: jobs.map((j) => j.file) });
     const lines = [
       `Backup dashboard: ${server.url}`,
-      `  ${jobs.length === 0 ? 'no settings file yet (run `npx backup` to make one); the page shows nothing to run' : `${jobs.length} job(s): ${jobs.map((j) => printable(path.relative(io.cwd, j.file) || j.file)).join(', ')}`}`,
-      `  Open it in a browser on this machine; from another one, forward the same port first: ssh -L ${server.port}:127.0.0.1:${server.port} ${printable(io.host)}`,
+      `  ${jobs.length === 0 ? 'No settings file yet (run `npx backup` to make one): the page has nothing to run.' : `${jobs.length === 1 ? 'Job' : 'Jobs'}: ${jobs.map((j) => printable(path.relative(io.cwd, j.file) || j.file)).join(', ')}`}`,
+      // The same port on both sides: the server answers only to 127.0.0.1:PORT / localhost:PORT (DNS rebinding).
+      `  From another machine: ssh -L ${server.port}:127.0.0.1:${server.port} ${printable(sshLogin(io))}, then open the URL above there.`,
       '  The token in it gives full access to every backup of these jobs: do not share it. Ctrl-C stops the dashboard.',
     ];
     if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
@@ -91,6 +93,19 @@ export async function uiCommand(io: CliIO, flags: UiFlags): Promise<number> {
   } finally {
     await logger.close();
   }
+}
+
+/** `user@host` for the ssh line: the account this runs as, on this machine's name. */
+function sshLogin(io: CliIO): string {
+  let user = io.env.USER ?? io.env.LOGNAME;
+  if (!user) {
+    try {
+      user = os.userInfo().username;
+    } catch {
+      user = undefined;
+    }
+  }
+  return user ? `${user}@${io.host}` : io.host;
 }
 
 /** xdg-open (or open on macOS), if there is one; otherwise the printed URL is enough. */

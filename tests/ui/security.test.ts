@@ -82,6 +82,9 @@ describe('the access token', () => {
     // The dashboard's own log says it started, never with the token.
     const log = await fs.readFile(path.join(root, 'logs/backup.log'), 'utf8');
     expect(log).toMatch(/ui: serving 2 job\(s\)/);
+    // How to reach it from another machine: the same port on both sides (the Host check needs it).
+    expect(ui.stdout()).toMatch(new RegExp(`^  From another machine: ssh -L ${ui.port}:127\\.0\\.0\\.1:${ui.port} \\S+, then open the URL above there\\.$`, 'm'));
+    expect(ui.stdout()).toMatch(/^  Jobs: \S+, \S+$/m);
     expect(log).not.toContain(ui.token);
   });
 
