@@ -215,7 +215,7 @@ async function jobsPage() {
       return h(
         'section',
         { class: 'card', 'data-job': job.id },
-        h('div', { class: 'row' }, h('h2', { class: 'grow', style: 'margin:0' }, job.name), h('span', { class: `badge b-${VERDICT[verdict] ?? 'never'}`, 'data-role': 'verdict' }, verdict)),
+        h('div', { class: 'row' }, h('h2', { class: 'grow flush' }, job.name), h('span', { class: `badge b-${VERDICT[verdict] ?? 'never'}`, 'data-role': 'verdict' }, verdict)),
         h('p', { class: 'muted' }, s?.reason ?? job.settingsError ?? ''),
         h(
           'div',
@@ -353,11 +353,12 @@ async function restorePage(from, name) {
       if (entry.kind === 'dir') {
         const sub = h('div', {});
         let open = false;
-        const toggle = h('button', { type: 'button', class: 'link', 'aria-expanded': 'false', 'data-folder': entry.path }, `▸ ${entry.name}/`);
+        const arrow = h('span', { 'aria-hidden': 'true' }, '▸');
+        const toggle = h('button', { type: 'button', class: 'link', 'aria-expanded': 'false', 'data-folder': entry.path }, arrow, ` ${entry.name}/`);
         toggle.addEventListener('click', async () => {
           open = !open;
           toggle.setAttribute('aria-expanded', String(open));
-          toggle.textContent = `${open ? '▾' : '▸'} ${entry.name}/`;
+          arrow.textContent = open ? '▾' : '▸';
           if (open && sub.childElementCount === 0) {
             try {
               await folderList(entry.path, sub, false);
@@ -499,7 +500,20 @@ async function logPage() {
 
 const PAGES = { jobs: jobsPage, backups: backupsPage, restore: restorePage, settings: settingsPage, log: logPage };
 
+/** Identifies a control across a re-render (the same button of the same job or backup). */
+function focusKey(el) {
+  if (!el || el === main || !main.contains(el)) return null;
+  const owner = el.closest('[data-job],[data-backup]');
+  // "Run now (one is running)" is still the Run now button.
+  return `${owner?.dataset.job ?? ''}|${owner?.dataset.backup ?? ''}|${el.tagName}|${el.id}|${el.textContent.replace(/\s*\(.*\)$/, '')}`;
+}
+
+let routeSeq = 0;
+
 async function route() {
+  // Only the newest navigation may draw the page: a slow one started earlier must not
+  // replace it when it ends.
+  const seq = ++routeSeq;
   const [, page = 'jobs', ...rest] = location.hash.split('/');
   const render = PAGES[page] ?? jobsPage;
   for (const a of document.querySelectorAll('nav a')) {
@@ -508,8 +522,13 @@ async function route() {
   }
   try {
     const content = await render(...rest.map(decodeURIComponent));
+    if (seq !== routeSeq) return;
+    // A redraw (a run ended) keeps the keyboard where it was, not back at the top of the page.
+    const key = focusKey(document.activeElement);
     main.replaceChildren(...content);
+    if (key) [...main.querySelectorAll('button, a, input, select, textarea')].find((el) => focusKey(el) === key)?.focus({ preventScroll: true });
   } catch (error) {
+    if (seq !== routeSeq) return;
     main.replaceChildren(h('h1', {}, 'Something went wrong'), errorBox(error));
   }
 }
