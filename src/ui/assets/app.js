@@ -263,8 +263,8 @@ async function backupsPage() {
         { class: 'table-wrap' },
         h(
           'table',
-          { 'data-destination': loc.name },
-          h('thead', {}, h('tr', {}, h('th', {}, 'Created'), h('th', {}, 'Name'), h('th', { class: 'hide-narrow' }, 'Format'), h('th', { class: 'num' }, 'Size'), h('th', { class: 'num hide-narrow' }, 'Files'), h('th', {}, 'Verified'), h('th', {}, ''))),
+          { class: 'stack', 'data-destination': loc.name },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Created'), h('th', {}, 'Name'), h('th', {}, 'Format'), h('th', { class: 'num' }, 'Size'), h('th', { class: 'num' }, 'Files'), h('th', {}, 'Verified'), h('th', {}, h('span', { class: 'sr-only' }, 'Actions')))),
           h(
             'tbody',
             {},
@@ -272,12 +272,12 @@ async function backupsPage() {
               h(
                 'tr',
                 { 'data-backup': b.name },
-                h('td', {}, localTime(b.created)),
+                h('td', { 'data-label': 'Created' }, localTime(b.created)),
                 h('td', { class: 'name mono' }, b.name),
-                h('td', { class: 'hide-narrow' }, b.format),
-                h('td', { class: 'num' }, formatBytes(b.bytes)),
-                h('td', { class: 'num hide-narrow' }, b.files ?? '-'),
-                h('td', {}, b.verifiedAt ? h('span', { class: `badge b-${b.verifiedOk ? 'ok' : 'failed'}` }, `${b.verifiedOk ? 'ok' : 'FAILED'} ${localTime(b.verifiedAt)}`) : '-'),
+                h('td', { 'data-label': 'Format' }, b.format),
+                h('td', { class: 'num', 'data-label': 'Size' }, formatBytes(b.bytes)),
+                h('td', { class: 'num', 'data-label': 'Files' }, b.files ?? '-'),
+                h('td', { 'data-label': 'Verified' }, b.verifiedAt ? h('span', { class: `badge b-${b.verifiedOk ? 'ok' : 'failed'}` }, `${b.verifiedOk ? 'ok' : 'FAILED'} ${localTime(b.verifiedAt)}`) : '-'),
                 h(
                   'td',
                   {},
