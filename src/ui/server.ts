@@ -233,7 +233,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   app.post('/api/jobs/:job/run', async (c) => {
     const job = jobOf(c);
     await jsonBody(c);
-    return started(c, actions.start({ kind: 'run', job: job.id, title: `backup of ${jobNameFromFile(job.file)}`, args: ['run', config(job), '--json'] }));
+    // The job's name as `backup status` gives it (settings "job", else from the file's name).
+    const name = (await loadSettings(job.file).catch(() => undefined))?.job ?? jobNameFromFile(job.file);
+    return started(c, actions.start({ kind: 'run', job: job.id, title: `backup of ${name}`, args: ['run', config(job), '--json'] }));
   });
 
   app.post('/api/jobs/:job/verify', async (c) => {

@@ -52,6 +52,7 @@ beforeAll(async () => {
   const write = (file: string, settings: unknown): Promise<void> => fs.writeFile(path.join(root, 'config', file), json(settings));
   await write('zip.json', { sources: ['./data'], format: 'zip', name: 'z-{date}-{time}', destinations: [{ name: 'here', type: 'local', path: './backups-zip' }] });
   await write('tgz.json', {
+    job: 'website',
     sources: ['./data'],
     format: 'tar.gz',
     name: 't-{date}-{time}',
@@ -134,7 +135,11 @@ describe('jobs and runs', () => {
   });
 
   it('run now to local + S3: the tar.gz opens with tar, and both destinations list it', async () => {
-    const done = await client.finished((await client.start(`/api/jobs/${TGZ}/run`)).id);
+    const started = await client.start(`/api/jobs/${TGZ}/run`);
+    // Named as the jobs list and `backup status` name it: the settings' "job", not the file's name.
+    expect(started.title).toBe('backup of website');
+    expect((await client.getJson('/api/jobs')).jobs[1].name).toBe('website');
+    const done = await client.finished(started.id);
     expect(done, JSON.stringify(done.error)).toMatchObject({ ok: true, exitCode: 0 });
     const name = path.basename(done.result.archive);
     const local = await fs.readFile(path.join(root, done.result.archive));
