@@ -243,6 +243,11 @@ describe('rclone itself missing or misconfigured', () => {
       expect(error.message).toContain('rclone config');
       expect(error.message).toContain('RCLONE_CONFIG_NOSUCH_TYPE');
       expect(error.message).toContain('/dev/null (RCLONE_CONFIG)');
+      // rcat (the claim a write makes first, before any listing) says the same.
+      const write = store.beginWrite(options());
+      const claim = await rejection(write.reserve('a.zip'));
+      expect(claim.code).toBe('RCLONE_NO_REMOTE');
+      await write.close();
     } finally {
       await store.close();
     }
@@ -267,6 +272,29 @@ describe('rclone itself missing or misconfigured', () => {
       expect(error.message).toMatch(/rclone lsjson for wrong:\S+ failed \(exit 1: an error not otherwise categorised\): .*unable to authenticate/);
     } finally {
       await store.close();
+    }
+  });
+
+  it('an sftp server whose key is not the pinned one, or missing from known_hosts: refused, RCLONE_FAILED naming knownhosts', async () => {
+    const knownHosts = path.join(r.home, `known_hosts-${randomBytes(4).toString('hex')}`);
+    // Another key (the stranger's) under this server's [host]:port: a changed or spoofed host.
+    const otherKey = (await fs.readFile(`${strangerKey}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ');
+    // One connection attempt: rclone's 10 paced low-level retries (~11 s) would change nothing here.
+    const env = r.env({ ...r.sftpRemote('pinned', { KNOWN_HOSTS_FILE: knownHosts }), RCLONE_LOW_LEVEL_RETRIES: '1' });
+    for (const [content, said] of [
+      [`[127.0.0.1]:${r.sshd.port} ${otherKey}\n`, 'knownhosts: key mismatch'],
+      ['', 'knownhosts: key is unknown'],
+    ] as const) {
+      await fs.writeFile(knownHosts, content);
+      const store = open({ remote: 'pinned', path: freshFolder() }, env);
+      try {
+        const error = await rejection(store.check({ dryRun: true }));
+        expect(error).toBeInstanceOf(BackupError);
+        expect(error.code).toBe('RCLONE_FAILED');
+        expect(error.message).toContain(said);
+      } finally {
+        await store.close();
+      }
     }
   });
 

@@ -85,6 +85,22 @@ describe('SFTP store: what only SFTP has', () => {
     expect(store.locationOf('a.zip')).toBe(`sftp://${fx.sshd.user}@127.0.0.1:${fx.sshd.port}${target.path}/a.zip`);
     expect(fx.open({ ...target, path: 'backups/host1' }).label).toBe(`sftp://${fx.sshd.user}@127.0.0.1:${fx.sshd.port}/~/backups/host1`);
   });
+
+  it("list() and stat() give the size and the server's mtime (whole seconds); a folder is not listed, nor an archive", async () => {
+    const target = await fx.target();
+    const store = fx.open(target);
+    try {
+      const when = new Date('2026-03-04T05:06:07Z');
+      await fs.writeFile(path.join(target.path, 'a.zip'), 'aaaa');
+      await fs.utimes(path.join(target.path, 'a.zip'), when, when);
+      await fs.mkdir(path.join(target.path, 'sub.zip'));
+      expect(await store.list()).toEqual([{ name: 'a.zip', size: 4, modified: when }]);
+      expect(await store.stat('a.zip')).toEqual({ name: 'a.zip', size: 4, modified: when });
+      await expect(store.stat('sub.zip')).rejects.toMatchObject({ code: 'NOT_AN_ARCHIVE' });
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 /** The shell command in backquotes in `message` that starts with `start` (and has `has` in it). */
