@@ -22,8 +22,9 @@ import { rcloneDestinationSchema } from '../../src/config/destinations/rclone-sc
 import { openRcloneStore, type RcloneTarget } from '../../src/storage/rclone.js';
 import { lastErrorLine, StderrTail } from '../../src/storage/rclone-errors.js';
 import type { ArchiveWrite, Store, WriteOptions } from '../../src/storage/store.js';
-import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { cutAfter, startFaultProxy } from '../helpers/fault-proxy.js';
 import { startRcloneRemotes, type RcloneRemotes } from '../helpers/rclone-remotes.js';
+import { knownHostsFor } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { storeContract } from './store-contract.js';
@@ -80,25 +81,14 @@ storeContract('rclone sftp remote (OpenSSH)', {
   missingLocation: async () => open({ remote: 'nosuch', path: freshFolder() }),
   async throughCutProxy(cutAfterBytes) {
     const proxy = await startFaultProxy({ host: '127.0.0.1', port: r.sshd.port }, [], { raw: true });
-    // The server's key under the proxy's address.
-    const knownHosts = path.join(r.home, `known_hosts-${proxy.port}`);
-    await fs.writeFile(knownHosts, r.sshd.knownHostsLine.replace(/^\S+/, `[127.0.0.1]:${proxy.port}`) + '\n');
-    let cut = false;
-    let restored = false;
-    // Once past the mark, every connection is cut (new ones too) until restore().
-    const watch = setInterval(() => {
-      if (restored) return;
-      if (!cut && proxy.clientBytes() >= cutAfterBytes) cut = true;
-      if (cut) proxy.resetAll();
-    }, 5);
+    const cut = cutAfter(proxy, cutAfterBytes);
+    const knownHosts = await knownHostsFor(r.sshd, proxy.port);
     const store = open({ remote: 'cut', path: freshFolder(), timeoutSeconds: 20 }, r.env(r.sftpRemote('cut', { PORT: String(proxy.port), KNOWN_HOSTS_FILE: knownHosts })));
     return {
       store,
-      restore: () => {
-        restored = true;
-      },
+      restore: cut.restore,
       close: async () => {
-        clearInterval(watch);
+        cut.stop();
         await proxy.close();
       },
     };
