@@ -28,7 +28,7 @@ export interface UiProcess {
 const URL_LINE = /^Backup dashboard: (http:\/\/(\S+?):(\d+)\/\?token=([A-Za-z0-9_-]+))$/m;
 
 /** Starts `backup ui ARGS` in `cwd` and waits for the line with its URL (or for it to exit, which fails). */
-export async function startUi(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<UiProcess> {
+export async function startUi(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; ownGroup?: boolean }): Promise<UiProcess> {
   const child = startCli(['ui', ...args], options);
   child.stdin!.end();
   let out = '';

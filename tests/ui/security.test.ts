@@ -6,6 +6,7 @@
  * urlEnv) never reach a response.
  */
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -123,6 +124,63 @@ describe('the access token', () => {
     }
     // Scripts may use the bearer header instead of the cookie.
     expect((await rawRequest(ui.base, '/api/jobs', { headers: { authorization: `Bearer ${ui.token}` } })).status).toBe(200);
+    // A cookie of the same name planted by another service on this host (cookies ignore ports; a
+    // narrower Path is sent first) does not lock the page out: any value that is the token counts.
+    const planted = await rawRequest(ui.base, '/api/jobs', { headers: { cookie: `backup_ui_${ui.port}=${wrong}; backup_ui_${ui.port}=${ui.token}` } });
+    expect(planted.status).toBe(200);
+  });
+
+  it('the first visit redirects only to a path of this server (//evil.example/x is not followed off-site)', async () => {
+    for (const [target, location] of [
+      [`//evil.example/x?token=${ui.token}`, '/'],
+      [`///evil.example/x?token=${ui.token}`, '/'],
+      [`/api/actions?token=${ui.token}`, '/api/actions'],
+    ] as const) {
+      const res = await new Promise<{ status: number; location?: string }>((resolve, reject) => {
+        // The path exactly as given (URL parsing would read //evil.example as a host).
+        const req = http.request({ host: '127.0.0.1', port: ui.port, path: target, headers: { host: hostHeader() }, agent: false }, (r) => {
+          r.resume();
+          r.on('end', () => resolve({ status: r.statusCode!, location: r.headers.location }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(res, target).toEqual({ status: 303, location });
+    }
+  });
+
+  it('a request body is read only up to its limit, also when it comes chunked with no length (413)', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: ui.port,
+          path: '/api/jobs/1/run',
+          method: 'POST',
+          headers: { host: hostHeader(), cookie: client.cookie, 'x-csrf-token': client.csrf, 'content-type': 'application/json', 'transfer-encoding': 'chunked', origin: ui.base },
+          agent: false,
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
+      req.on('error', () => undefined); // the server may close before all of it is sent
+      const piece = Buffer.alloc(1024 * 1024, 0x20);
+      let sent = 0;
+      const more = (): void => {
+        while (sent < 64 && req.write(piece)) sent += 1;
+        if (sent < 64) req.once('drain', () => {
+          sent += 1;
+          more();
+        });
+        else req.end();
+      };
+      more();
+      req.on('close', () => reject(new Error('closed without an answer')));
+    });
+    expect(status).toBe(413);
+    expect((await client.getJson('/api/actions')).actions).toEqual([]);
   });
 
   it('the Host header must be one this server answers to (DNS rebinding): 421 otherwise, even with the token', async () => {
@@ -295,6 +353,17 @@ describe('starting it', () => {
       expect(open.base).toBe(`http://127.0.0.1:${open.port}`);
       const other = await UiClient.open(open);
       expect((await other.getJson('/api/jobs')).jobs).toHaveLength(1);
+      // Reached by any address of this machine, or its name: those Host headers are its own; others are still refused.
+      const addresses = Object.values(os.networkInterfaces())
+        .flatMap((l) => l ?? [])
+        .filter((i) => i.family === 'IPv4' && !i.internal)
+        .map((i) => i.address);
+      for (const address of addresses) {
+        expect((await other.get('/api/actions', { host: `${address}:${open.port}` })).status, address).toBe(200);
+        expect(open.stdout()).toContain(`  also: http://${address}:${open.port}/?token=${open.token}`);
+      }
+      expect((await other.get('/api/actions', { host: `${os.hostname()}:${open.port}` })).status).toBe(200);
+      expect((await other.get('/api/actions', { host: `evil.example:${open.port}` })).status).toBe(421);
     } finally {
       expect((await open.stop()).code).toBe(0);
     }

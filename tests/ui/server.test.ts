@@ -74,7 +74,12 @@ beforeAll(async () => {
   }
   await write('edit.json', { sources: ['./data'], format: 'zip', name: 'e-{date}', destinations: [{ name: 'here', type: 'local', path: './backups-edit' }] });
   await fs.chmod(path.join(root, 'config/edit.json'), 0o640);
-  ui = await startUi(['--config', 'config/zip.json', 'config/tgz.json', 'config/slow.json', 'config/stalls-once.json', 'config/edit.json'], { cwd: root, env: s3Env() });
+  // In a process group of its own, as a shell job: the last test presses Ctrl-C on the whole group.
+  ui = await startUi(['--config', 'config/zip.json', 'config/tgz.json', 'config/slow.json', 'config/stalls-once.json', 'config/edit.json'], {
+    cwd: root,
+    env: s3Env(),
+    ownGroup: true,
+  });
   client = await UiClient.open(ui);
 });
 
@@ -173,6 +178,8 @@ describe('jobs and runs', () => {
 
     const cancel = await client.post(`/api/actions/${first.id}/cancel`);
     expect(cancel.status).toBe(200);
+    // The page hears at once that it is being cancelled (the clean-up, an S3 abort, may take a while).
+    expect((await stream.until((e) => e.data.state === 'cancelling')).data.exitCode).toBeNull();
     const done = (await stream.until((e) => e.data.state === 'done')).data;
     expect(done).toMatchObject({ ok: false, exitCode: 130, error: { code: 'CANCELLED' } });
     expect(await hasPartial(path.join(root, 'backups-slow'))).toBe(false);
@@ -318,13 +325,32 @@ describe('restore', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(await listDir(path.join(root, 'preview target/data'))).toEqual(['bin', 'deep', 'spaced name with  two spaces.txt']);
   });
+
+  it('more picked paths than one command line can carry: 400 saying so, nothing started', async () => {
+    const zip = await onlyBackup(ZIP, 'here');
+    const before = (await client.getJson('/api/actions')).actions.length;
+    const paths = Array.from({ length: 2000 }, (_, i) => `data/${String(i).padStart(1500, 'x')}`);
+    const res = await client.post(`/api/jobs/${ZIP}/restore`, { from: 'here', name: zip.name, to: 'too-many', paths });
+    expect(res.status).toBe(400);
+    expect(res.json().error.message).toMatch(/^paths: 2000 paths are too long for one command line \(\d+ bytes\): pick the folders that hold them/);
+    expect((await client.getJson('/api/actions')).actions.length).toBe(before);
+  });
 });
 
 describe('settings', () => {
   it('GET: the file as it is, editable, with its version', async () => {
     const text = await fs.readFile(path.join(root, 'config/edit.json'), 'utf8');
     const view = await client.getJson(`/api/jobs/${EDIT}/settings`);
-    expect(view).toEqual({ file: 'config/edit.json', text, version: sha256(Buffer.from(text)), editable: true, why: null, problems: [] });
+    expect(view).toEqual({
+      file: 'config/edit.json',
+      text,
+      version: sha256(Buffer.from(text)),
+      editable: true,
+      why: null,
+      problems: [],
+      // Quoted by the server like every command it shows.
+      commands: { scheduleInstall: 'npx backup schedule install --config config/edit.json', notifyTest: 'npx backup notify test --config config/edit.json' },
+    });
   });
 
   it('a broken field: 422 with each problem at its JSON path, in the words the CLI uses; the file is unchanged', async () => {
@@ -421,13 +447,17 @@ describe('the log', () => {
 });
 
 describe('stopping the dashboard', () => {
-  it('SIGTERM while a run is going: the run is cancelled as by Ctrl-C, leaves nothing behind, and the dashboard exits 0', async () => {
+  it('Ctrl-C in its terminal (SIGINT to the whole process group) while a run is going: the run is cancelled once, cleans up, and the dashboard exits 0', async () => {
     proxy.setRules([{ match: isUploadPart(2), action: 'stall', afterBodyBytes: MiB, times: Infinity }]);
     const hitsBefore = proxy.hits();
     const run = await client.start(`/api/jobs/${SLOW}/run`);
     await waitFor('the upload to stall', () => proxy.hits() > hitsBefore);
     expect((await client.getJson(`/api/actions/${run.id}`)).action.state).toBe('running');
-    expect(await ui.stop()).toEqual({ code: 0, signal: null });
+    // The run is in a process group of its own: the terminal's SIGINT reaches only the dashboard,
+    // which cancels it once (a second SIGINT would have made it leave without cleaning up).
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => ui.child.once('close', (code, signal) => resolve({ code, signal })));
+    process.kill(-ui.child.pid!, 'SIGINT');
+    expect(await exited).toEqual({ code: 0, signal: null });
     expect(ui.stdout()).toMatch(/Stopping: cancelling what the page started\.\.\.\n$/);
     expect(await hasPartial(path.join(root, 'backups-slow'))).toBe(false);
     expect((await listKeys(bucket)).filter((k) => k.startsWith('slow/'))).toEqual([]);

@@ -186,6 +186,8 @@ function watch(view) {
       source.close();
       watched.set(view.id, { box });
       onActionDone(current);
+      whenDone.get(view.id)?.();
+      whenDone.delete(view.id);
     }
   });
   source.addEventListener('log', (event) => {
@@ -193,13 +195,19 @@ function watch(view) {
   });
 }
 
+/** Called once when the action of that id ends (seen by this page). */
+const whenDone = new Map();
+
+/** Starts an action; its id, or null when the server refused it (the reason is shown). */
 async function start(path, body) {
   try {
     const { data } = await api(path, { body });
     watch(data.action);
     activity.scrollIntoView({ block: 'nearest' });
+    return data.action.id;
   } catch (error) {
     activity.prepend(h('div', { class: 'card' }, errorBox(error)));
+    return null;
   }
 }
 
@@ -428,7 +436,12 @@ async function restorePage(from, name) {
       to.focus();
       return;
     }
-    start(`/api/jobs/${currentJob}/restore`, body());
+    // One restore at a time from this page: a double click would start two into the same folder.
+    go.disabled = true;
+    start(`/api/jobs/${currentJob}/restore`, body()).then((id) => {
+      if (id === null) go.disabled = false;
+      else whenDone.set(id, () => (go.disabled = false));
+    });
   });
   return [
     h('h1', {}, 'Restore ', h('span', { class: 'mono' }, name)),
@@ -497,8 +510,8 @@ async function settingsPage() {
     saved,
     h('h2', {}, 'Schedule and alerts'),
     h('p', {}, schedule ? `schedule: ${schedule}` : 'No "schedule": the job runs when started.', ' · ', channels ? `${channels} alert channel(s)` : 'no alert channels ("notify")'),
-    cmd(`npx backup schedule install --config ${data.file}`),
-    cmd(`npx backup notify test --config ${data.file}`),
+    cmd(data.commands.scheduleInstall),
+    cmd(data.commands.notifyTest),
   ];
 }
 
