@@ -1,9 +1,10 @@
 /**
- * Multipart part size. lib-storage needs one size for every part, fixed
- * before the first byte, and S3 allows at most 10,000 parts of 5 MiB to
- * 5 GiB. The archive's size is not known until it is written, so the size
- * is chosen from an estimate (the source bytes, which a compressed archive
- * rarely exceeds by more than a little), with headroom. Pure.
+ * Multipart part size. The upload (s3-multipart.ts) uses one size for
+ * every part, fixed before the first byte (its buffers are that size),
+ * and S3 allows at most 10,000 parts of 5 MiB to 5 GiB. The archive's
+ * size is not known until it is written, so the size is chosen from an
+ * estimate (the source bytes, which a compressed archive rarely exceeds by
+ * more than a little), with headroom. Pure.
  */
 const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 8 * MiB;

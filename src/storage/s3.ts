@@ -2,8 +2,9 @@
  * The S3 destination (AWS and S3-compatible stores). The only module that
  * imports the AWS SDK.
  *
- * - The archive is streamed to a multipart upload (lib-storage `Upload`)
- *   while it is being written; memory is about partSize x queueSize.
+ * - The archive is streamed to a multipart upload (s3-multipart.ts) while
+ *   it is being written; memory is (queueSize + 1) x partSize, in buffers
+ *   reused from part to part.
  * - As on disk, the archive is uploaded as `NAME.EXT.partial`. HeadObject
  *   confirms its size; a server-side copy then publishes it under its final
  *   key with the SHA-256 (known only at the end) as metadata and the storage
@@ -19,7 +20,7 @@
  *   trailers); AWS keeps the SDK's default integrity checksums.
  * - A stalled connection fails after an idle timeout and is retried.
  */
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -35,13 +36,13 @@ import {
   UploadPartCopyCommand,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BackupError, DestinationError } from '../errors.js';
 import type { Logger } from '../log/logger-types.js';
 import { SIDECAR_SUFFIXES, type CommitInfo, type Committed, type ArchiveWrite, type SidecarFile } from './store.js';
 import { describeS3Error, type S3ErrorContext } from './s3-errors.js';
 import { MAX_PART_SIZE } from './part-size.js';
+import { MultipartUpload, type UploadedObject } from './s3-multipart.js';
 
 export interface S3Target {
   bucket: string;
@@ -159,11 +160,11 @@ export interface S3DestinationOptions {
 }
 
 /**
- * Parts uploaded at once: 2. Memory is about part size x this (lib-storage
- * copies each part). With the source reader's worker thread, 3 parts of
- * 8 MiB took a 1.1 GiB upload to 189 MB of RSS (test:large), 2 to 171 MB at
- * the same wall time against Ceph (measured, 2026-11-26); against a distant
- * AWS region more parts in flight could help: `queueSize` is the knob.
+ * Parts uploaded at once: 2, each in a buffer of its own, plus the one being
+ * filled. With lib-storage (which copied each part), 3 parts of 8 MiB took a
+ * 1.1 GiB upload to 189 MB of RSS (test:large), 2 to 171 MB at the same wall
+ * time against Ceph (measured, 2026-11-26); against a distant AWS region
+ * more parts in flight could help: `queueSize` is the knob.
  */
 const PARTS_IN_FLIGHT = 2;
 
@@ -178,9 +179,7 @@ export class S3Destination implements ArchiveWrite {
   private key: string | undefined;
   /** Key the upload goes to until it is checked. */
   private partialKey: string | undefined;
-  private upload: Upload | undefined;
-  private body: PassThrough | undefined;
-  private done: Promise<unknown> | undefined;
+  private upload: MultipartUpload | undefined;
   private startedAt = new Date();
   private bytesSent = 0;
   private finished = false;
@@ -295,29 +294,18 @@ export class S3Destination implements ArchiveWrite {
     const fileName = this.fileName;
     if (!key || !fileName) throw new Error('S3Destination.open() before reserve()');
     this.startedAt = new Date();
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-    // Destroying the body on cancel must not crash the process before lib-storage reads it.
-    body.on('error', () => undefined);
-    const upload = new Upload({
+    const upload = new MultipartUpload({
       client: this.client,
-      params: {
-        Bucket: this.target.bucket,
-        Key: key,
-        Body: body,
-        ContentType: contentTypeFor(fileName),
-        Metadata: this.options.metadata,
-      },
+      bucket: this.target.bucket,
+      key,
       partSize: this.options.partSize,
-      queueSize: this.options.queueSize ?? PARTS_IN_FLIGHT,
-      leavePartsOnError: false,
+      partsInFlight: this.options.queueSize ?? PARTS_IN_FLIGHT,
+      contentType: contentTypeFor(fileName),
+      metadata: this.options.metadata,
+      onProgress: this.options.onProgress,
+      signal: this.options.signal,
     });
-    upload.on('httpUploadProgress', (progress) => {
-      if (progress.loaded !== undefined) this.options.onProgress?.(progress.loaded);
-    });
-    this.body = body;
     this.upload = upload;
-    const done = upload.done();
-    this.done = done;
 
     const destination = this;
     let ending = false;
@@ -325,25 +313,32 @@ export class S3Destination implements ArchiveWrite {
       highWaterMark: 1024 * 1024,
       write(chunk: Buffer, _encoding, callback) {
         destination.bytesSent += chunk.length;
-        if (body.write(chunk)) callback();
-        else body.once('drain', () => callback());
+        // A failed upload has already destroyed the sink (onFailure below).
+        upload.write(chunk).then(
+          () => callback(),
+          (error: unknown) => callback(sink.destroyed ? undefined : (error as Error)),
+        );
       },
       final(callback) {
         ending = true;
-        body.end();
-        destination.settleUpload(done).then(
+        destination.settleUpload(upload.finish()).then(
           () => callback(),
           (error: unknown) => callback(error as Error),
         );
       },
+      destroy(error, callback) {
+        // The archive will not be complete: no more parts (abort() removes those on the server).
+        if (!destination.finished) void upload.abort();
+        callback(error);
+      },
     });
-    // A failed upload stops reading its body: fail the sink at once instead of waiting on 'drain'
-    // forever. Once ending, final() decides (the completion answer may only have been lost).
-    done.catch((error: unknown) => {
-      if (ending) return;
+    // A failed upload stops taking data: fail the sink at once instead of waiting for the next
+    // write. Once ending, final() decides (the completion answer may only have been lost).
+    upload.onFailure = (error: unknown) => {
+      if (ending || sink.destroyed) return;
       // Cancelled on purpose (abort()): close quietly; else fail the sink with the reason.
       sink.destroy(this.aborting ? undefined : describeS3Error(error, this.ctx('s3:PutObject (UploadPart)', key)));
-    });
+    };
     return sink;
   }
 
@@ -351,9 +346,9 @@ export class S3Destination implements ArchiveWrite {
    * Waits for the upload. If it failed, the completion answer may just have
    * been lost: when the object is there with every byte we sent, it is done.
    */
-  private async settleUpload(done: Promise<unknown>): Promise<void> {
+  private async settleUpload(done: Promise<UploadedObject>): Promise<void> {
     try {
-      const result = (await done) as { VersionId?: string } | undefined;
+      const result = await done;
       if (result?.VersionId) this.partialVersions.add(result.VersionId);
     } catch (error) {
       const head = await this.head(this.partialKey!).catch(() => undefined);
@@ -527,10 +522,9 @@ export class S3Destination implements ArchiveWrite {
       await this.deletePartial(cleanup);
       return;
     }
-    // Stop the upload now: no new parts, done() rejects at once. Requests already in flight
-    // cannot be recalled; a part that lands after the abort below is refused (NoSuchUpload).
+    // Stop the upload now: no new parts, the parts in flight cancelled (a part the server was
+    // already storing and that lands after the abort below is refused: NoSuchUpload).
     this.aborting = true;
-    this.body?.destroy(new BackupError('upload cancelled', { code: 'CANCELLED' }));
     await this.upload.abort();
     // A CreateMultipartUpload in flight answers with the id to abort: wait for that answer
     // (bounded), instead of sleeping a fixed time and hoping it came.
@@ -547,9 +541,9 @@ export class S3Destination implements ArchiveWrite {
 
   /** The multipart upload's id once its CreateMultipartUpload has answered (waits at most abortWaitMs). */
   private async pendingUploadId(): Promise<string | undefined> {
-    const upload = this.upload as unknown as { uploadId?: string; createMultiPartPromise?: Promise<{ UploadId?: string }> };
+    const upload = this.upload!;
     if (upload.uploadId) return upload.uploadId;
-    const creating = upload.createMultiPartPromise;
+    const creating = upload.creating;
     if (!creating) return undefined;
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<undefined>((resolve) => {
