@@ -111,7 +111,9 @@ export function toPosix(p: string): string {
 
 export function makeExcluder(patterns: readonly string[] | undefined): Ignore | undefined {
   if (!patterns || patterns.length === 0) return undefined;
-  return ignore({ allowRelativePaths: true }).add([...patterns]);
+  // Case-sensitive, as git on Linux, tar --exclude and rsync: the `ignore` package folds case by
+  // default, so `--exclude Cache` also left out a folder named `cache`, which was never backed up.
+  return ignore({ allowRelativePaths: true, ignorecase: false }).add([...patterns]);
 }
 
 /** Names looked at between two `undefined`s from walkSync. */

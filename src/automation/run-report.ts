@@ -27,10 +27,10 @@ import { utcMinute } from './status.js';
 export type RunTrigger = NonNullable<HistoryRecord['trigger']>;
 export type SendNotifications = (channels: readonly NotifyChannel[], event: NotifyEvent, ctx: NotifyContext) => Promise<NotifyOutcome[]>;
 
-/** `BACKUP_TRIGGER` (scheduled | daemon: set by the schedule lines and the daemon), else who ran it by hand. */
+/** `BACKUP_TRIGGER` (scheduled | daemon | ui: set by the schedule lines, the daemon and the web UI), else who ran it by hand. */
 export function triggerFrom(env: NodeJS.ProcessEnv, byHand: 'cli' | 'wizard' = 'cli'): RunTrigger {
   const value = env.BACKUP_TRIGGER?.trim().toLowerCase();
-  return value === 'scheduled' || value === 'daemon' ? value : byHand;
+  return value === 'scheduled' || value === 'daemon' || value === 'ui' ? value : byHand;
 }
 
 /** 0 ok, 3 warning (skipped files), 130 cancelled, anything else failed. */

@@ -36,7 +36,7 @@ export interface HistoryRecord {
   jobName: string;
   command: HistoryCommand;
   /** What started it: a person (cli), the daemon, a timer/cron line (scheduled). */
-  trigger?: 'cli' | 'daemon' | 'scheduled' | 'wizard';
+  trigger?: 'cli' | 'daemon' | 'scheduled' | 'wizard' | 'ui';
   host: string;
   pid: number;
   /** The boot of `host` the run began in (/proc/sys/kernel/random/boot_id); absent when unreadable. Another boot id: the run died in a reboot. */

@@ -5,6 +5,9 @@
  * each of them) and waits for it to end.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { expandHome } from '../config/expand-home.js';
@@ -69,21 +72,25 @@ export async function uiCommand(io: CliIO, flags: UiFlags): Promise<number> {
     logger.fileOnly.info(`ui: serving ${jobs.length} job(s) on ${host}:${server.port} (the access token is not logged)`, { jobs: jobs.map((j) => j.file) });
     const lines = [
       `Backup dashboard: ${server.url}`,
-      `  ${jobs.length === 0 ? 'no settings file yet (run `npx backup` to make one); the page shows nothing to run' : `${jobs.length} job(s): ${jobs.map((j) => printable(path.relative(io.cwd, j.file) || j.file)).join(', ')}`}`,
-      `  Open it in a browser on this machine; from another one, forward the same port first: ssh -L ${server.port}:127.0.0.1:${server.port} ${printable(io.host)}`,
+      `  ${jobs.length === 0 ? 'No settings file yet (run `npx backup` to make one): the page has nothing to run.' : `${jobs.length === 1 ? 'Job' : 'Jobs'}: ${jobs.map((j) => printable(path.relative(io.cwd, j.file) || j.file)).join(', ')}`}`,
+      // The same port on both sides: the server answers only to 127.0.0.1:PORT / localhost:PORT (DNS rebinding).
+      `  From another machine: ssh -L ${server.port}:127.0.0.1:${server.port} ${printable(sshLogin(io))}, then open the URL above there.`,
       '  The token in it gives full access to every backup of these jobs: do not share it. Ctrl-C stops the dashboard.',
     ];
+    if (server.otherUrls.length > 0) lines.splice(1, 0, ...server.otherUrls.map((url) => `  also: ${url}`));
     if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
       lines.push(`warning: listening on ${host}, not only on this machine: anyone who can reach port ${server.port} and has the token can read and restore every backup of these jobs.`);
     }
     io.stdout.write(humanText(`${lines.join('\n')}\n`));
-    if (flags.open) openBrowser(server.url, io);
+    let opened: string | undefined;
+    if (flags.open) opened = await openBrowser(server.url, io);
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) resolve();
       else io.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     io.stdout.write(humanText(server.actions.running().length > 0 ? 'Stopping: cancelling what the page started...\n' : 'Stopped.\n'));
     await server.close();
+    if (opened) await fs.rm(opened, { recursive: true, force: true });
     logger.fileOnly.info('ui: stopped');
     return 0;
   } catch (error) {
@@ -93,14 +100,42 @@ export async function uiCommand(io: CliIO, flags: UiFlags): Promise<number> {
   }
 }
 
-/** xdg-open (or open on macOS), if there is one; otherwise the printed URL is enough. */
-function openBrowser(url: string, io: CliIO): void {
+/** `user@host` for the ssh line: the account this runs as, on this machine's name. */
+function sshLogin(io: CliIO): string {
+  let user = io.env.USER ?? io.env.LOGNAME;
+  if (!user) {
+    try {
+      user = os.userInfo().username;
+    } catch {
+      user = undefined;
+    }
+  }
+  return user ? `${user}@${io.host}` : io.host;
+}
+
+/**
+ * xdg-open (or open on macOS), if there is one; otherwise the printed URL is enough. The token is
+ * not put on the opener's command line (any local user can read that in `ps`): the browser opens
+ * a file only this user can read, which forwards to the URL (as Jupyter does). Returns its folder.
+ */
+async function openBrowser(url: string, io: CliIO): Promise<string | undefined> {
   const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
+  const failed = (): void => void io.stderr.write(`(could not start ${opener}: open the URL above yourself)\n`);
+  let dir: string;
   try {
-    const child = spawn(opener, [url], { stdio: 'ignore', detached: true, env: io.env });
-    child.on('error', () => io.stderr.write(`(could not start ${opener}: open the URL above yourself)\n`));
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'backup-ui-'));
+    const page = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${url}"><title>backup ui</title><a href="${url}">Open the backup dashboard</a>\n`;
+    await fs.writeFile(path.join(dir, 'open.html'), page, { mode: 0o600, flag: 'wx' });
+  } catch {
+    failed();
+    return undefined;
+  }
+  try {
+    const child = spawn(opener, [pathToFileURL(path.join(dir, 'open.html')).href], { stdio: 'ignore', detached: true, env: io.env });
+    child.on('error', failed);
     child.unref();
   } catch {
-    io.stderr.write(`(could not start ${opener}: open the URL above yourself)\n`);
+    failed();
   }
+  return dir;
 }

@@ -140,7 +140,8 @@ export async function restoreBackup(store: Store, name: string, options: Restore
   }
   if (!expected) logger.warn(`${location}: no usable .sha256 beside it; the archive's integrity cannot be checked against it (the format's own CRCs still are)`);
 
-  const include = options.include.length > 0 ? ignore().add(options.include) : undefined;
+  // Case-sensitive: `--include data/Case` is not `data/case` (the `ignore` package folds case by default).
+  const include = options.include.length > 0 ? ignore({ ignorecase: false }).add(options.include) : undefined;
   const outcome: RestoreOutcome = {
     location,
     to: root,

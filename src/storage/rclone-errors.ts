@@ -9,8 +9,9 @@
  * (`StderrTail`), and only ever shown through `sanitizeStderrLine`:
  * redacted (src/log/redact.ts) and with every control character escaped.
  *
- * Facts about Debian's rclone 1.60 (tests/storage/rclone-smoke.test.ts and
- * tests/storage/rclone.test.ts check them):
+ * Facts about Debian's rclone 1.60 (tests/storage/rclone.test.ts checks
+ * what depends on them, through the store: 'rclone itself missing or
+ * misconfigured', the contract's reads and list()):
  * - A remote name that is not configured: exit 1, "didn't find section in
  *   config file" (also for `rcat`); a remote whose type rclone does not
  *   know: exit 1, "didn't find backend called".
@@ -18,6 +19,9 @@
  *   exit 3, "directory not found"; deletefile of a missing file: exit 1,
  *   "is a directory or doesn't exist".
  * - The binary missing: spawn fails with ENOENT (nothing runs).
+ * - An sftp remote whose server key is not the pinned one: exit 1,
+ *   "knownhosts: key mismatch" ("key is unknown" when the host is not in
+ *   the known_hosts file), shown as rclone's reason.
  */
 import { BackupError, CancelledError, DestinationError, UsageError } from '../errors.js';
 import { redactText } from '../log/redact.js';

@@ -25,7 +25,7 @@
  *   transfers).
  *
  * Writing one archive (facts about rclone 1.60 in rclone-errors.ts and
- * tests/storage/rclone*.test.ts):
+ * tests/storage/rclone.test.ts):
  * - reserve: an empty claim is written under our temporary name
  *   `.NAME.partial-<random>`, then the folder is listed: none of NAME,
  *   NAME.sha256, NAME.manifest.json and no other write's `.NAME.partial-*`

@@ -3,7 +3,8 @@
  * bounded: by the caller's AbortSignal, by our timeout, and by the
  * connection's death. The only module besides sftp.ts that imports ssh2.
  *
- * ssh2 1.17.0 facts this relies on (tests/storage/sftp-smoke.test.ts):
+ * ssh2 1.17.0 facts this relies on (what depends on them is checked by
+ * tests/storage/sftp.test.ts: a dropped connection, the host key, logging in):
  * - When the channel closes, requests in flight get 'No response from
  *   server'; a request made AFTER that is never sent and never answered (its
  *   callback never runs). So a dead session refuses requests itself.

@@ -1,7 +1,7 @@
 /**
  * An SFTP server's folder as a Store (ssh2; no ssh2-sftp-client). Facts
- * checked against Debian's OpenSSH in tests/storage/sftp-smoke.test.ts and
- * sftp.test.ts:
+ * about Debian's OpenSSH, checked by tests/storage/sftp.test.ts (the store
+ * contract and the SFTP-only cases):
  *
  * - One SSH connection per store, opened at the first call and reused; a
  *   read, list, stat or delete whose connection dropped is tried again on a

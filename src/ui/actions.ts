@@ -145,7 +145,11 @@ export class Actions {
   cancel(id: string): boolean {
     const action = this.actions.get(id);
     if (!action || action.view.state === 'done') return false;
-    action.view.state = 'cancelling';
+    if (action.view.state === 'running') {
+      action.view.state = 'cancelling';
+      // Every page watching sees it at once (the button goes; the clean-up may take a while: an S3 abort).
+      for (const listener of action.listeners) listener({ type: 'progress', action: action.view });
+    }
     action.child.cancel();
     return true;
   }
@@ -160,7 +164,7 @@ export class Actions {
 
   /** The last resort (a second signal to `backup ui`): every running child killed at once. */
   killAll(): void {
-    for (const a of this.actions.values()) if (a.view.state !== 'done') for (let i = 0; i < 3; i++) a.child.cancel();
+    for (const a of this.actions.values()) if (a.view.state !== 'done') a.child.kill();
   }
 
   /** Cancels every running action and waits for them to end. */

@@ -7,15 +7,19 @@
  * cancel is the SIGINT a Ctrl-C sends, and the command the page shows is
  * the one that ran. What is read from a child is bounded: stdout to
  * MAX_STDOUT_BYTES, the stderr kept to its last lines, a progress line to
- * MAX_LINE_BYTES.
+ * MAX_LINE_BYTES. What it prints passes this process's redaction too (it
+ * knows the secrets every job names: job-secrets.ts).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { humanText } from '../cli/io.js';
 import { shellQuote } from '../cli/render-result.js';
+import { redactText } from '../log/redact.js';
 
 export const MAX_STDOUT_BYTES = 32 * 1024 * 1024;
 export const MAX_LINE_BYTES = 16 * 1024;
+/** Arguments + environment must fit in the kernel's 2 MiB (ARG_MAX on Linux): half of it for the arguments. */
+export const MAX_ARGV_BYTES = 1024 * 1024;
 export const STDERR_LINES = 200;
 
 export interface ProgressEvent {
@@ -49,8 +53,10 @@ export interface CliLauncher {
 
 export interface CliChild {
   readonly done: Promise<CliOutcome>;
-  /** SIGINT, as Ctrl-C would (a second call: SIGINT again, "now"). */
+  /** SIGINT, as one Ctrl-C would (the command cleans up: partial removed, history written). Once: a second call does nothing. */
   cancel(): void;
+  /** The last resort: SIGKILL to the child's whole process group (compressors, rclone, ...). */
+  kill(): void;
 }
 
 /** The command line a person types for the same thing (`--json` left out: it changes only the output). */
@@ -121,12 +127,26 @@ function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): vo
 
 export function startCli(launcher: CliLauncher, args: readonly string[], onProgress?: (event: ProgressEvent) => void, onStderr?: (line: string) => void): CliChild {
   const stderr: string[] = [];
-  let cancels = 0;
-  const child = spawn(launcher.execPath, [launcher.bin, ...args], {
-    cwd: launcher.cwd,
-    env: { ...launcher.env, BACKUP_PROGRESS_FD: '3', NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-  });
+  let cancelled = false;
+  const argvBytes = [launcher.bin, ...args].reduce((sum, a) => sum + Buffer.byteLength(a) + 1, 0);
+  if (argvBytes > MAX_ARGV_BYTES) {
+    return failedToStart(`the command line would be ${argvBytes} bytes, more than this system takes: pick fewer paths (or a folder that holds them)`);
+  }
+  let child: ChildProcess;
+  try {
+    child = spawn(launcher.execPath, [launcher.bin, ...args], {
+      cwd: launcher.cwd,
+      // BACKUP_TRIGGER=ui: the run history says the page started it.
+      env: { ...launcher.env, BACKUP_PROGRESS_FD: '3', NO_COLOR: '1', BACKUP_TRIGGER: 'ui' },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl-C in the terminal of `backup ui` reaches only `backup ui`, which
+      // then cancels each child once (a second SIGINT would make the child leave without cleaning up).
+      detached: true,
+    });
+  } catch (error) {
+    // spawn throws at once for some failures (E2BIG, EACCES on the bin), before any 'error' event.
+    return failedToStart(`could not start the backup command: ${(error as Error).message}`);
+  }
   const done = new Promise<CliOutcome>((resolve) => {
     const out: Buffer[] = [];
     let outBytes = 0;
@@ -140,7 +160,8 @@ export function startCli(launcher: CliLauncher, args: readonly string[], onProgr
       outBytes += chunk.length;
     });
     const errLines = lineSplitter((line) => {
-      const text = humanText(line);
+      // Redacted again here: this process may know a secret the child did not (job-secrets.ts).
+      const text = humanText(redactText(line));
       stderr.push(text);
       if (stderr.length > STDERR_LINES) stderr.shift();
       onStderr?.(text);
@@ -166,7 +187,7 @@ export function startCli(launcher: CliLauncher, args: readonly string[], onProgr
         resolve({ exitCode: 1, stderr, problem: `could not start the backup command: ${spawnError.message}` });
         return;
       }
-      const text = Buffer.concat(out).toString('utf8').trim();
+      const text = redactText(Buffer.concat(out).toString('utf8').trim());
       const last = text.slice(text.lastIndexOf('\n') + 1);
       let json: Record<string, unknown> | undefined;
       try {
@@ -186,8 +207,21 @@ export function startCli(launcher: CliLauncher, args: readonly string[], onProgr
   return {
     done,
     cancel() {
-      cancels += 1;
-      if (child.exitCode === null && child.signalCode === null) child.kill(cancels > 2 ? 'SIGKILL' : 'SIGINT');
+      if (cancelled || child.exitCode !== null || child.signalCode !== null) return;
+      cancelled = true;
+      child.kill('SIGINT');
+    },
+    kill() {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     },
   };
+}
+
+function failedToStart(problem: string): CliChild {
+  return { done: Promise.resolve({ exitCode: 1, stderr: [], problem }), cancel: () => undefined, kill: () => undefined };
 }

@@ -40,21 +40,38 @@ export function sameSecret(given: string | undefined | null, expected: string): 
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** The value of one cookie in a Cookie header (the last one of that name wins nothing: the first is taken). */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
+/**
+ * Every value of one cookie in a Cookie header. All of them: another service on this host (cookies
+ * are shared by every port) could plant one of the same name with a narrower Path, which the
+ * browser sends first; that must not lock the page out.
+ */
+export function readCookies(header: string | undefined, name: string): string[] {
+  if (!header) return [];
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
   }
-  return undefined;
+  return values;
 }
 
-/** Host header values this server answers to: `host:port` for each name it is reached by. */
-export function allowedHosts(bindHost: string, port: number): Set<string> {
+/** True for an address that means "every interface" (0.0.0.0, ::). */
+export function isWildcard(bindHost: string): boolean {
+  return bindHost === '0.0.0.0' || bindHost === '::' || bindHost === '[::]';
+}
+
+/**
+ * Host header values this server answers to: `host:port` for each name it is reached by. Bound to
+ * every interface (0.0.0.0, ::), that is each address of this machine (`interfaces`) and its name.
+ */
+export function allowedHosts(bindHost: string, port: number, interfaces: readonly string[] = [], hostname?: string): Set<string> {
+  const bracket = (h: string): string => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h);
   const names = new Set(['127.0.0.1', 'localhost', '[::1]']);
-  if (bindHost !== '127.0.0.1' && bindHost !== 'localhost') names.add(bindHost.includes(':') && !bindHost.startsWith('[') ? `[${bindHost}]` : bindHost);
+  if (isWildcard(bindHost)) {
+    for (const address of interfaces) names.add(bracket(address));
+    if (hostname) names.add(hostname);
+  } else if (bindHost !== '127.0.0.1' && bindHost !== 'localhost') names.add(bracket(bindHost));
   return new Set([...names].map((n) => `${n.toLowerCase()}:${port}`));
 }
 
@@ -84,7 +101,7 @@ export interface Policy {
 /** True when the request carries the access token (cookie or bearer header). */
 export function hasToken(facts: RequestFacts, policy: Policy): boolean {
   const bearer = facts.authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
-  return sameSecret(readCookie(facts.cookie, cookieName(policy.port)), policy.secrets.token) || sameSecret(bearer, policy.secrets.token);
+  return readCookies(facts.cookie, cookieName(policy.port)).some((value) => sameSecret(value, policy.secrets.token)) || sameSecret(bearer, policy.secrets.token);
 }
 
 /**

@@ -6,6 +6,7 @@
  * settings schema, the log); this file only wires requests to them.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -21,11 +22,12 @@ import type { CliIO } from '../cli/io.js';
 import { closeStores } from '../cli/stores.js';
 import { isBareName, resolveBackupName } from '../cli/resolve-backup-name.js';
 import { Actions, type ActionView } from './actions.js';
-import { displayCommand, startCli, type CliLauncher } from './cli-child.js';
+import { MAX_ARGV_BYTES, displayCommand, startCli, type CliLauncher } from './cli-child.js';
 import { IndexCache, includePattern, listFolder, readIndex } from './archive-index.js';
 import { readLogTail, parseLevel } from './log-tail.js';
 import { readSettingsView, saveSettingsText } from './settings-edit.js';
-import { allowedHosts, cookieName, refusal, sameSecret, type Policy, type RequestFacts, type Secrets } from './security.js';
+import { registerJobSecrets } from './job-secrets.js';
+import { allowedHosts, cookieName, isWildcard, refusal, sameSecret, type Policy, type RequestFacts, type Secrets } from './security.js';
 
 export interface UiJob {
   id: string;
@@ -45,6 +47,8 @@ export interface UiServerOptions {
 
 export interface UiServer {
   url: string;
+  /** With --host 0.0.0.0 / ::, the URL on each other address of this machine. */
+  otherUrls: string[];
   port: number;
   actions: Actions;
   close(): Promise<void>;
@@ -95,8 +99,7 @@ class HttpProblem extends Error {
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   const length = Number(c.req.header('content-length') ?? '0');
   if (length > MAX_BODY_BYTES) throw new HttpProblem(413, 'Request too large.');
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new HttpProblem(413, 'Request too large.');
+  const text = await boundedText(c.req.raw.body, MAX_BODY_BYTES);
   let data: unknown;
   try {
     data = text === '' ? {} : JSON.parse(text);
@@ -105,6 +108,25 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new HttpProblem(400, 'Expected a JSON object.');
   return data as Record<string, unknown>;
+}
+
+/** The body as text, read as it arrives and given up past `max` bytes (a chunked body has no length to check first). */
+async function boundedText(body: ReadableStream<Uint8Array> | null, max: number): Promise<string> {
+  if (!body) return '';
+  const reader = body.getReader();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw new HttpProblem(413, 'Request too large.');
+    }
+    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function text(value: unknown, field: string, max = 4096): string {
@@ -123,7 +145,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const { io, jobs, launcher, secrets } = options;
   const actions = new Actions(launcher, io.now);
   const indexes = new IndexCache();
-  const policy: Policy = { secrets, port: options.port, allowed: allowedHosts(options.host, options.port) };
+  const addresses = isWildcard(options.host) ? machineAddresses() : [];
+  const allowed = (port: number): Set<string> => allowedHosts(options.host, port, addresses, isWildcard(options.host) ? os.hostname() : undefined);
+  const policy: Policy = { secrets, port: options.port, allowed: allowed(options.port) };
   const app = new Hono();
 
   const jobOf = (c: Context): UiJob => {
@@ -136,6 +160,17 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
   };
   const config = (job: UiJob): string => `--config=${shown(job.file)}`;
+  // The secrets each job's settings name, known to this process's redaction before it shows
+  // anything it did not write itself (the log); read again where the log is read (a channel
+  // added since).
+  const knowSecrets = async (job: UiJob): Promise<void> => {
+    try {
+      registerJobSecrets(await loadSettings(job.file), io.env, io.home);
+    } catch {
+      // A broken settings file names nothing that can be read.
+    }
+  };
+  await Promise.all(jobs.map(knowSecrets));
   const cli = async (args: string[]): Promise<Record<string, unknown>> => {
     const outcome = await startCli(launcher, args).done;
     if (!outcome.json) throw new HttpProblem(409, outcome.problem ?? 'The command printed no result.', 'UI_CHILD');
@@ -157,7 +192,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (firstVisit) {
       // The token leaves the address bar (and the history) at once; from now on it is a cookie.
       c.header('Set-Cookie', `${cookieName(policy.port)}=${secrets.token}; HttpOnly; SameSite=Strict; Path=/`);
-      return c.redirect(c.req.path, 303);
+      // Only a path of this server: `//evil.example/x` would be read by the browser as another site.
+      return c.redirect(c.req.path.startsWith('/') && !c.req.path.startsWith('//') && !c.req.path.startsWith('/\\') ? c.req.path : '/', 303);
     }
     await next();
   });
@@ -221,7 +257,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   app.post('/api/jobs/:job/run', async (c) => {
     const job = jobOf(c);
     await jsonBody(c);
-    return started(c, actions.start({ kind: 'run', job: job.id, title: `backup of ${jobNameFromFile(job.file)}`, args: ['run', config(job), '--json'] }));
+    // The job's name as `backup status` gives it (settings "job", else from the file's name).
+    const name = (await loadSettings(job.file).catch(() => undefined))?.job ?? jobNameFromFile(job.file);
+    return started(c, actions.start({ kind: 'run', job: job.id, title: `backup of ${name}`, args: ['run', config(job), '--json'] }));
   });
 
   app.post('/api/jobs/:job/verify', async (c) => {
@@ -243,6 +281,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       throw new HttpProblem(400, `paths: expected a list of at most ${MAX_INCLUDES} paths inside the backup.`);
     }
     const includes = (paths as string[]).map(includePattern);
+    const includeBytes = includes.reduce((sum, p) => sum + Buffer.byteLength(p) + 1, 0);
+    if (includeBytes > MAX_ARGV_BYTES / 2) {
+      throw new HttpProblem(400, `paths: ${paths.length} paths are too long for one command line (${includeBytes} bytes): pick the folders that hold them, or fewer at a time.`);
+    }
     // `preview`: only the command line, for the page to show before anything runs.
     const args = ['restore', config(job), `--from=${from}`, `--to=${to}`, ...(body.overwrite === true ? ['--overwrite'] : []), '--json'];
     if (includes.length > 0) args.push('--include', ...includes);
@@ -275,7 +317,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   app.get('/api/jobs/:job/settings', async (c) => {
     const job = jobOf(c);
     const view = await readSettingsView(job.file);
-    return c.json({ ...view, file: shown(view.file) });
+    // Quoted by the server as every other command it shows (a file name with a space).
+    const commands = { scheduleInstall: displayCommand(['schedule', 'install', config(job)]), notifyTest: displayCommand(['notify', 'test', config(job)]) };
+    return c.json({ ...view, file: shown(view.file), commands });
   });
 
   app.post('/api/jobs/:job/settings', async (c) => {
@@ -291,7 +335,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     const job = jobOf(c);
     let logFile = DEFAULT_LOG_FILE;
     try {
-      logFile = (await loadSettings(job.file)).logFile ?? DEFAULT_LOG_FILE;
+      const settings = await loadSettings(job.file);
+      registerJobSecrets(settings, io.env, io.home);
+      logFile = settings.logFile ?? DEFAULT_LOG_FILE;
     } catch {
       // A broken settings file: its runs log where `backup run` logs then, the default.
     }
@@ -353,20 +399,33 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   });
   const port = (server.address() as AddressInfo).port;
   policy.port = port;
-  policy.allowed = allowedHosts(options.host, port);
-  const hostInUrl = options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
+  policy.allowed = allowed(port);
+  const bracket = (h: string): string => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h);
+  const urlFor = (host: string): string => `http://${bracket(host)}:${port}/?token=${secrets.token}`;
   return {
-    url: `http://${hostInUrl === '0.0.0.0' || hostInUrl === '[::]' ? '127.0.0.1' : hostInUrl}:${port}/?token=${secrets.token}`,
+    url: urlFor(isWildcard(options.host) ? '127.0.0.1' : options.host),
+    otherUrls: addresses.filter((a) => a !== '127.0.0.1' && a !== '::1').map(urlFor),
     port,
     actions,
     async close() {
       await actions.stopAll();
+      const http = server as { closeAllConnections?: () => void; closeIdleConnections?: () => void };
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        http.closeIdleConnections?.();
+        // The pages watching a run get its last event (the streams end after it) before the rest is cut.
+        setTimeout(() => http.closeAllConnections?.(), 1000).unref();
       });
     },
   };
+}
+
+/** This machine's addresses (every interface), for a server bound to all of them. */
+function machineAddresses(): string[] {
+  return Object.values(os.networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .filter((i) => !(i.family === 'IPv6' && i.address.toLowerCase().startsWith('fe80')))
+    .map((i) => i.address);
 }
 
 /** An IO of its own for in-process work (the tree): the UI's environment and signal, its own stores. */

@@ -54,7 +54,13 @@ export function settingsProblems(text: string, file: string): SettingsProblem[] 
   }
   const parsed = SettingsSchema.safeParse(data);
   if (parsed.success) return [];
-  return parsed.error.issues.map((issue) => ({ path: issue.path.length > 0 ? formatJsonPath(issue.path) : null, message: describeIssue(issue, data) }));
+  return parsed.error.issues.flatMap((issue) =>
+    // An unknown key is a problem of that field (`destinations[0].pth`), not of the object that holds it:
+    // one problem per key, each at its own path.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: formatJsonPath([...issue.path, key]), message: describeIssue({ ...issue, keys: [key] }, data) }))
+      : [{ path: issue.path.length > 0 ? formatJsonPath(issue.path) : null, message: describeIssue(issue, data) }],
+  );
 }
 
 function stripFile(error: unknown, file: string): string {

@@ -122,6 +122,10 @@ describe('sources', () => {
     await fs.writeFile(path.join(src, 'node_modules/pkg/index.js'), 'x');
     await fs.writeFile(path.join(src, 'deep/a/cache.tmp'), 'x');
     await fs.writeFile(path.join(src, 'keep.tmp.txt'), 'x');
+    // Case-sensitive: `*.tmp` and `node_modules` do not leave out these (the exclude library folds case by default).
+    await fs.writeFile(path.join(src, 'deep/a/REPORT.TMP'), 'x');
+    await fs.mkdir(path.join(src, 'Node_Modules'));
+    await fs.writeFile(path.join(src, 'Node_Modules/kept.js'), 'x');
     const run = await runCli(
       ['run', '-s', 'data', '-d', 'out', '-f', 'zip', '--exclude', 'node_modules', '*.tmp', '/bin/', '--json'],
       { cwd: root },
@@ -132,6 +136,8 @@ describe('sources', () => {
     expect(listing).not.toMatch(/cache\.tmp/);
     expect(listing).not.toMatch(/^data\/bin\//m);
     expect(listing).toMatch(/^data\/keep\.tmp\.txt$/m);
+    expect(listing).toMatch(/^data\/deep\/a\/REPORT\.TMP$/m);
+    expect(listing).toMatch(/^data\/Node_Modules\/kept\.js$/m);
     expect(listing).toMatch(/^data\/deep\/a\/b\//m);
   });
   it.each(['tar.gz', 'zip'] as const)(

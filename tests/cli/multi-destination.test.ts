@@ -13,8 +13,9 @@ import { listDir, tempDir } from '../helpers/fixtures.js';
 import { parseJsonResult, runCli } from '../helpers/cli.js';
 import { freshBucket, getObject, listKeys, listUploads, s3Env, s3Server } from '../helpers/s3.js';
 import { startAzureFixture, type AzureFixture } from '../helpers/azure-store.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { cutAfter, startFaultProxy, type FaultProxy, type ProxyCut } from '../helpers/fault-proxy.js';
 import { startSftpFixture, type SftpFixture } from '../helpers/sftp-store.js';
+import { knownHostsFor } from '../helpers/sshd.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -32,7 +33,7 @@ afterAll(async () => {
 type Kind = 'none' | 's3' | 'azure' | 'sftp';
 
 /** A project with 24 MiB of random data and the destinations; `failing` goes through a proxy that resets every upload after 1 MiB. */
-async function project(failing: Kind): Promise<{ root: string; bucket: string; prefix: string; nasFolder: string; proxies: FaultProxy[]; watches: NodeJS.Timeout[] }> {
+async function project(failing: Kind): Promise<{ root: string; bucket: string; prefix: string; nasFolder: string; proxies: FaultProxy[]; cuts: ProxyCut[] }> {
   const root = await tempDir();
   await fs.mkdir(path.join(root, 'data'), { recursive: true });
   await fs.writeFile(path.join(root, 'data', 'random.bin'), randomBytes(24 * MiB));
@@ -52,24 +53,17 @@ async function project(failing: Kind): Promise<{ root: string; bucket: string; p
   const azureEndpoint = failing === 'azure' ? await through(azure.azurite.endpoint, (method, query) => method === 'PUT' && query.get('comp') === 'block') : azure.azurite.endpoint;
   // SFTP is not HTTP: a raw proxy that resets every connection once 2 MiB have gone up (the
   // store's clean-up then reconnects through it, as it would after a real network cut).
-  const watches: NodeJS.Timeout[] = [];
+  const cuts: ProxyCut[] = [];
   let sftpPort = sftp.sshd.port;
   if (failing === 'sftp') {
     const proxy = await startFaultProxy({ host: '127.0.0.1', port: sftp.sshd.port }, [], { raw: true });
     proxies.push(proxy);
-    let cut = false;
-    watches.push(setInterval(() => {
-      if (!cut && proxy.clientBytes() > 2 * MiB) {
-        cut = true;
-        proxy.resetAll();
-      }
-    }, 5));
-    sftpPort = Number(new URL(proxy.url).port);
+    cuts.push(cutAfter(proxy, 2 * MiB, { once: true }));
+    sftpPort = proxy.port;
   }
   const nasFolder = path.join(root, 'nas');
   await fs.mkdir(nasFolder);
-  const knownHosts = path.join(root, 'known_hosts');
-  await fs.writeFile(knownHosts, `${sftp.sshd.knownHostsLine.replace(`]:${sftp.sshd.port} `, `]:${sftpPort} `)}\n`);
+  const knownHosts = await knownHostsFor(sftp.sshd, sftpPort);
   const settings = {
     sources: ['./data'],
     format: 'tar.gz',
@@ -93,7 +87,7 @@ async function project(failing: Kind): Promise<{ root: string; bucket: string; p
   };
   await fs.mkdir(path.join(root, 'config'));
   await fs.writeFile(path.join(root, 'config', 'settings.json'), JSON.stringify(settings, null, 2));
-  return { root, bucket, prefix, nasFolder, proxies, watches };
+  return { root, bucket, prefix, nasFolder, proxies, cuts };
 }
 
 describe('one run to local + S3 + Azure + SFTP', () => {
@@ -103,7 +97,7 @@ describe('one run to local + S3 + Azure + SFTP', () => {
     ['azure', 'Azure cut mid-stream: local and S3 complete, nothing committed on Azure, exit 1'],
     ['sftp', 'SFTP cut mid-stream: the others complete, nothing left in the SFTP folder, exit 1'],
   ])('%s failing: %s', async (failing) => {
-    const { root, bucket, prefix, nasFolder, proxies, watches } = await project(failing);
+    const { root, bucket, prefix, nasFolder, proxies, cuts } = await project(failing);
     try {
       const run = await runCli(['run', '--json'], { cwd: root, env: { ...s3Env(), ...azure.keyEnv() } });
       const result = parseJsonResult(run);
@@ -152,7 +146,7 @@ describe('one run to local + S3 + Azure + SFTP', () => {
         expect(verify.code, `${from}: ${verify.stdout}${verify.stderr}`).toBe(0);
       }
     } finally {
-      for (const watch of watches) clearInterval(watch);
+      for (const cut of cuts) cut.stop();
       for (const proxy of proxies) await proxy.close();
     }
   });

@@ -26,6 +26,8 @@ export interface CliOptions {
   /** Called once the process has started (to kill it mid-run, say). */
   onSpawn?: (child: ChildProcess) => void;
   input?: string;
+  /** In a process group of its own (as a shell job is), so a test can signal the whole group as a terminal's Ctrl-C does. */
+  ownGroup?: boolean;
 }
 
 export function startCli(args: string[], options: CliOptions): ChildProcess {
@@ -36,7 +38,7 @@ export function startCli(args: string[], options: CliOptions): ChildProcess {
     options.asUser === undefined
       ? [BIN, ...args]
       : [`--reuid=${options.asUser}`, `--regid=${options.asUser}`, '--clear-groups', process.execPath, BIN, ...args];
-  return spawn(command, argv, { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn(command, argv, { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: options.ownGroup === true });
 }
 
 export function runCli(args: string[], options: CliOptions): Promise<CliRun> {

@@ -20,7 +20,8 @@
  *
  * `{ raw: true }`: not HTTP (SSH, rclone's sftp): every byte passes through
  * unparsed and rules never match; the test cuts the connections itself with
- * `resetAll()` (at a moment it chooses, e.g. after `clientBytes()` reached N).
+ * `resetAll()` at a moment it chooses, or with `cutAfter(proxy, N)` once N
+ * bytes went up (either mode).
  */
 import net from 'node:net';
 
@@ -299,4 +300,51 @@ function parseHead(text: string): FaultRequest | undefined {
   // The target is usually origin-form (/path?query), absolute-form for proxies.
   const url = new URL(requestLine[2]!, 'http://proxy.invalid');
   return { method: requestLine[1]!, path: url.pathname, query: url.searchParams, headers };
+}
+
+export interface ProxyCut {
+  /** True once the mark was passed and the connections were cut. */
+  cut(): boolean;
+  /** Lets traffic through again: connections made from now on pass (the proxy's rules are cleared). */
+  restore(): void;
+  /** Stops watching the proxy (before closing it). */
+  stop(): void;
+}
+
+/**
+ * "The network goes down after N bytes": once `bytes` went from clients to
+ * the server through `proxy` (checked every 5 ms, so somewhat more may pass),
+ * every connection is reset (TCP RST). Then, until restore(), every
+ * connection stays cut, new ones too: a raw proxy's (SSH) are reset at every
+ * check, long before a handshake completes; an HTTP proxy's requests are
+ * also reset as soon as their head arrives (a rule), so none gets through.
+ * `{ once: true }`: only the connections open at that moment are cut; a
+ * client that reconnects gets through (a cut, not an outage).
+ */
+export function cutAfter(proxy: FaultProxy, bytes: number, options: { once?: boolean } = {}): ProxyCut {
+  let cut = false;
+  let restored = false;
+  const watch = setInterval(() => {
+    if (restored) return;
+    if (!cut) {
+      if (proxy.clientBytes() < bytes) return;
+      cut = true;
+      if (options.once) {
+        clearInterval(watch);
+        proxy.resetAll();
+        return;
+      }
+      proxy.setRules([{ match: () => true, action: 'reset', times: Infinity }]);
+    }
+    proxy.resetAll();
+  }, 5);
+  return {
+    cut: () => cut,
+    restore: () => {
+      restored = true;
+      clearInterval(watch);
+      if (cut && !options.once) proxy.setRules([]);
+    },
+    stop: () => clearInterval(watch),
+  };
 }

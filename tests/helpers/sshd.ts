@@ -57,6 +57,18 @@ export function knownHostsKey(text: string): Buffer {
   return Buffer.from(fields[2]!, 'base64');
 }
 
+/**
+ * A known_hosts file listing `sshd`'s key under `[127.0.0.1]:port`: for a
+ * client that reaches the server through a proxy on `port` (another
+ * [host]:port to known_hosts, the same server key). In the sshd's own temp
+ * folder (removed by stop()), not in `root`.
+ */
+export async function knownHostsFor(sshd: Sshd, port: number): Promise<string> {
+  const file = path.join(path.dirname(sshd.knownHostsPath), `known_hosts-${port}`);
+  await fs.writeFile(file, `${sshd.knownHostsLine.replace(/^\S+/, `[127.0.0.1]:${port}`)}\n`);
+  return file;
+}
+
 async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {

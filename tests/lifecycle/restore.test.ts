@@ -84,6 +84,19 @@ describe('restore', () => {
     expect(tree.filter((p) => p.endsWith('.txt') || p.endsWith('.sh'))).toEqual(['data/bin/run.sh', 'data/deep/a/b/c/d/e/f/g/h/leaf.txt']);
   });
 
+  it('--include is case-sensitive: data/Case is not data/case nor data/CASE', async () => {
+    const dir = await tempDir();
+    for (const name of ['Case', 'case', 'CASE']) {
+      await fs.mkdir(path.join(dir, 'data', name), { recursive: true });
+      await fs.writeFile(path.join(dir, 'data', name, 'f.txt'), name);
+    }
+    const archive = await backup(dir, 'tar.gz');
+    const { code } = await restore(dir, archive, '--to', 'out', '--include', 'data/Case');
+    expect(code).toBe(0);
+    expect(await listDir(path.join(dir, 'out', 'data'))).toEqual(['Case']);
+    expect(await fs.readFile(path.join(dir, 'out/data/Case/f.txt'), 'utf8')).toBe('Case');
+  });
+
   it('says the checksum does not match when the sidecar disagrees (exit 1)', async () => {
     const dir = await tempDir();
     await makeRichTree(dir);

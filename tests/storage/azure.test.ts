@@ -17,7 +17,7 @@ import { azureDestinationSchema } from '../../src/config/destinations/azure-sche
 import { describeAzureError, type AzureErrorContext } from '../../src/storage/azure-errors.js';
 import type { ArchiveWrite, Store, WriteOptions } from '../../src/storage/store.js';
 import { randomSource } from '../helpers/fixtures.js';
-import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { cutAfter, startFaultProxy } from '../helpers/fault-proxy.js';
 import { startStallProxy } from '../helpers/azure-stall-proxy.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { startAzureFixture, type AzureFixture } from '../helpers/azure-store.js';
@@ -59,22 +59,13 @@ storeContract('Azure Blob (Azurite)', {
     const port = Number(new URL(fx.azurite.endpoint).port);
     // HTTP mode, so that a cut can be kept up: every request after the cut is reset, until restore().
     const proxy = await startFaultProxy({ host: '127.0.0.1', port });
-    let cut = false;
-    const watch = setInterval(() => {
-      if (cut || proxy.clientBytes() < cutAfterBytes) return;
-      cut = true;
-      proxy.setRules([{ match: () => true, action: 'reset', times: Infinity }]);
-      proxy.resetAll();
-    }, 5);
+    const cut = cutAfter(proxy, cutAfterBytes);
     const store = opened(fx.target({ endpoint: `${proxy.url}/devstoreaccount1`, timeoutSeconds: 10 }));
     return {
       store,
-      restore: () => {
-        clearInterval(watch);
-        proxy.setRules([]);
-      },
+      restore: cut.restore,
       close: async () => {
-        clearInterval(watch);
+        cut.stop();
         await proxy.close();
       },
     };

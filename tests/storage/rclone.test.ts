@@ -2,7 +2,8 @@
  * The rclone store, driving Debian's real rclone (1.60) against remotes
  * configured by environment only (tests/helpers/rclone-remotes.ts): an
  * `sftp` remote on a throw-away sshd and a `local` one. The conformance
- * suite for both, then what is rclone's own: the program missing, a remote
+ * suite (whole for sftp, the cases a remote changes for local), then what
+ * is rclone's own: the program missing, a remote
  * not configured, Ctrl-C and close() killing rclone, hashes checked in
  * verify, stderr never shown raw, flags from the environment ignored.
  */
@@ -21,8 +22,9 @@ import { rcloneDestinationSchema } from '../../src/config/destinations/rclone-sc
 import { openRcloneStore, type RcloneTarget } from '../../src/storage/rclone.js';
 import { lastErrorLine, StderrTail } from '../../src/storage/rclone-errors.js';
 import type { ArchiveWrite, Store, WriteOptions } from '../../src/storage/store.js';
-import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { cutAfter, startFaultProxy } from '../helpers/fault-proxy.js';
 import { startRcloneRemotes, type RcloneRemotes } from '../helpers/rclone-remotes.js';
+import { knownHostsFor } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { storeContract } from './store-contract.js';
@@ -75,42 +77,46 @@ storeContract('rclone sftp remote (OpenSSH)', {
   plant,
   // 48 MiB: every rclone call starts a process and an SSH session; memory is still checked.
   largeBytes: 48 * MiB,
-  wrongCredentials: async () => open({ remote: 'wrong', path: freshFolder() }, r.env(r.sftpRemote('wrong', { KEY_FILE: strangerKey }))),
+  // No wrongCredentials: 'a wrong sftp key' below is that case with stronger assertions (the code and
+  // rclone's reason), and each run of it waits out rclone's 10 paced connection retries (~11 s).
   missingLocation: async () => open({ remote: 'nosuch', path: freshFolder() }),
   async throughCutProxy(cutAfterBytes) {
     const proxy = await startFaultProxy({ host: '127.0.0.1', port: r.sshd.port }, [], { raw: true });
-    // The server's key under the proxy's address.
-    const knownHosts = path.join(r.home, `known_hosts-${proxy.port}`);
-    await fs.writeFile(knownHosts, r.sshd.knownHostsLine.replace(/^\S+/, `[127.0.0.1]:${proxy.port}`) + '\n');
-    let cut = false;
-    let restored = false;
-    // Once past the mark, every connection is cut (new ones too) until restore().
-    const watch = setInterval(() => {
-      if (restored) return;
-      if (!cut && proxy.clientBytes() >= cutAfterBytes) cut = true;
-      if (cut) proxy.resetAll();
-    }, 5);
+    const cut = cutAfter(proxy, cutAfterBytes);
+    const knownHosts = await knownHostsFor(r.sshd, proxy.port);
     const store = open({ remote: 'cut', path: freshFolder(), timeoutSeconds: 20 }, r.env(r.sftpRemote('cut', { PORT: String(proxy.port), KNOWN_HOSTS_FILE: knownHosts })));
     return {
       store,
-      restore: () => {
-        restored = true;
-      },
+      restore: cut.restore,
       close: async () => {
-        clearInterval(watch);
+        cut.stop();
         await proxy.close();
       },
     };
   },
 });
 
-storeContract('rclone local remote', {
-  create: async () => open({ remote: 'disk', path: freshFolder() }),
-  sibling: async (of) => open(folders.get(of)!.target),
-  rawNames,
-  plant,
-  missingLocation: async () => open({ remote: 'nosuch', path: freshFolder() }),
-});
+// The local remote runs only the cases where the remote makes a difference. The store's code is
+// the same for every remote (one rclone process per operation); the remote changes rclone's
+// backend, so: the hash `backend features` offers (sha256 here, sha1 over sftp), which verify
+// compares ('publish', 'verify-size'); `moveto --ignore-existing` as a local rename, which
+// publishing and NAME_TAKEN rest on ('publish', 'name-taken', 'sidecar-taken'); lsjson's listing
+// of other writes' claims and of sidecars ('reserve', 'sidecar-claim'); the exit codes of a
+// missing file for cat, lsjson --stat and deletefile ('reads'). The other cases run the same
+// rcat / deletefile / cat calls as over sftp above: abort and Ctrl-C on this remote are also
+// checked by 'rclone local remote: processes, hashes, overwrites' and the faulty-rclone tests
+// below (they use it); the lifecycle code sits above the Store interface; a missing remote is
+// not a backend's matter.
+storeContract(
+  'rclone local remote',
+  {
+    create: async () => open({ remote: 'disk', path: freshFolder() }),
+    sibling: async (of) => open(folders.get(of)!.target),
+    rawNames,
+    plant,
+  },
+  { only: ['publish', 'reserve', 'sidecar-claim', 'verify-size', 'name-taken', 'sidecar-taken', 'reads'] },
+);
 
 function options(signal = new AbortController().signal): WriteOptions {
   return { logger: silentLogger, signal };
@@ -228,6 +234,11 @@ describe('rclone itself missing or misconfigured', () => {
       expect(error.message).toContain('rclone config');
       expect(error.message).toContain('RCLONE_CONFIG_NOSUCH_TYPE');
       expect(error.message).toContain('/dev/null (RCLONE_CONFIG)');
+      // rcat (the claim a write makes first, before any listing) says the same.
+      const write = store.beginWrite(options());
+      const claim = await rejection(write.reserve('a.zip'));
+      expect(claim.code).toBe('RCLONE_NO_REMOTE');
+      await write.close();
     } finally {
       await store.close();
     }
@@ -248,10 +259,34 @@ describe('rclone itself missing or misconfigured', () => {
     const store = open({ remote: 'wrong', path: freshFolder() }, r.env(r.sftpRemote('wrong', { KEY_FILE: strangerKey })));
     try {
       const error = await rejection(store.check({ dryRun: false }));
+      expect(error).toBeInstanceOf(BackupError);
       expect(error.code).toBe('RCLONE_FAILED');
       expect(error.message).toMatch(/rclone lsjson for wrong:\S+ failed \(exit 1: an error not otherwise categorised\): .*unable to authenticate/);
     } finally {
       await store.close();
+    }
+  });
+
+  it('an sftp server whose key is not the pinned one, or missing from known_hosts: refused, RCLONE_FAILED naming knownhosts', async () => {
+    const knownHosts = path.join(r.home, `known_hosts-${randomBytes(4).toString('hex')}`);
+    // Another key (the stranger's) under this server's [host]:port: a changed or spoofed host.
+    const otherKey = (await fs.readFile(`${strangerKey}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ');
+    // One connection attempt: rclone's 10 paced low-level retries (~11 s) would change nothing here.
+    const env = r.env({ ...r.sftpRemote('pinned', { KNOWN_HOSTS_FILE: knownHosts }), RCLONE_LOW_LEVEL_RETRIES: '1' });
+    for (const [content, said] of [
+      [`[127.0.0.1]:${r.sshd.port} ${otherKey}\n`, 'knownhosts: key mismatch'],
+      ['', 'knownhosts: key is unknown'],
+    ] as const) {
+      await fs.writeFile(knownHosts, content);
+      const store = open({ remote: 'pinned', path: freshFolder() }, env);
+      try {
+        const error = await rejection(store.check({ dryRun: true }));
+        expect(error).toBeInstanceOf(BackupError);
+        expect(error.code).toBe('RCLONE_FAILED');
+        expect(error.message).toContain(said);
+      } finally {
+        await store.close();
+      }
     }
   });
 

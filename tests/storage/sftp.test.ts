@@ -17,9 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
 import type { Store } from '../../src/storage/store.js';
 import type { Logger } from '../../src/log/logger-types.js';
-import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { cutAfter, startFaultProxy } from '../helpers/fault-proxy.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { startSftpFixture, type SftpFixture } from '../helpers/sftp-store.js';
+import { knownHostsFor } from '../helpers/sshd.js';
 import { storeContract, writeOptions } from './store-contract.js';
 
 const run = promisify(execFile);
@@ -52,24 +53,13 @@ storeContract('SFTP (OpenSSH)', {
   missingLocation: async () => fx.open(await fx.target({}, { create: false })),
   async throughCutProxy(cutAfterBytes) {
     const proxy = await startFaultProxy({ host: fx.sshd.host, port: fx.sshd.port }, [], { raw: true });
-    let cut = false;
-    let restored = false;
-    // Once cut, every connection (new ones too) is reset until restore().
-    const watch = setInterval(() => {
-      if (!cut && proxy.clientBytes() >= cutAfterBytes) cut = true;
-      if (cut && !restored) proxy.resetAll();
-    }, 5);
-    // The proxy's port is another [host]:port for known_hosts: the same key, listed under it.
-    const knownHostsFile = path.join(await tempDir('sftp-kh-'), 'known_hosts');
-    await fs.writeFile(knownHostsFile, fx.sshd.knownHostsLine.replace(`:${fx.sshd.port} `, `:${proxy.port} `) + '\n');
-    const store = fx.open(await fx.target({ port: proxy.port, knownHostsFile }));
+    const cut = cutAfter(proxy, cutAfterBytes);
+    const store = fx.open(await fx.target({ port: proxy.port, knownHostsFile: await knownHostsFor(fx.sshd, proxy.port) }));
     return {
       store,
-      restore: () => {
-        restored = true;
-      },
+      restore: cut.restore,
       close: async () => {
-        clearInterval(watch);
+        cut.stop();
         await proxy.close();
       },
     };
@@ -84,6 +74,22 @@ describe('SFTP store: what only SFTP has', () => {
     expect(store.label).toBe(`sftp://${fx.sshd.user}@127.0.0.1:${fx.sshd.port}${target.path}`);
     expect(store.locationOf('a.zip')).toBe(`sftp://${fx.sshd.user}@127.0.0.1:${fx.sshd.port}${target.path}/a.zip`);
     expect(fx.open({ ...target, path: 'backups/host1' }).label).toBe(`sftp://${fx.sshd.user}@127.0.0.1:${fx.sshd.port}/~/backups/host1`);
+  });
+
+  it("list() and stat() give the size and the server's mtime (whole seconds); a folder is not listed, nor an archive", async () => {
+    const target = await fx.target();
+    const store = fx.open(target);
+    try {
+      const when = new Date('2026-03-04T05:06:07Z');
+      await fs.writeFile(path.join(target.path, 'a.zip'), 'aaaa');
+      await fs.utimes(path.join(target.path, 'a.zip'), when, when);
+      await fs.mkdir(path.join(target.path, 'sub.zip'));
+      expect(await store.list()).toEqual([{ name: 'a.zip', size: 4, modified: when }]);
+      expect(await store.stat('a.zip')).toEqual({ name: 'a.zip', size: 4, modified: when });
+      await expect(store.stat('sub.zip')).rejects.toMatchObject({ code: 'NOT_AN_ARCHIVE' });
+    } finally {
+      await store.close();
+    }
   });
 });
 
@@ -246,9 +252,7 @@ describe('SFTP store: a dropped connection', () => {
   it('reads reconnect; a write cut mid-stream fails with SFTP_CONNECTION_LOST and its abort leaves nothing', async () => {
     const proxy = await startFaultProxy({ host: fx.sshd.host, port: fx.sshd.port }, [], { raw: true });
     try {
-      const knownHostsFile = path.join(await tempDir('sftp-kh-'), 'known_hosts');
-      await fs.writeFile(knownHostsFile, fx.sshd.knownHostsLine.replace(`:${fx.sshd.port} `, `:${proxy.port} `) + '\n');
-      const target = await fx.target({ port: proxy.port, knownHostsFile });
+      const target = await fx.target({ port: proxy.port, knownHostsFile: await knownHostsFor(fx.sshd, proxy.port) });
       const store: Store = fx.open(target);
       await fs.writeFile(path.join(target.path, 'old.zip'), 'old archive');
       expect((await store.list()).map((f) => f.name)).toEqual(['old.zip']);
@@ -395,9 +399,7 @@ describe('SFTP store: a publish whose answer was lost', () => {
   it('the connection drops after the server renamed and the reconnect fails: abort() on a working link keeps all; with the server unreachable it deletes nothing and names the leftovers', async () => {
     const proxy = await holdingProxy();
     try {
-      const knownHostsFile = path.join(await tempDir('sftp-kh-'), 'known_hosts');
-      await fs.writeFile(knownHostsFile, fx.sshd.knownHostsLine.replace(`:${fx.sshd.port} `, `:${proxy.port} `) + '\n');
-      const target = await fx.target({ port: proxy.port, knownHostsFile, maxTries: 2 });
+      const target = await fx.target({ port: proxy.port, knownHostsFile: await knownHostsFor(fx.sshd, proxy.port), maxTries: 2 });
       for (const reachableAtAbort of [true, false]) {
         const store = fx.open(target);
         const logger = capturingLogger();

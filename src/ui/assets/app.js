@@ -66,6 +66,14 @@ function localTime(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** A path under the folder the dashboard runs in, shown as the commands name it (relative); others as they are. */
+let cwd = null;
+function shownPath(p) {
+  if (typeof p !== 'string' || !cwd) return p;
+  const base = cwd.endsWith('/') ? cwd : `${cwd}/`;
+  return p.startsWith(base) && p.length > base.length ? p.slice(base.length) : p;
+}
+
 function errorBox(error) {
   return h('p', { class: 'err-msg', role: 'alert' }, error instanceof Error ? error.message : String(error));
 }
@@ -78,6 +86,7 @@ let currentJob = null;
 async function loadJobs() {
   const { data } = await api('/api/jobs');
   jobs = data.jobs;
+  cwd = data.cwd ?? cwd;
   jobSelect.replaceChildren(...jobs.map((j) => h('option', { value: j.id }, `${j.name} (${j.file})`)));
   if (!jobs.some((j) => j.id === currentJob)) currentJob = jobs[0]?.id ?? null;
   if (currentJob) jobSelect.value = currentJob;
@@ -92,9 +101,19 @@ jobSelect.addEventListener('change', () => {
 // ---- actions: run, verify, restore with live progress -----------------------------------
 
 const watched = new Map();
+const DISMISSED = 'dismissed-actions';
+const dismissed = new Set(JSON.parse(localStorage.getItem(DISMISSED) ?? '[]'));
+
+function dismiss(id) {
+  dismissed.add(id);
+  localStorage.setItem(DISMISSED, JSON.stringify([...dismissed].slice(-50)));
+  watched.get(id)?.box.remove();
+  watched.delete(id);
+  main.focus({ preventScroll: true });
+}
 
 function progressLine(p) {
-  if (!p) return 'starting…';
+  if (!p) return '0 % · starting';
   const parts = [`${p.percent} %`, p.total ? `${p.done} of ${p.total}` : p.done];
   if (p.files) parts.push(p.files);
   parts.push(p.rate, `ETA ${p.eta ?? '-'}`);
@@ -115,6 +134,8 @@ function renderAction(view, box) {
     );
   }
   if (view.state === 'done') {
+    children[0].append(h('button', { type: 'button', class: 'link', 'data-dismiss': view.id, 'aria-label': `Dismiss: ${view.title}` }, 'Dismiss'));
+    children[0].lastChild.addEventListener('click', () => dismiss(view.id));
     if (view.ok) children.push(h('p', { class: 'ok-msg', 'data-role': 'result' }, summary(view)));
     else {
       const problems = (view.result?.results ?? []).flatMap((r) => r.problems ?? []);
@@ -134,14 +155,14 @@ function renderAction(view, box) {
 function summary(view) {
   const r = view.result ?? {};
   if (view.kind === 'run') {
-    const where = (r.destinations ?? []).map((d) => `${d.name}: ${d.location}`).join('; ');
+    const where = (r.destinations ?? []).map((d) => `${d.name}: ${shownPath(d.location)}`).join('; ');
     return `Backup complete: ${r.files ?? '?'} files, ${formatBytes(r.bytes)}${where ? ` → ${where}` : ''}`;
   }
   if (view.kind === 'verify') {
     const first = (r.results ?? r.verified ?? [])[0];
-    return `Verified: ${first?.location ?? ''} ${first ? `(${first.entries} entries, sha256 matches)` : 'ok'}`;
+    return `Verified: ${shownPath(first?.location) ?? ''} ${first ? `(${first.entries} entries, sha256 matches)` : 'ok'}`;
   }
-  return `Restored ${r.files ?? '?'} files (${formatBytes(r.bytes)}) into ${r.to ?? r.target ?? 'the folder'}${r.existing?.length ? `; ${r.existing.length} existing files kept` : ''}`;
+  return `Restored ${r.files ?? '?'} files (${formatBytes(r.bytes)}) into ${shownPath(r.to ?? r.target) ?? 'the folder'}${r.existing?.length ? `; ${r.existing.length} existing files kept` : ''}`;
 }
 
 function watch(view) {
@@ -165,6 +186,8 @@ function watch(view) {
       source.close();
       watched.set(view.id, { box });
       onActionDone(current);
+      whenDone.get(view.id)?.();
+      whenDone.delete(view.id);
     }
   });
   source.addEventListener('log', (event) => {
@@ -172,13 +195,19 @@ function watch(view) {
   });
 }
 
+/** Called once when the action of that id ends (seen by this page). */
+const whenDone = new Map();
+
+/** Starts an action; its id, or null when the server refused it (the reason is shown). */
 async function start(path, body) {
   try {
     const { data } = await api(path, { body });
     watch(data.action);
     activity.scrollIntoView({ block: 'nearest' });
+    return data.action.id;
   } catch (error) {
     activity.prepend(h('div', { class: 'card' }, errorBox(error)));
+    return null;
   }
 }
 
@@ -215,7 +244,7 @@ async function jobsPage() {
       return h(
         'section',
         { class: 'card', 'data-job': job.id },
-        h('div', { class: 'row' }, h('h2', { class: 'grow', style: 'margin:0' }, job.name), h('span', { class: `badge b-${VERDICT[verdict] ?? 'never'}`, 'data-role': 'verdict' }, verdict)),
+        h('div', { class: 'row' }, h('h2', { class: 'grow flush' }, job.name), h('span', { class: `badge b-${VERDICT[verdict] ?? 'never'}`, 'data-role': 'verdict' }, verdict)),
         h('p', { class: 'muted' }, s?.reason ?? job.settingsError ?? ''),
         h(
           'div',
@@ -248,7 +277,7 @@ async function backupsPage() {
   const out = [h('h1', {}, 'Backups'), cmd(data.command)];
   if (data.error && (!data.locations || data.locations.length === 0)) out.push(errorBox(data.error.message));
   for (const loc of data.locations ?? []) {
-    out.push(h('h2', {}, `${loc.name} `, h('span', { class: 'muted mono' }, loc.location)));
+    out.push(h('h2', {}, `${loc.name} `, h('span', { class: 'muted mono', title: loc.location }, shownPath(loc.location))));
     if (loc.error) {
       out.push(errorBox(`${loc.error.code}: ${loc.error.message}`));
       continue;
@@ -263,8 +292,8 @@ async function backupsPage() {
         { class: 'table-wrap' },
         h(
           'table',
-          { 'data-destination': loc.name },
-          h('thead', {}, h('tr', {}, h('th', {}, 'Created'), h('th', {}, 'Name'), h('th', { class: 'hide-narrow' }, 'Format'), h('th', { class: 'num' }, 'Size'), h('th', { class: 'num hide-narrow' }, 'Files'), h('th', {}, 'Verified'), h('th', {}, ''))),
+          { class: 'stack', 'data-destination': loc.name },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Created'), h('th', {}, 'Name'), h('th', {}, 'Format'), h('th', { class: 'num' }, 'Size'), h('th', { class: 'num' }, 'Files'), h('th', {}, 'Verified'), h('th', {}, h('span', { class: 'sr-only' }, 'Actions')))),
           h(
             'tbody',
             {},
@@ -272,12 +301,12 @@ async function backupsPage() {
               h(
                 'tr',
                 { 'data-backup': b.name },
-                h('td', {}, localTime(b.created)),
+                h('td', { 'data-label': 'Created' }, localTime(b.created)),
                 h('td', { class: 'name mono' }, b.name),
-                h('td', { class: 'hide-narrow' }, b.format),
-                h('td', { class: 'num' }, formatBytes(b.bytes)),
-                h('td', { class: 'num hide-narrow' }, b.files ?? '-'),
-                h('td', {}, b.verifiedAt ? h('span', { class: `badge b-${b.verifiedOk ? 'ok' : 'failed'}` }, `${b.verifiedOk ? 'ok' : 'FAILED'} ${localTime(b.verifiedAt)}`) : '-'),
+                h('td', { 'data-label': 'Format' }, b.format),
+                h('td', { class: 'num', 'data-label': 'Size' }, formatBytes(b.bytes)),
+                h('td', { class: 'num', 'data-label': 'Files' }, b.files ?? '-'),
+                h('td', { 'data-label': 'Verified' }, b.verifiedAt ? h('span', { class: `badge b-${b.verifiedOk ? 'ok' : 'failed'}` }, `${b.verifiedOk ? 'ok' : 'FAILED'} ${localTime(b.verifiedAt)}`) : '-'),
                 h(
                   'td',
                   {},
@@ -337,6 +366,18 @@ async function restorePage(from, name) {
   overwrite.addEventListener('change', updatePreview);
 
   const treeBox = h('div', { 'data-role': 'tree' }, h('p', { class: 'muted' }, 'Reading the backup’s contents… (a tar archive is read once from start to end)'));
+  // A ticked folder brings everything under it: its entries show ticked and cannot be unticked
+  // one by one (the command would say otherwise), and picks made under it before are folded in.
+  const covering = (path) => [...selected].find((s) => path.startsWith(`${s}/`));
+  const showCovered = () => {
+    for (const b of treeBox.querySelectorAll('input[type=checkbox][data-path]')) {
+      const by = covering(b.dataset.path);
+      b.disabled = by !== undefined;
+      b.checked = by !== undefined || selected.has(b.dataset.path);
+      if (by !== undefined) b.title = `restored with ${by}/`;
+      else b.removeAttribute('title');
+    }
+  };
   const folderList = async (path, container, top) => {
     const q = new URLSearchParams({ from, name, path });
     const { data } = await api(`/api/jobs/${currentJob}/tree?${q}`);
@@ -344,8 +385,11 @@ async function restorePage(from, name) {
     for (const entry of data.entries) {
       const box = h('input', { type: 'checkbox', 'aria-label': `restore ${entry.path}`, 'data-path': entry.path, checked: selected.has(entry.path) });
       box.addEventListener('change', () => {
-        if (box.checked) selected.add(entry.path);
-        else selected.delete(entry.path);
+        if (box.checked) {
+          selected.add(entry.path);
+          for (const p of [...selected]) if (p.startsWith(`${entry.path}/`)) selected.delete(p);
+        } else selected.delete(entry.path);
+        showCovered();
         updatePreview();
       });
       const li = h('li', {});
@@ -353,11 +397,12 @@ async function restorePage(from, name) {
       if (entry.kind === 'dir') {
         const sub = h('div', {});
         let open = false;
-        const toggle = h('button', { type: 'button', class: 'link', 'aria-expanded': 'false', 'data-folder': entry.path }, `▸ ${entry.name}/`);
+        const arrow = h('span', { 'aria-hidden': 'true' }, '▸');
+        const toggle = h('button', { type: 'button', class: 'link', 'aria-expanded': 'false', 'data-folder': entry.path }, arrow, ` ${entry.name}/`);
         toggle.addEventListener('click', async () => {
           open = !open;
           toggle.setAttribute('aria-expanded', String(open));
-          toggle.textContent = `${open ? '▾' : '▸'} ${entry.name}/`;
+          arrow.textContent = open ? '▾' : '▸';
           if (open && sub.childElementCount === 0) {
             try {
               await folderList(entry.path, sub, false);
@@ -380,6 +425,7 @@ async function restorePage(from, name) {
     if (top && data.total.leftOut > 0) notes.push(h('p', { class: 'muted' }, `${data.total.leftOut} entries past the first ${data.total.entries} are not shown.`));
     if (top && data.total.unsafe > 0) notes.push(h('p', { class: 'err-msg' }, `${data.total.unsafe} entries have unsafe names (absolute, "..", empty): restore refuses them.`));
     container.replaceChildren(list, ...notes);
+    showCovered();
   };
   folderList('', treeBox, true).catch((error) => treeBox.replaceChildren(errorBox(error)));
   updatePreview();
@@ -390,7 +436,12 @@ async function restorePage(from, name) {
       to.focus();
       return;
     }
-    start(`/api/jobs/${currentJob}/restore`, body());
+    // One restore at a time from this page: a double click would start two into the same folder.
+    go.disabled = true;
+    start(`/api/jobs/${currentJob}/restore`, body()).then((id) => {
+      if (id === null) go.disabled = false;
+      else whenDone.set(id, () => (go.disabled = false));
+    });
   });
   return [
     h('h1', {}, 'Restore ', h('span', { class: 'mono' }, name)),
@@ -416,7 +467,9 @@ async function settingsPage() {
   const problems = h('ul', { class: 'problems', 'data-role': 'problems', 'aria-live': 'polite' });
   const saved = h('p', { 'aria-live': 'polite' });
   const showProblems = (list) => {
-    problems.replaceChildren(...list.map((p) => h('li', { 'data-path': p.path ?? '' }, p.path ? h('code', {}, p.path) : null, p.path ? ' ' : null, p.message)));
+    // The CLI's message starts with the path ("schedule: ..."); the path is shown once, as code.
+    const message = (p) => (p.path && p.message.startsWith(`${p.path}: `) ? p.message.slice(p.path.length + 2) : p.message);
+    problems.replaceChildren(...list.map((p) => h('li', { 'data-path': p.path ?? '' }, p.path ? h('code', {}, p.path) : null, p.path ? ' ' : null, message(p))));
   };
   showProblems(data.problems);
   const save = h('button', { type: 'button', class: 'primary', disabled: !data.editable }, 'Save');
@@ -457,8 +510,8 @@ async function settingsPage() {
     saved,
     h('h2', {}, 'Schedule and alerts'),
     h('p', {}, schedule ? `schedule: ${schedule}` : 'No "schedule": the job runs when started.', ' · ', channels ? `${channels} alert channel(s)` : 'no alert channels ("notify")'),
-    cmd(`npx backup schedule install --config ${data.file}`),
-    cmd(`npx backup notify test --config ${data.file}`),
+    cmd(data.commands.scheduleInstall),
+    cmd(data.commands.notifyTest),
   ];
 }
 
@@ -499,7 +552,20 @@ async function logPage() {
 
 const PAGES = { jobs: jobsPage, backups: backupsPage, restore: restorePage, settings: settingsPage, log: logPage };
 
+/** Identifies a control across a re-render (the same button of the same job or backup). */
+function focusKey(el) {
+  if (!el || el === main || !main.contains(el)) return null;
+  const owner = el.closest('[data-job],[data-backup]');
+  // "Run now (one is running)" is still the Run now button.
+  return `${owner?.dataset.job ?? ''}|${owner?.dataset.backup ?? ''}|${el.tagName}|${el.id}|${el.textContent.replace(/\s*\(.*\)$/, '')}`;
+}
+
+let routeSeq = 0;
+
 async function route() {
+  // Only the newest navigation may draw the page: a slow one started earlier must not
+  // replace it when it ends.
+  const seq = ++routeSeq;
   const [, page = 'jobs', ...rest] = location.hash.split('/');
   const render = PAGES[page] ?? jobsPage;
   for (const a of document.querySelectorAll('nav a')) {
@@ -508,8 +574,13 @@ async function route() {
   }
   try {
     const content = await render(...rest.map(decodeURIComponent));
+    if (seq !== routeSeq) return;
+    // A redraw (a run ended) keeps the keyboard where it was, not back at the top of the page.
+    const key = focusKey(document.activeElement);
     main.replaceChildren(...content);
+    if (key) [...main.querySelectorAll('button, a, input, select, textarea')].find((el) => focusKey(el) === key)?.focus({ preventScroll: true });
   } catch (error) {
+    if (seq !== routeSeq) return;
     main.replaceChildren(h('h1', {}, 'Something went wrong'), errorBox(error));
   }
 }
@@ -518,10 +589,15 @@ window.addEventListener('hashchange', () => {
   route().then(() => main.focus({ preventScroll: true }));
 });
 
-// Actions already going on (a reload, a second tab) show with their progress.
-api('/api/actions')
-  .then(({ data }) => {
-    for (const view of data.actions.slice(0, 5).reverse()) watch(view);
-  })
-  .catch(() => undefined);
-route();
+// Actions going on (a reload, a second tab) show with their progress, and those that ended in
+// the last minutes with their outcome; older ones are in the log, not piled above every page.
+// After the first page: it tells where the dashboard runs, so paths show as the commands name them.
+const RECENT_MS = 15 * 60 * 1000;
+route().then(() =>
+  api('/api/actions')
+    .then(({ data }) => {
+      const shown = data.actions.filter((a) => !dismissed.has(a.id) && (a.state !== 'done' || Date.now() - Date.parse(a.endedAt) < RECENT_MS));
+      for (const view of shown.slice(0, 3).reverse()) watch(view);
+    })
+    .catch(() => undefined),
+);
