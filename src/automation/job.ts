@@ -31,6 +31,11 @@ export function filesBesideLog(logFile: string): string[] {
   return [HISTORY_FILE_NAME, `${HISTORY_FILE_NAME}.1`, ALERT_STATE_FILE_NAME].map((name) => path.join(dir, name));
 }
 
+/** A job's name everywhere it is shown: the settings' "job", else one from the settings file's path. */
+export function jobName(settingsFile: string, settings?: { job?: string }): string {
+  return settings?.job ?? jobNameFromFile(settingsFile);
+}
+
 /**
  * A name for a settings file: `/srv/www/config/settings.json` -> `www`
  * (the project folder), `/etc/backup/nightly.json` -> `nightly`.

@@ -15,7 +15,7 @@ import { expandHome } from '../config/expand-home.js';
 import type { Settings } from '../config/schema.js';
 import { CHECK_EVERY_MS, CHECK_FIRST_MS, STOP_GRACE_MS, runDaemon, type DaemonJob } from '../automation/daemon.js';
 import { handleOwnShutdown } from './shutdown.js';
-import { jobNameFromFile } from '../automation/job.js';
+import { jobName } from '../automation/job.js';
 import { nextRun, parseSchedule } from '../automation/schedule.js';
 import { workerFile } from '../archive/worker-file.js';
 import { printable } from '../log/printable.js';
@@ -68,7 +68,7 @@ async function loadJobs(files: readonly string[], cwd: string): Promise<LoadedJo
         `no "schedule": the daemon runs a job at its schedule. Add one, e.g. "schedule": "daily 02:30" (or "hourly", "weekly sun 03:00", a cron expression "30 2 * * *"), or run \`npx backup\` and answer yes to "Run this backup automatically?"; then start \`npx backup daemon --config ${shellQuote(shown)}\` again.`,
       );
     }
-    jobs.push({ name: settings.job ?? jobNameFromFile(file), settingsFile: file, schedule: parseSchedule(settings.schedule), settings });
+    jobs.push({ name: jobName(file, settings), settingsFile: file, schedule: parseSchedule(settings.schedule), settings });
   }
   // The names prefix the relayed lines: make them unique.
   const used = new Map<string, number>();

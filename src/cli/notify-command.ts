@@ -4,7 +4,7 @@
  * line per channel. Exit 0 when every channel took it, 1 when any failed,
  * 2 when the settings have no `notify` (with an example of one).
  */
-import { jobNameFromFile } from '../automation/job.js';
+import { jobName } from '../automation/job.js';
 import { sendNotifications } from '../automation/notify/send.js';
 import type { NotifyOutcome } from '../automation/types.js';
 import type { NotifyChannel } from '../config/notify-schema.js';
@@ -57,7 +57,7 @@ export async function notifyTestCommand(io: CliIO, flags: NotifyTestFlags): Prom
     if (channels.length === 0) {
       throw new UsageError(`${file} has no "notify" channels to test. Add one, for example ${EXAMPLE}.`, { code: 'NOTIFY_NOT_CONFIGURED' });
     }
-    const job = settings.job ?? jobNameFromFile(file);
+    const job = jobName(file, settings);
     const outcomes = await sendTestMessage(io, channels, job, ctx.logger.fileOnly);
     if (io.signal.aborted) throw new CancelledError('Cancelled before every channel had answered.');
     for (const o of outcomes) {

@@ -21,7 +21,7 @@ import { DEFAULT_LOG_FILE } from '../config/merge-settings.js';
 import { expandHome } from '../config/expand-home.js';
 import type { Settings } from '../config/schema.js';
 import { UsageError, toBackupError } from '../errors.js';
-import { jobNameFromFile, jobRef, type JobRef } from '../automation/job.js';
+import { jobName, jobRef, type JobRef } from '../automation/job.js';
 import { readJobRuns } from '../automation/history.js';
 import { parseSchedule, type Schedule } from '../automation/schedule.js';
 import { jobStatus, statusExitCode, utcMinute, type JobStatus } from '../automation/status.js';
@@ -73,8 +73,8 @@ async function loadJob(io: CliIO, file: string): Promise<LoadedJob> {
   // `status --config /abs/path` from elsewhere, the project folder of the settings file
   // (the folder holding config/, else the file's own folder), where its runs wrote it.
   const logPath = expandHome(settings?.logFile ?? DEFAULT_LOG_FILE, io.home);
-  const jobName = settings?.job ?? jobNameFromFile(file);
-  const jobAt = (dir: string): JobRef => jobRef({ settingsFile: file, jobName, sources: [], nameTemplate: '', logFile: path.resolve(dir, logPath) });
+  const name = jobName(file, settings);
+  const jobAt = (dir: string): JobRef => jobRef({ settingsFile: file, jobName: name, sources: [], nameTemplate: '', logFile: path.resolve(dir, logPath) });
   let job = jobAt(io.cwd);
   if (!path.isAbsolute(logPath)) {
     const settingsDir = path.dirname(file);

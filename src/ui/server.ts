@@ -17,7 +17,7 @@ import { toBackupError } from '../errors.js';
 import { expandHome } from '../config/expand-home.js';
 import { loadSettings } from '../config/load-settings.js';
 import { DEFAULT_LOG_FILE, mergeSettings } from '../config/merge-settings.js';
-import { jobNameFromFile } from '../automation/job.js';
+import { jobName } from '../automation/job.js';
 import type { CliIO } from '../cli/io.js';
 import { closeStores } from '../cli/stores.js';
 import { isBareName, resolveBackupName } from '../cli/resolve-backup-name.js';
@@ -224,8 +224,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
         const found = statuses.find((s) => s.settingsFile === job.file) ?? null;
         let destinations: Array<{ name: string; type: string }> = [];
         let settingsError: string | null = null;
+        let settings: Awaited<ReturnType<typeof loadSettings>> | undefined;
         try {
-          const settings = await loadSettings(job.file);
+          settings = await loadSettings(job.file);
           destinations = mergeSettings(settings, {}, io.env).destinations.map((d) => ({ name: d.name, type: d.type }));
         } catch (error) {
           settingsError = toBackupError(error).message;
@@ -233,7 +234,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
         return {
           id: job.id,
           file: shown(job.file),
-          name: (found?.name as string | undefined) ?? jobNameFromFile(job.file),
+          name: (found?.name as string | undefined) ?? jobName(job.file, settings),
           status: found,
           destinations,
           settingsError,
@@ -257,8 +258,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   app.post('/api/jobs/:job/run', async (c) => {
     const job = jobOf(c);
     await jsonBody(c);
-    // The job's name as `backup status` gives it (settings "job", else from the file's name).
-    const name = (await loadSettings(job.file).catch(() => undefined))?.job ?? jobNameFromFile(job.file);
+    // The job's name as `backup status` gives it.
+    const name = jobName(job.file, await loadSettings(job.file).catch(() => undefined));
     return started(c, actions.start({ kind: 'run', job: job.id, title: `backup of ${name}`, args: ['run', config(job), '--json'] }));
   });
 
