@@ -2,10 +2,16 @@
  * The restore page's tree (src/ui/archive-index.ts): bounded by tree nodes,
  * not only entries (one deep path makes many folders), GNU tar's `./` root
  * entry is not an unsafe name, and the cache keeps at most MAX_NODES nodes
- * in all. Pure: entries and indexes made here.
+ * in all. Pure: entries and indexes made here; and the index of archives
+ * other tools made (GNU tar, bsdtar, Info-ZIP), read from real files.
  */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IndexBuilder, IndexCache, MAX_NODES, listFolder, type ArchiveIndex } from '../../src/ui/archive-index.js';
+import { IndexBuilder, IndexCache, MAX_NODES, listFolder, readIndex, type ArchiveIndex } from '../../src/ui/archive-index.js';
+import { LocalStore } from '../../src/storage/local-store.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const file = (p: string, size = 1) => ({ path: p, kind: 'file' as const, size });
 const dir = (p: string) => ({ path: p, kind: 'dir' as const, size: 0 });
@@ -72,5 +78,39 @@ describe('IndexCache', () => {
     await expect(cache.get('x', stat, () => Promise.reject(new Error('offline')))).rejects.toThrow('offline');
     await settle();
     await expect(cache.get('x', stat, () => Promise.resolve(index(1)))).resolves.toMatchObject({ nodes: 1 });
+  });
+});
+
+describe('readIndex of archives made by other tools', () => {
+  it.each([
+    ['GNU tar -C dir . (tar.gz)', 'x.tar.gz', (dir: string, out: string) => execFileSync('tar', ['-czf', out, '-C', dir, '.'])],
+    ['bsdtar (tar.bz2)', 'x.tar.bz2', (dir: string, out: string) => execFileSync('bsdtar', ['-cjf', out, '-C', dir, 'docs', 'a b'])],
+    ['Info-ZIP zip -r', 'x.zip', (dir: string, out: string) => execFileSync('zip', ['-qr', out, 'docs', 'a b'], { cwd: dir })],
+  ])('%s: folders, files and sizes as the tool stored them, no entry called unsafe', async (_tool, name, make) => {
+    const root = await tempDir();
+    const src = path.join(root, 'src');
+    await fs.mkdir(path.join(src, 'docs', 'deep'), { recursive: true });
+    await fs.mkdir(path.join(src, 'a b'));
+    await fs.writeFile(path.join(src, 'docs', 'readme.txt'), 'hello\n');
+    await fs.writeFile(path.join(src, 'docs', 'deep', 'big.bin'), Buffer.alloc(70_000, 7));
+    await fs.writeFile(path.join(src, 'a b', '[x]*.txt'), 'odd');
+    await fs.mkdir(path.join(root, 'store'));
+    make(src, path.join(root, 'store', name));
+    const store = new LocalStore(path.join(root, 'store'));
+    try {
+      const index = await readIndex(store, name, { envPath: process.env.PATH });
+      expect(index).toMatchObject({ unsafe: 0, leftOut: 0 });
+      expect(listFolder(index, '').entries.map((e) => [e.path, e.kind, e.size, e.files])).toEqual([
+        ['a b', 'dir', 3, 1],
+        ['docs', 'dir', 70_006, 2],
+      ]);
+      expect(listFolder(index, 'docs').entries.map((e) => [e.path, e.kind, e.size])).toEqual([
+        ['docs/deep', 'dir', 70_000],
+        ['docs/readme.txt', 'file', 6],
+      ]);
+      expect(listFolder(index, 'a b').entries.map((e) => e.path)).toEqual(['a b/[x]*.txt']);
+    } finally {
+      await store.close();
+    }
   });
 });
