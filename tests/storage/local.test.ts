@@ -8,6 +8,7 @@ import { LocalDestination } from '../../src/storage/local.js';
 import { listDir, tempDir } from '../helpers/fixtures.js';
 import { storeContract } from './store-contract.js';
 import { LocalStore } from '../../src/storage/local-store.js';
+import { hashFile } from '../../src/storage/hash-file.js';
 
 storeContract('local folder', {
   async create() {
@@ -37,5 +38,44 @@ describe('local folder: verification reads the bytes back', () => {
     await expect(dest.verify({ sha256: 'f'.repeat(64), bytes: 5000 })).rejects.toThrow(/differs from what was written/);
     await dest.abort();
     expect(await listDir(dest.dir)).toEqual([]);
+  });
+});
+
+describe('hashFile: the read-back of a stored file, one reused buffer', () => {
+  const MiB = 1024 * 1024;
+  // Around the 1 MiB read size: a short last read, an exact multiple, an empty file.
+  it.each([0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 12345])('%i bytes: the same digest and length as sha256sum', async (size) => {
+    const file = path.join(await tempDir(), 'archive.bin');
+    await fs.writeFile(file, randomBytes(size));
+    const { execFileSync } = await import('node:child_process');
+    const expected = execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0];
+    expect(await hashFile(file)).toEqual({ sha256: expected, bytes: size });
+  });
+
+  it('one byte changed in the middle of a large file changes the digest', async () => {
+    const file = path.join(await tempDir(), 'archive.bin');
+    const data = randomBytes(2 * MiB + 7);
+    await fs.writeFile(file, data);
+    const before = await hashFile(file);
+    data[MiB + 3] ^= 0x01;
+    await fs.writeFile(file, data);
+    const after = await hashFile(file);
+    expect(after.bytes).toBe(before.bytes);
+    expect(after.sha256).not.toBe(before.sha256);
+  });
+
+  it('an aborted signal: rejects with its reason, no file handle left open', async () => {
+    const file = path.join(await tempDir(), 'archive.bin');
+    await fs.writeFile(file, randomBytes(MiB));
+    const controller = new AbortController();
+    const reason = new Error('cancelled by the test');
+    controller.abort(reason);
+    const open = (await fs.readdir('/proc/self/fd')).length;
+    await expect(hashFile(file, controller.signal)).rejects.toBe(reason);
+    expect((await fs.readdir('/proc/self/fd')).length).toBe(open);
+  });
+
+  it('a missing file is an ENOENT error, not an empty digest', async () => {
+    await expect(hashFile(path.join(await tempDir(), 'gone.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
