@@ -57,7 +57,7 @@ describe('hashFile: the read-back of a stored file, one reused buffer', () => {
     const data = randomBytes(2 * MiB + 7);
     await fs.writeFile(file, data);
     const before = await hashFile(file);
-    data[MiB + 3] ^= 0x01;
+    data[MiB + 3] = data[MiB + 3]! ^ 0x01;
     await fs.writeFile(file, data);
     const after = await hashFile(file);
     expect(after.bytes).toBe(before.bytes);
