@@ -16,8 +16,17 @@
  *   node bench/destinations.mjs [--corpus big] [--repeat 3] [--format tar.gz]
  *                               [--s3-endpoint URL] [--idle-wait 20] [--retry-disturbed 1]
  *                               [--out DIR] [--results bench/RESULTS-destinations.md]
+ *                               [--link-mbps MB/s]
  *
  * `npm run bench:destinations` builds dist/ first, then runs this with the defaults.
+ *
+ * --link-mbps N puts S3, Azure and SFTP each behind a TCP proxy passing the
+ * upload at N MB/s (bench/link-proxy.mjs): destinations bounded by their
+ * network link, as off-site ones are, instead of by the CPU they share with
+ * the CLI here (bench/RESULTS-destinations-links.md).
+ * BENCH_CLI_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" (or any node option)
+ * is given to the measured CLI only: how the profiles in
+ * RESULTS-destinations.md were made.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -35,6 +44,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { KINDS, describeCorpus, ensureCorpus } from './corpus.mjs';
+import { startLinkProxy } from './link-proxy.mjs';
 import { describeMachine, fmt, HAVE_GNU_TIME, measureQuietly, median, quote, shown } from './measure.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -52,7 +62,7 @@ function usage(message) {
     'usage: node bench/destinations.mjs [--corpus big|small|quick] [--repeat N] [--format tar.gz|zip|tar.bz2] [--threads N]\n' +
       '                                   [--s3-endpoint URL] [--idle-wait S] [--retry-disturbed N] [--timeout S]\n' +
       '                                   [--out DIR] [--results FILE] [--dist DIR] [--seed N] [--profile N] [--profile-only]\n' +
-      '                                   [--only local,s3,azure,sftp,3-2-1,all]\n',
+      '                                   [--only local,s3,azure,sftp,3-2-1,all] [--link-mbps MB/s]\n',
   );
   process.exit(2);
 }
@@ -75,6 +85,7 @@ function parseArgs(argv) {
     profileOnly: false,
     profileBuffers: [],
     only: undefined,
+    linkMbps: undefined,
   };
   const num = (v, name, min = 1) => {
     const n = Number(v);
@@ -101,6 +112,7 @@ function parseArgs(argv) {
       case '--profile-only': o.profileOnly = true; o.profile ||= 3; break;
       case '--profile-buffers': o.profileBuffers = value().split(',').map((v) => num(v, flag, 1)); break;
       case '--only': o.only = value().split(','); break;
+      case '--link-mbps': o.linkMbps = num(value(), flag, 0.1); break;
       case '-h':
       case '--help': usage(); break;
       default: usage(`unknown option ${argv[i]}`);
@@ -109,7 +121,7 @@ function parseArgs(argv) {
   if (!KINDS[o.corpus]) usage(`unknown corpus ${o.corpus} (known: ${Object.keys(KINDS).join(', ')})`);
   if (!['tar.gz', 'zip', 'tar.bz2'].includes(o.format)) usage(`unknown format ${o.format}`);
   // A smoke test on another corpus must not overwrite the recorded results.
-  o.results ??= o.corpus === 'big' && !o.profileOnly && !o.only ? path.join(BENCH_DIR, 'RESULTS-destinations.md') : path.join(o.out, `RESULTS-${o.corpus}.md`);
+  o.results ??= o.corpus === 'big' && !o.profileOnly && !o.only && !o.linkMbps ? path.join(BENCH_DIR, 'RESULTS-destinations.md') : path.join(o.out, `RESULTS-${o.corpus}.md`);
   return o;
 }
 
@@ -229,8 +241,10 @@ async function main() {
     });
 
     const cephDaemons = s3.conf ? cephPids(s3.conf) : [];
+    /** --link-mbps: the link proxies, counted with the servers (they stand for the network). */
+    const linkPids = [];
     const serverCpu = () =>
-      cephDaemons.reduce((sum, pid) => sum + cpuSeconds(pid), 0) + azuritePids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) + cpuSeconds(sshdPid, true);
+      linkPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) + cephDaemons.reduce((sum, pid) => sum + cpuSeconds(pid), 0) + azuritePids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) + cpuSeconds(sshdPid, true);
 
     const s3client = new S3Client({
       endpoint: s3.endpoint,
@@ -255,11 +269,28 @@ async function main() {
     fs.mkdirSync(cwd, { recursive: true });
     fs.mkdirSync(configDir, { recursive: true });
 
+    // --link-mbps: every remote destination behind a link of that speed (bench/link-proxy.mjs), the local folder not.
+    const via = { s3: s3.endpoint, azure: azurite.endpoint, sftpPort: sshd.port, knownHosts: sshd.knownHostsPath };
+    if (o.linkMbps) {
+      const link = async (url) => {
+        const u = new URL(url);
+        const proxy = await startLinkProxy({ targetPort: Number(u.port), bytesPerSecond: o.linkMbps * 1e6 });
+        servers.push(proxy);
+        linkPids.push(proxy.pid);
+        u.port = String(proxy.port);
+        return u.href.replace(/\/+$/, '');
+      };
+      via.s3 = await link(s3.endpoint);
+      via.azure = await link(azurite.endpoint);
+      via.sftpPort = Number(new URL(await link(`http://127.0.0.1:${sshd.port}`)).port);
+      via.knownHosts = await helpers.sshd.knownHostsFor(sshd, via.sftpPort);
+      log(`links: s3, azure and sftp each behind ${o.linkMbps} MB/s (upload direction)`);
+    }
     const DEST = {
       local: { name: 'local', type: 'local', path: localDir },
-      s3: { name: 's3', type: 's3', bucket: BUCKET, endpoint: s3.endpoint, region: s3.region },
-      azure: { name: 'azure', type: 'azure', container: CONTAINER, account: azurite.accountName, endpoint: azurite.endpoint },
-      sftp: { name: 'sftp', type: 'sftp', host: '127.0.0.1', port: sshd.port, user: sshd.user, path: sftpDir, identityFile: sshd.privateKeyPath, knownHostsFile: sshd.knownHostsPath },
+      s3: { name: 's3', type: 's3', bucket: BUCKET, endpoint: via.s3, region: s3.region },
+      azure: { name: 'azure', type: 'azure', container: CONTAINER, account: azurite.accountName, endpoint: via.azure },
+      sftp: { name: 'sftp', type: 'sftp', host: '127.0.0.1', port: via.sftpPort, user: sshd.user, path: sftpDir, identityFile: sshd.privateKeyPath, knownHostsFile: via.knownHosts },
     };
     const env = {
       ...process.env,
@@ -278,7 +309,9 @@ async function main() {
       fs.writeFileSync(file, `${JSON.stringify({ sources, format: o.format, ...(o.threads ? { threads: o.threads } : {}), name: `bench-${id}`, destinations: names.map((n) => DEST[n]) }, null, 2)}\n`);
       return file;
     };
-    const commandFor = (file) => ({ cmd: process.execPath, args: [bin, 'run', '--config', file, '--json', '--log-file', logFile], cwd, env });
+    // BENCH_CLI_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): node options for the measured CLI only.
+    const nodeArgs = (process.env.BENCH_CLI_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const commandFor = (file) => ({ cmd: process.execPath, args: [...nodeArgs, bin, 'run', '--config', file, '--json', '--log-file', logFile], cwd, env });
 
     const clean = async () => {
       fs.rmSync(workDir, { recursive: true, force: true });
@@ -542,6 +575,7 @@ function render({ o, marker, RUNS, samples, failures, notes, haveSftp, started, 
   lines.push(`- Code: git ${git('rev-parse', '--short', 'HEAD')}${dirty.length ? ` with uncommitted src/ changes (${dirty.map((l) => l.slice(3)).join(', ')})` : ', src/ clean'}; ${path.relative(PROJECT_DIR, o.dist) || 'dist'}/ built from it.`);
   lines.push(`- Corpus \`${o.corpus}\` (bench/corpus.mjs, seed ${marker.seed}): ${marker.description}. Made: ${describeCorpus(marker)}. Format ${o.format}${o.threads ? `, \`threads: ${o.threads}\` (compression on one core, the other left to the destinations' clients and the servers, as when the servers are other machines)` : ', compression on all cores'}.`);
   lines.push(`- Servers on 127.0.0.1, on the same ${os.availableParallelism()} cores as the CLI: S3 = ${o.s3Endpoint ? `the running server at ${s3.endpoint}` : 'a fresh single-node Ceph radosgw (in-memory OSD, tests/helpers/ceph.ts)'}; Azure = Azurite ${azuriteVersion()} (blob service, data on disk, tests/helpers/azurite.ts); SFTP = OpenSSH sshd, internal-sftp (tests/helpers/sshd.ts)${haveSftp ? '' : ' (started, but this build has no SFTP destination)'}.`);
+  if (o.linkMbps) lines.push(`- **Links:** S3, Azure and SFTP each reached through a TCP proxy that passes the upload direction at ${o.linkMbps} MB/s (bench/link-proxy.mjs, a process of its own, its CPU counted with the servers'; all connections to one destination share its link), as an off-site bucket or a NAS across the network would; the local folder has no link.`);
   lines.push(`- ${o.repeat} repeat(s) of every row, in alternation (the order rotates each repeat). Before each run (untimed): every destination emptied, radosgw's garbage collector run, \`sync\`; then a wait (up to ${o.idleWait} s) for a quiet machine; a run during which other processes used >= 0.3 cores is redone (up to ${o.retryDisturbed} time(s)). After each run every copy is checked on its server (size = the reported bytes).`);
   lines.push('');
   lines.push(...table, '');

@@ -30,6 +30,9 @@
  * when RSS first passes N MB). RSS_SAMPLER_GC_TYPE=minor with --gc-ms: a
  * scavenge instead of a full GC.
  *
+ * PROBE_NODE_ARGS="..." adds node options to the measured CLI (e.g.
+ * "--import FILE" to try V8 flags set at start-up).
+ *
  * Sets: local, s3, azure, sftp, 3-2-1 (local + s3 + sftp), all, or any
  * combination written with + (local+s3).
  * --source: what to back up (default: the big corpus's mixed.dat, 300 MiB,
@@ -135,7 +138,7 @@ async function run() {
       await clean();
       const config = path.join(OUT, `${id}.json`);
       fs.writeFileSync(config, JSON.stringify({ sources: [opts.source], format: opts.format, name: `probe-${id}`, destinations: (SETS[id] ?? id.split('+')).map((n) => DEST[n]) }));
-      const nodeArgs = ['--require', sampler, ...(opts.traceGc ? ['--trace-gc'] : []), ...(opts.gcMs ? ['--expose-gc'] : []), path.join(opts.dist, 'bin.js'), 'run', '--config', config, '--json', '--log-file', path.join(OUT, 'tool.log')];
+      const nodeArgs = ['--require', sampler, ...(opts.traceGc ? ['--trace-gc'] : []), ...(opts.gcMs ? ['--expose-gc'] : []), ...(process.env.PROBE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean), path.join(opts.dist, 'bin.js'), 'run', '--config', config, '--json', '--log-file', path.join(OUT, 'tool.log')];
       const timeFile = path.join(OUT, 'time.txt');
       const child = spawn('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', process.execPath, ...nodeArgs], { cwd: OUT, env: { ...env, RSS_SAMPLER_OUT: path.join(OUT, `sampler-${id}.json`), ...(opts.gcMs ? { RSS_SAMPLER_GC_MS: opts.gcMs } : {}), ...(opts.smaps ? { RSS_SAMPLER_SMAPS: '1' } : {}), ...(opts.allocs ? { RSS_SAMPLER_ALLOCS: '1' } : {}), ...(opts.snapshotMb ? { RSS_SAMPLER_SNAPSHOT_MB: opts.snapshotMb } : {}), ...(opts.gcLog ? { RSS_SAMPLER_GC_LOG: '1' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
