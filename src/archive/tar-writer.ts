@@ -51,17 +51,16 @@ type HeaderType = 'File' | 'Directory' | 'SymbolicLink' | 'Link';
 const header = new Header();
 const headerBlock = Buffer.alloc(BLOCK);
 
-/** The largest time (ms) a ustar header holds in octal; later ones are written in base-256. */
-const OCTAL_TIME_MS = 0o77777777777 * 1000;
-
 /**
- * The time for a ustar header. node-tar writes whole seconds, but cannot
- * encode a time with a fraction outside the octal range (before 1970, after
- * 2242): floored here; the exact time goes in the pax header, which such a
- * time always needs.
+ * The time for a ustar header: whole seconds, floored from `mtimeMs` (as
+ * GNU tar does). Not `stat.mtime`: Node rounds that to the nearest
+ * millisecond, so 09.9996 s became 10 s and the archive a second late.
+ * Flooring here also lets node-tar encode a time with a fraction outside
+ * the octal range (before 1970, after 2242); the exact time goes in the pax
+ * header, which such a time always needs.
  */
-function headerTime(stat: Stats): Date {
-  return stat.mtimeMs < 0 || stat.mtimeMs > OCTAL_TIME_MS ? new Date(Math.floor(stat.mtimeMs / 1000) * 1000) : stat.mtime;
+function headerTime(stat: Pick<Stats, 'mtimeMs'>): Date {
+  return new Date(Math.floor(stat.mtimeMs / 1000) * 1000);
 }
 
 /** A pax record: `LENGTH key=value\n`, LENGTH counting itself. */
@@ -91,7 +90,7 @@ function mtimeNs(entry: Entry, fd: number | undefined, stat: Stats): bigint {
     // A folder below a source is never a symlink; the source itself may be one, and was followed.
     return (entry.kind === 'symlink' ? fs.lstatSync(entry.absPath, { bigint: true }) : fs.statSync(entry.absPath, { bigint: true })).mtimeNs;
   } catch {
-    return BigInt(Math.round(stat.mtimeMs * 1000)) * 1000n;
+    return BigInt(Math.floor(stat.mtimeMs * 1000)) * 1000n;
   }
 }
 

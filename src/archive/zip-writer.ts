@@ -54,7 +54,8 @@ export interface ZipWriterOptions {
 export function zipEncoder(): EntryEncoder {
   return {
     *entry(b, entry) {
-      const mtime = entry.stat.mtime.getTime();
+      // mtimeMs floored, not stat.mtime: Node rounds that to the nearest ms (09.9996 s became 10 s).
+      const mtime = Math.floor(entry.stat.mtimeMs);
       switch (entry.kind) {
         case 'dir':
           b.items.push({ k: 'dir', path: entry.archivePath, mode: entry.stat.mode, mtime });
@@ -66,7 +67,7 @@ export function zipEncoder(): EntryEncoder {
           const opened = openFile(entry.absPath, b.skips);
           if (!opened) return;
           const { fd, stat } = opened;
-          const meta = { path: entry.archivePath, mode: stat.mode, mtime: stat.mtime.getTime() };
+          const meta = { path: entry.archivePath, mode: stat.mode, mtime: Math.floor(stat.mtimeMs) };
           try {
             if (stat.size <= SMALL_FILE) {
               if (b.free < stat.size) yield b.take(stat.size);
