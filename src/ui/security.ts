@@ -61,17 +61,21 @@ export function isWildcard(bindHost: string): boolean {
   return bindHost === '0.0.0.0' || bindHost === '::' || bindHost === '[::]';
 }
 
+/** An address as it appears in a URL or a Host header: IPv6 in brackets. */
+export function bracketHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
 /**
  * Host header values this server answers to: `host:port` for each name it is reached by. Bound to
  * every interface (0.0.0.0, ::), that is each address of this machine (`interfaces`) and its name.
  */
 export function allowedHosts(bindHost: string, port: number, interfaces: readonly string[] = [], hostname?: string): Set<string> {
-  const bracket = (h: string): string => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h);
   const names = new Set(['127.0.0.1', 'localhost', '[::1]']);
   if (isWildcard(bindHost)) {
-    for (const address of interfaces) names.add(bracket(address));
+    for (const address of interfaces) names.add(bracketHost(address));
     if (hostname) names.add(hostname);
-  } else if (bindHost !== '127.0.0.1' && bindHost !== 'localhost') names.add(bracket(bindHost));
+  } else if (bindHost !== '127.0.0.1' && bindHost !== 'localhost') names.add(bracketHost(bindHost));
   return new Set([...names].map((n) => `${n.toLowerCase()}:${port}`));
 }
 

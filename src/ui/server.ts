@@ -27,7 +27,7 @@ import { IndexCache, includePattern, listFolder, readIndex } from './archive-ind
 import { readLogTail, parseLevel } from './log-tail.js';
 import { readSettingsView, saveSettingsText } from './settings-edit.js';
 import { registerJobSecrets } from './job-secrets.js';
-import { allowedHosts, cookieName, isWildcard, refusal, sameSecret, type Policy, type RequestFacts, type Secrets } from './security.js';
+import { allowedHosts, bracketHost, cookieName, isWildcard, refusal, sameSecret, type Policy, type RequestFacts, type Secrets } from './security.js';
 
 export interface UiJob {
   id: string;
@@ -401,8 +401,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const port = (server.address() as AddressInfo).port;
   policy.port = port;
   policy.allowed = allowed(port);
-  const bracket = (h: string): string => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h);
-  const urlFor = (host: string): string => `http://${bracket(host)}:${port}/?token=${secrets.token}`;
+  const urlFor = (host: string): string => `http://${bracketHost(host)}:${port}/?token=${secrets.token}`;
   return {
     url: urlFor(isWildcard(options.host) ? '127.0.0.1' : options.host),
     otherUrls: addresses.filter((a) => a !== '127.0.0.1' && a !== '::1').map(urlFor),
