@@ -70,8 +70,19 @@ describe('hashFile: the read-back of a stored file, one reused buffer', () => {
     const controller = new AbortController();
     const reason = new Error('cancelled by the test');
     controller.abort(reason);
-    const open = (await fs.readdir('/proc/self/fd')).length;
     await expect(hashFile(file, controller.signal)).rejects.toBe(reason);
+  });
+
+  it('aborted while reading (after the file was opened): rejects with the reason and closes the file', async () => {
+    // 16 reads of 1 MiB, each a trip through the thread pool: the abort below comes first.
+    const file = path.join(await tempDir(), 'archive.bin');
+    await fs.writeFile(file, randomBytes(16 * MiB));
+    const open = (await fs.readdir('/proc/self/fd')).length;
+    const controller = new AbortController();
+    const reason = new Error('cancelled mid-read');
+    const hashing = hashFile(file, controller.signal);
+    setImmediate(() => controller.abort(reason));
+    await expect(hashing).rejects.toBe(reason);
     expect((await fs.readdir('/proc/self/fd')).length).toBe(open);
   });
 
