@@ -9,6 +9,7 @@
  * the run's peak RSS.
  */
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 const READ_BYTES = 1024 * 1024;
@@ -16,7 +17,8 @@ const READ_BYTES = 1024 * 1024;
 export async function hashFile(file: string, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
   signal?.throwIfAborted();
   const hash = createHash('sha256');
-  const handle = await open(file, 'r');
+  // Never through a symlink: the file is our own partial, and one planted in its place is refused (ELOOP).
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const buffer = Buffer.allocUnsafe(READ_BYTES);
     let bytes = 0;

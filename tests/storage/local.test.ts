@@ -86,6 +86,13 @@ describe('hashFile: the read-back of a stored file, one reused buffer', () => {
     expect((await fs.readdir('/proc/self/fd')).length).toBe(open);
   });
 
+  it('a symlink planted in the file\'s place is refused (ELOOP), not followed', async () => {
+    const dir = await tempDir();
+    await fs.writeFile(path.join(dir, 'elsewhere.bin'), 'not the archive');
+    await fs.symlink(path.join(dir, 'elsewhere.bin'), path.join(dir, 'archive.bin'));
+    await expect(hashFile(path.join(dir, 'archive.bin'))).rejects.toMatchObject({ code: 'ELOOP' });
+  });
+
   it('a missing file is an ENOENT error, not an empty digest', async () => {
     await expect(hashFile(path.join(await tempDir(), 'gone.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
