@@ -13,6 +13,7 @@
  * lines are skipped (host certificates are not supported: such a host is
  * "unknown" unless its plain key is listed too). Malformed lines are skipped.
  */
+import path from 'node:path';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { BackupError, describeErrno } from '../errors.js';
 import { SmallFileError, readSmallFile } from '../fs/read-small-file.js';
@@ -190,7 +191,13 @@ export function hostKeyError(verdict: Exclude<HostKeyVerdict, { status: 'ok' }>,
   const short = verdict.keyType.replace(/^ssh-|-sha2-nistp\d+$/g, '');
   const scan = `ssh-keyscan ${portFlag}-t ${short} ${quote(ctx.host)}`;
   const check = `Compare the fingerprint with the server's own (on the server: \`ssh-keygen -lf /etc/ssh/ssh_host_${short}_key.pub\`), or with \`${scan} | ssh-keygen -lf -\` from a network you trust`;
-  const accept = `then accept it with \`${scan} >> ${file}\` (or connect once with \`ssh ${portFlag}${quote(ctx.user)}@${quote(ctx.host)}\` and answer "yes")`;
+  // A first known_hosts often has no folder either (no ~/.ssh yet): `>>` alone would fail there.
+  const mkdir = ctx.missing ? `mkdir -p -m 700 ${quote(path.dirname(ctx.knownHostsFile))} && ` : '';
+  // ssh itself records the key in ~/.ssh/known_hosts (making the folder): offered only when that is the file used.
+  const viaSsh = /(^|\/)\.ssh\/known_hosts$/.test(ctx.knownHostsFile)
+    ? ` (or connect once with \`ssh ${portFlag}${quote(ctx.user)}@${quote(ctx.host)}\` and answer "yes")`
+    : '';
+  const accept = `then accept it with \`${mkdir}${scan} >> ${file}\`${viaSsh}`;
   if (verdict.status === 'changed') {
     return new BackupError(
       `The SSH host key of ${name} has CHANGED: the server presented ${verdict.keyType} ${verdict.fingerprint}, but ${ctx.knownHostsFile} line ${verdict.line} holds another ${verdict.keyType} key for it. ` +

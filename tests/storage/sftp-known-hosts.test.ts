@@ -121,6 +121,18 @@ describe('hostKeyError', () => {
     expect(error.message).toContain('`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`');
   });
 
+  it('a missing known_hosts: the accept command makes its folder first (a first ~/.ssh/known_hosts often has none)', () => {
+    const error = hostKeyError({ status: 'unknown', fingerprint: 'SHA256:abc', keyType: 'ssh-ed25519', otherTypes: [] }, { ...ctx, missing: true });
+    expect(error.message).toContain('/home/me/.ssh/known_hosts, which does not exist yet');
+    expect(error.message).toContain('`mkdir -p -m 700 /home/me/.ssh && ssh-keyscan -p 2222 -t ed25519 nas.lan >> /home/me/.ssh/known_hosts`');
+  });
+
+  it('a known_hosts of its own ("knownHostsFile"): no `ssh` suggestion, which would record the key in ~/.ssh/known_hosts instead', () => {
+    const error = hostKeyError({ status: 'unknown', fingerprint: 'SHA256:abc', keyType: 'ssh-ed25519', otherTypes: [] }, { ...ctx, knownHostsFile: '/etc/backup/hosts' });
+    expect(error.message).toContain('`ssh-keyscan -p 2222 -t ed25519 nas.lan >> /etc/backup/hosts`');
+    expect(error.message).not.toContain('`ssh -p');
+  });
+
   it('changed: says it may be an attack, names file and line, and how to replace the key after checking', () => {
     const error = hostKeyError({ status: 'changed', fingerprint: 'SHA256:new', keyType: 'ecdsa-sha2-nistp256', line: 7 }, { ...ctx, port: 22 });
     expect(error.message).toContain('CHANGED');

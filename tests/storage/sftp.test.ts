@@ -109,13 +109,24 @@ describe('SFTP store: the host key is never trusted silently', () => {
     expect(error.exitCode).toBe(2);
     expect(error.message).toContain(fx.sshd.hostKeyFingerprint);
     expect(error.message).toContain('does not exist yet');
-    expect(error.message).toContain(`ssh -p ${fx.sshd.port} ${fx.sshd.user}@127.0.0.1`);
-    const accept = suggested(error.message, 'ssh-keyscan', '>>');
-    expect(accept).toBe(`ssh-keyscan -p ${fx.sshd.port} -t ed25519 127.0.0.1 >> ${knownHostsFile}`);
+    const accept = suggested(error.message, 'mkdir', '>>');
+    expect(accept).toBe(`mkdir -p -m 700 ${path.dirname(knownHostsFile)} && ssh-keyscan -p ${fx.sshd.port} -t ed25519 127.0.0.1 >> ${knownHostsFile}`);
     // The check command prints the same fingerprint the message shows.
     const { stdout } = await run('sh', ['-c', suggested(error.message, 'ssh-keyscan', '| ssh-keygen -lf -')]);
     expect(stdout).toContain(fx.sshd.hostKeyFingerprint);
     await run('sh', ['-c', accept]);
+    await store.check({ dryRun: false });
+  });
+
+  it('a first ~/.ssh/known_hosts, with no ~/.ssh folder yet: the accept command the message gives works as printed', async () => {
+    const home = await tempDir('sftp-home-');
+    const knownHostsFile = path.join(home, '.ssh', 'known_hosts');
+    const store = fx.open(await fx.target({ knownHostsFile }));
+    const error = await failure(store.check({ dryRun: true }));
+    expect(error.code).toBe('SFTP_HOST_KEY');
+    expect(error.message).toContain(`ssh -p ${fx.sshd.port} ${fx.sshd.user}@127.0.0.1`);
+    await run('sh', ['-c', suggested(error.message, 'mkdir', '>>')]);
+    expect((await fs.stat(path.join(home, '.ssh'))).mode & 0o777).toBe(0o700);
     await store.check({ dryRun: false });
   });
 
