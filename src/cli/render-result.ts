@@ -30,12 +30,17 @@ function humanLines(result: BackupResult, logFile: string | undefined): string {
     return `${lines.join('\n')}\n`;
   }
   if (result.dryRun) {
-    lines.push(
-      `Dry run: would write ${[result.archive && printable(result.archive), result.s3 && printable(`s3://${result.s3.bucket}/${result.s3.key}`)].filter(Boolean).join(' and ')} (${result.format}) from ${result.files} files, ${formatBytes(result.sourceBytes)}. Nothing was written.`,
-    );
+    const targets = copies(result).map((c) => printable(c.location));
+    lines.push(`Dry run: would write ${targets.join(' and ')} (${result.format}) from ${result.files} files, ${formatBytes(result.sourceBytes)}. Nothing was written.`);
   } else {
-    lines.push(`Backup complete: ${printable(result.archive ?? (result.s3 ? `s3://${result.s3.bucket}/${result.s3.key}` : '(no copy)'))}`);
-    if (result.archive && result.s3) lines.push(`  uploaded to ${printable(`s3://${result.s3.bucket}/${result.s3.key}`)}`);
+    // Every copy the run made, the local one first: a run to an SFTP server or Azure alone names
+    // where its backup went, and a second folder or remote is not left out of the summary.
+    const [first, ...others] = copies(result);
+    lines.push(`Backup complete: ${first ? printable(first.location) : '(no copy)'}`);
+    for (const other of others) {
+      const named = other.name === other.type ? '' : ` (${printable(other.name)})`;
+      lines.push(`  ${other.type === 'local' ? 'copied' : 'uploaded'} to ${printable(other.location)}${named}`);
+    }
     lines.push(
       `  ${formatBytes(result.bytes)} ${result.format}, ${result.files} file${result.files === 1 ? '' : 's'} (${formatBytes(result.sourceBytes)} read)${
         result.durationMs !== undefined ? ` in ${formatDuration(result.durationMs)}` : ''
@@ -61,6 +66,21 @@ function humanLines(result: BackupResult, logFile: string | undefined): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Where the run put (or, dry, would put) the archive: each destination that has it, local ones first. */
+function copies(result: BackupResult): Array<{ name: string; type: string; location: string }> {
+  const made = (result.destinations ?? []).filter((d) => d.ok);
+  if (made.length > 0) {
+    // The first local copy is `archive` (as given: relative to where the run started, as before).
+    const local = made.filter((d) => d.type === 'local').map((d, i) => (i === 0 && result.archive ? { ...d, location: result.archive } : d));
+    return [...local, ...made.filter((d) => d.type !== 'local')];
+  }
+  // A result without the destination list (older shape): the local archive and the S3 object.
+  return [
+    ...(result.archive ? [{ name: 'local', type: 'local', location: result.archive }] : []),
+    ...(result.s3 ? [{ name: 's3', type: 's3', location: `s3://${result.s3.bucket}/${result.s3.key}` }] : []),
+  ];
 }
 
 /**
