@@ -375,7 +375,8 @@ async function askLocalFolder(
 
 function explainS3Credentials(ctx: DestinationsContext): void {
   ctx.say('No AWS credentials were found, and no answer here can supply them. Give them in one of these ways:');
-  ctx.say(`  - a .env file in this folder with AWS_ACCESS_KEY_ID=... and AWS_SECRET_ACCESS_KEY=...`);
+  // No "NAME=..." for the secret: the output's redaction would print it as "=[redacted]".
+  ctx.say('  - a .env file in this folder that sets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (one NAME=value line each)');
   ctx.say('  - AWS_PROFILE=name in the environment, with that profile in ~/.aws/credentials or ~/.aws/config');
   ctx.say('  - a [default] profile in ~/.aws/credentials (`aws configure` writes it; `aws sso login` for SSO)');
 }

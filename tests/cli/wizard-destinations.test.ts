@@ -191,6 +191,22 @@ describe('a destination whose check fails (the S3 bucket does not exist, on Ceph
     expect(term.stdout()).toContain('OK: s3 can be reached and written.');
   });
 
+  it('no AWS credentials anywhere: says so and how to give them, readably (no "[redacted]" in the advice)', async () => {
+    stubS3Credentials();
+    vi.stubEnv('AWS_ACCESS_KEY_ID', undefined);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', undefined);
+    const root = await tempDir();
+    await makeRichTree(root);
+    const term = fakeTerminal(root, true);
+    const prompts = new ScriptedPrompter([...upToTheCheck(missing()), 'quit']);
+
+    expect(await wizardCommand(term.io, { verbose: false }, prompts)).toBe(130);
+    const out = term.stdout();
+    expect(out).toContain('No AWS credentials were found');
+    expect(out).toContain('a .env file in this folder that sets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (one NAME=value line each)');
+    expect(out).not.toContain('[redacted]');
+  });
+
   it('"quit" ends with 130: nothing backed up, nothing saved', async () => {
     stubS3Credentials();
     const root = await tempDir();
