@@ -11,7 +11,7 @@
 import { checkDestination, resolveUserPath } from '../config/check-paths.js';
 import { expandHome } from '../config/expand-home.js';
 import { DESTINATION_TYPES, destinationNameSchema } from '../config/destinations-schema.js';
-import { AZURE_ENV_DEFAULTS, AZURE_TIERS, azureAccountSchema, azureContainerSchema, type AzureTier } from '../config/destinations/azure-schema.js';
+import { AZURE_ENV_DEFAULTS, AZURE_TIERS, azureAccountSchema, azureContainerSchema, azureKeyProblem, type AzureTier } from '../config/destinations/azure-schema.js';
 import { DESTINATION_SCHEMAS, STORAGE_CLASSES, endpointSchema, type DestinationSettings } from '../config/schema.js';
 import type { S3Preset } from '../config/s3-presets.js';
 import { CancelledError } from '../errors.js';
@@ -305,6 +305,8 @@ export async function askAzureQuestions(
         if (v.trim() === '') return `Paste the ${what}.`;
         if (/[\r\n]/.test(v)) return `The ${what} is one line.`;
         if (signIn === 'connection-string' && !/(AccountName|BlobEndpoint)=/i.test(v)) return 'A connection string has AccountName=... or BlobEndpoint=... (Access keys page of the storage account).';
+        const keyProblem = signIn === 'key' ? azureKeyProblem(v.trim()) : undefined;
+        if (keyProblem) return `Not an account key: ${keyProblem}.`;
         return true;
       },
     });

@@ -39,7 +39,7 @@ import {
 } from '@azure/storage-blob';
 import { BackupError, DestinationError, UsageError } from '../errors.js';
 import { registerSecretValue } from '../log/redact.js';
-import { AZURE_ENV_DEFAULTS, type AzureTier } from '../config/destinations/azure-schema.js';
+import { AZURE_ENV_DEFAULTS, azureKeyProblem, type AzureTier } from '../config/destinations/azure-schema.js';
 import { describeAzureError, type AzureErrorContext } from './azure-errors.js';
 import type { StoreContext } from './open-store.js';
 import {
@@ -213,6 +213,8 @@ export function resolveAzureAccess(target: AzureTarget, env: Record<string, stri
   const key = value(keyEnv);
   if (key) {
     registerSecretValue(key);
+    const problem = azureKeyProblem(key);
+    if (problem) throw new UsageError(`${keyEnv} does not hold an Azure account key: ${problem}. Fix it in the environment or .env.`);
     return {
       account,
       endpoint,

@@ -232,13 +232,15 @@ describe('Azure Blob (Azurite)', () => {
     const term = fakeTerminal(root, true);
     const prompts = new ScriptedPrompter([
       'data', false, ENTER, ENTER, ENTER, true,
-      'azure', azure.containerName, 'key', azure.azurite.accountKey, azure.azurite.accountName, azure.azurite.endpoint, prefix, 'Cool', ENTER,
+      'azure', azure.containerName, 'key',
+      'the-key-is-in-the-portal', // not base64: refused at once, typed again
+      azure.azurite.accountKey, azure.azurite.accountName, azure.azurite.endpoint, prefix, 'Cool', ENTER,
       false, ENTER, true, true, ...NO_AUTOMATION,
     ]);
 
     expect(await wizardCommand(term.io, { verbose: false }, prompts), term.stderr()).toBe(0);
     expect(prompts.unused).toEqual([]);
-    expect(prompts.rejected).toEqual([]);
+    expect(prompts.rejected).toEqual([{ message: 'Account key (hidden):', typed: '(hidden)', problem: expect.stringMatching(/^Not an account key: an account key is base64/) }]);
     const signIn = prompts.asked.find((q) => q.message === 'How does this machine sign in to Azure Storage?')!;
     expect(signIn.choices!.map((c) => c.value)).toEqual(['key', 'sas', 'connection-string', 'default']);
     expect(prompts.asked.find((q) => q.kind === 'password')!.message).toBe('Account key (hidden):');

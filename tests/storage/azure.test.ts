@@ -430,6 +430,15 @@ describe('Azure store: credentials and faults', () => {
     expect(redactText(`key ${wrongKey}`)).not.toContain(wrongKey);
   });
 
+  it('a key that is not base64 (a pasted connection string, a typo): a usage error (exit 2) naming the variable before any request, never the key', async () => {
+    for (const bad of ['AccountName=acct;AccountKey=abc', 'not a key', `${fx.azurite.accountKey.slice(0, -1)}`]) {
+      const error = await rejection((async () => fx.open(fx.target(), { AZURE_STORAGE_KEY: bad }).check({ dryRun: true }))());
+      expect(error.exitCode, bad).toBe(2);
+      expect(error.message).toContain('AZURE_STORAGE_KEY does not hold an Azure account key');
+      expect(error.message).not.toContain(bad);
+    }
+  });
+
   it('a missing container: a usage error (exit 2) naming it and how to create it', async () => {
     const store = fx.open(fx.target({ container: 'no-such-container' }));
     const error = await rejection(store.check({ dryRun: true }));

@@ -76,3 +76,14 @@ export const azureDestinationSchema = z
   .strict();
 
 export type AzureDestinationSettings = z.infer<typeof azureDestinationSchema>;
+
+/**
+ * Why `key` cannot be an account key, or undefined. Azure's keys are base64
+ * (64 bytes: 88 characters ending in "=="); anything else would only fail
+ * later as "the server refused the signature", after a round trip.
+ */
+export function azureKeyProblem(key: string): string | undefined {
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(key) && key.length % 4 === 0
+    ? undefined
+    : 'an account key is base64 (88 characters ending in "==", on the storage account\'s "Access keys" page; copy "Key", not the connection string)';
+}
