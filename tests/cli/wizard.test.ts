@@ -585,7 +585,7 @@ describe('every answer is checked at its own prompt', () => {
     const menu = prompts.asked.at(-2)!;
     expect(menu.message).toBe('What now with "s3"?');
     expect(menu.default).toBe('skip');
-    expect(ctx.said.join('\n')).toMatch(/\.env file in this folder with AWS_ACCESS_KEY_ID/);
+    expect(ctx.said.join('\n')).toMatch(/\.env file in this folder that sets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
     expect(ctx.said.join('\n')).toContain('AWS_PROFILE');
     expect(ctx.said.join('\n')).toContain('~/.aws/credentials');
 
